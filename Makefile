@@ -1,0 +1,109 @@
+# liveprobe: libbpf-bootstrap style build. `make V=1` shows full commands.
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+OUTPUT := build
+CLANG ?= clang
+BPFTOOL ?= bpftool
+CC ?= cc
+PREFIX ?= /usr/local
+DESTDIR ?=
+ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+DEPS_STAMP := $(OUTPUT)/.deps-ok
+PKGS := libbpf libelf zlib libmicrohttpd json-c libcurl
+WARN := -Wall -Wextra -Werror
+CFLAGS ?= -g -O2
+ALL_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -MMD -MP -Iinclude -Iuserspace \
+	-I$(OUTPUT) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
+SKEL := $(OUTPUT)/liveprobe.skel.h
+
+# Modules linked into the daemon and the kernel tests; the CLI needs only a few.
+CORE_MODS := probe proc fleet snapshot render opts cmdq log loop http
+DAEMON_OBJS := $(patsubst %,$(OUTPUT)/%.o,$(CORE_MODS) liveprobed)
+CLI_OBJS := $(patsubst %,$(OUTPUT)/%.o,cli log)
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+KTEST_SRCS := $(wildcard tests/kernel/*.c)
+
+.PHONY: all deps run test bench clean install format
+all: $(OUTPUT)/liveprobed $(OUTPUT)/liveprobe
+
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP): scripts/install-deps.sh
+	$(Q)bash scripts/install-deps.sh
+	$(Q)mkdir -p $(OUTPUT) && touch $@
+
+$(OUTPUT)/vmlinux.h: | $(DEPS_STAMP)
+	$(call msg,VMLINUX,$@)
+	$(Q)test -r /sys/kernel/btf/vmlinux || { echo "liveprobe needs a kernel with BTF (/sys/kernel/btf/vmlinux)" >&2; exit 1; }
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
+
+$(OUTPUT)/bpf/%.bpf.o: bpf/%.bpf.c bpf/liveprobe.bpf.h include/lp_events.h $(OUTPUT)/vmlinux.h
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(ARCH) -Iinclude -I$(OUTPUT) -c $< -o $@
+
+$(OUTPUT)/liveprobe.bpf.o: $(BPF_OBJS)
+	$(call msg,LINK-BPF,$@)
+	$(Q)$(BPFTOOL) gen object $@ $^
+
+$(SKEL): $(OUTPUT)/liveprobe.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name liveprobe_bpf > $@
+
+$(OUTPUT)/%.o: userspace/%.c | $(DEPS_STAMP)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# Only the probe module includes the skeleton.
+$(OUTPUT)/probe.o: $(SKEL)
+
+$(OUTPUT)/liveprobed: $(DAEMON_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
+
+$(OUTPUT)/liveprobe: $(CLI_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
+
+$(OUTPUT)/test_unit: $(UNIT_SRCS) $(patsubst %,$(OUTPUT)/%.o,fleet render opts snapshot log) tests/harness.h
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests $(filter %.c %.o,$^) $(LDLIBS) -o $@
+
+$(OUTPUT)/test_kernel: $(KTEST_SRCS) $(patsubst %,$(OUTPUT)/%.o,$(CORE_MODS)) tests/harness.h
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests $(filter %.c %.o,$^) $(LDLIBS) -o $@
+
+run: all
+	$(OUTPUT)/liveprobed $(ARGS)
+
+test: all $(OUTPUT)/test_unit $(OUTPUT)/test_kernel
+	$(Q)bash tests/run.sh
+
+bench: all
+	$(Q)bash tests/bench/run.sh
+
+install: all
+	install -D -m 0755 $(OUTPUT)/liveprobed $(DESTDIR)$(PREFIX)/sbin/liveprobed
+	install -D -m 0755 $(OUTPUT)/liveprobe $(DESTDIR)$(PREFIX)/bin/liveprobe
+	install -D -m 0644 include/liveprobe.h $(DESTDIR)$(PREFIX)/include/liveprobe.h
+
+format:
+	clang-format -i userspace/*.c userspace/*.h bpf/*.c bpf/*.h include/*.h tests/*/*.c tests/*.h
+
+clean:
+	rm -rf $(OUTPUT)
+
+-include $(wildcard $(OUTPUT)/*.d)

@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Process path: who is watched (lp_procs, keyed by tgid), how each watched process ends (exit
+ * status, the sender of the fatal signal, the OOM killer's mark) and which new processes are
+ * adopted because their command name is watched (lp_comms). Every program looks up lp_procs
+ * or lp_comms first and returns before touching the ring buffer when the process is not ours.
+ * The facts of a death are written into the lp_procs value before the event is sent, so the
+ * daemon can recover them after a ring-buffer drop.
+ */
+#include "liveprobe.bpf.h"
+
+/* include/linux/sched/signal.h; a #define, so not in BTF. */
+#define SIGNAL_GROUP_EXIT 0x00000004
+/* Signals whose default action does not end the process: CHLD CONT STOP TSTP TTIN TTOU URG WINCH */
+#define NONFATAL_SIGNALS                                                                          \
+	((1ULL << 17) | (1ULL << 18) | (1ULL << 19) | (1ULL << 20) | (1ULL << 21) | (1ULL << 22) | \
+	 (1ULL << 23) | (1ULL << 28))
+#define SEND_SIG_PRIV_PTR 1UL
+#define E2BIG 7
+
+/* Size is set by the daemon before load (--max-workers). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct lp_proc);
+} lp_procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, struct lp_comm_key);
+	__type(value, __u32);
+} lp_comms SEC(".maps");
+
+static __always_inline __u64 task_start_ticks(struct task_struct *task)
+{
+	return BPF_CORE_READ(task, group_leader, start_boottime) / LP_NSEC_PER_TICK;
+}
+
+/* The status wait(2) would report for the whole thread group. */
+static __always_inline __u32 group_exit_status(struct task_struct *task)
+{
+	struct signal_struct *signal = BPF_CORE_READ(task, signal);
+
+	if (BPF_CORE_READ(signal, flags) & SIGNAL_GROUP_EXIT)
+		return BPF_CORE_READ(signal, group_exit_code);
+	return BPF_CORE_READ(task, group_leader, exit_code);
+}
+
+static __always_inline struct lp_proc *watched_proc(struct task_struct *task, __u32 *tgid)
+{
+	*tgid = BPF_CORE_READ(task, tgid);
+	return bpf_map_lookup_elem(&lp_procs, tgid);
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(lp_proc_exit, struct task_struct *task, bool group_dead)
+{
+	struct lp_proc_event *event;
+	struct lp_proc *proc;
+	__u32 tgid;
+
+	/* A thread's exit, even the main thread's, is not the process's. */
+	if (!group_dead)
+		return 0;
+	lp_stat_inc(LP_STAT_EXITS_SEEN);
+
+	proc = watched_proc(task, &tgid);
+	if (!proc)
+		return 0;
+	if (proc->start_ticks != task_start_ticks(task)) {
+		lp_stat_inc(LP_STAT_PID_REUSED);
+		return 0;
+	}
+	proc->exit_code = group_exit_status(task);
+	proc->exit_ns = bpf_ktime_get_ns();
+	proc->flags |= LP_PROC_EXITED;
+	lp_stat_inc(LP_STAT_EXITS_WATCHED);
+
+	event = lp_event_reserve(sizeof(*event), LP_EV_PROC_EXIT);
+	if (!event)
+		return 0;
+	event->tgid = tgid;
+	event->pad = 0;
+	__builtin_memcpy(&event->proc, proc, sizeof(event->proc));
+	bpf_ringbuf_submit(event, 0);
+	return 0;
+}
+
+SEC("tp_btf/signal_generate")
+int BPF_PROG(lp_signal_gen, int sig, struct kernel_siginfo *info, struct task_struct *task,
+	     int group, int result)
+{
+	struct lp_proc *proc;
+	bool from_kernel;
+	__u32 tgid;
+
+	if (result != TRACE_SIGNAL_DELIVERED || sig <= 0 || sig > 64)
+		return 0;
+	if (sig < 64 && (NONFATAL_SIGNALS & (1ULL << sig)))
+		return 0;
+	proc = watched_proc(task, &tgid);
+	if (!proc || (proc->flags & LP_PROC_EXITED))
+		return 0;
+
+	/* SEND_SIG_NOINFO (NULL) is a user's kill(); SEND_SIG_PRIV and si_code > 0 are the kernel's. */
+	if ((unsigned long)info == SEND_SIG_PRIV_PTR)
+		from_kernel = true;
+	else if (!info)
+		from_kernel = false;
+	else
+		from_kernel = BPF_CORE_READ(info, si_code) > 0;
+
+	if (from_kernel) {
+		proc->killer_pid = 0;
+		__builtin_memcpy(proc->killer_comm, "kernel", sizeof("kernel"));
+	} else {
+		proc->killer_pid = bpf_get_current_pid_tgid() >> 32;
+		bpf_get_current_comm(proc->killer_comm, sizeof(proc->killer_comm));
+	}
+	proc->kill_signal = sig;
+	proc->flags |= LP_PROC_SIGNALED;
+	lp_stat_inc(LP_STAT_SIGNALS_WATCHED);
+	return 0;
+}
+
+SEC("tp_btf/mark_victim")
+int BPF_PROG(lp_oom_victim, struct task_struct *task, uid_t uid)
+{
+	struct lp_proc *proc;
+	__u32 tgid;
+
+	proc = watched_proc(task, &tgid);
+	if (!proc)
+		return 0;
+	proc->flags |= LP_PROC_OOM;
+	lp_stat_inc(LP_STAT_OOM_WATCHED);
+	return 0;
+}
+
+/* Adopt a process whose comm is watched, in the kernel, so even one that dies at once is seen. */
+static __always_inline void adopt_if_comm_watched(struct task_struct *task)
+{
+	struct lp_comm_key key = {};
+	struct lp_proc_event *event;
+	struct lp_proc proc = {};
+	__u32 tgid;
+	long err;
+
+	BPF_CORE_READ_STR_INTO(&key.comm, task, comm);
+	if (!bpf_map_lookup_elem(&lp_comms, &key))
+		return;
+
+	tgid = BPF_CORE_READ(task, tgid);
+	proc.start_ticks = task_start_ticks(task);
+	proc.flags = LP_PROC_ADOPTED;
+	__builtin_memcpy(proc.comm, key.comm, sizeof(proc.comm));
+	__builtin_memcpy(proc.name, key.comm, sizeof(key.comm));
+	err = bpf_map_update_elem(&lp_procs, &tgid, &proc, BPF_NOEXIST);
+	if (err) {
+		if (err == -E2BIG)
+			lp_stat_inc(LP_STAT_ADOPT_FULL);
+		return;
+	}
+	lp_stat_inc(LP_STAT_PROCS_ADOPTED);
+
+	event = lp_event_reserve(sizeof(*event), LP_EV_PROC_NEW);
+	if (!event)
+		return;
+	event->tgid = tgid;
+	event->pad = 0;
+	__builtin_memcpy(&event->proc, &proc, sizeof(event->proc));
+	bpf_ringbuf_submit(event, 0);
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(lp_proc_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	adopt_if_comm_watched(task);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(lp_proc_fork, struct task_struct *parent, struct task_struct *child)
+{
+	/* A new thread is not a new process. */
+	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+		return 0;
+	adopt_if_comm_watched(child);
+	return 0;
+}

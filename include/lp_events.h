@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The contract between the BPF programs and the daemon: map values, ring-buffer events and
+ * counter indexes. Both sides compile this exact file, so it includes nothing and uses only
+ * fixed-width fields with explicit padding (the includer provides __u32 and friends: vmlinux.h
+ * on the BPF side, <linux/types.h> in userspace). Append only: a field's offset never changes.
+ */
+#ifndef LP_EVENTS_H
+#define LP_EVENTS_H
+
+#define LP_COMM_LEN 16
+#define LP_NAME_LEN 32 /* worker name as shown by bpftool; the daemon keeps the full name */
+/* /proc/PID/stat reports start time in USER_HZ ticks; the kernel keeps nanoseconds. */
+#define LP_NSEC_PER_TICK 10000000ULL
+
+enum lp_event_kind {
+	LP_EV_PROC_EXIT = 1, /* a watched process (thread group) is gone */
+	LP_EV_PROC_NEW = 2,  /* a process matching a watched comm was adopted in the kernel */
+};
+
+/* Per-CPU counters in the lp_stats map, summed by the daemon. */
+enum lp_stat {
+	LP_STAT_RINGBUF_DROPS = 0, /* bpf_ringbuf_reserve failed: an event was lost */
+	LP_STAT_EXITS_SEEN,	   /* every thread-group exit on the host */
+	LP_STAT_EXITS_WATCHED,	   /* exits of watched processes */
+	LP_STAT_SIGNALS_WATCHED,   /* fatal signals generated for watched processes */
+	LP_STAT_OOM_WATCHED,	   /* OOM-killer victims that were watched */
+	LP_STAT_PROCS_ADOPTED,	   /* processes adopted by comm in the kernel */
+	LP_STAT_ADOPT_FULL,	   /* adoption failed: lp_procs is full */
+	LP_STAT_PID_REUSED,	   /* a watched tgid exited with another start time */
+	LP_STAT__COUNT,
+};
+
+enum lp_proc_flags {
+	LP_PROC_EXITED = 1 << 0,  /* exit_code and exit_ns are final */
+	LP_PROC_OOM = 1 << 1,	  /* chosen by the OOM killer */
+	LP_PROC_ADOPTED = 1 << 2, /* added by the kernel (watched comm), not by the daemon */
+	LP_PROC_SIGNALED = 1 << 3, /* killer_pid/killer_comm/kill_signal are set */
+};
+
+/*
+ * Value of lp_procs, keyed by tgid. The kernel records the facts of a death here before it tries
+ * the ring buffer, so a dropped event loses latency, never the facts: the daemon reads them back
+ * when it reconciles.
+ */
+struct lp_proc {
+	__u64 start_ticks; /* identity with the tgid: survives pid reuse */
+	__u64 exit_ns;	   /* CLOCK_MONOTONIC of the exit, 0 while alive */
+	__u32 exit_code;   /* wait status: code << 8 | 0x80 (core) | signal */
+	__u32 flags;	   /* enum lp_proc_flags */
+	__u32 killer_pid;  /* sender of the last fatal signal */
+	__s32 kill_signal;
+	char killer_comm[LP_COMM_LEN];
+	char comm[LP_COMM_LEN];
+	char name[LP_NAME_LEN]; /* for bpftool readers only */
+};
+
+struct lp_event_header {
+	__u32 kind; /* enum lp_event_kind */
+	__u32 cpu;
+	__u64 ts_ns; /* CLOCK_MONOTONIC */
+};
+
+struct lp_proc_event {
+	struct lp_event_header header;
+	__u32 tgid;
+	__u32 pad;
+	struct lp_proc proc;
+};
+
+/* Key of lp_comms: a command name as in task->comm, NUL padded. */
+struct lp_comm_key {
+	char comm[LP_COMM_LEN];
+};
+
+#endif /* LP_EVENTS_H */

@@ -1,0 +1,266 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * liveprobe, the command-line client: asks a running liveprobed over its HTTP API (libcurl) and
+ * prints what it says. `status` exits 0/1/2 for green/amber/red, so it works as a health check.
+ */
+#include <curl/curl.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_URL "http://127.0.0.1:9476"
+#define MAX_RESPONSE_BYTES (64u << 20)
+
+struct buffer {
+	char *data;
+	size_t len;
+};
+
+static const char usage_text[] =
+	"Usage: liveprobe [--url URL] COMMAND [ARGS]\n"
+	"Client of liveprobed's HTTP API (default URL " DEFAULT_URL ").\n"
+	"\n"
+	"Commands:\n"
+	"  status [--json]               host verdict and workers; exit 0 green, 1 amber, 2 red\n"
+	"  watch --pid PID [--name NAME]  register a running process as a worker\n"
+	"  forget NAME                    forget a worker\n"
+	"\n"
+	"Exit status 3: the daemon could not be reached or refused the request.\n";
+
+static size_t collect(char *data, size_t size, size_t count, void *ctx)
+{
+	struct buffer *buffer = ctx;
+	size_t len = size * count;
+	char *grown;
+
+	if (buffer->len + len > MAX_RESPONSE_BYTES)
+		return 0;
+	grown = realloc(buffer->data, buffer->len + len + 1);
+	if (!grown)
+		return 0;
+	memcpy(grown + buffer->len, data, len);
+	buffer->data = grown;
+	buffer->len += len;
+	buffer->data[buffer->len] = '\0';
+	return len;
+}
+
+/* Returns the HTTP status, or -1 after printing why the request failed. */
+static long request(const char *base, const char *method, const char *path, const char *body,
+		    struct buffer *out)
+{
+	struct curl_slist *headers = NULL;
+	char url[1024];
+	long status = -1;
+	CURLcode code;
+	CURL *curl;
+
+	snprintf(url, sizeof(url), "%s%s", base, path);
+	curl = curl_easy_init();
+	if (!curl)
+		return -1;
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, out);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
+	if (body) {
+		headers = curl_slist_append(headers, "Content-Type: application/json");
+		curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+	}
+	code = curl_easy_perform(curl);
+	if (code == CURLE_OK)
+		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+	else
+		fprintf(stderr, "liveprobe: %s: %s\n", url, curl_easy_strerror(code));
+	curl_slist_free_all(headers);
+	curl_easy_cleanup(curl);
+	return status;
+}
+
+static json_object *get_json(const char *base, const char *path)
+{
+	struct buffer buffer = {};
+	json_object *root = NULL;
+	long status = request(base, "GET", path, NULL, &buffer);
+
+	if (status == 200)
+		root = json_tokener_parse(buffer.data ? buffer.data : "");
+	else if (status > 0)
+		fprintf(stderr, "liveprobe: GET %s: HTTP %ld\n", path, status);
+	free(buffer.data);
+	return root;
+}
+
+static const char *str_field(json_object *obj, const char *key)
+{
+	json_object *value;
+
+	if (!json_object_object_get_ex(obj, key, &value) || json_object_is_type(value, json_type_null))
+		return "-";
+	return json_object_get_string(value);
+}
+
+static const char *health_colour(const char *health, bool colour)
+{
+	if (!colour)
+		return "";
+	if (!strcmp(health, "green"))
+		return "\033[32m";
+	if (!strcmp(health, "amber"))
+		return "\033[33m";
+	return "\033[31m";
+}
+
+static int cmd_status(const char *base, int argc, char **argv)
+{
+	bool as_json = argc > 1 && !strcmp(argv[1], "--json");
+	bool colour = isatty(STDOUT_FILENO) && !as_json;
+	const char *reset = colour ? "\033[0m" : "";
+	json_object *host, *workers, *list, *reasons;
+	const char *health;
+	int ret;
+
+	host = get_json(base, "/api/v1/host");
+	workers = host ? get_json(base, "/api/v1/workers") : NULL;
+	if (!host || !workers) {
+		json_object_put(host);
+		return 3;
+	}
+	health = str_field(host, "health");
+	ret = !strcmp(health, "green") ? 0 : !strcmp(health, "amber") ? 1 : 2;
+	if (as_json) {
+		json_object *both = json_object_new_object();
+
+		json_object_object_add(both, "host", json_object_get(host));
+		json_object_object_add(both, "workers", json_object_get(workers));
+		puts(json_object_to_json_string_ext(both, JSON_C_TO_STRING_PRETTY));
+		json_object_put(both);
+		goto cleanup;
+	}
+	printf("host: %s%s%s\n", health_colour(health, colour), health, reset);
+	if (json_object_object_get_ex(host, "reasons", &reasons)) {
+		for (size_t i = 0; i < json_object_array_length(reasons); i++)
+			printf("  - %s\n", json_object_get_string(json_object_array_get_idx(reasons, i)));
+	}
+	printf("\n%-24s %-8s %-13s %-6s %10s  %s\n", "WORKER", "PID", "STATE", "HEALTH", "FOR(s)",
+	       "REASON");
+	json_object_object_get_ex(workers, "workers", &list);
+	for (size_t i = 0; list && i < json_object_array_length(list); i++) {
+		json_object *worker = json_object_array_get_idx(list, i);
+		const char *worker_health = str_field(worker, "health");
+
+		printf("%-24s %-8s %-13s %s%-6s%s %10s  %s\n", str_field(worker, "name"),
+		       str_field(worker, "pid"), str_field(worker, "state"),
+		       health_colour(worker_health, colour), worker_health, reset,
+		       str_field(worker, "state_since_age_s"), str_field(worker, "reason"));
+	}
+cleanup:
+	json_object_put(host);
+	json_object_put(workers);
+	return ret;
+}
+
+static int print_answer(long status, struct buffer *buffer, long expected)
+{
+	int ret = status == expected ? 0 : 3;
+
+	if (status > 0) {
+		FILE *out = ret ? stderr : stdout;
+
+		fprintf(out, "%s%s\n", ret ? "liveprobe: " : "", buffer->data ? buffer->data : "");
+	}
+	free(buffer->data);
+	return ret;
+}
+
+static int cmd_watch(const char *base, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "pid", required_argument, NULL, 'p' },
+		{ "name", required_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 },
+	};
+	json_object *body = json_object_new_object();
+	struct buffer buffer = {};
+	long pid = 0, status;
+	char *end;
+	int option;
+
+	optind = 1;
+	while ((option = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		if (option == 'p') {
+			pid = strtol(optarg, &end, 10);
+			if (*end || pid <= 0) {
+				fprintf(stderr, "liveprobe: watch: --pid '%s' is not a pid\n", optarg);
+				json_object_put(body);
+				return 3;
+			}
+		} else if (option == 'n') {
+			json_object_object_add(body, "name", json_object_new_string(optarg));
+		} else {
+			json_object_put(body);
+			return 3;
+		}
+	}
+	if (!pid) {
+		fprintf(stderr, "liveprobe: watch: --pid is required\n");
+		json_object_put(body);
+		return 3;
+	}
+	json_object_object_add(body, "pid", json_object_new_int64(pid));
+	status = request(base, "POST", "/api/v1/workers", json_object_to_json_string(body), &buffer);
+	json_object_put(body);
+	return print_answer(status, &buffer, 201);
+}
+
+static int cmd_forget(const char *base, int argc, char **argv)
+{
+	struct buffer buffer = {};
+	char path[256];
+	char *escaped;
+	long status;
+
+	if (argc != 2) {
+		fprintf(stderr, "liveprobe: forget: expected one worker name\n");
+		return 3;
+	}
+	escaped = curl_easy_escape(NULL, argv[1], 0);
+	snprintf(path, sizeof(path), "/api/v1/workers/%s", escaped ? escaped : "");
+	curl_free(escaped);
+	status = request(base, "DELETE", path, NULL, &buffer);
+	return print_answer(status, &buffer, 200);
+}
+
+int main(int argc, char **argv)
+{
+	const char *base = getenv("LIVEPROBE_URL") ? getenv("LIVEPROBE_URL") : DEFAULT_URL;
+	int first = 1, ret;
+
+	if (argc > 2 && !strcmp(argv[1], "--url")) {
+		base = argv[2];
+		first = 3;
+	}
+	if (first >= argc || !strcmp(argv[first], "--help") || !strcmp(argv[first], "help")) {
+		fputs(usage_text, first >= argc ? stderr : stdout);
+		return first >= argc ? 3 : 0;
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (!strcmp(argv[first], "status"))
+		ret = cmd_status(base, argc - first, argv + first);
+	else if (!strcmp(argv[first], "watch"))
+		ret = cmd_watch(base, argc - first, argv + first);
+	else if (!strcmp(argv[first], "forget"))
+		ret = cmd_forget(base, argc - first, argv + first);
+	else {
+		fprintf(stderr, "liveprobe: unknown command '%s' (see --help)\n", argv[first]);
+		ret = 3;
+	}
+	curl_global_cleanup();
+	return ret;
+}

@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: GPL-2.0
+/* See cmdq.h. */
+#include <errno.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "cmdq.h"
+
+int cmdq_init(struct cmdq *queue)
+{
+	pthread_mutex_init(&queue->lock, NULL);
+	pthread_cond_init(&queue->answered, NULL);
+	queue->head = queue->tail = NULL;
+	queue->stopped = false;
+	queue->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	return queue->wake_fd < 0 ? -errno : 0;
+}
+
+void cmdq_destroy(struct cmdq *queue)
+{
+	if (queue->wake_fd >= 0)
+		close(queue->wake_fd);
+	pthread_cond_destroy(&queue->answered);
+	pthread_mutex_destroy(&queue->lock);
+}
+
+int cmdq_submit(struct cmdq *queue, struct cmd *cmd)
+{
+	uint64_t one = 1;
+	int err = 0;
+
+	cmd->done = false;
+	cmd->next = NULL;
+	cmd->body = NULL;
+	pthread_mutex_lock(&queue->lock);
+	if (queue->stopped) {
+		pthread_mutex_unlock(&queue->lock);
+		return -ESHUTDOWN;
+	}
+	if (queue->tail)
+		queue->tail->next = cmd;
+	else
+		queue->head = cmd;
+	queue->tail = cmd;
+	if (write(queue->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		err = -errno;
+	while (!err && !cmd->done && !queue->stopped)
+		pthread_cond_wait(&queue->answered, &queue->lock);
+	if (!cmd->done && !err)
+		err = -ESHUTDOWN;
+	pthread_mutex_unlock(&queue->lock);
+	return err;
+}
+
+void cmdq_drain(struct cmdq *queue, void (*handle)(void *ctx, struct cmd *cmd), void *ctx)
+{
+	struct cmd *cmd;
+	uint64_t count;
+
+	if (read(queue->wake_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		return;
+	pthread_mutex_lock(&queue->lock);
+	cmd = queue->head;
+	queue->head = queue->tail = NULL;
+	pthread_mutex_unlock(&queue->lock);
+
+	while (cmd) {
+		struct cmd *next = cmd->next;
+
+		handle(ctx, cmd);
+		pthread_mutex_lock(&queue->lock);
+		cmd->done = true;
+		pthread_mutex_unlock(&queue->lock);
+		cmd = next;
+	}
+	pthread_mutex_lock(&queue->lock);
+	pthread_cond_broadcast(&queue->answered);
+	pthread_mutex_unlock(&queue->lock);
+}
+
+void cmdq_stop(struct cmdq *queue)
+{
+	pthread_mutex_lock(&queue->lock);
+	queue->stopped = true;
+	pthread_cond_broadcast(&queue->answered);
+	pthread_mutex_unlock(&queue->lock);
+}

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The fleet: every known worker, its lifecycle state and the raw facts behind it. Pure logic with
+ * no I/O, owned by the event loop thread: it turns kernel facts (an exit status, a killer, the
+ * OOM mark) into states and health, keeps the time a state began, and reports each transition
+ * to a hook. Lifecycle (state) and health (green/amber/red) are kept apart on purpose.
+ */
+#ifndef LP_FLEET_H
+#define LP_FLEET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FLEET_NAME_MAX 63
+#define FLEET_REASON_MAX 96
+
+enum worker_state {
+	WS_STARTING,	 /* alive, no output seen yet */
+	WS_WORKING,	 /* alive and producing */
+	WS_STALE,	 /* alive, no recent output */
+	WS_EXITED,	 /* exit code 0, or stopped by SIGTERM/SIGINT */
+	WS_CRASHED,	 /* non-zero exit code or a fatal signal */
+	WS_KILLED,	 /* SIGKILL, including the OOM killer */
+	WS_DISCONNECTED, /* every connection is dead */
+	WS_UNKNOWN,	 /* gone, but how it ended was not observed */
+	WS__COUNT,
+};
+
+enum worker_health {
+	HEALTH_GREEN,
+	HEALTH_AMBER,
+	HEALTH_RED,
+};
+
+enum worker_origin {
+	ORIGIN_FLAG, /* --watch-pid */
+	ORIGIN_API,  /* POST /api/v1/workers */
+	ORIGIN_COMM, /* adopted by --watch-comm */
+};
+
+struct worker_exit {
+	int32_t code;	/* exit code when it exited normally, else -1 */
+	int32_t signal; /* terminating signal, else 0 */
+	bool core_dumped;
+	bool oom;
+	bool has_killer; /* a fatal signal was sent to it and its sender recorded */
+	uint32_t killer_pid; /* 0: sent by the kernel */
+	int32_t kill_signal;
+	char killer_comm[16];
+	bool status_known; /* false: seen gone by reconciliation, status not recorded */
+	uint64_t at_ns;	   /* CLOCK_MONOTONIC of the exit */
+};
+
+struct worker {
+	char name[FLEET_NAME_MAX + 1];
+	uint32_t pid; /* 0: none */
+	uint64_t start_ticks;
+	char comm[16];
+	enum worker_origin origin;
+	enum worker_state state;
+	uint64_t state_since_ns;
+	uint64_t registered_ns;
+	char reason[FLEET_REASON_MAX]; /* why it is in this state, for people */
+	bool has_exit;
+	struct worker_exit exit;
+	int pidfd; /* owned by the loop; -1 when none */
+};
+
+struct fleet_transition {
+	const char *worker;
+	enum worker_state from;
+	enum worker_state to;
+	const char *reason;
+	uint64_t at_ns;
+};
+
+typedef void (*fleet_transition_fn)(void *ctx, const struct fleet_transition *transition);
+
+struct fleet {
+	struct worker *workers;
+	size_t count;
+	size_t capacity;
+	uint64_t generation; /* bumped on every change, so publishers know when to copy */
+	fleet_transition_fn on_transition;
+	void *ctx;
+};
+
+int fleet_init(struct fleet *fleet, size_t capacity);
+void fleet_free(struct fleet *fleet);
+
+const char *fleet_state_name(enum worker_state state);
+const char *fleet_health_name(enum worker_health health);
+enum worker_health fleet_state_health(enum worker_state state);
+bool fleet_state_is_dead(enum worker_state state);
+const char *fleet_signal_name(int signal);
+
+struct worker *fleet_find(struct fleet *fleet, const char *name);
+struct worker *fleet_find_process(struct fleet *fleet, uint32_t pid, uint64_t start_ticks);
+/* -EINVAL bad name, -EEXIST name taken, -ENOSPC full; *out is the new worker (state starting). */
+int fleet_add(struct fleet *fleet, const char *name, uint32_t pid, uint64_t start_ticks,
+	      const char *comm, enum worker_origin origin, uint64_t now_ns, struct worker **out);
+int fleet_remove(struct fleet *fleet, const char *name);
+
+/* Decodes a wait status into an exit record and the state it leads to. */
+enum worker_state fleet_classify_exit(uint32_t status, bool oom, struct worker_exit *exit);
+/* Applies a death to a live worker; a dead worker keeps its first death. */
+void fleet_apply_exit(struct fleet *fleet, struct worker *worker, const struct worker_exit *exit,
+		      enum worker_state state, uint64_t now_ns);
+void fleet_set_state(struct fleet *fleet, struct worker *worker, enum worker_state state,
+		     const char *reason, uint64_t now_ns);
+
+#endif

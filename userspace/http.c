@@ -1,0 +1,351 @@
+// SPDX-License-Identifier: GPL-2.0
+/* See http.h. One thread per connection (capped), so a request that waits for the event loop
+ * blocks only itself. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "log.h"
+#include "render.h"
+
+#define API_WORKERS "/api/v1/workers"
+
+struct http_server {
+	struct MHD_Daemon *daemon;
+	struct cmdq *commands;
+	int listen_fd;
+};
+
+struct request {
+	char *body;
+	size_t len;
+	bool too_large;
+};
+
+uint64_t http_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *connection, unsigned int status, char *body)
+{
+	struct MHD_Response *response;
+	enum MHD_Result ret;
+
+	if (!body) {
+		static char oom[] = "{\"error\":\"out of memory\"}";
+
+		response = MHD_create_response_from_buffer(strlen(oom), oom, MHD_RESPMEM_PERSISTENT);
+		status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+	} else {
+		response = MHD_create_response_from_buffer(strlen(body), body,
+							   MHD_RESPMEM_MUST_FREE);
+	}
+	if (!response) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+		MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW,
+					"GET, POST, DELETE");
+	ret = MHD_queue_response(connection, status, response);
+	MHD_destroy_response(response);
+	return ret;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *connection, unsigned int status,
+				  const char *message)
+{
+	return send_json(connection, status, render_error(message));
+}
+
+static enum MHD_Result run_command(struct http_server *server, struct MHD_Connection *connection,
+				   struct cmd *cmd)
+{
+	if (cmdq_submit(server->commands, cmd))
+		return send_error(connection, MHD_HTTP_SERVICE_UNAVAILABLE, "daemon is stopping");
+	return send_json(connection, cmd->http_status, cmd->body);
+}
+
+static enum MHD_Result add_worker(struct http_server *server, struct MHD_Connection *connection,
+				  struct request *request)
+{
+	struct cmd cmd = { .kind = CMD_ADD_WORKER };
+	json_object *root, *name, *pid;
+	enum MHD_Result ret;
+	int64_t pid_value;
+
+	if (request->too_large)
+		return send_error(connection, MHD_HTTP_CONTENT_TOO_LARGE,
+				  "request body over 65536 bytes");
+	root = request->body ? json_tokener_parse(request->body) : NULL;
+	if (!root || !json_object_is_type(root, json_type_object)) {
+		json_object_put(root);
+		return send_error(connection, MHD_HTTP_BAD_REQUEST,
+				  "body must be a JSON object like {\"name\":\"a\",\"pid\":123}");
+	}
+	if (!json_object_object_get_ex(root, "pid", &pid) || !json_object_is_type(pid, json_type_int)) {
+		ret = send_error(connection, MHD_HTTP_BAD_REQUEST, "\"pid\" must be an integer");
+		goto cleanup;
+	}
+	pid_value = json_object_get_int64(pid);
+	if (pid_value <= 0 || pid_value > 4194304) {
+		ret = send_error(connection, MHD_HTTP_BAD_REQUEST, "\"pid\" must be in 1..4194304");
+		goto cleanup;
+	}
+	cmd.pid = pid_value;
+	if (json_object_object_get_ex(root, "name", &name) && !json_object_is_type(name, json_type_null)) {
+		const char *text = json_object_get_string(name);
+
+		if (!json_object_is_type(name, json_type_string) || strlen(text) >= sizeof(cmd.name)) {
+			ret = send_error(connection, MHD_HTTP_BAD_REQUEST,
+					 "\"name\" must be a string of 1..63 letters, digits and ._-:@[]+");
+			goto cleanup;
+		}
+		strcpy(cmd.name, text);
+	}
+	ret = run_command(server, connection, &cmd);
+cleanup:
+	json_object_put(root);
+	return ret;
+}
+
+static enum MHD_Result forget_worker(struct http_server *server, struct MHD_Connection *connection,
+				     const char *name)
+{
+	struct cmd cmd = { .kind = CMD_FORGET_WORKER };
+
+	if (strlen(name) >= sizeof(cmd.name))
+		return send_error(connection, MHD_HTTP_NOT_FOUND, "no such worker");
+	strcpy(cmd.name, name);
+	return run_command(server, connection, &cmd);
+}
+
+static enum MHD_Result get_view(struct MHD_Connection *connection, const char *url)
+{
+	struct snapshot *snapshot = snapshot_acquire();
+	uint64_t now_ns = http_now_ns();
+	unsigned int status = MHD_HTTP_OK;
+	char *body = NULL;
+
+	if (!snapshot)
+		return send_error(connection, MHD_HTTP_SERVICE_UNAVAILABLE, "daemon is starting");
+	if (!strcmp(url, "/healthz")) {
+		int healthy;
+
+		body = render_healthz(snapshot, &healthy);
+		status = healthy ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
+	} else if (!strcmp(url, "/api/v1/host")) {
+		body = render_host(snapshot, now_ns);
+	} else if (!strcmp(url, API_WORKERS)) {
+		body = render_workers(snapshot, now_ns);
+	} else {
+		const char *name = url + strlen(API_WORKERS "/");
+
+		status = MHD_HTTP_NOT_FOUND;
+		for (size_t i = 0; i < snapshot->count; i++) {
+			if (!strcmp(snapshot->workers[i].name, name)) {
+				body = render_worker(&snapshot->workers[i], now_ns);
+				status = MHD_HTTP_OK;
+				break;
+			}
+		}
+		if (status == MHD_HTTP_NOT_FOUND)
+			body = render_error("no such worker");
+	}
+	snapshot_release(snapshot);
+	return send_json(connection, status, body);
+}
+
+enum route {
+	ROUTE_NONE,
+	ROUTE_READ,	  /* GET only */
+	ROUTE_WORKERS,	  /* GET, POST */
+	ROUTE_WORKER_ONE, /* GET, DELETE */
+};
+
+static enum route route_of(const char *url)
+{
+	if (!strcmp(url, "/healthz") || !strcmp(url, "/api/v1/host"))
+		return ROUTE_READ;
+	if (!strcmp(url, API_WORKERS))
+		return ROUTE_WORKERS;
+	if (!strncmp(url, API_WORKERS "/", strlen(API_WORKERS "/")) &&
+	    url[strlen(API_WORKERS "/")] && !strchr(url + strlen(API_WORKERS "/"), '/'))
+		return ROUTE_WORKER_ONE;
+	return ROUTE_NONE;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, const char *url,
+			      const char *method, const char *version, const char *upload_data,
+			      size_t *upload_data_size, void **con_cls)
+{
+	struct http_server *server = cls;
+	struct request *request = *con_cls;
+	enum route route = route_of(url);
+	bool is_get = !strcmp(method, MHD_HTTP_METHOD_GET) || !strcmp(method, MHD_HTTP_METHOD_HEAD);
+	bool is_post = !strcmp(method, MHD_HTTP_METHOD_POST);
+	bool is_delete = !strcmp(method, MHD_HTTP_METHOD_DELETE);
+
+	(void)version;
+	if (!request) {
+		request = calloc(1, sizeof(*request));
+		if (!request)
+			return MHD_NO;
+		*con_cls = request;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		if (!request->too_large && request->len + *upload_data_size <= HTTP_MAX_BODY_BYTES) {
+			char *grown = realloc(request->body, request->len + *upload_data_size + 1);
+
+			if (!grown)
+				return MHD_NO;
+			request->body = grown;
+			memcpy(request->body + request->len, upload_data, *upload_data_size);
+			request->len += *upload_data_size;
+			request->body[request->len] = '\0';
+		} else {
+			request->too_large = true;
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+
+	switch (route) {
+	case ROUTE_NONE:
+		return send_error(connection, MHD_HTTP_NOT_FOUND, "no such path");
+	case ROUTE_READ:
+		if (is_get)
+			return get_view(connection, url);
+		break;
+	case ROUTE_WORKERS:
+		if (is_get)
+			return get_view(connection, url);
+		if (is_post)
+			return add_worker(server, connection, request);
+		break;
+	case ROUTE_WORKER_ONE:
+		if (is_get)
+			return get_view(connection, url);
+		if (is_delete)
+			return forget_worker(server, connection, url + strlen(API_WORKERS "/"));
+		break;
+	}
+	return send_error(connection, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed here");
+}
+
+static void request_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
+			      enum MHD_RequestTerminationCode code)
+{
+	struct request *request = *con_cls;
+
+	(void)cls, (void)connection, (void)code;
+	if (request) {
+		free(request->body);
+		free(request);
+		*con_cls = NULL;
+	}
+}
+
+static bool is_loopback(const struct sockaddr *addr)
+{
+	if (addr->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)addr)->sin_addr.s_addr) >> 24) == 127;
+	if (addr->sa_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)addr)->sin6_addr);
+	return false;
+}
+
+static int open_listener(const char *host, uint16_t port)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
+	struct addrinfo *info = NULL;
+	char port_text[8];
+	int fd = -1, one = 1, err;
+
+	snprintf(port_text, sizeof(port_text), "%u", port);
+	err = getaddrinfo(host, port_text, &hints, &info);
+	if (err) {
+		log_error("cannot resolve listen address %s: %s", host, gai_strerror(err));
+		return -EINVAL;
+	}
+	fd = socket(info->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(fd, info->ai_addr, info->ai_addrlen) || listen(fd, 128)) {
+		err = -errno;
+		log_error("cannot listen on %s:%u: %s", host, port, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(info);
+		return err;
+	}
+	if (!is_loopback(info->ai_addr))
+		log_warn("HTTP API bound to %s:%u, beyond loopback: anyone who reaches it can "
+			 "register and forget workers",
+			 host, port);
+	freeaddrinfo(info);
+	return fd;
+}
+
+int http_start(const struct http_config *config, struct http_server **out)
+{
+	struct http_server *server;
+	unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+			     MHD_USE_POLL;
+	int err;
+
+	*out = NULL;
+	server = calloc(1, sizeof(*server));
+	if (!server)
+		return -ENOMEM;
+	server->commands = config->commands;
+	server->listen_fd = open_listener(config->host, config->port);
+	if (server->listen_fd < 0) {
+		err = server->listen_fd;
+		goto cleanup;
+	}
+	if (log_is_verbose())
+		flags |= MHD_USE_ERROR_LOG;
+	server->daemon = MHD_start_daemon(
+		flags, 0, NULL, NULL, handle, server, MHD_OPTION_LISTEN_SOCKET, server->listen_fd,
+		MHD_OPTION_CONNECTION_LIMIT, config->max_connections,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_TIMEOUT_S,
+		MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL, MHD_OPTION_END);
+	if (!server->daemon) {
+		err = -EIO;
+		log_error("cannot start the HTTP server on %s:%u", config->host, config->port);
+		goto cleanup;
+	}
+	*out = server;
+	return 0;
+
+cleanup:
+	if (server->listen_fd >= 0)
+		close(server->listen_fd);
+	free(server);
+	return err;
+}
+
+void http_stop(struct http_server *server)
+{
+	if (!server)
+		return;
+	MHD_stop_daemon(server->daemon);
+	close(server->listen_fd);
+	free(server);
+}

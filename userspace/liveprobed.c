@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * liveprobed: parses the options, starts the event loop (which loads the probe) and the HTTP
+ * server, and runs until SIGINT or SIGTERM. Start-up errors are one line on stderr and exit 1.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "http.h"
+#include "log.h"
+#include "loop.h"
+#include "opts.h"
+
+/* One pidfd per watched process: let the fd limit follow --max-workers. */
+static void raise_fd_limit(uint32_t max_workers)
+{
+	struct rlimit limit;
+
+	if (getrlimit(RLIMIT_NOFILE, &limit))
+		return;
+	if (limit.rlim_cur < max_workers + 256ul) {
+		limit.rlim_cur = limit.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &limit) || limit.rlim_cur < max_workers + 256ul)
+			log_warn("open-file limit %lu is below --max-workers %u; late workers will "
+				 "be checked through /proc only",
+				 (unsigned long)limit.rlim_cur, max_workers);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static struct opts opts;
+	static struct loop loop;
+	struct http_server *http = NULL;
+	struct http_config http_config;
+	char err[256];
+	int ret = 1;
+
+	opts_defaults(&opts);
+	switch (opts_parse(argc, argv, &opts, err, sizeof(err))) {
+	case OPTS_EXIT:
+		return 0;
+	case OPTS_ERROR:
+		fprintf(stderr, "liveprobed: %s\n", err);
+		return 1;
+	case OPTS_RUN:
+		break;
+	}
+	log_init("liveprobed", opts.verbose);
+	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit(opts.max_workers);
+
+	if (loop_init(&loop, &opts))
+		goto cleanup;
+	http_config = (struct http_config){
+		.host = opts.listen_host,
+		.port = opts.listen_port,
+		.max_connections = opts.http_connections,
+		.commands = &loop.commands,
+	};
+	if (http_start(&http_config, &http))
+		goto cleanup;
+	log_info("listening on %s:%u, watching %zu workers", opts.listen_host, opts.listen_port,
+		 loop.fleet.count);
+	ret = loop_run(&loop);
+cleanup:
+	/* Stop the loop's queue first so HTTP threads waiting on it return. */
+	cmdq_stop(&loop.commands);
+	http_stop(http);
+	loop_destroy(&loop);
+	return ret ? 1 : 0;
+}

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Logging: one line per message on stderr, prefixed with the program name. Errors that end the
+ * program are printed with log_error and returned, never printed twice. Debug lines appear only
+ * with --verbose.
+ */
+#ifndef LP_LOG_H
+#define LP_LOG_H
+
+#include <stdbool.h>
+
+void log_init(const char *program, bool verbose);
+bool log_is_verbose(void);
+void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The event loop, the one owner of the state. epoll waits on the ring buffer, a signalfd, a
+ * timerfd and the command queue; each wake-up applies what arrived to the fleet, and publishes a
+ * new snapshot when anything changed. Reconciliation (lp_procs and pidfds against the fleet)
+ * runs on the timer and at once after the kernel reports a ring-buffer drop.
+ */
+#ifndef LP_LOOP_H
+#define LP_LOOP_H
+
+#include "cmdq.h"
+#include "fleet.h"
+#include "opts.h"
+#include "probe.h"
+#include "snapshot.h"
+
+#define LOOP_TICK_MS 100
+
+struct loop {
+	const struct opts *opts;
+	struct probe *probe;
+	struct fleet fleet;
+	struct cmdq commands;
+	struct probe_status status;
+	int epoll_fd;
+	int signal_fd;
+	int timer_fd;
+	uint64_t published_generation;
+	bool status_changed;
+	uint64_t next_reconcile_ns;
+	bool stopping;
+};
+
+/* Loads the probe and registers the --watch-pid workers; 0 or -errno after one logged line. */
+int loop_init(struct loop *loop, const struct opts *opts);
+int loop_run(struct loop *loop);
+void loop_destroy(struct loop *loop);
+
+/* Exposed for the kernel tests, which drive the loop's pieces directly. */
+int loop_register(struct loop *loop, const char *name, int64_t pid, enum worker_origin origin,
+		  char *err, size_t err_len);
+void loop_reconcile(struct loop *loop, uint64_t now_ns);
+void loop_poll_once(struct loop *loop, int timeout_ms);
+
+#endif

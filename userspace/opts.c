@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: GPL-2.0
+/* See opts.h. Numbers are parsed strictly: no sign, no trailing text, no silent clamping. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "opts.h"
+
+#define LIVEPROBE_VERSION "0.1.0"
+
+static const char usage_text[] =
+	"Usage: liveprobed [OPTION]...\n"
+	"Kernel-level liveness probe for fleets of worker processes.\n"
+	"\n"
+	"BPF programs on process-exit tracepoints see a crash, a kill or an OOM kill of every\n"
+	"watched worker the moment the kernel does; the verdicts are served over HTTP.\n"
+	"\n"
+	"Options:\n"
+	"  --listen ADDR:PORT      HTTP API address (default " OPTS_DEFAULT_LISTEN ").\n"
+	"                          Binding anything but loopback prints a warning.\n"
+	"  --watch-pid [NAME=]PID  watch a running process; NAME defaults to COMM-PID (repeatable)\n"
+	"  --watch-comm COMM       watch every process, running now or started later, whose\n"
+	"                          command name is COMM (at most 15 bytes; repeatable)\n"
+	"  --pin-root DIR          bpffs directory for pinned maps (default " OPTS_DEFAULT_PIN_ROOT ")\n"
+	"  --ingest PATH           Unix datagram socket for worker reports\n"
+	"                          (default " OPTS_DEFAULT_INGEST ")\n"
+	"  --state-dir DIR         where known workers are kept (default " OPTS_DEFAULT_STATE_DIR ")\n"
+	"  --max-workers N         limit on watched workers (default 16384, at most 1048576)\n"
+	"  --ringbuf-size BYTES    kernel-to-daemon ring buffer, a power of two >= 4096\n"
+	"                          (default 1048576)\n"
+	"  --reconcile-ms MS       how often watched processes are checked against /proc and the\n"
+	"                          kernel maps, to repair lost events (default 1000, 10..60000)\n"
+	"  --http-connections N    concurrent HTTP connections (default 64, 1..1024)\n"
+	"  --verbose               debug lines on stderr\n"
+	"  --help                  this text\n"
+	"  --version               version\n"
+	"\n"
+	"HTTP API: GET /healthz, /api/v1/host, /api/v1/workers, /api/v1/workers/NAME;\n"
+	"POST /api/v1/workers {\"name\":\"a\",\"pid\":123}; DELETE /api/v1/workers/NAME.\n"
+	"\n"
+	"Needs root, or CAP_BPF + CAP_PERFMON, and a kernel with BTF (/sys/kernel/btf/vmlinux).\n"
+	"Exit status: 0 after SIGINT/SIGTERM, 1 on any start-up error (one line on stderr).\n";
+
+void opts_defaults(struct opts *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts_parse_hostport(OPTS_DEFAULT_LISTEN, opts->listen_host, sizeof(opts->listen_host),
+			    &opts->listen_port);
+	snprintf(opts->pin_root, sizeof(opts->pin_root), "%s", OPTS_DEFAULT_PIN_ROOT);
+	snprintf(opts->ingest_path, sizeof(opts->ingest_path), "%s", OPTS_DEFAULT_INGEST);
+	snprintf(opts->state_dir, sizeof(opts->state_dir), "%s", OPTS_DEFAULT_STATE_DIR);
+	opts->ringbuf_bytes = OPTS_DEFAULT_RINGBUF_BYTES;
+	opts->max_workers = OPTS_DEFAULT_MAX_WORKERS;
+	opts->reconcile_ms = OPTS_DEFAULT_RECONCILE_MS;
+	opts->http_connections = 64;
+}
+
+bool opts_valid_worker_name(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len == 0 || len > OPTS_NAME_MAX)
+		return false;
+	for (const char *c = name; *c; c++) {
+		if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9'))
+			continue;
+		if (!strchr("._-:@[]+", *c))
+			return false;
+	}
+	return true;
+}
+
+static int parse_u32(const char *text, uint32_t min, uint32_t max, uint32_t *out)
+{
+	unsigned long long value;
+	char *end;
+
+	if (!text[0] || text[0] < '0' || text[0] > '9')
+		return -1;
+	errno = 0;
+	value = strtoull(text, &end, 10);
+	if (errno || *end || value < min || value > max)
+		return -1;
+	*out = value;
+	return 0;
+}
+
+int opts_parse_hostport(const char *text, char *host, size_t host_len, uint16_t *port)
+{
+	const char *colon;
+	const char *host_start = text;
+	size_t len;
+	uint32_t value;
+
+	if (text[0] == '[') {
+		const char *close = strchr(text, ']');
+
+		if (!close || close[1] != ':')
+			return -1;
+		host_start = text + 1;
+		len = close - host_start;
+		colon = close + 1;
+	} else {
+		colon = strrchr(text, ':');
+		if (!colon)
+			return -1;
+		len = colon - text;
+		if (memchr(text, ':', len))
+			return -1; /* a bare IPv6 address needs brackets */
+	}
+	if (len == 0 || len >= host_len)
+		return -1;
+	if (parse_u32(colon + 1, 1, 65535, &value))
+		return -1;
+	memcpy(host, host_start, len);
+	host[len] = '\0';
+	*port = value;
+	return 0;
+}
+
+static enum opts_result fail(char *err, size_t err_len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, err_len, fmt, ap);
+	va_end(ap);
+	return OPTS_ERROR;
+}
+
+static enum opts_result parse_watch_pid(const char *text, struct opts *opts, char *err,
+					size_t err_len)
+{
+	struct opts_watch_pid *watch;
+	const char *eq = strchr(text, '=');
+	const char *pid_text = eq ? eq + 1 : text;
+	uint32_t pid;
+
+	if (opts->n_watch_pids >= OPTS_MAX_WATCH_PIDS)
+		return fail(err, err_len, "--watch-pid: at most %d may be given",
+			    OPTS_MAX_WATCH_PIDS);
+	watch = &opts->watch_pids[opts->n_watch_pids];
+	if (parse_u32(pid_text, 1, 4194304, &pid))
+		return fail(err, err_len, "--watch-pid '%s': expected [NAME=]PID with PID in 1..4194304",
+			    text);
+	watch->pid = pid;
+	watch->name[0] = '\0';
+	if (eq) {
+		size_t name_len = eq - text;
+
+		if (name_len == 0 || name_len > OPTS_NAME_MAX)
+			return fail(err, err_len, "--watch-pid '%s': NAME must be 1..%d characters",
+				    text, OPTS_NAME_MAX);
+		memcpy(watch->name, text, name_len);
+		watch->name[name_len] = '\0';
+		if (!opts_valid_worker_name(watch->name))
+			return fail(err, err_len,
+				    "--watch-pid '%s': NAME may hold only letters, digits and ._-:@[]+",
+				    text);
+	}
+	opts->n_watch_pids++;
+	return OPTS_RUN;
+}
+
+static enum opts_result copy_path(char *dst, size_t dst_len, const char *src, const char *option,
+				  char *err, size_t err_len)
+{
+	if (!src[0])
+		return fail(err, err_len, "%s: empty path", option);
+	if (strlen(src) >= dst_len)
+		return fail(err, err_len, "%s: path longer than %zu bytes", option, dst_len - 1);
+	strcpy(dst, src);
+	return OPTS_RUN;
+}
+
+enum opts_result opts_parse(int argc, char **argv, struct opts *opts, char *err, size_t err_len)
+{
+	enum {
+		OPT_LISTEN = 256,
+		OPT_WATCH_PID,
+		OPT_WATCH_COMM,
+		OPT_PIN_ROOT,
+		OPT_INGEST,
+		OPT_STATE_DIR,
+		OPT_MAX_WORKERS,
+		OPT_RINGBUF_SIZE,
+		OPT_RECONCILE_MS,
+		OPT_HTTP_CONNECTIONS,
+		OPT_VERBOSE,
+		OPT_HELP,
+		OPT_VERSION,
+	};
+	static const struct option long_options[] = {
+		{ "listen", required_argument, NULL, OPT_LISTEN },
+		{ "watch-pid", required_argument, NULL, OPT_WATCH_PID },
+		{ "watch-comm", required_argument, NULL, OPT_WATCH_COMM },
+		{ "pin-root", required_argument, NULL, OPT_PIN_ROOT },
+		{ "ingest", required_argument, NULL, OPT_INGEST },
+		{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+		{ "max-workers", required_argument, NULL, OPT_MAX_WORKERS },
+		{ "ringbuf-size", required_argument, NULL, OPT_RINGBUF_SIZE },
+		{ "reconcile-ms", required_argument, NULL, OPT_RECONCILE_MS },
+		{ "http-connections", required_argument, NULL, OPT_HTTP_CONNECTIONS },
+		{ "verbose", no_argument, NULL, OPT_VERBOSE },
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
+	enum opts_result result;
+	int option;
+
+	optind = 0; /* full re-initialisation, so the parser can run more than once */
+	opterr = 0;
+	while ((option = getopt_long(argc, argv, ":", long_options, NULL)) != -1) {
+		const char *arg = optarg;
+
+		switch (option) {
+		case OPT_LISTEN:
+			if (opts_parse_hostport(arg, opts->listen_host, sizeof(opts->listen_host),
+						&opts->listen_port))
+				return fail(err, err_len,
+					    "--listen '%s': expected ADDR:PORT or [ADDR]:PORT", arg);
+			break;
+		case OPT_WATCH_PID:
+			result = parse_watch_pid(arg, opts, err, err_len);
+			if (result != OPTS_RUN)
+				return result;
+			break;
+		case OPT_WATCH_COMM:
+			if (!arg[0] || strlen(arg) > 15)
+				return fail(err, err_len,
+					    "--watch-comm '%s': a command name is 1..15 bytes", arg);
+			if (opts->n_watch_comms >= OPTS_MAX_WATCH_COMMS)
+				return fail(err, err_len, "--watch-comm: at most %d may be given",
+					    OPTS_MAX_WATCH_COMMS);
+			strcpy(opts->watch_comms[opts->n_watch_comms++], arg);
+			break;
+		case OPT_PIN_ROOT:
+			if (arg[0] != '/')
+				return fail(err, err_len, "--pin-root '%s': must be an absolute path",
+					    arg);
+			result = copy_path(opts->pin_root, sizeof(opts->pin_root), arg,
+					   "--pin-root", err, err_len);
+			if (result != OPTS_RUN)
+				return result;
+			break;
+		case OPT_INGEST:
+			result = copy_path(opts->ingest_path, sizeof(opts->ingest_path), arg,
+					   "--ingest", err, err_len);
+			if (result != OPTS_RUN)
+				return result;
+			break;
+		case OPT_STATE_DIR:
+			result = copy_path(opts->state_dir, sizeof(opts->state_dir), arg,
+					   "--state-dir", err, err_len);
+			if (result != OPTS_RUN)
+				return result;
+			break;
+		case OPT_MAX_WORKERS:
+			if (parse_u32(arg, 1, 1u << 20, &opts->max_workers))
+				return fail(err, err_len, "--max-workers '%s': expected 1..1048576", arg);
+			break;
+		case OPT_RINGBUF_SIZE:
+			if (parse_u32(arg, 4096, 1u << 30, &opts->ringbuf_bytes) ||
+			    (opts->ringbuf_bytes & (opts->ringbuf_bytes - 1)))
+				return fail(err, err_len,
+					    "--ringbuf-size '%s': expected a power of two in 4096..2^30",
+					    arg);
+			break;
+		case OPT_RECONCILE_MS:
+			if (parse_u32(arg, 10, 60000, &opts->reconcile_ms))
+				return fail(err, err_len, "--reconcile-ms '%s': expected 10..60000", arg);
+			break;
+		case OPT_HTTP_CONNECTIONS:
+			if (parse_u32(arg, 1, 1024, &opts->http_connections))
+				return fail(err, err_len, "--http-connections '%s': expected 1..1024",
+					    arg);
+			break;
+		case OPT_VERBOSE:
+			opts->verbose = true;
+			break;
+		case OPT_HELP:
+			fputs(usage_text, stdout);
+			return OPTS_EXIT;
+		case OPT_VERSION:
+			printf("liveprobed %s\n", LIVEPROBE_VERSION);
+			return OPTS_EXIT;
+		case ':':
+			return fail(err, err_len, "%s: needs a value (see --help)", argv[optind - 1]);
+		default:
+			return fail(err, err_len, "unknown option '%s' (see --help)", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return fail(err, err_len, "unexpected argument '%s' (see --help)", argv[optind]);
+	return OPTS_RUN;
+}

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Command line of liveprobed: every option, its default and its limit. Parsing is pure (no I/O
+ * but the help text), so it is unit tested; validation that needs the system (is the pid alive,
+ * is the port free) happens where the resource is used.
+ */
+#ifndef LP_OPTS_H
+#define LP_OPTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define OPTS_MAX_WATCH_PIDS 1024
+#define OPTS_MAX_WATCH_COMMS 64
+#define OPTS_NAME_MAX 63
+#define OPTS_DEFAULT_LISTEN "127.0.0.1:9476"
+#define OPTS_DEFAULT_PIN_ROOT "/sys/fs/bpf/liveprobe"
+#define OPTS_DEFAULT_INGEST "/run/liveprobe/ingest.sock"
+#define OPTS_DEFAULT_STATE_DIR "/var/lib/liveprobe"
+#define OPTS_DEFAULT_RINGBUF_BYTES (1u << 20)
+#define OPTS_DEFAULT_MAX_WORKERS 16384
+#define OPTS_DEFAULT_RECONCILE_MS 1000
+
+struct opts_watch_pid {
+	char name[OPTS_NAME_MAX + 1]; /* empty: COMM-PID */
+	int32_t pid;
+};
+
+struct opts {
+	char listen_host[64];
+	uint16_t listen_port;
+	char pin_root[256];
+	char ingest_path[108]; /* sun_path */
+	char state_dir[256];
+	uint32_t ringbuf_bytes;
+	uint32_t max_workers;
+	uint32_t reconcile_ms;
+	uint32_t http_connections;
+	bool verbose;
+	int n_watch_pids;
+	struct opts_watch_pid watch_pids[OPTS_MAX_WATCH_PIDS];
+	int n_watch_comms;
+	char watch_comms[OPTS_MAX_WATCH_COMMS][16];
+};
+
+enum opts_result {
+	OPTS_RUN,   /* options are valid: start the daemon */
+	OPTS_EXIT,  /* --help or --version was printed */
+	OPTS_ERROR, /* err holds one line naming the bad option */
+};
+
+void opts_defaults(struct opts *opts);
+enum opts_result opts_parse(int argc, char **argv, struct opts *opts, char *err, size_t err_len);
+bool opts_valid_worker_name(const char *name);
+/* Splits "HOST:PORT" or "[V6]:PORT"; returns 0 or -1. */
+int opts_parse_hostport(const char *text, char *host, size_t host_len, uint16_t *port);
+
+#endif

@@ -1,0 +1,377 @@
+// SPDX-License-Identifier: GPL-2.0
+/* See probe.h. */
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include "liveprobe.skel.h"
+#include "log.h"
+#include "probe.h"
+
+#define BPFFS_DEFAULT "/sys/fs/bpf"
+
+struct probe {
+	struct liveprobe_bpf *skel;
+	struct ring_buffer *ringbuf;
+	struct bpf_link *links[PROBE_MAX_PROGS];
+	int n_links;
+	int pin_root_fd; /* holds an flock so two daemons never share a pin root */
+	char pin_root[256];
+	bool pinned;
+	int n_cpus;
+	probe_event_fn on_event;
+	void *ctx;
+};
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	if (level == LIBBPF_DEBUG && !log_is_verbose())
+		return 0;
+	if (level == LIBBPF_INFO && !log_is_verbose())
+		return 0;
+	return vfprintf(stderr, fmt, args);
+}
+
+static int ringbuf_record(void *ctx, void *data, size_t size)
+{
+	struct probe *probe = ctx;
+
+	probe->on_event(probe->ctx, data, size);
+	return 0;
+}
+
+static bool on_bpffs(const char *path)
+{
+	struct statfs fs;
+
+	return statfs(path, &fs) == 0 && fs.f_type == BPF_FS_MAGIC;
+}
+
+static int mkdir_p(const char *path)
+{
+	char partial[256];
+
+	if (strlen(path) >= sizeof(partial))
+		return -ENAMETOOLONG;
+	for (const char *slash = strchr(path + 1, '/');; slash = strchr(slash + 1, '/')) {
+		size_t len = slash ? (size_t)(slash - path) : strlen(path);
+
+		memcpy(partial, path, len);
+		partial[len] = '\0';
+		if (mkdir(partial, 0700) && errno != EEXIST)
+			return -errno;
+		if (!slash)
+			return 0;
+	}
+}
+
+/* A fresh boot may have no bpffs; mount the conventional one when the pin root lives there. */
+static int prepare_pin_root(struct probe *probe, const char *pin_root)
+{
+	int err;
+
+	if (!strncmp(pin_root, BPFFS_DEFAULT "/", sizeof(BPFFS_DEFAULT)) && !on_bpffs(BPFFS_DEFAULT)) {
+		mkdir_p(BPFFS_DEFAULT);
+		if (mount("bpf", BPFFS_DEFAULT, "bpf", 0, "mode=0700")) {
+			err = -errno;
+			log_error("cannot mount bpffs at %s: %s", BPFFS_DEFAULT, strerror(errno));
+			return err;
+		}
+	}
+	err = mkdir_p(pin_root);
+	if (err) {
+		log_error("cannot create pin root %s: %s", pin_root, strerror(-err));
+		return err;
+	}
+	if (!on_bpffs(pin_root)) {
+		log_error("pin root %s is not on a BPF filesystem (mount -t bpf bpf DIR)", pin_root);
+		return -EINVAL;
+	}
+	probe->pin_root_fd = open(pin_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (probe->pin_root_fd < 0 || flock(probe->pin_root_fd, LOCK_EX | LOCK_NB)) {
+		err = -errno;
+		log_error("pin root %s is in use by another liveprobed (use --pin-root)", pin_root);
+		return err;
+	}
+	snprintf(probe->pin_root, sizeof(probe->pin_root), "%s", pin_root);
+	return 0;
+}
+
+static int pin_maps(struct probe *probe)
+{
+	struct bpf_map *map;
+	char path[512];
+	int err;
+
+	bpf_object__for_each_map(map, probe->skel->obj)
+	{
+		/* .rodata and .bss are internal; only our named maps are worth a pin. */
+		if (strncmp(bpf_map__name(map), "lp_", 3))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", probe->pin_root, bpf_map__name(map));
+		if (!access(path, F_OK)) {
+			log_debug("replacing stale pin %s", path);
+			unlink(path);
+		}
+		err = bpf_map__pin(map, path);
+		if (err) {
+			log_error("cannot pin map %s at %s: %s", bpf_map__name(map), path,
+				  strerror(-err));
+			return err;
+		}
+	}
+	probe->pinned = true;
+	return 0;
+}
+
+static void unpin_maps(struct probe *probe)
+{
+	struct bpf_map *map;
+
+	if (!probe->pinned)
+		return;
+	bpf_object__for_each_map(map, probe->skel->obj)
+	{
+		if (bpf_map__is_pinned(map))
+			bpf_map__unpin(map, NULL);
+	}
+	rmdir(probe->pin_root);
+}
+
+static int attach_programs(struct probe *probe)
+{
+	struct bpf_program *prog;
+	int err;
+
+	bpf_object__for_each_program(prog, probe->skel->obj)
+	{
+		struct bpf_link *link;
+
+		if (!bpf_program__autoload(prog))
+			continue;
+		if (probe->n_links == PROBE_MAX_PROGS) {
+			log_error("more BPF programs than PROBE_MAX_PROGS");
+			return -E2BIG;
+		}
+		link = bpf_program__attach(prog);
+		if (!link) {
+			err = -errno;
+			log_error("cannot attach BPF program %s (%s): %s", bpf_program__name(prog),
+				  bpf_program__section_name(prog), strerror(-err));
+			return err;
+		}
+		probe->links[probe->n_links++] = link;
+	}
+	return 0;
+}
+
+static int insert_comms(struct probe *probe, const struct probe_config *config)
+{
+	int fd = bpf_map__fd(probe->skel->maps.lp_comms);
+	__u32 enabled = 1;
+
+	for (int i = 0; i < config->n_comms; i++) {
+		struct lp_comm_key key = {};
+
+		strncpy(key.comm, config->comms[i], sizeof(key.comm) - 1);
+		if (bpf_map_update_elem(fd, &key, &enabled, BPF_ANY)) {
+			log_error("cannot add comm %s to lp_comms: %s", key.comm, strerror(errno));
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+int probe_start(const struct probe_config *config, struct probe **out)
+{
+	struct probe *probe;
+	int err;
+
+	*out = NULL;
+	libbpf_set_print(libbpf_print);
+	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+		log_error("this kernel has no BTF (/sys/kernel/btf/vmlinux); liveprobe needs "
+			  "CONFIG_DEBUG_INFO_BTF=y");
+		return -ENOTSUP;
+	}
+	probe = calloc(1, sizeof(*probe));
+	if (!probe)
+		return -ENOMEM;
+	probe->pin_root_fd = -1;
+	probe->on_event = config->on_event;
+	probe->ctx = config->ctx;
+	probe->n_cpus = libbpf_num_possible_cpus();
+	if (probe->n_cpus <= 0) {
+		err = -EINVAL;
+		log_error("cannot count possible CPUs");
+		goto cleanup;
+	}
+
+	err = prepare_pin_root(probe, config->pin_root);
+	if (err)
+		goto cleanup;
+
+	probe->skel = liveprobe_bpf__open();
+	if (!probe->skel) {
+		err = -errno;
+		log_error("cannot open BPF object: %s", strerror(-err));
+		goto cleanup;
+	}
+
+	err = bpf_map__set_max_entries(probe->skel->maps.lp_events, config->ringbuf_bytes);
+	if (!err)
+		err = bpf_map__set_max_entries(probe->skel->maps.lp_procs, config->max_procs);
+	if (err) {
+		log_error("cannot size BPF maps: %s", strerror(-err));
+		goto cleanup;
+	}
+	/* Adoption by comm costs a hash lookup per fork and exec: load it only when asked. */
+	if (config->n_comms == 0) {
+		bpf_program__set_autoload(probe->skel->progs.lp_proc_exec, false);
+		bpf_program__set_autoload(probe->skel->progs.lp_proc_fork, false);
+	}
+
+	err = liveprobe_bpf__load(probe->skel);
+	if (err) {
+		if (err == -EPERM)
+			log_error("cannot load BPF programs: %s (run as root, or with CAP_BPF and "
+				  "CAP_PERFMON)",
+				  strerror(-err));
+		else
+			log_error("cannot load BPF programs: %s (--verbose shows the verifier log)",
+				  strerror(-err));
+		goto cleanup;
+	}
+	err = insert_comms(probe, config);
+	if (err)
+		goto cleanup;
+	err = attach_programs(probe);
+	if (err)
+		goto cleanup;
+	err = pin_maps(probe);
+	if (err)
+		goto cleanup;
+
+	probe->ringbuf = ring_buffer__new(bpf_map__fd(probe->skel->maps.lp_events), ringbuf_record,
+					  probe, NULL);
+	if (!probe->ringbuf) {
+		err = -errno;
+		log_error("cannot set up the ring-buffer consumer: %s", strerror(-err));
+		goto cleanup;
+	}
+	*out = probe;
+	return 0;
+
+cleanup:
+	probe_stop(probe);
+	return err;
+}
+
+void probe_stop(struct probe *probe)
+{
+	if (!probe)
+		return;
+	ring_buffer__free(probe->ringbuf);
+	for (int i = 0; i < probe->n_links; i++)
+		bpf_link__destroy(probe->links[i]);
+	if (probe->skel)
+		unpin_maps(probe);
+	liveprobe_bpf__destroy(probe->skel);
+	if (probe->pin_root_fd >= 0)
+		close(probe->pin_root_fd);
+	free(probe);
+}
+
+int probe_epoll_fd(const struct probe *probe)
+{
+	return ring_buffer__epoll_fd(probe->ringbuf);
+}
+
+int probe_consume(struct probe *probe)
+{
+	return ring_buffer__consume(probe->ringbuf);
+}
+
+int probe_watch(struct probe *probe, uint32_t tgid, const struct lp_proc *proc)
+{
+	if (bpf_map__update_elem(probe->skel->maps.lp_procs, &tgid, sizeof(tgid), proc,
+				 sizeof(*proc), BPF_ANY))
+		return errno == E2BIG ? -ENOSPC : -errno;
+	return 0;
+}
+
+int probe_unwatch(struct probe *probe, uint32_t tgid, uint64_t start_ticks)
+{
+	struct lp_proc current;
+	int err = probe_lookup(probe, tgid, &current);
+
+	if (err)
+		return err;
+	if (current.start_ticks != start_ticks)
+		return -ESRCH;
+	if (bpf_map__delete_elem(probe->skel->maps.lp_procs, &tgid, sizeof(tgid), 0))
+		return -errno;
+	return 0;
+}
+
+int probe_lookup(struct probe *probe, uint32_t tgid, struct lp_proc *out)
+{
+	if (bpf_map__lookup_elem(probe->skel->maps.lp_procs, &tgid, sizeof(tgid), out, sizeof(*out),
+				 0))
+		return -errno;
+	return 0;
+}
+
+int probe_next_proc(struct probe *probe, const uint32_t *prev, uint32_t *next)
+{
+	if (bpf_map__get_next_key(probe->skel->maps.lp_procs, prev, next, sizeof(*next)))
+		return -errno;
+	return 0;
+}
+
+int probe_read_stats(struct probe *probe, uint64_t stats[LP_STAT__COUNT])
+{
+	uint64_t per_cpu[probe->n_cpus];
+
+	for (uint32_t index = 0; index < LP_STAT__COUNT; index++) {
+		if (bpf_map__lookup_elem(probe->skel->maps.lp_stats, &index, sizeof(index), per_cpu,
+					 sizeof(per_cpu), 0))
+			return -errno;
+		stats[index] = 0;
+		for (int cpu = 0; cpu < probe->n_cpus; cpu++)
+			stats[index] += per_cpu[cpu];
+	}
+	return 0;
+}
+
+int probe_prog_stats(struct probe *probe, struct probe_prog_stats *out)
+{
+	struct bpf_program *prog;
+	int count = 0;
+
+	bpf_object__for_each_program(prog, probe->skel->obj)
+	{
+		struct bpf_prog_info info = {};
+		__u32 info_len = sizeof(info);
+
+		if (!bpf_program__autoload(prog) || count == PROBE_MAX_PROGS)
+			continue;
+		if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &info_len))
+			continue;
+		snprintf(out[count].name, sizeof(out[count].name), "%s", bpf_program__name(prog));
+		out[count].run_cnt = info.run_cnt;
+		out[count].run_time_ns = info.run_time_ns;
+		count++;
+	}
+	return count;
+}

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The kernel side as userspace sees it: owns the BPF skeleton, its links, the pins under the pin
+ * root and the ring-buffer consumer. Follows libbpf's order: open, configure (map sizes, which
+ * programs load), load, attach, pin. Everything else talks to the kernel through these calls.
+ */
+#ifndef LP_PROBE_H
+#define LP_PROBE_H
+
+#include <linux/types.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lp_events.h"
+
+struct probe;
+
+/* Called from probe_consume() for each ring-buffer record, on the caller's thread. */
+typedef void (*probe_event_fn)(void *ctx, const void *data, size_t size);
+
+struct probe_config {
+	const char *pin_root;
+	uint32_t ringbuf_bytes;
+	uint32_t max_procs;
+	const char (*comms)[16];
+	int n_comms;
+	probe_event_fn on_event;
+	void *ctx;
+};
+
+struct probe_prog_stats {
+	char name[16];
+	uint64_t run_cnt;
+	uint64_t run_time_ns;
+};
+
+#define PROBE_MAX_PROGS 16
+
+/* 0 or -errno; on failure one line has been logged and *out is NULL. */
+int probe_start(const struct probe_config *config, struct probe **out);
+void probe_stop(struct probe *probe);
+int probe_epoll_fd(const struct probe *probe);
+/* Drains the ring buffer; returns records consumed or -errno. */
+int probe_consume(struct probe *probe);
+
+int probe_watch(struct probe *probe, uint32_t tgid, const struct lp_proc *proc);
+/* Forgets tgid only while its entry still has this start time. */
+int probe_unwatch(struct probe *probe, uint32_t tgid, uint64_t start_ticks);
+int probe_lookup(struct probe *probe, uint32_t tgid, struct lp_proc *out);
+/* Iterates lp_procs: returns 0 and the next tgid after *tgid (first when prev is NULL). */
+int probe_next_proc(struct probe *probe, const uint32_t *prev, uint32_t *next);
+int probe_read_stats(struct probe *probe, uint64_t stats[LP_STAT__COUNT]);
+/* Fills up to PROBE_MAX_PROGS entries; returns the count. */
+int probe_prog_stats(struct probe *probe, struct probe_prog_stats *out);
+
+#endif

@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: GPL-2.0
+/* See proc.h. */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "proc.h"
+
+int proc_parse_stat(const char *text, struct proc_identity *id)
+{
+	const char *open = strchr(text, '(');
+	const char *close = strrchr(text, ')'); /* comm may itself hold ')' */
+	const char *field;
+	size_t comm_len;
+	int index;
+
+	if (!open || !close || close < open || close[1] != ' ')
+		return -EINVAL;
+	comm_len = close - open - 1;
+	if (comm_len >= sizeof(id->comm))
+		comm_len = sizeof(id->comm) - 1;
+	memcpy(id->comm, open + 1, comm_len);
+	id->comm[comm_len] = '\0';
+	id->state = close[2];
+
+	/* Field 3 is the state; starttime is field 22. */
+	field = close + 2;
+	for (index = 3; index < 22; index++) {
+		field = strchr(field, ' ');
+		if (!field)
+			return -EINVAL;
+		field++;
+	}
+	if (!isdigit((unsigned char)*field))
+		return -EINVAL;
+	id->start_ticks = strtoull(field, NULL, 10);
+	return 0;
+}
+
+int proc_read_identity(pid_t pid, struct proc_identity *id)
+{
+	char path[64], text[1024];
+	ssize_t len;
+	int fd, err;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	len = read(fd, text, sizeof(text) - 1);
+	err = -errno;
+	close(fd);
+	if (len < 0)
+		return err == -ESRCH ? -ENOENT : err;
+	text[len] = '\0';
+	return proc_parse_stat(text, id);
+}
+
+int proc_pidfd_open(pid_t pid)
+{
+	return syscall(SYS_pidfd_open, pid, 0);
+}
+
+bool proc_pidfd_exited(int pidfd)
+{
+	struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+
+	return poll(&pfd, 1, 0) > 0;
+}
+
+int proc_for_each_with_comm(const char *comm,
+			    void (*fn)(pid_t pid, const struct proc_identity *id, void *ctx),
+			    void *ctx)
+{
+	struct proc_identity id;
+	struct dirent *entry;
+	int matched = 0;
+	DIR *dir;
+
+	dir = opendir("/proc");
+	if (!dir)
+		return -errno;
+	while ((entry = readdir(dir))) {
+		char *end;
+		long pid = strtol(entry->d_name, &end, 10);
+
+		if (*end || pid <= 0)
+			continue;
+		if (proc_read_identity(pid, &id) || strcmp(id.comm, comm) || id.state == 'Z')
+			continue;
+		fn(pid, &id, ctx);
+		matched++;
+	}
+	closedir(dir);
+	return matched;
+}

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * What userspace can learn about a process without BPF: its identity (comm and start time from
+ * /proc/PID/stat) and whether it still lives (a pidfd, which cannot be fooled by pid reuse).
+ * Used to validate registrations and to reconcile after lost events.
+ */
+#ifndef LP_PROC_H
+#define LP_PROC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct proc_identity {
+	char comm[16];
+	char state; /* R S D Z T ... as in /proc/PID/stat */
+	uint64_t start_ticks;
+};
+
+/* 0, -ENOENT (no such process) or another -errno. */
+int proc_read_identity(pid_t pid, struct proc_identity *id);
+/* Parses the text of /proc/PID/stat; 0 or -EINVAL. */
+int proc_parse_stat(const char *text, struct proc_identity *id);
+int proc_pidfd_open(pid_t pid);
+/* True once the process behind the pidfd has exited (zombie or reaped). */
+bool proc_pidfd_exited(int pidfd);
+/* Calls fn for every process whose comm is comm; returns how many matched. */
+int proc_for_each_with_comm(const char *comm,
+			    void (*fn)(pid_t pid, const struct proc_identity *id, void *ctx),
+			    void *ctx);
+
+#endif

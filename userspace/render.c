@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: GPL-2.0
+/* See render.h. json-c builds the documents; this file only decides what goes in them. */
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "render.h"
+
+static double age_s(uint64_t since_ns, uint64_t now_ns)
+{
+	return since_ns && now_ns > since_ns ? (double)(now_ns - since_ns) / 1e9 : 0.0;
+}
+
+/* Three decimals are plenty for ages and keep the output readable. */
+static json_object *json_age(uint64_t since_ns, uint64_t now_ns)
+{
+	char text[32];
+	double age = age_s(since_ns, now_ns);
+
+	snprintf(text, sizeof(text), "%.3f", age);
+	return json_object_new_double_s(age, text);
+}
+
+static char *finish(json_object *root)
+{
+	char *text = NULL;
+
+	if (root)
+		text = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
+									   JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(root);
+	return text;
+}
+
+static const char *origin_name(enum worker_origin origin)
+{
+	switch (origin) {
+	case ORIGIN_FLAG:
+		return "flag";
+	case ORIGIN_COMM:
+		return "comm";
+	default:
+		return "api";
+	}
+}
+
+static json_object *exit_object(const struct worker *worker, uint64_t now_ns)
+{
+	const struct worker_exit *exit = &worker->exit;
+	const char *signal_name = fleet_signal_name(exit->signal);
+	json_object *obj;
+
+	if (!worker->has_exit)
+		return NULL;
+	obj = json_object_new_object();
+	json_object_object_add(obj, "code",
+			       exit->status_known && exit->signal == 0 ? json_object_new_int(exit->code)
+								       : NULL);
+	json_object_object_add(obj, "signal", exit->signal ? json_object_new_int(exit->signal) : NULL);
+	json_object_object_add(obj, "signal_name",
+			       exit->signal && signal_name ? json_object_new_string(signal_name)
+							   : NULL);
+	json_object_object_add(obj, "core_dumped", json_object_new_boolean(exit->core_dumped));
+	json_object_object_add(obj, "killer_pid",
+			       exit->has_killer && exit->killer_pid
+				       ? json_object_new_int64(exit->killer_pid)
+				       : NULL);
+	json_object_object_add(obj, "killer_comm",
+			       exit->has_killer ? json_object_new_string(exit->killer_comm) : NULL);
+	json_object_object_add(obj, "killer_signal",
+			       exit->has_killer ? json_object_new_int(exit->kill_signal) : NULL);
+	json_object_object_add(obj, "oom", json_object_new_boolean(exit->oom));
+	json_object_object_add(obj, "status_known", json_object_new_boolean(exit->status_known));
+	json_object_object_add(obj, "age_s", json_age(exit->at_ns, now_ns));
+	return obj;
+}
+
+static json_object *worker_object(const struct worker *worker, uint64_t now_ns)
+{
+	json_object *obj = json_object_new_object();
+
+	json_object_object_add(obj, "name", json_object_new_string(worker->name));
+	json_object_object_add(obj, "pid", worker->pid ? json_object_new_int64(worker->pid) : NULL);
+	json_object_object_add(obj, "comm", worker->comm[0] ? json_object_new_string(worker->comm)
+							     : NULL);
+	json_object_object_add(obj, "origin", json_object_new_string(origin_name(worker->origin)));
+	json_object_object_add(obj, "state", json_object_new_string(fleet_state_name(worker->state)));
+	json_object_object_add(
+		obj, "health",
+		json_object_new_string(fleet_health_name(fleet_state_health(worker->state))));
+	json_object_object_add(obj, "reason", json_object_new_string(worker->reason));
+	json_object_object_add(obj, "state_since_age_s", json_age(worker->state_since_ns, now_ns));
+	json_object_object_add(obj, "registered_age_s", json_age(worker->registered_ns, now_ns));
+	json_object_object_add(obj, "exit", exit_object(worker, now_ns));
+	return obj;
+}
+
+char *render_worker(const struct worker *worker, uint64_t now_ns)
+{
+	return finish(worker_object(worker, now_ns));
+}
+
+char *render_workers(const struct snapshot *snapshot, uint64_t now_ns)
+{
+	json_object *root = json_object_new_object();
+	json_object *list = json_object_new_array_ext(snapshot->count);
+
+	for (size_t i = 0; i < snapshot->count; i++)
+		json_object_array_add(list, worker_object(&snapshot->workers[i], now_ns));
+	json_object_object_add(root, "workers", list);
+	return finish(root);
+}
+
+static void add_reason(json_object *reasons, size_t *n_reasons, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void add_reason(json_object *reasons, size_t *n_reasons, const char *fmt, ...)
+{
+	char text[256];
+	va_list ap;
+
+	(*n_reasons)++;
+	if (*n_reasons > RENDER_MAX_REASONS)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	json_object_array_add(reasons, json_object_new_string(text));
+}
+
+static json_object *probe_object(const struct snapshot *snapshot, uint64_t now_ns)
+{
+	const struct probe_status *probe = &snapshot->probe;
+	json_object *obj = json_object_new_object();
+
+	json_object_object_add(obj, "attached", json_object_new_boolean(probe->attached));
+	json_object_object_add(obj, "uptime_s", json_age(probe->started_ns, now_ns));
+	json_object_object_add(obj, "ringbuf_drops",
+			       json_object_new_uint64(probe->stats[LP_STAT_RINGBUF_DROPS]));
+	json_object_object_add(obj, "drops_unreconciled",
+			       json_object_new_uint64(snapshot_unreconciled_drops(snapshot)));
+	json_object_object_add(obj, "reconciles_total",
+			       json_object_new_uint64(probe->reconciles_total));
+	json_object_object_add(obj, "exits_seen_total",
+			       json_object_new_uint64(probe->stats[LP_STAT_EXITS_SEEN]));
+	json_object_object_add(obj, "exits_watched_total",
+			       json_object_new_uint64(probe->stats[LP_STAT_EXITS_WATCHED]));
+	json_object_object_add(obj, "pid_reuse_ignored_total",
+			       json_object_new_uint64(probe->stats[LP_STAT_PID_REUSED]));
+	json_object_object_add(obj, "adopt_full_total",
+			       json_object_new_uint64(probe->stats[LP_STAT_ADOPT_FULL]));
+	json_object_object_add(obj, "max_workers", json_object_new_uint64(probe->max_workers));
+	return obj;
+}
+
+char *render_host(const struct snapshot *snapshot, uint64_t now_ns)
+{
+	json_object *root = json_object_new_object();
+	json_object *reasons = json_object_new_array();
+	json_object *states = json_object_new_object();
+	size_t per_state[WS__COUNT] = { 0 };
+	enum worker_health health = HEALTH_GREEN;
+	uint64_t unreconciled = snapshot_unreconciled_drops(snapshot);
+	size_t n_reasons = 0;
+
+	if (!snapshot->probe.attached) {
+		health = HEALTH_RED;
+		add_reason(reasons, &n_reasons, "probe: BPF programs are not attached");
+	}
+	if (unreconciled) {
+		if (health < HEALTH_AMBER)
+			health = HEALTH_AMBER;
+		add_reason(reasons, &n_reasons,
+			   "probe: %llu ring-buffer drops not yet reconciled",
+			   (unsigned long long)unreconciled);
+	}
+	if (snapshot->count == 0) {
+		if (health < HEALTH_AMBER)
+			health = HEALTH_AMBER;
+		add_reason(reasons, &n_reasons, "no workers are watched");
+	}
+	for (size_t i = 0; i < snapshot->count; i++) {
+		const struct worker *worker = &snapshot->workers[i];
+		enum worker_health worker_health = fleet_state_health(worker->state);
+
+		per_state[worker->state]++;
+		if (worker_health > health)
+			health = worker_health;
+		if (worker_health != HEALTH_GREEN)
+			add_reason(reasons, &n_reasons, "worker %s %s: %s", worker->name,
+				   fleet_state_name(worker->state), worker->reason);
+	}
+	if (n_reasons > RENDER_MAX_REASONS)
+		add_reason(reasons, &n_reasons, "... and %zu more", n_reasons - RENDER_MAX_REASONS);
+
+	for (int state = 0; state < WS__COUNT; state++)
+		json_object_object_add(states, fleet_state_name(state),
+				       json_object_new_uint64(per_state[state]));
+	json_object_object_add(root, "health", json_object_new_string(fleet_health_name(health)));
+	json_object_object_add(root, "reasons", reasons);
+	json_object_object_add(root, "workers_total", json_object_new_uint64(snapshot->count));
+	json_object_object_add(root, "states", states);
+	json_object_object_add(root, "probe", probe_object(snapshot, now_ns));
+	return finish(root);
+}
+
+char *render_healthz(const struct snapshot *snapshot, int *healthy)
+{
+	json_object *root = json_object_new_object();
+	uint64_t unreconciled = snapshot_unreconciled_drops(snapshot);
+	char reason[128] = "";
+
+	if (!snapshot->probe.attached)
+		snprintf(reason, sizeof(reason), "BPF programs are not attached");
+	else if (unreconciled)
+		snprintf(reason, sizeof(reason), "%llu ring-buffer drops not yet reconciled",
+			 (unsigned long long)unreconciled);
+	*healthy = reason[0] == '\0';
+	json_object_object_add(root, "status", json_object_new_string(*healthy ? "ok" : "unhealthy"));
+	json_object_object_add(root, "reason", *healthy ? NULL : json_object_new_string(reason));
+	return finish(root);
+}
+
+char *render_error(const char *message)
+{
+	json_object *root = json_object_new_object();
+
+	json_object_object_add(root, "error", json_object_new_string(message));
+	return finish(root);
+}
