@@ -78,7 +78,7 @@ $(OUTPUT)/liveprobe: $(CLI_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
 
-$(OUTPUT)/test_unit: $(UNIT_SRCS) $(patsubst %,$(OUTPUT)/%.o,fleet render opts snapshot log) tests/harness.h
+$(OUTPUT)/test_unit: $(UNIT_SRCS) $(patsubst %,$(OUTPUT)/%.o,fleet render opts snapshot log proc) tests/harness.h
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests $(filter %.c %.o,$^) $(LDLIBS) -o $@
 

@@ -107,6 +107,7 @@ static void on_ring_event(void *ctx, const void *data, size_t size)
 
 	if (size < sizeof(*header))
 		return;
+	loop->status.events_received++;
 	switch (header->kind) {
 	case LP_EV_PROC_EXIT:
 	case LP_EV_PROC_NEW:

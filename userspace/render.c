@@ -140,6 +140,8 @@ static json_object *probe_object(const struct snapshot *snapshot, uint64_t now_n
 			       json_object_new_uint64(probe->stats[LP_STAT_RINGBUF_DROPS]));
 	json_object_object_add(obj, "drops_unreconciled",
 			       json_object_new_uint64(snapshot_unreconciled_drops(snapshot)));
+	json_object_object_add(obj, "events_received_total",
+			       json_object_new_uint64(probe->events_received));
 	json_object_object_add(obj, "reconciles_total",
 			       json_object_new_uint64(probe->reconciles_total));
 	json_object_object_add(obj, "exits_seen_total",
@@ -191,8 +193,12 @@ char *render_host(const struct snapshot *snapshot, uint64_t now_ns)
 			add_reason(reasons, &n_reasons, "worker %s %s: %s", worker->name,
 				   fleet_state_name(worker->state), worker->reason);
 	}
-	if (n_reasons > RENDER_MAX_REASONS)
-		add_reason(reasons, &n_reasons, "... and %zu more", n_reasons - RENDER_MAX_REASONS);
+	if (n_reasons > RENDER_MAX_REASONS) {
+		char more[64];
+
+		snprintf(more, sizeof(more), "... and %zu more", n_reasons - RENDER_MAX_REASONS);
+		json_object_array_add(reasons, json_object_new_string(more));
+	}
 
 	for (int state = 0; state < WS__COUNT; state++)
 		json_object_object_add(states, fleet_state_name(state),

@@ -20,6 +20,7 @@ struct probe_status {
 	uint64_t stats[LP_STAT__COUNT];
 	uint64_t drops_reconciled; /* drops that a completed reconciliation has covered */
 	uint64_t reconciles_total;
+	uint64_t events_received; /* ring-buffer records the loop consumed */
 	uint64_t last_reconcile_ns;
 	uint64_t started_ns;
 	uint32_t max_workers;

@@ -1,0 +1,666 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Kernel tests: the real BPF programs, loaded by the daemon's own loop module, watching real
+ * children that end in every way the issue names. Needs root. Each test forks children that
+ * wait on a pipe, registers them, releases them to die, and polls the loop until the worker's
+ * state is final.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "http.h"
+#include "log.h"
+#include "loop.h"
+
+static struct opts main_opts;
+static struct loop main_loop;
+static bool main_loop_ready;
+
+typedef void (*child_body)(void *arg);
+
+struct child {
+	pid_t pid;
+	int go_fd;
+};
+
+/* The child blocks until released, so it is alive when registered. */
+static struct child spawn(child_body body, void *arg)
+{
+	struct child child = { .pid = -1, .go_fd = -1 };
+	int fds[2];
+	char byte;
+
+	if (pipe(fds))
+		return child;
+	child.pid = fork();
+	if (child.pid == 0) {
+		sigset_t none;
+
+		/* The loop blocks SIGINT and SIGTERM for its signalfd; children must not inherit it. */
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		close(fds[1]);
+		if (read(fds[0], &byte, 1) != 1)
+			_exit(99);
+		body(arg);
+		_exit(0);
+	}
+	close(fds[0]);
+	child.go_fd = fds[1];
+	return child;
+}
+
+static void release(struct child *child)
+{
+	if (write(child->go_fd, "g", 1) != 1)
+		HARNESS_FAIL("cannot release child %d", child->pid);
+	close(child->go_fd);
+	child->go_fd = -1;
+}
+
+static void reap(struct child *child)
+{
+	if (child->go_fd >= 0)
+		close(child->go_fd);
+	if (child->pid > 0)
+		waitpid(child->pid, NULL, 0);
+}
+
+static struct worker *find(struct loop *loop, const char *name)
+{
+	return fleet_find(&loop->fleet, name);
+}
+
+/* Polls the loop until the worker leaves `starting` or the timeout passes. */
+static struct worker *wait_final(struct loop *loop, const char *name, int timeout_ms)
+{
+	uint64_t deadline = http_now_ns() + timeout_ms * 1000000ull;
+	struct worker *worker;
+
+	do {
+		loop_poll_once(loop, 10);
+		worker = find(loop, name);
+		if (worker && fleet_state_is_dead(worker->state))
+			return worker;
+	} while (http_now_ns() < deadline);
+	return worker;
+}
+
+static bool register_child(struct loop *loop, const char *name, pid_t pid)
+{
+	char err[160];
+	int ret = loop_register(loop, name, pid, ORIGIN_API, err, sizeof(err));
+
+	if (ret)
+		HARNESS_FAIL("register %s (pid %d): %s", name, pid, err);
+	return ret == 0;
+}
+
+static void body_exit(void *arg)
+{
+	_exit((int)(long)arg);
+}
+
+static void body_sleep(void *arg)
+{
+	(void)arg;
+	pause();
+}
+
+static void body_segv(void *arg)
+{
+	struct rlimit core = { 0, 0 };
+	volatile int *null_page = NULL;
+
+	if (arg) {
+		core.rlim_cur = core.rlim_max = RLIM_INFINITY;
+		if (chdir("/tmp") != 0)
+			_exit(98);
+	}
+	setrlimit(RLIMIT_CORE, &core);
+	*null_page = 1;
+}
+
+static void forget(struct loop *loop, const char *name)
+{
+	struct worker *worker = find(loop, name);
+
+	if (worker && worker->pid && !worker->has_exit)
+		probe_unwatch(loop->probe, worker->pid, worker->start_ticks);
+	fleet_remove(&loop->fleet, name);
+}
+
+static void test_exit_zero(void)
+{
+	struct child child = spawn(body_exit, (void *)0L);
+	struct worker *worker;
+
+	if (register_child(&main_loop, "exit0", child.pid)) {
+		ASSERT_EQ(find(&main_loop, "exit0")->state, WS_STARTING, "alive worker is starting");
+		release(&child);
+		worker = wait_final(&main_loop, "exit0", 2000);
+		ASSERT_EQ(worker->state, WS_EXITED, "state");
+		ASSERT_EQ(worker->exit.code, 0, "code");
+		ASSERT_TRUE(worker->exit.status_known, "status from the kernel");
+	}
+	reap(&child);
+	forget(&main_loop, "exit0");
+}
+
+static void test_exit_three(void)
+{
+	struct child child = spawn(body_exit, (void *)3L);
+	struct worker *worker;
+
+	if (register_child(&main_loop, "exit3", child.pid)) {
+		release(&child);
+		worker = wait_final(&main_loop, "exit3", 2000);
+		ASSERT_EQ(worker->state, WS_CRASHED, "state");
+		ASSERT_EQ(worker->exit.code, 3, "code");
+		ASSERT_STREQ(worker->reason, "exit code 3", "reason");
+	}
+	reap(&child);
+	forget(&main_loop, "exit3");
+}
+
+static bool core_files_possible(void)
+{
+	char pattern[256] = "";
+	int fd = open("/proc/sys/kernel/core_pattern", O_RDONLY);
+	ssize_t len = fd >= 0 ? read(fd, pattern, sizeof(pattern) - 1) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	return len > 0 && pattern[0] != '|';
+}
+
+static void run_segv(bool with_core)
+{
+	struct child child = spawn(body_segv, with_core ? (void *)1L : NULL);
+	const char *name = with_core ? "segv-core" : "segv";
+	struct worker *worker;
+
+	if (register_child(&main_loop, name, child.pid)) {
+		release(&child);
+		worker = wait_final(&main_loop, name, 5000);
+		ASSERT_EQ(worker->state, WS_CRASHED, "state");
+		ASSERT_EQ(worker->exit.signal, SIGSEGV, "signal");
+		ASSERT_EQ(worker->exit.core_dumped, with_core, "core flag");
+		/* A fault's SIGSEGV comes from the kernel, not from a process. */
+		ASSERT_TRUE(worker->exit.has_killer, "signal sender recorded");
+		ASSERT_EQ(worker->exit.killer_pid, 0, "sent by the kernel");
+	}
+	reap(&child);
+	forget(&main_loop, name);
+	if (with_core) {
+		char core[64];
+
+		snprintf(core, sizeof(core), "/tmp/core.%d", child.pid);
+		unlink(core);
+		unlink("/tmp/core");
+	}
+}
+
+static void test_segv_without_core(void)
+{
+	run_segv(false);
+}
+
+static void test_segv_with_core(void)
+{
+	if (!core_files_possible()) {
+		printf("SKIP: core_pattern pipes cores to a helper; core flag not checked\n");
+		return;
+	}
+	run_segv(true);
+}
+
+static void run_signal(int signal, const char *name, enum worker_state expected)
+{
+	struct child child = spawn(body_sleep, NULL);
+	struct worker *worker;
+	char comm[16];
+
+	prctl(PR_GET_NAME, comm);
+	if (register_child(&main_loop, name, child.pid)) {
+		release(&child);
+		usleep(20000);
+		kill(child.pid, signal);
+		worker = wait_final(&main_loop, name, 2000);
+		ASSERT_EQ(worker->state, expected, "state");
+		ASSERT_EQ(worker->exit.signal, signal, "signal");
+		ASSERT_TRUE(worker->exit.has_killer, "killer recorded");
+		ASSERT_EQ(worker->exit.killer_pid, getpid(), "killer pid");
+		ASSERT_STREQ(worker->exit.killer_comm, comm, "killer comm");
+		ASSERT_TRUE(!worker->exit.oom, "not an OOM kill");
+	}
+	reap(&child);
+	forget(&main_loop, name);
+}
+
+static void test_sigkill(void)
+{
+	run_signal(SIGKILL, "sigkill", WS_KILLED);
+}
+
+static void test_sigterm(void)
+{
+	run_signal(SIGTERM, "sigterm", WS_EXITED);
+}
+
+/* The memory controller's directory: cgroup v1 "memory" or v2 with memory.max. */
+static bool find_memory_cgroup(char *dir, size_t len, bool *v2)
+{
+	char line[512], device[64], mount[256], type[32], options[256];
+	FILE *mounts = fopen("/proc/mounts", "r");
+	bool found = false;
+
+	while (mounts && fgets(line, sizeof(line), mounts)) {
+		if (sscanf(line, "%63s %255s %31s %255s", device, mount, type, options) != 4)
+			continue;
+		if (!strcmp(type, "cgroup") && strstr(options, "memory")) {
+			snprintf(dir, len, "%s", mount);
+			*v2 = false;
+			found = true;
+			break;
+		}
+		if (!strcmp(type, "cgroup2")) {
+			char controllers[320];
+			FILE *file;
+
+			snprintf(controllers, sizeof(controllers), "%s/cgroup.controllers", mount);
+			file = fopen(controllers, "r");
+			if (file && fgets(line, sizeof(line), file) && strstr(line, "memory")) {
+				snprintf(dir, len, "%s", mount);
+				*v2 = true;
+				found = true;
+			}
+			if (file)
+				fclose(file);
+			if (found)
+				break;
+		}
+	}
+	if (mounts)
+		fclose(mounts);
+	return found;
+}
+
+static bool write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY);
+	bool ok = fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+static void body_hog(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		char *block = mmap(NULL, 16 << 20, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (block == MAP_FAILED)
+			_exit(97);
+		memset(block, 1, 16 << 20);
+	}
+}
+
+static void test_oom_kill(void)
+{
+	char root[256], group[300], path[400], pid_text[16];
+	struct child child;
+	struct worker *worker;
+	bool v2;
+
+	if (!find_memory_cgroup(root, sizeof(root), &v2)) {
+		printf("SKIP: no memory cgroup controller mounted; OOM kill not tested\n");
+		return;
+	}
+	snprintf(group, sizeof(group), "%s/liveprobe-test-oom-%d", root, getpid());
+	if (mkdir(group, 0755) && errno != EEXIST) {
+		HARNESS_FAIL("mkdir %s: %s", group, strerror(errno));
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/%s", group, v2 ? "memory.max" : "memory.limit_in_bytes");
+	if (!ASSERT_TRUE(write_file(path, "33554432"), "set a 32 MiB memory limit"))
+		goto cleanup;
+	if (!v2) {
+		snprintf(path, sizeof(path), "%s/memory.memsw.limit_in_bytes", group);
+		write_file(path, "33554432"); /* absent without swap accounting */
+	} else {
+		snprintf(path, sizeof(path), "%s/memory.swap.max", group);
+		write_file(path, "0");
+	}
+	child = spawn(body_hog, NULL);
+	snprintf(path, sizeof(path), "%s/cgroup.procs", group);
+	snprintf(pid_text, sizeof(pid_text), "%d", child.pid);
+	if (ASSERT_TRUE(write_file(path, pid_text), "move the child into the cgroup") &&
+	    register_child(&main_loop, "oom", child.pid)) {
+		release(&child);
+		worker = wait_final(&main_loop, "oom", 20000);
+		ASSERT_EQ(worker->state, WS_KILLED, "state");
+		ASSERT_EQ(worker->exit.signal, SIGKILL, "signal");
+		ASSERT_TRUE(worker->exit.oom, "marked as an OOM kill");
+		ASSERT_STREQ(worker->reason, "killed by the OOM killer", "reason");
+	}
+	reap(&child);
+	forget(&main_loop, "oom");
+cleanup:
+	rmdir(group);
+}
+
+static void *late_exit_thread(void *arg)
+{
+	(void)arg;
+	usleep(400000);
+	exit(7);
+}
+
+static void body_main_thread_exits(void *arg)
+{
+	pthread_t thread;
+
+	(void)arg;
+	pthread_create(&thread, NULL, late_exit_thread, NULL);
+	pthread_exit(NULL);
+}
+
+static void test_main_thread_pthread_exit(void)
+{
+	struct child child = spawn(body_main_thread_exits, NULL);
+	struct worker *worker;
+
+	if (register_child(&main_loop, "pthread", child.pid)) {
+		release(&child);
+		worker = wait_final(&main_loop, "pthread", 250);
+		ASSERT_EQ(worker->state, WS_STARTING, "alive after its main thread exited");
+		worker = wait_final(&main_loop, "pthread", 3000);
+		ASSERT_EQ(worker->state, WS_CRASHED, "dead once the last thread exits");
+		ASSERT_EQ(worker->exit.code, 7, "code from the last thread");
+	}
+	reap(&child);
+	forget(&main_loop, "pthread");
+}
+
+/* Fork a child with a chosen pid through ns_last_pid; -1 when the kernel would not. */
+static struct child spawn_with_pid(pid_t wanted, child_body body)
+{
+	struct child child = { .pid = -1, .go_fd = -1 };
+	char text[16];
+
+	for (int attempt = 0; attempt < 5; attempt++) {
+		snprintf(text, sizeof(text), "%d", wanted - 1);
+		if (!write_file("/proc/sys/kernel/ns_last_pid", text))
+			return child;
+		child = spawn(body, NULL);
+		if (child.pid == wanted)
+			return child;
+		reap(&child);
+		kill(child.pid, SIGKILL);
+		child.pid = -1;
+	}
+	return child;
+}
+
+static void test_pid_reuse(void)
+{
+	struct child first = spawn(body_sleep, NULL), second;
+	uint64_t reused_before = 0, stats[LP_STAT__COUNT];
+	struct worker *worker;
+	struct lp_proc stale = {};
+	pid_t pid = first.pid;
+
+	if (!register_child(&main_loop, "reuse-old", pid))
+		goto cleanup;
+	release(&first);
+	kill(pid, SIGKILL);
+	worker = wait_final(&main_loop, "reuse-old", 2000);
+	ASSERT_EQ(worker->state, WS_KILLED, "first process killed");
+	reap(&first);
+	first.pid = -1;
+
+	second = spawn_with_pid(pid, body_exit);
+	if (!ASSERT_EQ(second.pid, pid, "a new process got the same pid"))
+		goto cleanup;
+
+	/* A stale kernel entry with the old start time must not match the new process. */
+	stale.start_ticks = 1;
+	probe_watch(main_loop.probe, pid, &stale);
+	probe_read_stats(main_loop.probe, stats);
+	reused_before = stats[LP_STAT_PID_REUSED];
+	release(&second);
+	reap(&second);
+	usleep(50000);
+	loop_poll_once(&main_loop, 10);
+	probe_read_stats(main_loop.probe, stats);
+	ASSERT_EQ(stats[LP_STAT_PID_REUSED], reused_before + 1, "kernel ignored the new process");
+	worker = find(&main_loop, "reuse-old");
+	ASSERT_EQ(worker->state, WS_KILLED, "old worker stays killed");
+	ASSERT_EQ(worker->exit.signal, SIGKILL, "old worker keeps its exit");
+	probe_unwatch(main_loop.probe, pid, 1);
+
+	/* The reused pid can be watched as a new worker, and its death is its own. */
+	second = spawn_with_pid(pid, body_exit);
+	if (second.pid == pid && register_child(&main_loop, "reuse-new", pid)) {
+		release(&second);
+		worker = wait_final(&main_loop, "reuse-new", 2000);
+		ASSERT_EQ(worker->state, WS_EXITED, "new worker exited");
+		ASSERT_EQ(find(&main_loop, "reuse-old")->state, WS_KILLED, "old worker untouched");
+	}
+	reap(&second);
+	forget(&main_loop, "reuse-new");
+cleanup:
+	reap(&first);
+	forget(&main_loop, "reuse-old");
+}
+
+static void test_unwatched_exit_burst(void)
+{
+	struct child watched = spawn(body_sleep, NULL);
+	uint64_t before[LP_STAT__COUNT], after[LP_STAT__COUNT];
+	uint64_t events_before;
+	const int burst = 3000;
+
+	if (!register_child(&main_loop, "survivor", watched.pid))
+		goto cleanup;
+	loop_poll_once(&main_loop, 0);
+	events_before = main_loop.status.events_received;
+	probe_read_stats(main_loop.probe, before);
+	for (int i = 0; i < burst; i++) {
+		pid_t pid = fork();
+
+		if (pid == 0)
+			_exit(0);
+		if (pid > 0)
+			waitpid(pid, NULL, 0);
+	}
+	for (int i = 0; i < 20; i++)
+		loop_poll_once(&main_loop, 10);
+	probe_read_stats(main_loop.probe, after);
+	ASSERT_GE(after[LP_STAT_EXITS_SEEN] - before[LP_STAT_EXITS_SEEN], burst,
+		  "the kernel saw every exit");
+	ASSERT_EQ(after[LP_STAT_EXITS_WATCHED], before[LP_STAT_EXITS_WATCHED],
+		  "none of them was a watched exit");
+	ASSERT_EQ(main_loop.status.events_received, events_before,
+		  "no ring-buffer event for unwatched exits");
+	ASSERT_EQ(find(&main_loop, "survivor")->state, WS_STARTING, "watched worker undisturbed");
+	kill(watched.pid, SIGKILL);
+	ASSERT_EQ(wait_final(&main_loop, "survivor", 2000)->state, WS_KILLED,
+		  "watched worker's death still seen");
+cleanup:
+	reap(&watched);
+	forget(&main_loop, "survivor");
+}
+
+/* A 4 KiB ring buffer holds about 35 exit events: killing hundreds at once must drop. */
+static void test_drop_storm(void)
+{
+	enum { N = 300 };
+	static struct child children[N];
+	static struct opts opts;
+	static struct loop loop;
+	uint64_t stats[LP_STAT__COUNT];
+	char name[32];
+	int killed = 0, known = 0;
+
+	opts_defaults(&opts);
+	snprintf(opts.pin_root, sizeof(opts.pin_root), "/sys/fs/bpf/liveprobe-test-drops-%d",
+		 getpid());
+	opts.ringbuf_bytes = 4096;
+	opts.reconcile_ms = 60000; /* only a drop may trigger reconciliation */
+	if (!ASSERT_EQ(loop_init(&loop, &opts), 0, "load a probe with a tiny ring buffer"))
+		goto cleanup;
+	for (int i = 0; i < N; i++) {
+		children[i] = spawn(body_sleep, NULL);
+		snprintf(name, sizeof(name), "storm-%d", i);
+		register_child(&loop, name, children[i].pid);
+		release(&children[i]);
+	}
+	for (int i = 0; i < N; i++)
+		kill(children[i].pid, SIGKILL);
+	for (int i = 0; i < N; i++)
+		reap(&children[i]);
+
+	probe_read_stats(loop.probe, stats);
+	ASSERT_GE(stats[LP_STAT_RINGBUF_DROPS], 1, "the storm overflowed the ring buffer");
+	for (int i = 0; i < 30; i++)
+		loop_poll_once(&loop, 20);
+	for (int i = 0; i < N; i++) {
+		struct worker *worker;
+
+		snprintf(name, sizeof(name), "storm-%d", i);
+		worker = find(&loop, name);
+		killed += worker && worker->state == WS_KILLED;
+		known += worker && worker->exit.status_known && worker->exit.has_killer;
+	}
+	ASSERT_EQ(killed, N, "every death reported as a kill");
+	ASSERT_EQ(known, N, "with exit status and killer, recovered from lp_procs");
+	probe_read_stats(loop.probe, stats);
+	ASSERT_EQ(loop.status.drops_reconciled, stats[LP_STAT_RINGBUF_DROPS],
+		  "no drop left unreconciled");
+	printf("    drop storm: %llu events dropped, %llu received, %d of %d deaths reported\n",
+	       (unsigned long long)stats[LP_STAT_RINGBUF_DROPS],
+	       (unsigned long long)loop.status.events_received, killed, N);
+cleanup:
+	loop_destroy(&loop);
+}
+
+static void body_exec_comm(void *arg)
+{
+	execl((const char *)arg, "lp-comm-wkr", "1000", (char *)NULL);
+	_exit(96);
+}
+
+static struct worker *find_adopted(struct loop *loop, pid_t pid)
+{
+	for (size_t i = 0; i < loop->fleet.count; i++) {
+		if (loop->fleet.workers[i].pid == (uint32_t)pid &&
+		    loop->fleet.workers[i].origin == ORIGIN_COMM)
+			return &loop->fleet.workers[i];
+	}
+	return NULL;
+}
+
+static void test_watch_comm(void)
+{
+	const char *link = "/tmp/lp-comm-wkr";
+	struct child child;
+	struct worker *worker = NULL;
+	char name[64];
+
+	unlink(link);
+	if (!ASSERT_EQ(symlink("/bin/sleep", link), 0, "make a program named lp-comm-wkr"))
+		return;
+	child = spawn(body_exec_comm, (void *)link);
+	release(&child);
+	for (int i = 0; i < 100 && !worker; i++) {
+		loop_poll_once(&main_loop, 10);
+		worker = find_adopted(&main_loop, child.pid);
+	}
+	if (ASSERT_TRUE(worker != NULL, "process adopted by comm at exec")) {
+		snprintf(name, sizeof(name), "lp-comm-wkr-%d", child.pid);
+		ASSERT_STREQ(worker->name, name, "named COMM-PID");
+		kill(child.pid, SIGKILL);
+		worker = wait_final(&main_loop, name, 2000);
+		ASSERT_EQ(worker->state, WS_KILLED, "adopted worker's death seen");
+		forget(&main_loop, name);
+	}
+	reap(&child);
+	unlink(link);
+}
+
+static void test_dead_pid_refused(void)
+{
+	struct child child = spawn(body_exit, (void *)0L);
+	char err[160];
+
+	release(&child);
+	reap(&child);
+	ASSERT_EQ(loop_register(&main_loop, "gone", child.pid, ORIGIN_API, err, sizeof(err)), -ESRCH,
+		  "a reaped pid is refused");
+	ASSERT_TRUE(find(&main_loop, "gone") == NULL, "no worker was made");
+
+	child = spawn(body_exit, (void *)0L);
+	release(&child);
+	usleep(100000); /* a zombie: dead, not yet reaped */
+	ASSERT_EQ(loop_register(&main_loop, "zombie", child.pid, ORIGIN_API, err, sizeof(err)),
+		  -ESRCH, "a zombie is refused");
+	ASSERT_TRUE(strstr(err, "already exited") != NULL, "error says it exited");
+	reap(&child);
+}
+
+static const struct harness_test tests[] = {
+	{ "kernel/exit_zero", test_exit_zero },
+	{ "kernel/exit_three", test_exit_three },
+	{ "kernel/segv_without_core", test_segv_without_core },
+	{ "kernel/segv_with_core", test_segv_with_core },
+	{ "kernel/sigkill_killer_recorded", test_sigkill },
+	{ "kernel/sigterm", test_sigterm },
+	{ "kernel/oom_kill", test_oom_kill },
+	{ "kernel/main_thread_pthread_exit", test_main_thread_pthread_exit },
+	{ "kernel/pid_reuse", test_pid_reuse },
+	{ "kernel/unwatched_exit_burst", test_unwatched_exit_burst },
+	{ "kernel/watch_comm", test_watch_comm },
+	{ "kernel/dead_pid_refused", test_dead_pid_refused },
+	{ "kernel/drop_storm", test_drop_storm },
+};
+
+int main(int argc, char **argv)
+{
+	int failed;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "test_kernel: must run as root (it loads BPF programs)\n");
+		return 2;
+	}
+	log_init("test_kernel", getenv("LP_VERBOSE") != NULL);
+	prctl(PR_SET_NAME, "lp-test-kernel");
+	opts_defaults(&main_opts);
+	snprintf(main_opts.pin_root, sizeof(main_opts.pin_root), "/sys/fs/bpf/liveprobe-test-%d",
+		 getpid());
+	strcpy(main_opts.watch_comms[main_opts.n_watch_comms++], "lp-comm-wkr");
+	main_loop_ready = loop_init(&main_loop, &main_opts) == 0;
+	if (!main_loop_ready) {
+		printf("FAIL: kernel/load_probe\n");
+		return 1;
+	}
+	printf("PASS: kernel/load_probe\n");
+	failed = harness_run(tests, sizeof(tests) / sizeof(tests[0]), argc > 1 ? argv[1] : NULL);
+	loop_destroy(&main_loop);
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,324 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Unit tests of the pure logic: option parsing, /proc parsing, exit classification, fleet
+ * transitions and the JSON views. No kernel, no network. */
+#include <errno.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+
+#include "fleet.h"
+#include "harness.h"
+#include "opts.h"
+#include "proc.h"
+#include "render.h"
+
+static enum opts_result parse(struct opts *opts, char *err, int argc, ...)
+{
+	char *argv[16] = { "liveprobed" };
+	va_list ap;
+
+	va_start(ap, argc);
+	for (int i = 1; i <= argc; i++)
+		argv[i] = va_arg(ap, char *);
+	va_end(ap);
+	opts_defaults(opts);
+	return opts_parse(argc + 1, argv, opts, err, 256);
+}
+
+static void test_opts_defaults(void)
+{
+	struct opts opts;
+	char err[256];
+
+	ASSERT_EQ(parse(&opts, err, 0), OPTS_RUN, "no options");
+	ASSERT_STREQ(opts.listen_host, "127.0.0.1", "default host");
+	ASSERT_EQ(opts.listen_port, 9476, "default port");
+	ASSERT_STREQ(opts.pin_root, "/sys/fs/bpf/liveprobe", "default pin root");
+	ASSERT_EQ(opts.ringbuf_bytes, 1 << 20, "default ring buffer");
+}
+
+static void test_opts_values(void)
+{
+	struct opts opts;
+	char err[256];
+
+	ASSERT_EQ(parse(&opts, err, 8, "--listen", "[::1]:8080", "--watch-pid", "a=12",
+			"--watch-pid", "34", "--watch-comm", "python3"),
+		  OPTS_RUN, "valid options");
+	ASSERT_STREQ(opts.listen_host, "::1", "v6 host");
+	ASSERT_EQ(opts.listen_port, 8080, "v6 port");
+	ASSERT_EQ(opts.n_watch_pids, 2, "two pids");
+	ASSERT_STREQ(opts.watch_pids[0].name, "a", "named pid");
+	ASSERT_EQ(opts.watch_pids[0].pid, 12, "named pid value");
+	ASSERT_STREQ(opts.watch_pids[1].name, "", "unnamed pid");
+	ASSERT_EQ(opts.watch_pids[1].pid, 34, "unnamed pid value");
+	ASSERT_STREQ(opts.watch_comms[0], "python3", "comm");
+}
+
+static void test_opts_errors(void)
+{
+	struct opts opts;
+	char err[256];
+
+	ASSERT_EQ(parse(&opts, err, 1, "--bogus"), OPTS_ERROR, "unknown flag");
+	ASSERT_TRUE(strstr(err, "--bogus") != NULL, "error names the flag");
+	ASSERT_EQ(parse(&opts, err, 2, "--listen", "127.0.0.1"), OPTS_ERROR, "no port");
+	ASSERT_EQ(parse(&opts, err, 2, "--listen", "127.0.0.1:70000"), OPTS_ERROR, "port range");
+	ASSERT_EQ(parse(&opts, err, 2, "--listen", "::1:80"), OPTS_ERROR, "bare v6");
+	ASSERT_EQ(parse(&opts, err, 2, "--watch-pid", "-3"), OPTS_ERROR, "negative pid");
+	ASSERT_EQ(parse(&opts, err, 2, "--watch-pid", "12x"), OPTS_ERROR, "trailing text");
+	ASSERT_EQ(parse(&opts, err, 2, "--watch-pid", "a b=12"), OPTS_ERROR, "bad name");
+	ASSERT_EQ(parse(&opts, err, 2, "--watch-pid", "=12"), OPTS_ERROR, "empty name");
+	ASSERT_EQ(parse(&opts, err, 2, "--watch-comm", "a-name-of-16-ch"), OPTS_RUN, "15 bytes");
+	ASSERT_EQ(parse(&opts, err, 2, "--watch-comm", "a-name-of-16-chr"), OPTS_ERROR, "16 bytes");
+	ASSERT_EQ(parse(&opts, err, 2, "--ringbuf-size", "5000"), OPTS_ERROR, "not power of 2");
+	ASSERT_EQ(parse(&opts, err, 2, "--pin-root", "relative"), OPTS_ERROR, "relative pin");
+	ASSERT_EQ(parse(&opts, err, 1, "stray"), OPTS_ERROR, "positional");
+	ASSERT_EQ(parse(&opts, err, 1, "--listen"), OPTS_ERROR, "missing value");
+	ASSERT_TRUE(strstr(err, "needs a value") != NULL, "missing value message");
+}
+
+static void test_worker_names(void)
+{
+	ASSERT_TRUE(opts_valid_worker_name("actor-7"), "simple");
+	ASSERT_TRUE(opts_valid_worker_name("10.0.0.2:5555"), "peer address");
+	ASSERT_TRUE(opts_valid_worker_name("[fd00::2]:80"), "v6 peer");
+	ASSERT_TRUE(!opts_valid_worker_name(""), "empty");
+	ASSERT_TRUE(!opts_valid_worker_name("a/b"), "slash");
+	ASSERT_TRUE(!opts_valid_worker_name("a b"), "space");
+	ASSERT_TRUE(!opts_valid_worker_name("x\"y"), "quote");
+}
+
+static void test_proc_parse_stat(void)
+{
+	struct proc_identity id;
+	const char *text = "4242 (we ird) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 "
+			   "1 0 987654 1000 10 18446744073709551615";
+
+	ASSERT_EQ(proc_parse_stat(text, &id), 0, "parses");
+	ASSERT_STREQ(id.comm, "we ird) name", "comm with parens and spaces");
+	ASSERT_EQ(id.state, 'S', "state");
+	ASSERT_EQ(id.start_ticks, 987654, "start ticks");
+	ASSERT_EQ(proc_parse_stat("12 (x S 1", &id), -EINVAL, "truncated");
+}
+
+static void test_classify_exit(void)
+{
+	struct worker_exit exit;
+
+	ASSERT_EQ(fleet_classify_exit(0, false, &exit), WS_EXITED, "exit 0");
+	ASSERT_EQ(exit.code, 0, "code 0");
+	ASSERT_EQ(fleet_classify_exit(3 << 8, false, &exit), WS_CRASHED, "exit 3");
+	ASSERT_EQ(exit.code, 3, "code 3");
+	ASSERT_EQ(fleet_classify_exit(SIGSEGV | 0x80, false, &exit), WS_CRASHED, "segv core");
+	ASSERT_EQ(exit.signal, SIGSEGV, "segv signal");
+	ASSERT_TRUE(exit.core_dumped, "core flag");
+	ASSERT_EQ(exit.code, -1, "no code when signalled");
+	ASSERT_EQ(fleet_classify_exit(SIGKILL, false, &exit), WS_KILLED, "sigkill");
+	ASSERT_EQ(fleet_classify_exit(SIGKILL, true, &exit), WS_KILLED, "oom");
+	ASSERT_TRUE(exit.oom, "oom flag");
+	ASSERT_EQ(fleet_classify_exit(SIGTERM, false, &exit), WS_EXITED, "sigterm is a stop");
+	ASSERT_EQ(fleet_classify_exit(SIGINT, false, &exit), WS_EXITED, "sigint is a stop");
+	ASSERT_EQ(fleet_classify_exit(SIGABRT | 0x80, false, &exit), WS_CRASHED, "abort");
+	ASSERT_EQ(fleet_classify_exit(SIGHUP, false, &exit), WS_CRASHED, "hup");
+}
+
+struct transitions {
+	int count;
+	enum worker_state last_from, last_to;
+};
+
+static void count_transition(void *ctx, const struct fleet_transition *transition)
+{
+	struct transitions *seen = ctx;
+
+	seen->count++;
+	seen->last_from = transition->from;
+	seen->last_to = transition->to;
+}
+
+static void test_fleet_lifecycle(void)
+{
+	struct transitions seen = {};
+	struct worker_exit exit = {};
+	struct fleet fleet;
+	struct worker *worker;
+
+	ASSERT_EQ(fleet_init(&fleet, 2), 0, "init");
+	fleet.on_transition = count_transition;
+	fleet.ctx = &seen;
+	ASSERT_EQ(fleet_add(&fleet, "a", 10, 100, "sleep", ORIGIN_API, 1000, &worker), 0, "add a");
+	ASSERT_EQ(worker->state, WS_STARTING, "new worker is starting");
+	ASSERT_EQ(fleet_state_health(worker->state), HEALTH_AMBER, "starting is amber");
+	ASSERT_EQ(fleet_add(&fleet, "a", 11, 100, "sleep", ORIGIN_API, 1000, &worker), -EEXIST,
+		  "duplicate");
+	ASSERT_EQ(fleet_add(&fleet, "bad name", 11, 1, "x", ORIGIN_API, 1000, &worker), -EINVAL,
+		  "bad name");
+	ASSERT_EQ(fleet_add(&fleet, "b", 11, 100, "sleep", ORIGIN_API, 1000, &worker), 0, "add b");
+	ASSERT_EQ(fleet_add(&fleet, "c", 12, 100, "sleep", ORIGIN_API, 1000, &worker), -ENOSPC,
+		  "full");
+
+	worker = fleet_find_process(&fleet, 10, 100);
+	ASSERT_TRUE(worker && !strcmp(worker->name, "a"), "find by process");
+	ASSERT_TRUE(fleet_find_process(&fleet, 10, 101) == NULL, "other start time is not it");
+
+	fleet_classify_exit(SIGKILL, false, &exit);
+	exit.has_killer = true;
+	exit.killer_pid = 77;
+	exit.kill_signal = SIGKILL;
+	strcpy(exit.killer_comm, "bash");
+	fleet_apply_exit(&fleet, worker, &exit, WS_KILLED, 5000);
+	ASSERT_EQ(worker->state, WS_KILLED, "killed");
+	ASSERT_STREQ(worker->reason, "SIGKILL from bash[77]", "reason names the killer");
+	ASSERT_EQ(worker->state_since_ns, 5000, "state time");
+	ASSERT_EQ(seen.last_from, WS_STARTING, "transition from");
+	ASSERT_EQ(seen.last_to, WS_KILLED, "transition to");
+
+	/* The first death is the one that counts. */
+	fleet_classify_exit(0, false, &exit);
+	fleet_apply_exit(&fleet, worker, &exit, WS_EXITED, 6000);
+	ASSERT_EQ(worker->state, WS_KILLED, "second death ignored");
+
+	ASSERT_EQ(fleet_remove(&fleet, "a"), 0, "remove");
+	ASSERT_EQ(fleet.count, 1, "one left");
+	ASSERT_STREQ(fleet.workers[0].name, "b", "order kept");
+	ASSERT_EQ(fleet_remove(&fleet, "a"), -ENOENT, "remove twice");
+	fleet_free(&fleet);
+}
+
+static json_object *parse_json(char *text)
+{
+	json_object *root = json_tokener_parse(text);
+
+	free(text);
+	return root;
+}
+
+static const char *json_str(json_object *obj, const char *key)
+{
+	json_object *value;
+
+	if (!json_object_object_get_ex(obj, key, &value) || !value)
+		return NULL;
+	return json_object_get_string(value);
+}
+
+static struct snapshot *make_snapshot(struct fleet *fleet)
+{
+	struct probe_status status = { .attached = true };
+
+	return snapshot_take(fleet, &status, 0);
+}
+
+static void test_render_worker_and_host(void)
+{
+	struct worker_exit exit = {};
+	struct snapshot *snapshot;
+	json_object *root, *exit_obj, *states, *reasons, *value;
+	struct fleet fleet;
+	struct worker *worker;
+
+	fleet_init(&fleet, 4);
+	fleet_add(&fleet, "alive", 10, 1, "sleep", ORIGIN_API, 1000000000ull, &worker);
+	fleet_add(&fleet, "dead", 11, 1, "sleep", ORIGIN_FLAG, 1000000000ull, &worker);
+	fleet_classify_exit(SIGSEGV | 0x80, false, &exit);
+	fleet_apply_exit(&fleet, worker, &exit, WS_CRASHED, 2000000000ull);
+
+	root = parse_json(render_worker(worker, 4500000000ull));
+	ASSERT_TRUE(root != NULL, "worker JSON parses");
+	ASSERT_STREQ(json_str(root, "state"), "crashed", "state");
+	ASSERT_STREQ(json_str(root, "health"), "red", "health");
+	ASSERT_STREQ(json_str(root, "state_since_age_s"), "2.500", "age from the monotonic clock");
+	ASSERT_TRUE(json_object_object_get_ex(root, "exit", &exit_obj) && exit_obj, "exit present");
+	ASSERT_STREQ(json_str(exit_obj, "signal_name"), "SIGSEGV", "signal name");
+	ASSERT_STREQ(json_str(exit_obj, "core_dumped"), "true", "core dumped");
+	ASSERT_TRUE(json_object_object_get_ex(exit_obj, "code", &value) && value == NULL,
+		    "code is null when signalled");
+	ASSERT_TRUE(json_object_object_get_ex(exit_obj, "killer_pid", &value) && value == NULL,
+		    "no killer recorded");
+	json_object_put(root);
+
+	root = parse_json(render_worker(&fleet.workers[0], 1000000000ull));
+	ASSERT_TRUE(json_object_object_get_ex(root, "exit", &value) && value == NULL,
+		    "exit null while alive");
+	json_object_put(root);
+
+	snapshot = make_snapshot(&fleet);
+	root = parse_json(render_host(snapshot, 3000000000ull));
+	ASSERT_STREQ(json_str(root, "health"), "red", "host red with a crashed worker");
+	ASSERT_EQ(json_object_get_int(json_object_object_get(root, "workers_total")), 2, "total");
+	states = json_object_object_get(root, "states");
+	ASSERT_EQ(json_object_get_int(json_object_object_get(states, "crashed")), 1, "crashed");
+	ASSERT_EQ(json_object_get_int(json_object_object_get(states, "starting")), 1, "starting");
+	reasons = json_object_object_get(root, "reasons");
+	ASSERT_EQ(json_object_array_length(reasons), 2, "a reason per non-green worker");
+	json_object_put(root);
+	snapshot_release(snapshot);
+	fleet_free(&fleet);
+}
+
+static void test_render_host_without_evidence(void)
+{
+	struct snapshot *snapshot;
+	struct fleet fleet;
+	json_object *root;
+	int healthy;
+
+	fleet_init(&fleet, 1);
+	snapshot = make_snapshot(&fleet);
+	root = parse_json(render_host(snapshot, 0));
+	ASSERT_STREQ(json_str(root, "health"), "amber", "no workers is not green");
+	json_object_put(root);
+
+	snapshot->probe.stats[LP_STAT_RINGBUF_DROPS] = 5;
+	snapshot->probe.drops_reconciled = 2;
+	free(render_healthz(snapshot, &healthy));
+	ASSERT_EQ(healthy, 0, "unreconciled drops make /healthz fail");
+	snapshot->probe.drops_reconciled = 5;
+	free(render_healthz(snapshot, &healthy));
+	ASSERT_EQ(healthy, 1, "reconciled drops are healthy");
+	snapshot_release(snapshot);
+	fleet_free(&fleet);
+}
+
+static void test_render_caps_reasons(void)
+{
+	struct snapshot *snapshot;
+	struct fleet fleet;
+	struct worker *worker;
+	json_object *root;
+	char name[32];
+
+	fleet_init(&fleet, 200);
+	for (int i = 0; i < 200; i++) {
+		snprintf(name, sizeof(name), "w%d", i);
+		fleet_add(&fleet, name, i + 1, 1, "x", ORIGIN_API, 0, &worker);
+	}
+	snapshot = make_snapshot(&fleet);
+	root = parse_json(render_host(snapshot, 0));
+	ASSERT_EQ(json_object_array_length(json_object_object_get(root, "reasons")),
+		  RENDER_MAX_REASONS + 1, "reasons capped with a summary line");
+	json_object_put(root);
+	snapshot_release(snapshot);
+	fleet_free(&fleet);
+}
+
+static const struct harness_test tests[] = {
+	{ "unit/opts_defaults", test_opts_defaults },
+	{ "unit/opts_values", test_opts_values },
+	{ "unit/opts_errors", test_opts_errors },
+	{ "unit/worker_names", test_worker_names },
+	{ "unit/proc_parse_stat", test_proc_parse_stat },
+	{ "unit/classify_exit", test_classify_exit },
+	{ "unit/fleet_lifecycle", test_fleet_lifecycle },
+	{ "unit/render_worker_and_host", test_render_worker_and_host },
+	{ "unit/render_host_without_evidence", test_render_host_without_evidence },
+	{ "unit/render_caps_reasons", test_render_caps_reasons },
+};
+
+int main(int argc, char **argv)
+{
+	return harness_run(tests, sizeof(tests) / sizeof(tests[0]), argc > 1 ? argv[1] : NULL) ? 1
+												   : 0;
+}
