@@ -128,6 +128,10 @@ int loop_register(struct loop *loop, const char *name, int64_t pid, enum worker_
 	char default_name[FLEET_NAME_MAX + 1];
 	int pidfd, ret;
 
+	if (name[0] && !opts_valid_worker_name(name)) {
+		snprintf(err, err_len, "worker name must be 1..63 letters, digits and ._-:@[]+");
+		return -EINVAL;
+	}
 	if (name[0] && fleet_find(&loop->fleet, name)) {
 		snprintf(err, err_len, "a worker named %s exists already", name);
 		return -EEXIST;
@@ -156,11 +160,6 @@ int loop_register(struct loop *loop, const char *name, int64_t pid, enum worker_
 		if (!opts_valid_worker_name(default_name))
 			snprintf(default_name, sizeof(default_name), "pid-%lld", (long long)pid);
 		name = default_name;
-	}
-	if (!opts_valid_worker_name(name)) {
-		snprintf(err, err_len, "worker name must be 1..63 letters, digits and ._-:@[]+");
-		ret = -EINVAL;
-		goto cleanup;
 	}
 
 	proc.start_ticks = id.start_ticks;

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# End to end, issue "core": the real daemon, real processes, the HTTP API, the CLI.
+source "$(dirname "$0")/lib.sh"
+
+# --- start-up errors: one line on stderr, exit 1
+out=$("$BUILD/liveprobed" --bogus 2>&1); rc=$?
+check "cli/bad_flag_exits_1_with_one_line" test "$rc" = 1 -a "$(printf '%s\n' "$out" | wc -l)" = 1
+out=$("$BUILD/liveprobed" --listen nowhere 2>&1); rc=$?
+check "cli/bad_listen_value" test "$rc" = 1 -a "$(printf '%s\n' "$out" | wc -l)" = 1
+"$BUILD/liveprobed" --help | grep -q "^Usage: liveprobed"
+check "cli/help" test $? = 0
+python3 -c 'import socket,time; s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(); print(s.getsockname()[1], flush=True); time.sleep(30)' >"$TEST_TMP/busy" &
+PIDS_TO_KILL+=("$!")
+for _ in $(seq 50); do [ -s "$TEST_TMP/busy" ] && break; sleep 0.05; done
+busy_port=$(cat "$TEST_TMP/busy")
+out=$("$BUILD/liveprobed" --listen "127.0.0.1:$busy_port" --pin-root /sys/fs/bpf/liveprobe-e2e-busy-$$ 2>&1); rc=$?
+check "cli/occupied_port" test "$rc" = 1 -a "$(printf '%s\n' "$out" | wc -l)" = 1
+check "cli/occupied_port_message" grep -q "Address already in use" <<<"$out"
+out=$("$BUILD/liveprobed" --watch-pid 4194000 --pin-root /sys/fs/bpf/liveprobe-e2e-dead-$$ --listen 127.0.0.1:$(free_port) 2>&1); rc=$?
+check "cli/watch_pid_missing_process" test "$rc" = 1 -a "$(printf '%s\n' "$out" | wc -l)" = 1
+
+# --- a daemon with a flag-registered worker
+spawn_sleeper early
+start_daemon A --watch-pid "$early" || { echo "FAIL: e2e/daemon_start"; exit 1; }
+check "api/healthz_ok" test "$(status_of GET "$A/healthz")" = 200
+check "api/watch_pid_default_name" wait_state "$A" "sleep-$early" starting
+check "api/starting_is_amber" test "$(curl -s "$A/api/v1/workers/sleep-$early" | jq -r .health)" = amber
+check "api/host_not_green_without_evidence" test "$(curl -s "$A/api/v1/host" | jq -r .health)" = amber
+
+# --- registration over HTTP
+spawn_sleeper w1
+check "api/post_201" test "$(status_of POST "$A/api/v1/workers" "{\"name\":\"w1\",\"pid\":$w1}")" = 201
+check "api/post_duplicate_409" test "$(status_of POST "$A/api/v1/workers" "{\"name\":\"w1\",\"pid\":$early}")" = 409
+check "api/post_bad_json_400" test "$(status_of POST "$A/api/v1/workers" '{"name":')" = 400
+check "api/post_missing_pid_400" test "$(status_of POST "$A/api/v1/workers" '{"name":"x"}')" = 400
+check "api/post_bad_name_400" test "$(status_of POST "$A/api/v1/workers" "{\"name\":\"a b\",\"pid\":$w1}")" = 400
+body=$(curl -s -X POST "$A/api/v1/workers" -d '{"name":"ghost","pid":4194000}')
+check "api/post_missing_process_400" grep -q "no process with pid 4194000" <<<"$body"
+check "api/post_unknown_fields_ignored" test "$(status_of POST "$A/api/v1/workers" "{\"name\":\"w1b\",\"pid\":$w1,\"future\":1}")" = 409
+big=$(head -c 70000 /dev/zero | tr '\0' a)
+check "api/post_body_limit_413" test "$(status_of POST "$A/api/v1/workers" "{\"name\":\"$big\"}")" = 413
+check "api/unknown_worker_404" test "$(status_of GET "$A/api/v1/workers/nope")" = 404
+check "api/unknown_path_404_json" test "$(curl -s "$A/nope" | jq -r .error)" = "no such path"
+check "api/wrong_method_405" test "$(status_of PUT "$A/api/v1/host")" = 405
+
+# --- deaths, seen by the kernel
+kill -9 "$w1"
+check "api/sigkill_killed" wait_state "$A" w1 killed
+w=$(curl -s "$A/api/v1/workers/w1")
+check "api/killer_pid_recorded" test "$(jq -r .exit.killer_pid <<<"$w")" = "$$"
+check "api/exit_signal_name" test "$(jq -r .exit.signal_name <<<"$w")" = SIGKILL
+check "api/killed_is_red" test "$(jq -r .health <<<"$w")" = red
+check "api/host_red_names_worker" grep -q "worker w1 killed" <<<"$(curl -s "$A/api/v1/host" | jq -r '.reasons[]')"
+check "api/host_counts_states" test "$(curl -s "$A/api/v1/host" | jq -r .states.killed)" = 1
+
+( sleep 0.2; exit 3 ) &
+c3=$!
+curl -s -X POST "$A/api/v1/workers" -d "{\"name\":\"c3\",\"pid\":$c3}" >/dev/null
+check "api/exit_code_crashed" wait_state "$A" c3 crashed
+check "api/exit_code_value" test "$(curl -s "$A/api/v1/workers/c3" | jq -r .exit.code)" = 3
+
+# --- CLI
+"$BUILD/liveprobe" --url "$A" status >/dev/null; rc=$?
+check "cli/status_red_exit_2" test "$rc" = 2
+check "cli/status_json" test "$("$BUILD/liveprobe" --url "$A" status --json | jq -r .host.health)" = red
+check "cli/status_plain_when_piped" bash -c "! '$BUILD/liveprobe' --url '$A' status | grep -q $'\033'"
+spawn_sleeper w2
+check "cli/watch" "$BUILD/liveprobe" --url "$A" watch --pid "$w2" --name w2
+check "cli/forget" "$BUILD/liveprobe" --url "$A" forget w1
+check "api/forgotten_404" test "$(status_of GET "$A/api/v1/workers/w1")" = 404
+check "api/delete_unknown_404" test "$(status_of DELETE "$A/api/v1/workers/w1")" = 404
+
+# --- bpftool sees the watched worker in the pinned map, by name
+check "bpftool/pinned_map_names_worker" bash -c "bpftool map dump pinned '$A_PIN/lp_procs' | grep -q '\"w2\"'"
+
+# --- a second daemon side by side sees the same death on its own
+start_daemon B || { echo "FAIL: e2e/second_daemon_start"; exit 1; }
+curl -s -X POST "$B/api/v1/workers" -d "{\"name\":\"shared\",\"pid\":$w2}" >/dev/null
+kill -SEGV "$w2"
+check "api/two_daemons_a_sees" wait_state "$A" w2 crashed
+check "api/two_daemons_b_sees" wait_state "$B" shared crashed
+
+"$BUILD/liveprobe" --url "$B" status >/dev/null; rc=$?
+check "cli/status_red_second" test "$rc" = 2
+kill -TERM "$A_PID"; wait "$A_PID"; rc=$?
+check "daemon/sigterm_clean_exit" test "$rc" = 0
+check "daemon/unpins_on_exit" test ! -e "$A_PIN"
