@@ -12,11 +12,11 @@
 /* include/linux/sched/signal.h; a #define, so not in BTF. */
 #define SIGNAL_GROUP_EXIT 0x00000004
 /* Signals whose default action does not end the process: CHLD CONT STOP TSTP TTIN TTOU URG WINCH */
-#define NONFATAL_SIGNALS                                                                          \
+#define NONFATAL_SIGNALS                                                                           \
 	((1ULL << 17) | (1ULL << 18) | (1ULL << 19) | (1ULL << 20) | (1ULL << 21) | (1ULL << 22) | \
 	 (1ULL << 23) | (1ULL << 28))
 #define SEND_SIG_PRIV_PTR 1UL
-#define E2BIG 7
+#define E2BIG		  7
 
 /* Size is set by the daemon before load (--max-workers). */
 struct {
@@ -104,7 +104,8 @@ int BPF_PROG(lp_signal_gen, int sig, struct kernel_siginfo *info, struct task_st
 	if (!proc || (proc->flags & LP_PROC_EXITED))
 		return 0;
 
-	/* SEND_SIG_NOINFO (NULL) is a user's kill(); SEND_SIG_PRIV and si_code > 0 are the kernel's. */
+	/* SEND_SIG_NOINFO (NULL) is a user's kill(); SEND_SIG_PRIV and si_code > 0 are the
+	 * kernel's. */
 	if ((unsigned long)info == SEND_SIG_PRIV_PTR)
 		from_kernel = true;
 	else if (!info)

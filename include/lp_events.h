@@ -32,9 +32,9 @@ enum lp_stat {
 };
 
 enum lp_proc_flags {
-	LP_PROC_EXITED = 1 << 0,  /* exit_code and exit_ns are final */
-	LP_PROC_OOM = 1 << 1,	  /* chosen by the OOM killer */
-	LP_PROC_ADOPTED = 1 << 2, /* added by the kernel (watched comm), not by the daemon */
+	LP_PROC_EXITED = 1 << 0,   /* exit_code and exit_ns are final */
+	LP_PROC_OOM = 1 << 1,	   /* chosen by the OOM killer */
+	LP_PROC_ADOPTED = 1 << 2,  /* added by the kernel (watched comm), not by the daemon */
 	LP_PROC_SIGNALED = 1 << 3, /* killer_pid/killer_comm/kill_signal are set */
 };
 

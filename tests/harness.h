@@ -19,46 +19,47 @@ struct harness_test {
 
 static bool harness_failed;
 
-#define HARNESS_FAIL(fmt, ...)                                                                \
-	do {                                                                                  \
-		harness_failed = true;                                                        \
-		fprintf(stderr, "    %s:%d: " fmt "\n", __FILE__, __LINE__, ##__VA_ARGS__);       \
+#define HARNESS_FAIL(fmt, ...)                                                                     \
+	do {                                                                                       \
+		harness_failed = true;                                                             \
+		fprintf(stderr, "    %s:%d: " fmt "\n", __FILE__, __LINE__, ##__VA_ARGS__);        \
 	} while (0)
 
-#define ASSERT_TRUE(cond, what)                                                               \
-	({                                                                                    \
-		bool ___ok = (cond);                                                          \
-		if (!___ok)                                                                   \
-			HARNESS_FAIL("%s: expected true: %s", what, #cond);                   \
-		___ok;                                                                        \
+#define ASSERT_TRUE(cond, what)                                                                    \
+	({                                                                                         \
+		bool ___ok = (cond);                                                               \
+		if (!___ok)                                                                        \
+			HARNESS_FAIL("%s: expected true: %s", what, #cond);                        \
+		___ok;                                                                             \
 	})
 
-#define ASSERT_EQ(actual, expected, what)                                                     \
-	({                                                                                    \
-		long long ___a = (long long)(actual), ___e = (long long)(expected);           \
-		bool ___ok = ___a == ___e;                                                    \
-		if (!___ok)                                                                   \
-			HARNESS_FAIL("%s: %s = %lld, expected %lld", what, #actual, ___a, ___e); \
-		___ok;                                                                        \
+#define ASSERT_EQ(actual, expected, what)                                                          \
+	({                                                                                         \
+		long long ___a = (long long)(actual), ___e = (long long)(expected);                \
+		bool ___ok = ___a == ___e;                                                         \
+		if (!___ok)                                                                        \
+			HARNESS_FAIL("%s: %s = %lld, expected %lld", what, #actual, ___a, ___e);   \
+		___ok;                                                                             \
 	})
 
-#define ASSERT_GE(actual, bound, what)                                                        \
-	({                                                                                    \
-		long long ___a = (long long)(actual), ___b = (long long)(bound);              \
-		bool ___ok = ___a >= ___b;                                                    \
-		if (!___ok)                                                                   \
-			HARNESS_FAIL("%s: %s = %lld, expected >= %lld", what, #actual, ___a, ___b); \
-		___ok;                                                                        \
+#define ASSERT_GE(actual, bound, what)                                                             \
+	({                                                                                         \
+		long long ___a = (long long)(actual), ___b = (long long)(bound);                   \
+		bool ___ok = ___a >= ___b;                                                         \
+		if (!___ok)                                                                        \
+			HARNESS_FAIL("%s: %s = %lld, expected >= %lld", what, #actual, ___a,       \
+				     ___b);                                                        \
+		___ok;                                                                             \
 	})
 
-#define ASSERT_STREQ(actual, expected, what)                                                  \
-	({                                                                                    \
-		const char *___a = (actual), *___e = (expected);                              \
-		bool ___ok = ___a && ___e && !strcmp(___a, ___e);                             \
-		if (!___ok)                                                                   \
-			HARNESS_FAIL("%s: %s = \"%s\", expected \"%s\"", what, #actual,       \
-				     ___a ? ___a : "(null)", ___e ? ___e : "(null)");         \
-		___ok;                                                                        \
+#define ASSERT_STREQ(actual, expected, what)                                                       \
+	({                                                                                         \
+		const char *___a = (actual), *___e = (expected);                                   \
+		bool ___ok = ___a && ___e && !strcmp(___a, ___e);                                  \
+		if (!___ok)                                                                        \
+			HARNESS_FAIL("%s: %s = \"%s\", expected \"%s\"", what, #actual,            \
+				     ___a ? ___a : "(null)", ___e ? ___e : "(null)");              \
+		___ok;                                                                             \
 	})
 
 /* Runs the tests whose name contains filter (all when NULL); returns the number failed. */

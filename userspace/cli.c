@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define DEFAULT_URL "http://127.0.0.1:9476"
+#define DEFAULT_URL	   "http://127.0.0.1:9476"
 #define MAX_RESPONSE_BYTES (64u << 20)
 
 struct buffer {
@@ -101,7 +101,8 @@ static const char *str_field(json_object *obj, const char *key)
 {
 	json_object *value;
 
-	if (!json_object_object_get_ex(obj, key, &value) || json_object_is_type(value, json_type_null))
+	if (!json_object_object_get_ex(obj, key, &value) ||
+	    json_object_is_type(value, json_type_null))
 		return "-";
 	return json_object_get_string(value);
 }
@@ -146,7 +147,8 @@ static int cmd_status(const char *base, int argc, char **argv)
 	printf("host: %s%s%s\n", health_colour(health, colour), health, reset);
 	if (json_object_object_get_ex(host, "reasons", &reasons)) {
 		for (size_t i = 0; i < json_object_array_length(reasons); i++)
-			printf("  - %s\n", json_object_get_string(json_object_array_get_idx(reasons, i)));
+			printf("  - %s\n",
+			       json_object_get_string(json_object_array_get_idx(reasons, i)));
 	}
 	printf("\n%-24s %-8s %-13s %-6s %10s  %s\n", "WORKER", "PID", "STATE", "HEALTH", "FOR(s)",
 	       "REASON");
@@ -182,9 +184,9 @@ static int print_answer(long status, struct buffer *buffer, long expected)
 static int cmd_watch(const char *base, int argc, char **argv)
 {
 	static const struct option options[] = {
-		{ "pid", required_argument, NULL, 'p' },
-		{ "name", required_argument, NULL, 'n' },
-		{ NULL, 0, NULL, 0 },
+		{"pid", required_argument, NULL, 'p'},
+		{"name", required_argument, NULL, 'n'},
+		{NULL, 0, NULL, 0},
 	};
 	json_object *body = json_object_new_object();
 	struct buffer buffer = {};
@@ -197,7 +199,8 @@ static int cmd_watch(const char *base, int argc, char **argv)
 		if (option == 'p') {
 			pid = strtol(optarg, &end, 10);
 			if (*end || pid <= 0) {
-				fprintf(stderr, "liveprobe: watch: --pid '%s' is not a pid\n", optarg);
+				fprintf(stderr, "liveprobe: watch: --pid '%s' is not a pid\n",
+					optarg);
 				json_object_put(body);
 				return 3;
 			}
@@ -214,7 +217,8 @@ static int cmd_watch(const char *base, int argc, char **argv)
 		return 3;
 	}
 	json_object_object_add(body, "pid", json_object_new_int64(pid));
-	status = request(base, "POST", "/api/v1/workers", json_object_to_json_string(body), &buffer);
+	status =
+		request(base, "POST", "/api/v1/workers", json_object_to_json_string(body), &buffer);
 	json_object_put(body);
 	return print_answer(status, &buffer, 201);
 }

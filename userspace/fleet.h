@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FLEET_NAME_MAX 63
+#define FLEET_NAME_MAX	 63
 #define FLEET_REASON_MAX 96
 
 enum worker_state {
@@ -44,7 +44,7 @@ struct worker_exit {
 	int32_t signal; /* terminating signal, else 0 */
 	bool core_dumped;
 	bool oom;
-	bool has_killer; /* a fatal signal was sent to it and its sender recorded */
+	bool has_killer;     /* a fatal signal was sent to it and its sender recorded */
 	uint32_t killer_pid; /* 0: sent by the kernel */
 	int32_t kill_signal;
 	char killer_comm[16];

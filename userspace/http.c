@@ -47,11 +47,12 @@ static enum MHD_Result send_json(struct MHD_Connection *connection, unsigned int
 	if (!body) {
 		static char oom[] = "{\"error\":\"out of memory\"}";
 
-		response = MHD_create_response_from_buffer(strlen(oom), oom, MHD_RESPMEM_PERSISTENT);
+		response =
+			MHD_create_response_from_buffer(strlen(oom), oom, MHD_RESPMEM_PERSISTENT);
 		status = MHD_HTTP_INTERNAL_SERVER_ERROR;
 	} else {
-		response = MHD_create_response_from_buffer(strlen(body), body,
-							   MHD_RESPMEM_MUST_FREE);
+		response =
+			MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
 	}
 	if (!response) {
 		free(body);
@@ -60,8 +61,7 @@ static enum MHD_Result send_json(struct MHD_Connection *connection, unsigned int
 	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 	MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-		MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW,
-					"GET, POST, DELETE");
+		MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, "GET, POST, DELETE");
 	ret = MHD_queue_response(connection, status, response);
 	MHD_destroy_response(response);
 	return ret;
@@ -84,7 +84,7 @@ static enum MHD_Result run_command(struct http_server *server, struct MHD_Connec
 static enum MHD_Result add_worker(struct http_server *server, struct MHD_Connection *connection,
 				  struct request *request)
 {
-	struct cmd cmd = { .kind = CMD_ADD_WORKER };
+	struct cmd cmd = {.kind = CMD_ADD_WORKER};
 	json_object *root, *name, *pid;
 	enum MHD_Result ret;
 	int64_t pid_value;
@@ -98,7 +98,8 @@ static enum MHD_Result add_worker(struct http_server *server, struct MHD_Connect
 		return send_error(connection, MHD_HTTP_BAD_REQUEST,
 				  "body must be a JSON object like {\"name\":\"a\",\"pid\":123}");
 	}
-	if (!json_object_object_get_ex(root, "pid", &pid) || !json_object_is_type(pid, json_type_int)) {
+	if (!json_object_object_get_ex(root, "pid", &pid) ||
+	    !json_object_is_type(pid, json_type_int)) {
 		ret = send_error(connection, MHD_HTTP_BAD_REQUEST, "\"pid\" must be an integer");
 		goto cleanup;
 	}
@@ -108,12 +109,15 @@ static enum MHD_Result add_worker(struct http_server *server, struct MHD_Connect
 		goto cleanup;
 	}
 	cmd.pid = pid_value;
-	if (json_object_object_get_ex(root, "name", &name) && !json_object_is_type(name, json_type_null)) {
+	if (json_object_object_get_ex(root, "name", &name) &&
+	    !json_object_is_type(name, json_type_null)) {
 		const char *text = json_object_get_string(name);
 
-		if (!json_object_is_type(name, json_type_string) || strlen(text) >= sizeof(cmd.name)) {
-			ret = send_error(connection, MHD_HTTP_BAD_REQUEST,
-					 "\"name\" must be a string of 1..63 letters, digits and ._-:@[]+");
+		if (!json_object_is_type(name, json_type_string) ||
+		    strlen(text) >= sizeof(cmd.name)) {
+			ret = send_error(
+				connection, MHD_HTTP_BAD_REQUEST,
+				"\"name\" must be a string of 1..63 letters, digits and ._-:@[]+");
 			goto cleanup;
 		}
 		strcpy(cmd.name, text);
@@ -127,7 +131,7 @@ cleanup:
 static enum MHD_Result forget_worker(struct http_server *server, struct MHD_Connection *connection,
 				     const char *name)
 {
-	struct cmd cmd = { .kind = CMD_FORGET_WORKER };
+	struct cmd cmd = {.kind = CMD_FORGET_WORKER};
 
 	if (strlen(name) >= sizeof(cmd.name))
 		return send_error(connection, MHD_HTTP_NOT_FOUND, "no such worker");
@@ -210,7 +214,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, cons
 		return MHD_YES;
 	}
 	if (*upload_data_size) {
-		if (!request->too_large && request->len + *upload_data_size <= HTTP_MAX_BODY_BYTES) {
+		if (!request->too_large &&
+		    request->len + *upload_data_size <= HTTP_MAX_BODY_BYTES) {
 			char *grown = realloc(request->body, request->len + *upload_data_size + 1);
 
 			if (!grown)
@@ -273,7 +278,7 @@ static bool is_loopback(const struct sockaddr *addr)
 
 static int open_listener(const char *host, uint16_t port)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
 	struct addrinfo *info = NULL;
 	char port_text[8];
 	int fd = -1, one = 1, err;
@@ -305,8 +310,8 @@ static int open_listener(const char *host, uint16_t port)
 int http_start(const struct http_config *config, struct http_server **out)
 {
 	struct http_server *server;
-	unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-			     MHD_USE_POLL;
+	unsigned int flags =
+		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
 	int err;
 
 	*out = NULL;
@@ -323,9 +328,9 @@ int http_start(const struct http_config *config, struct http_server **out)
 		flags |= MHD_USE_ERROR_LOG;
 	server->daemon = MHD_start_daemon(
 		flags, 0, NULL, NULL, handle, server, MHD_OPTION_LISTEN_SOCKET, server->listen_fd,
-		MHD_OPTION_CONNECTION_LIMIT, config->max_connections,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_TIMEOUT_S,
-		MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL, MHD_OPTION_END);
+		MHD_OPTION_CONNECTION_LIMIT, config->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned int)HTTP_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
+		MHD_OPTION_END);
 	if (!server->daemon) {
 		err = -EIO;
 		log_error("cannot start the HTTP server on %s:%u", config->host, config->port);

@@ -12,7 +12,7 @@
 #include "cmdq.h"
 
 #define HTTP_MAX_BODY_BYTES (64 * 1024)
-#define HTTP_TIMEOUT_S 30
+#define HTTP_TIMEOUT_S	    30
 
 struct http_server;
 

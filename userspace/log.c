@@ -38,15 +38,15 @@ static void log_emit(const char *level, const char *fmt, va_list ap)
 		return;
 }
 
-#define LOG_FN(fn, level, cond)                   \
-	void fn(const char *fmt, ...)             \
-	{                                         \
-		va_list ap;                       \
-		if (!(cond))                      \
-			return;                   \
-		va_start(ap, fmt);                \
-		log_emit(level, fmt, ap);         \
-		va_end(ap);                       \
+#define LOG_FN(fn, level, cond)                                                                    \
+	void fn(const char *fmt, ...)                                                              \
+	{                                                                                          \
+		va_list ap;                                                                        \
+		if (!(cond))                                                                       \
+			return;                                                                    \
+		va_start(ap, fmt);                                                                 \
+		log_emit(level, fmt, ap);                                                          \
+		va_end(ap);                                                                        \
 	}
 
 LOG_FN(log_error, "", 1)

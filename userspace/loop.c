@@ -89,8 +89,8 @@ static struct worker *adopt_process(struct loop *loop, uint32_t tgid, const stru
 
 static void on_proc_event(struct loop *loop, const struct lp_proc_event *event, uint64_t now_ns)
 {
-	struct worker *worker = fleet_find_process(&loop->fleet, event->tgid,
-						   event->proc.start_ticks);
+	struct worker *worker =
+		fleet_find_process(&loop->fleet, event->tgid, event->proc.start_ticks);
 
 	if (!worker && (event->proc.flags & LP_PROC_ADOPTED))
 		worker = adopt_process(loop, event->tgid, &event->proc, now_ns);
@@ -174,7 +174,8 @@ int loop_register(struct loop *loop, const char *name, int64_t pid, enum worker_
 			snprintf(err, err_len, "worker limit reached (--max-workers %zu)",
 				 loop->fleet.capacity);
 		else
-			snprintf(err, err_len, "worker name must be 1..63 letters, digits and ._-:@[]+");
+			snprintf(err, err_len,
+				 "worker name must be 1..63 letters, digits and ._-:@[]+");
 		goto cleanup;
 	}
 	ret = probe_watch(loop->probe, pid, &proc);
@@ -302,7 +303,7 @@ void loop_reconcile(struct loop *loop, uint64_t now_ns)
 			log_debug("reconcile: %s exited while its event was lost", worker->name);
 			record_exit(loop, worker, &proc, now_ns);
 		} else if (worker->pidfd >= 0 && proc_pidfd_exited(worker->pidfd)) {
-			struct worker_exit exit = { .code = -1, .at_ns = now_ns };
+			struct worker_exit exit = {.code = -1, .at_ns = now_ns};
 
 			/* Gone, and the kernel never recorded how: say so, in red. */
 			fleet_apply_exit(&loop->fleet, worker, &exit, WS_UNKNOWN, now_ns);
@@ -357,7 +358,7 @@ static void publish(struct loop *loop, uint64_t now_ns)
 
 static int epoll_add(int epoll_fd, int fd, uint32_t tag)
 {
-	struct epoll_event event = { .events = EPOLLIN, .data.u32 = tag };
+	struct epoll_event event = {.events = EPOLLIN, .data.u32 = tag};
 
 	return epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) ? -errno : 0;
 }
@@ -367,8 +368,8 @@ enum { TAG_RINGBUF, TAG_SIGNAL, TAG_TIMER, TAG_COMMANDS };
 int loop_init(struct loop *loop, const struct opts *opts)
 {
 	struct itimerspec tick = {
-		.it_interval = { .tv_nsec = LOOP_TICK_MS * 1000000L },
-		.it_value = { .tv_nsec = LOOP_TICK_MS * 1000000L },
+		.it_interval = {.tv_nsec = LOOP_TICK_MS * 1000000L},
+		.it_value = {.tv_nsec = LOOP_TICK_MS * 1000000L},
 	};
 	struct probe_config config = {
 		.pin_root = opts->pin_root,

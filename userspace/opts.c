@@ -21,13 +21,16 @@ static const char usage_text[] =
 	"Options:\n"
 	"  --listen ADDR:PORT      HTTP API address (default " OPTS_DEFAULT_LISTEN ").\n"
 	"                          Binding anything but loopback prints a warning.\n"
-	"  --watch-pid [NAME=]PID  watch a running process; NAME defaults to COMM-PID (repeatable)\n"
+	"  --watch-pid [NAME=]PID  watch a running process; NAME defaults to COMM-PID "
+	"(repeatable)\n"
 	"  --watch-comm COMM       watch every process, running now or started later, whose\n"
 	"                          command name is COMM (at most 15 bytes; repeatable)\n"
-	"  --pin-root DIR          bpffs directory for pinned maps (default " OPTS_DEFAULT_PIN_ROOT ")\n"
+	"  --pin-root DIR          bpffs directory for pinned maps (default " OPTS_DEFAULT_PIN_ROOT
+	")\n"
 	"  --ingest PATH           Unix datagram socket for worker reports\n"
 	"                          (default " OPTS_DEFAULT_INGEST ")\n"
-	"  --state-dir DIR         where known workers are kept (default " OPTS_DEFAULT_STATE_DIR ")\n"
+	"  --state-dir DIR         where known workers are kept (default " OPTS_DEFAULT_STATE_DIR
+	")\n"
 	"  --max-workers N         limit on watched workers (default 16384, at most 1048576)\n"
 	"  --ringbuf-size BYTES    kernel-to-daemon ring buffer, a power of two >= 4096\n"
 	"                          (default 1048576)\n"
@@ -65,7 +68,8 @@ bool opts_valid_worker_name(const char *name)
 	if (len == 0 || len > OPTS_NAME_MAX)
 		return false;
 	for (const char *c = name; *c; c++) {
-		if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9'))
+		if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		    (*c >= '0' && *c <= '9'))
 			continue;
 		if (!strchr("._-:@[]+", *c))
 			return false;
@@ -144,8 +148,8 @@ static enum opts_result parse_watch_pid(const char *text, struct opts *opts, cha
 			    OPTS_MAX_WATCH_PIDS);
 	watch = &opts->watch_pids[opts->n_watch_pids];
 	if (parse_u32(pid_text, 1, 4194304, &pid))
-		return fail(err, err_len, "--watch-pid '%s': expected [NAME=]PID with PID in 1..4194304",
-			    text);
+		return fail(err, err_len,
+			    "--watch-pid '%s': expected [NAME=]PID with PID in 1..4194304", text);
 	watch->pid = pid;
 	watch->name[0] = '\0';
 	if (eq) {
@@ -157,9 +161,10 @@ static enum opts_result parse_watch_pid(const char *text, struct opts *opts, cha
 		memcpy(watch->name, text, name_len);
 		watch->name[name_len] = '\0';
 		if (!opts_valid_worker_name(watch->name))
-			return fail(err, err_len,
-				    "--watch-pid '%s': NAME may hold only letters, digits and ._-:@[]+",
-				    text);
+			return fail(
+				err, err_len,
+				"--watch-pid '%s': NAME may hold only letters, digits and ._-:@[]+",
+				text);
 	}
 	opts->n_watch_pids++;
 	return OPTS_RUN;
@@ -194,20 +199,20 @@ enum opts_result opts_parse(int argc, char **argv, struct opts *opts, char *err,
 		OPT_VERSION,
 	};
 	static const struct option long_options[] = {
-		{ "listen", required_argument, NULL, OPT_LISTEN },
-		{ "watch-pid", required_argument, NULL, OPT_WATCH_PID },
-		{ "watch-comm", required_argument, NULL, OPT_WATCH_COMM },
-		{ "pin-root", required_argument, NULL, OPT_PIN_ROOT },
-		{ "ingest", required_argument, NULL, OPT_INGEST },
-		{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
-		{ "max-workers", required_argument, NULL, OPT_MAX_WORKERS },
-		{ "ringbuf-size", required_argument, NULL, OPT_RINGBUF_SIZE },
-		{ "reconcile-ms", required_argument, NULL, OPT_RECONCILE_MS },
-		{ "http-connections", required_argument, NULL, OPT_HTTP_CONNECTIONS },
-		{ "verbose", no_argument, NULL, OPT_VERBOSE },
-		{ "help", no_argument, NULL, OPT_HELP },
-		{ "version", no_argument, NULL, OPT_VERSION },
-		{ NULL, 0, NULL, 0 },
+		{"listen", required_argument, NULL, OPT_LISTEN},
+		{"watch-pid", required_argument, NULL, OPT_WATCH_PID},
+		{"watch-comm", required_argument, NULL, OPT_WATCH_COMM},
+		{"pin-root", required_argument, NULL, OPT_PIN_ROOT},
+		{"ingest", required_argument, NULL, OPT_INGEST},
+		{"state-dir", required_argument, NULL, OPT_STATE_DIR},
+		{"max-workers", required_argument, NULL, OPT_MAX_WORKERS},
+		{"ringbuf-size", required_argument, NULL, OPT_RINGBUF_SIZE},
+		{"reconcile-ms", required_argument, NULL, OPT_RECONCILE_MS},
+		{"http-connections", required_argument, NULL, OPT_HTTP_CONNECTIONS},
+		{"verbose", no_argument, NULL, OPT_VERBOSE},
+		{"help", no_argument, NULL, OPT_HELP},
+		{"version", no_argument, NULL, OPT_VERSION},
+		{NULL, 0, NULL, 0},
 	};
 	enum opts_result result;
 	int option;
@@ -222,7 +227,8 @@ enum opts_result opts_parse(int argc, char **argv, struct opts *opts, char *err,
 			if (opts_parse_hostport(arg, opts->listen_host, sizeof(opts->listen_host),
 						&opts->listen_port))
 				return fail(err, err_len,
-					    "--listen '%s': expected ADDR:PORT or [ADDR]:PORT", arg);
+					    "--listen '%s': expected ADDR:PORT or [ADDR]:PORT",
+					    arg);
 			break;
 		case OPT_WATCH_PID:
 			result = parse_watch_pid(arg, opts, err, err_len);
@@ -232,7 +238,8 @@ enum opts_result opts_parse(int argc, char **argv, struct opts *opts, char *err,
 		case OPT_WATCH_COMM:
 			if (!arg[0] || strlen(arg) > 15)
 				return fail(err, err_len,
-					    "--watch-comm '%s': a command name is 1..15 bytes", arg);
+					    "--watch-comm '%s': a command name is 1..15 bytes",
+					    arg);
 			if (opts->n_watch_comms >= OPTS_MAX_WATCH_COMMS)
 				return fail(err, err_len, "--watch-comm: at most %d may be given",
 					    OPTS_MAX_WATCH_COMMS);
@@ -240,8 +247,8 @@ enum opts_result opts_parse(int argc, char **argv, struct opts *opts, char *err,
 			break;
 		case OPT_PIN_ROOT:
 			if (arg[0] != '/')
-				return fail(err, err_len, "--pin-root '%s': must be an absolute path",
-					    arg);
+				return fail(err, err_len,
+					    "--pin-root '%s': must be an absolute path", arg);
 			result = copy_path(opts->pin_root, sizeof(opts->pin_root), arg,
 					   "--pin-root", err, err_len);
 			if (result != OPTS_RUN)
@@ -261,23 +268,26 @@ enum opts_result opts_parse(int argc, char **argv, struct opts *opts, char *err,
 			break;
 		case OPT_MAX_WORKERS:
 			if (parse_u32(arg, 1, 1u << 20, &opts->max_workers))
-				return fail(err, err_len, "--max-workers '%s': expected 1..1048576", arg);
+				return fail(err, err_len, "--max-workers '%s': expected 1..1048576",
+					    arg);
 			break;
 		case OPT_RINGBUF_SIZE:
 			if (parse_u32(arg, 4096, 1u << 30, &opts->ringbuf_bytes) ||
 			    (opts->ringbuf_bytes & (opts->ringbuf_bytes - 1)))
 				return fail(err, err_len,
-					    "--ringbuf-size '%s': expected a power of two in 4096..2^30",
+					    "--ringbuf-size '%s': expected a power of two in "
+					    "4096..2^30",
 					    arg);
 			break;
 		case OPT_RECONCILE_MS:
 			if (parse_u32(arg, 10, 60000, &opts->reconcile_ms))
-				return fail(err, err_len, "--reconcile-ms '%s': expected 10..60000", arg);
+				return fail(err, err_len, "--reconcile-ms '%s': expected 10..60000",
+					    arg);
 			break;
 		case OPT_HTTP_CONNECTIONS:
 			if (parse_u32(arg, 1, 1024, &opts->http_connections))
-				return fail(err, err_len, "--http-connections '%s': expected 1..1024",
-					    arg);
+				return fail(err, err_len,
+					    "--http-connections '%s': expected 1..1024", arg);
 			break;
 		case OPT_VERBOSE:
 			opts->verbose = true;
@@ -289,9 +299,11 @@ enum opts_result opts_parse(int argc, char **argv, struct opts *opts, char *err,
 			printf("liveprobed %s\n", LIVEPROBE_VERSION);
 			return OPTS_EXIT;
 		case ':':
-			return fail(err, err_len, "%s: needs a value (see --help)", argv[optind - 1]);
+			return fail(err, err_len, "%s: needs a value (see --help)",
+				    argv[optind - 1]);
 		default:
-			return fail(err, err_len, "unknown option '%s' (see --help)", argv[optind - 1]);
+			return fail(err, err_len, "unknown option '%s' (see --help)",
+				    argv[optind - 1]);
 		}
 	}
 	if (optind < argc)

@@ -10,16 +10,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define OPTS_MAX_WATCH_PIDS 1024
-#define OPTS_MAX_WATCH_COMMS 64
-#define OPTS_NAME_MAX 63
-#define OPTS_DEFAULT_LISTEN "127.0.0.1:9476"
-#define OPTS_DEFAULT_PIN_ROOT "/sys/fs/bpf/liveprobe"
-#define OPTS_DEFAULT_INGEST "/run/liveprobe/ingest.sock"
-#define OPTS_DEFAULT_STATE_DIR "/var/lib/liveprobe"
+#define OPTS_MAX_WATCH_PIDS	   1024
+#define OPTS_MAX_WATCH_COMMS	   64
+#define OPTS_NAME_MAX		   63
+#define OPTS_DEFAULT_LISTEN	   "127.0.0.1:9476"
+#define OPTS_DEFAULT_PIN_ROOT	   "/sys/fs/bpf/liveprobe"
+#define OPTS_DEFAULT_INGEST	   "/run/liveprobe/ingest.sock"
+#define OPTS_DEFAULT_STATE_DIR	   "/var/lib/liveprobe"
 #define OPTS_DEFAULT_RINGBUF_BYTES (1u << 20)
-#define OPTS_DEFAULT_MAX_WORKERS 16384
-#define OPTS_DEFAULT_RECONCILE_MS 1000
+#define OPTS_DEFAULT_MAX_WORKERS   16384
+#define OPTS_DEFAULT_RECONCILE_MS  1000
 
 struct opts_watch_pid {
 	char name[OPTS_NAME_MAX + 1]; /* empty: COMM-PID */

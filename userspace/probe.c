@@ -80,7 +80,8 @@ static int prepare_pin_root(struct probe *probe, const char *pin_root)
 {
 	int err;
 
-	if (!strncmp(pin_root, BPFFS_DEFAULT "/", sizeof(BPFFS_DEFAULT)) && !on_bpffs(BPFFS_DEFAULT)) {
+	if (!strncmp(pin_root, BPFFS_DEFAULT "/", sizeof(BPFFS_DEFAULT)) &&
+	    !on_bpffs(BPFFS_DEFAULT)) {
 		mkdir_p(BPFFS_DEFAULT);
 		if (mount("bpf", BPFFS_DEFAULT, "bpf", 0, "mode=0700")) {
 			err = -errno;
@@ -90,11 +91,15 @@ static int prepare_pin_root(struct probe *probe, const char *pin_root)
 	}
 	err = mkdir_p(pin_root);
 	if (err) {
-		log_error("cannot create pin root %s: %s", pin_root, strerror(-err));
+		log_error("cannot create pin root %s: %s%s", pin_root, strerror(-err),
+			  err == -EACCES || err == -EPERM
+				  ? " (liveprobed needs root, or CAP_BPF and CAP_PERFMON)"
+				  : "");
 		return err;
 	}
 	if (!on_bpffs(pin_root)) {
-		log_error("pin root %s is not on a BPF filesystem (mount -t bpf bpf DIR)", pin_root);
+		log_error("pin root %s is not on a BPF filesystem (mount -t bpf bpf DIR)",
+			  pin_root);
 		return -EINVAL;
 	}
 	probe->pin_root_fd = open(pin_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -70,7 +70,7 @@ int proc_pidfd_open(pid_t pid)
 
 bool proc_pidfd_exited(int pidfd)
 {
-	struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+	struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
 
 	return poll(&pfd, 1, 0) > 0;
 }

@@ -27,8 +27,8 @@ static char *finish(json_object *root)
 	char *text = NULL;
 
 	if (root)
-		text = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
-									   JSON_C_TO_STRING_NOSLASHESCAPE));
+		text = strdup(json_object_to_json_string_ext(
+			root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(root);
 	return text;
 }
@@ -54,10 +54,11 @@ static json_object *exit_object(const struct worker *worker, uint64_t now_ns)
 	if (!worker->has_exit)
 		return NULL;
 	obj = json_object_new_object();
-	json_object_object_add(obj, "code",
-			       exit->status_known && exit->signal == 0 ? json_object_new_int(exit->code)
-								       : NULL);
-	json_object_object_add(obj, "signal", exit->signal ? json_object_new_int(exit->signal) : NULL);
+	json_object_object_add(
+		obj, "code",
+		exit->status_known && exit->signal == 0 ? json_object_new_int(exit->code) : NULL);
+	json_object_object_add(obj, "signal",
+			       exit->signal ? json_object_new_int(exit->signal) : NULL);
 	json_object_object_add(obj, "signal_name",
 			       exit->signal && signal_name ? json_object_new_string(signal_name)
 							   : NULL);
@@ -82,10 +83,11 @@ static json_object *worker_object(const struct worker *worker, uint64_t now_ns)
 
 	json_object_object_add(obj, "name", json_object_new_string(worker->name));
 	json_object_object_add(obj, "pid", worker->pid ? json_object_new_int64(worker->pid) : NULL);
-	json_object_object_add(obj, "comm", worker->comm[0] ? json_object_new_string(worker->comm)
-							     : NULL);
+	json_object_object_add(obj, "comm",
+			       worker->comm[0] ? json_object_new_string(worker->comm) : NULL);
 	json_object_object_add(obj, "origin", json_object_new_string(origin_name(worker->origin)));
-	json_object_object_add(obj, "state", json_object_new_string(fleet_state_name(worker->state)));
+	json_object_object_add(obj, "state",
+			       json_object_new_string(fleet_state_name(worker->state)));
 	json_object_object_add(
 		obj, "health",
 		json_object_new_string(fleet_health_name(fleet_state_health(worker->state))));
@@ -161,7 +163,7 @@ char *render_host(const struct snapshot *snapshot, uint64_t now_ns)
 	json_object *root = json_object_new_object();
 	json_object *reasons = json_object_new_array();
 	json_object *states = json_object_new_object();
-	size_t per_state[WS__COUNT] = { 0 };
+	size_t per_state[WS__COUNT] = {0};
 	enum worker_health health = HEALTH_GREEN;
 	uint64_t unreconciled = snapshot_unreconciled_drops(snapshot);
 	size_t n_reasons = 0;
@@ -173,8 +175,7 @@ char *render_host(const struct snapshot *snapshot, uint64_t now_ns)
 	if (unreconciled) {
 		if (health < HEALTH_AMBER)
 			health = HEALTH_AMBER;
-		add_reason(reasons, &n_reasons,
-			   "probe: %llu ring-buffer drops not yet reconciled",
+		add_reason(reasons, &n_reasons, "probe: %llu ring-buffer drops not yet reconciled",
 			   (unsigned long long)unreconciled);
 	}
 	if (snapshot->count == 0) {
@@ -223,7 +224,8 @@ char *render_healthz(const struct snapshot *snapshot, int *healthy)
 		snprintf(reason, sizeof(reason), "%llu ring-buffer drops not yet reconciled",
 			 (unsigned long long)unreconciled);
 	*healthy = reason[0] == '\0';
-	json_object_object_add(root, "status", json_object_new_string(*healthy ? "ok" : "unhealthy"));
+	json_object_object_add(root, "status",
+			       json_object_new_string(*healthy ? "ok" : "unhealthy"));
 	json_object_object_add(root, "reason", *healthy ? NULL : json_object_new_string(reason));
 	return finish(root);
 }

@@ -59,5 +59,5 @@ uint64_t snapshot_unreconciled_drops(const struct snapshot *snapshot)
 	uint64_t drops = snapshot->probe.stats[LP_STAT_RINGBUF_DROPS];
 
 	return drops > snapshot->probe.drops_reconciled ? drops - snapshot->probe.drops_reconciled
-							 : 0;
+							: 0;
 }

@@ -85,7 +85,7 @@ static int latency(const char *base, int n)
 
 	for (int i = 0; i < n; i++) {
 		pid_t pid = fork();
-		struct pollfd pfd = { .events = POLLIN };
+		struct pollfd pfd = {.events = POLLIN};
 		uint64_t start;
 
 		if (pid == 0) {

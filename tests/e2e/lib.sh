@@ -8,9 +8,12 @@ TEST_TMP=$(mktemp -d /tmp/liveprobe-e2e.XXXXXX)
 PIDS_TO_KILL=()
 
 cleanup() {
+	# TERM first so daemons unpin their maps; KILL whatever is left.
+	for pid in "${PIDS_TO_KILL[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+	sleep 0.2
 	for pid in "${PIDS_TO_KILL[@]}"; do kill -9 "$pid" 2>/dev/null; done
 	wait 2>/dev/null
-	rm -rf "$TEST_TMP"
+	rm -rf "$TEST_TMP" /sys/fs/bpf/liveprobe-e2e-$$-*
 }
 trap cleanup EXIT
 

@@ -37,7 +37,7 @@ struct child {
 /* The child blocks until released, so it is alive when registered. */
 static struct child spawn(child_body body, void *arg)
 {
-	struct child child = { .pid = -1, .go_fd = -1 };
+	struct child child = {.pid = -1, .go_fd = -1};
 	int fds[2];
 	char byte;
 
@@ -47,7 +47,8 @@ static struct child spawn(child_body body, void *arg)
 	if (child.pid == 0) {
 		sigset_t none;
 
-		/* The loop blocks SIGINT and SIGTERM for its signalfd; children must not inherit it. */
+		/* The loop blocks SIGINT and SIGTERM for its signalfd; children must not inherit
+		 * it. */
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		close(fds[1]);
@@ -120,7 +121,7 @@ static void body_sleep(void *arg)
 
 static void body_segv(void *arg)
 {
-	struct rlimit core = { 0, 0 };
+	struct rlimit core = {0, 0};
 	volatile int *null_page = NULL;
 
 	if (arg) {
@@ -147,7 +148,8 @@ static void test_exit_zero(void)
 	struct worker *worker;
 
 	if (register_child(&main_loop, "exit0", child.pid)) {
-		ASSERT_EQ(find(&main_loop, "exit0")->state, WS_STARTING, "alive worker is starting");
+		ASSERT_EQ(find(&main_loop, "exit0")->state, WS_STARTING,
+			  "alive worker is starting");
 		release(&child);
 		worker = wait_final(&main_loop, "exit0", 2000);
 		ASSERT_EQ(worker->state, WS_EXITED, "state");
@@ -400,7 +402,7 @@ static void test_main_thread_pthread_exit(void)
 /* Fork a child with a chosen pid through ns_last_pid; -1 when the kernel would not. */
 static struct child spawn_with_pid(pid_t wanted, child_body body)
 {
-	struct child child = { .pid = -1, .go_fd = -1 };
+	struct child child = {.pid = -1, .go_fd = -1};
 	char text[16];
 
 	for (int attempt = 0; attempt < 5; attempt++) {
@@ -611,8 +613,8 @@ static void test_dead_pid_refused(void)
 
 	release(&child);
 	reap(&child);
-	ASSERT_EQ(loop_register(&main_loop, "gone", child.pid, ORIGIN_API, err, sizeof(err)), -ESRCH,
-		  "a reaped pid is refused");
+	ASSERT_EQ(loop_register(&main_loop, "gone", child.pid, ORIGIN_API, err, sizeof(err)),
+		  -ESRCH, "a reaped pid is refused");
 	ASSERT_TRUE(find(&main_loop, "gone") == NULL, "no worker was made");
 
 	child = spawn(body_exit, (void *)0L);
@@ -625,19 +627,19 @@ static void test_dead_pid_refused(void)
 }
 
 static const struct harness_test tests[] = {
-	{ "kernel/exit_zero", test_exit_zero },
-	{ "kernel/exit_three", test_exit_three },
-	{ "kernel/segv_without_core", test_segv_without_core },
-	{ "kernel/segv_with_core", test_segv_with_core },
-	{ "kernel/sigkill_killer_recorded", test_sigkill },
-	{ "kernel/sigterm", test_sigterm },
-	{ "kernel/oom_kill", test_oom_kill },
-	{ "kernel/main_thread_pthread_exit", test_main_thread_pthread_exit },
-	{ "kernel/pid_reuse", test_pid_reuse },
-	{ "kernel/unwatched_exit_burst", test_unwatched_exit_burst },
-	{ "kernel/watch_comm", test_watch_comm },
-	{ "kernel/dead_pid_refused", test_dead_pid_refused },
-	{ "kernel/drop_storm", test_drop_storm },
+	{"kernel/exit_zero", test_exit_zero},
+	{"kernel/exit_three", test_exit_three},
+	{"kernel/segv_without_core", test_segv_without_core},
+	{"kernel/segv_with_core", test_segv_with_core},
+	{"kernel/sigkill_killer_recorded", test_sigkill},
+	{"kernel/sigterm", test_sigterm},
+	{"kernel/oom_kill", test_oom_kill},
+	{"kernel/main_thread_pthread_exit", test_main_thread_pthread_exit},
+	{"kernel/pid_reuse", test_pid_reuse},
+	{"kernel/unwatched_exit_burst", test_unwatched_exit_burst},
+	{"kernel/watch_comm", test_watch_comm},
+	{"kernel/dead_pid_refused", test_dead_pid_refused},
+	{"kernel/drop_storm", test_drop_storm},
 };
 
 int main(int argc, char **argv)

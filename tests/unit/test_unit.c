@@ -15,7 +15,7 @@
 
 static enum opts_result parse(struct opts *opts, char *err, int argc, ...)
 {
-	char *argv[16] = { "liveprobed" };
+	char *argv[16] = {"liveprobed"};
 	va_list ap;
 
 	va_start(ap, argc);
@@ -206,7 +206,7 @@ static const char *json_str(json_object *obj, const char *key)
 
 static struct snapshot *make_snapshot(struct fleet *fleet)
 {
-	struct probe_status status = { .attached = true };
+	struct probe_status status = {.attached = true};
 
 	return snapshot_take(fleet, &status, 0);
 }
@@ -305,20 +305,20 @@ static void test_render_caps_reasons(void)
 }
 
 static const struct harness_test tests[] = {
-	{ "unit/opts_defaults", test_opts_defaults },
-	{ "unit/opts_values", test_opts_values },
-	{ "unit/opts_errors", test_opts_errors },
-	{ "unit/worker_names", test_worker_names },
-	{ "unit/proc_parse_stat", test_proc_parse_stat },
-	{ "unit/classify_exit", test_classify_exit },
-	{ "unit/fleet_lifecycle", test_fleet_lifecycle },
-	{ "unit/render_worker_and_host", test_render_worker_and_host },
-	{ "unit/render_host_without_evidence", test_render_host_without_evidence },
-	{ "unit/render_caps_reasons", test_render_caps_reasons },
+	{"unit/opts_defaults", test_opts_defaults},
+	{"unit/opts_values", test_opts_values},
+	{"unit/opts_errors", test_opts_errors},
+	{"unit/worker_names", test_worker_names},
+	{"unit/proc_parse_stat", test_proc_parse_stat},
+	{"unit/classify_exit", test_classify_exit},
+	{"unit/fleet_lifecycle", test_fleet_lifecycle},
+	{"unit/render_worker_and_host", test_render_worker_and_host},
+	{"unit/render_host_without_evidence", test_render_host_without_evidence},
+	{"unit/render_caps_reasons", test_render_caps_reasons},
 };
 
 int main(int argc, char **argv)
 {
 	return harness_run(tests, sizeof(tests) / sizeof(tests[0]), argc > 1 ? argv[1] : NULL) ? 1
-												   : 0;
+											       : 0;
 }
