@@ -120,7 +120,7 @@ static void on_ring_event(void *ctx, const void *data, size_t size)
 }
 
 int loop_register(struct loop *loop, const char *name, int64_t pid, enum worker_origin origin,
-		  char *err, size_t err_len)
+		  struct worker **out, char *err, size_t err_len)
 {
 	struct lp_proc proc = {};
 	struct proc_identity id;
@@ -196,6 +196,8 @@ int loop_register(struct loop *loop, const char *name, int64_t pid, enum worker_
 	}
 	worker->pidfd = pidfd;
 	log_debug("watching %s (pid %lld)", name, (long long)pid);
+	if (out)
+		*out = worker;
 	return 0;
 
 cleanup:
@@ -227,13 +229,13 @@ static void handle_command(void *ctx, struct cmd *cmd)
 	case CMD_ADD_WORKER: {
 		struct worker *worker;
 
-		ret = loop_register(loop, cmd->name, cmd->pid, ORIGIN_API, err, sizeof(err));
+		ret = loop_register(loop, cmd->name, cmd->pid, ORIGIN_API, &worker, err,
+				    sizeof(err));
 		cmd->http_status = http_status_of(ret);
 		if (ret) {
 			cmd->body = render_error(err);
 			return;
 		}
-		worker = &loop->fleet.workers[loop->fleet.count - 1];
 		cmd->body = render_worker(worker, http_now_ns());
 		return;
 	}
@@ -279,10 +281,8 @@ static void adopt_running(pid_t pid, const struct proc_identity *id, void *ctx)
 
 	if (worker || pid == getpid())
 		return;
-	if (loop_register(loop, "", pid, ORIGIN_COMM, err, sizeof(err)))
+	if (loop_register(loop, "", pid, ORIGIN_COMM, NULL, err, sizeof(err)))
 		log_debug("comm scan: %s", err);
-	else
-		loop->fleet.workers[loop->fleet.count - 1].origin = ORIGIN_COMM;
 }
 
 void loop_reconcile(struct loop *loop, uint64_t now_ns)
@@ -433,7 +433,8 @@ int loop_init(struct loop *loop, const struct opts *opts)
 	for (int i = 0; i < opts->n_watch_pids; i++) {
 		const struct opts_watch_pid *watch = &opts->watch_pids[i];
 
-		ret = loop_register(loop, watch->name, watch->pid, ORIGIN_FLAG, err, sizeof(err));
+		ret = loop_register(loop, watch->name, watch->pid, ORIGIN_FLAG, NULL, err,
+				    sizeof(err));
 		if (ret) {
 			log_error("--watch-pid %s%s%d: %s", watch->name, watch->name[0] ? "=" : "",
 				  watch->pid, err);

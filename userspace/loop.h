@@ -38,7 +38,7 @@ void loop_destroy(struct loop *loop);
 
 /* Exposed for the kernel tests, which drive the loop's pieces directly. */
 int loop_register(struct loop *loop, const char *name, int64_t pid, enum worker_origin origin,
-		  char *err, size_t err_len);
+		  struct worker **out, char *err, size_t err_len);
 void loop_reconcile(struct loop *loop, uint64_t now_ns);
 void loop_poll_once(struct loop *loop, int timeout_ms);
 

@@ -101,7 +101,7 @@ static struct worker *wait_final(struct loop *loop, const char *name, int timeou
 static bool register_child(struct loop *loop, const char *name, pid_t pid)
 {
 	char err[160];
-	int ret = loop_register(loop, name, pid, ORIGIN_API, err, sizeof(err));
+	int ret = loop_register(loop, name, pid, ORIGIN_API, NULL, err, sizeof(err));
 
 	if (ret)
 		HARNESS_FAIL("register %s (pid %d): %s", name, pid, err);
@@ -613,15 +613,16 @@ static void test_dead_pid_refused(void)
 
 	release(&child);
 	reap(&child);
-	ASSERT_EQ(loop_register(&main_loop, "gone", child.pid, ORIGIN_API, err, sizeof(err)),
+	ASSERT_EQ(loop_register(&main_loop, "gone", child.pid, ORIGIN_API, NULL, err, sizeof(err)),
 		  -ESRCH, "a reaped pid is refused");
 	ASSERT_TRUE(find(&main_loop, "gone") == NULL, "no worker was made");
 
 	child = spawn(body_exit, (void *)0L);
 	release(&child);
 	usleep(100000); /* a zombie: dead, not yet reaped */
-	ASSERT_EQ(loop_register(&main_loop, "zombie", child.pid, ORIGIN_API, err, sizeof(err)),
-		  -ESRCH, "a zombie is refused");
+	ASSERT_EQ(
+		loop_register(&main_loop, "zombie", child.pid, ORIGIN_API, NULL, err, sizeof(err)),
+		-ESRCH, "a zombie is refused");
 	ASSERT_TRUE(strstr(err, "already exited") != NULL, "error says it exited");
 	reap(&child);
 }
