@@ -137,9 +137,14 @@ int loop_register(struct loop *loop, const char *name, int64_t pid, enum worker_
 		return -EEXIST;
 	}
 	pidfd = proc_pidfd_open(pid);
-	if (pidfd < 0) {
+	if (pidfd < 0 && errno == ESRCH) {
 		snprintf(err, err_len, "no process with pid %lld", (long long)pid);
 		return -ESRCH;
+	}
+	if (pidfd < 0) {
+		ret = -errno;
+		snprintf(err, err_len, "cannot open pid %lld: %s", (long long)pid, strerror(errno));
+		return ret == -EMFILE || ret == -ENFILE ? -ENOSPC : ret;
 	}
 	/* The pidfd pins the process: what /proc says from now on is about this process. */
 	ret = proc_read_identity(pid, &id);

@@ -28,9 +28,9 @@ static const char usage_text[] =
 	"  --pin-root DIR          bpffs directory for pinned maps (default " OPTS_DEFAULT_PIN_ROOT
 	")\n"
 	"  --ingest PATH           Unix datagram socket for worker reports\n"
-	"                          (default " OPTS_DEFAULT_INGEST ")\n"
-	"  --state-dir DIR         where known workers are kept (default " OPTS_DEFAULT_STATE_DIR
-	")\n"
+	"                          (default " OPTS_DEFAULT_INGEST "; reserved, not read yet)\n"
+	"  --state-dir DIR         where known workers will be kept\n"
+	"                          (default " OPTS_DEFAULT_STATE_DIR "; reserved, not written yet)\n"
 	"  --max-workers N         limit on watched workers (default 16384, at most 1048576)\n"
 	"  --ringbuf-size BYTES    kernel-to-daemon ring buffer, a power of two >= 4096\n"
 	"                          (default 1048576)\n"
