@@ -102,7 +102,6 @@ bench: all $(OUTPUT)/bench_exit
 install: all
 	install -D -m 0755 $(OUTPUT)/liveprobed $(DESTDIR)$(PREFIX)/sbin/liveprobed
 	install -D -m 0755 $(OUTPUT)/liveprobe $(DESTDIR)$(PREFIX)/bin/liveprobe
-	install -D -m 0644 include/liveprobe.h $(DESTDIR)$(PREFIX)/include/liveprobe.h
 
 format:
 	clang-format -i userspace/*.c userspace/*.h bpf/*.c bpf/*.h include/*.h tests/*/*.c tests/*.h
