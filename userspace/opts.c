@@ -30,7 +30,8 @@ static const char usage_text[] =
 	"  --ingest PATH           Unix datagram socket for worker reports\n"
 	"                          (default " OPTS_DEFAULT_INGEST "; reserved, not read yet)\n"
 	"  --state-dir DIR         where known workers will be kept\n"
-	"                          (default " OPTS_DEFAULT_STATE_DIR "; reserved, not written yet)\n"
+	"                          (default " OPTS_DEFAULT_STATE_DIR
+	"; reserved, not written yet)\n"
 	"  --max-workers N         limit on watched workers (default 16384, at most 1048576)\n"
 	"  --ringbuf-size BYTES    kernel-to-daemon ring buffer, a power of two >= 4096\n"
 	"                          (default 1048576)\n"
@@ -170,14 +171,27 @@ static enum opts_result parse_watch_pid(const char *text, struct opts *opts, cha
 	return OPTS_RUN;
 }
 
-static enum opts_result copy_path(char *dst, size_t dst_len, const char *src, const char *option,
-				  char *err, size_t err_len)
+/* The three path options differ only in where the path goes and how long it may be. */
+static enum opts_result parse_path(const char *option, const char *arg, struct opts *opts,
+				   char *err, size_t err_len)
 {
-	if (!src[0])
+	char *dst = opts->state_dir;
+	size_t dst_len = sizeof(opts->state_dir);
+
+	if (!strcmp(option, "--pin-root")) {
+		if (arg[0] != '/')
+			return fail(err, err_len, "--pin-root '%s': must be an absolute path", arg);
+		dst = opts->pin_root;
+		dst_len = sizeof(opts->pin_root);
+	} else if (!strcmp(option, "--ingest")) {
+		dst = opts->ingest_path;
+		dst_len = sizeof(opts->ingest_path);
+	}
+	if (!arg[0])
 		return fail(err, err_len, "%s: empty path", option);
-	if (strlen(src) >= dst_len)
+	if (strlen(arg) >= dst_len)
 		return fail(err, err_len, "%s: path longer than %zu bytes", option, dst_len - 1);
-	strcpy(dst, src);
+	strcpy(dst, arg);
 	return OPTS_RUN;
 }
 
@@ -246,23 +260,12 @@ enum opts_result opts_parse(int argc, char **argv, struct opts *opts, char *err,
 			strcpy(opts->watch_comms[opts->n_watch_comms++], arg);
 			break;
 		case OPT_PIN_ROOT:
-			if (arg[0] != '/')
-				return fail(err, err_len,
-					    "--pin-root '%s': must be an absolute path", arg);
-			result = copy_path(opts->pin_root, sizeof(opts->pin_root), arg,
-					   "--pin-root", err, err_len);
-			if (result != OPTS_RUN)
-				return result;
-			break;
 		case OPT_INGEST:
-			result = copy_path(opts->ingest_path, sizeof(opts->ingest_path), arg,
-					   "--ingest", err, err_len);
-			if (result != OPTS_RUN)
-				return result;
-			break;
 		case OPT_STATE_DIR:
-			result = copy_path(opts->state_dir, sizeof(opts->state_dir), arg,
-					   "--state-dir", err, err_len);
+			result = parse_path(option == OPT_PIN_ROOT ? "--pin-root"
+					    : option == OPT_INGEST ? "--ingest"
+								   : "--state-dir",
+					    arg, opts, err, err_len);
 			if (result != OPTS_RUN)
 				return result;
 			break;

@@ -36,7 +36,9 @@ check "api/post_missing_pid_400" test "$(status_of POST "$A/api/v1/workers" '{"n
 check "api/post_bad_name_400" test "$(status_of POST "$A/api/v1/workers" "{\"name\":\"a b\",\"pid\":$w1}")" = 400
 body=$(curl -s -X POST "$A/api/v1/workers" -d '{"name":"ghost","pid":4194000}')
 check "api/post_missing_process_400" grep -q "no process with pid 4194000" <<<"$body"
-check "api/post_unknown_fields_ignored" test "$(status_of POST "$A/api/v1/workers" "{\"name\":\"w1b\",\"pid\":$w1,\"future\":1}")" = 409
+spawn_sleeper wx
+check "api/post_unknown_fields_ignored" test "$(status_of POST "$A/api/v1/workers" "{\"name\":\"wx\",\"pid\":$wx,\"future\":{\"a\":1}}")" = 201
+check "api/post_same_process_twice_409" test "$(status_of POST "$A/api/v1/workers" "{\"name\":\"w1b\",\"pid\":$w1}")" = 409
 big=$(head -c 70000 /dev/zero | tr '\0' a)
 check "api/post_body_limit_413" test "$(status_of POST "$A/api/v1/workers" "{\"name\":\"$big\"}")" = 413
 check "api/unknown_worker_404" test "$(status_of GET "$A/api/v1/workers/nope")" = 404

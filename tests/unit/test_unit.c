@@ -75,6 +75,9 @@ static void test_opts_errors(void)
 	ASSERT_EQ(parse(&opts, err, 2, "--ringbuf-size", "5000"), OPTS_ERROR, "not power of 2");
 	ASSERT_EQ(parse(&opts, err, 2, "--pin-root", "relative"), OPTS_ERROR, "relative pin");
 	ASSERT_EQ(parse(&opts, err, 1, "stray"), OPTS_ERROR, "positional");
+	ASSERT_EQ(parse(&opts, err, 2, "--ingest", ""), OPTS_ERROR, "empty path");
+	ASSERT_EQ(parse(&opts, err, 2, "--state-dir", "/var/tmp/lp"), OPTS_RUN, "state dir");
+	ASSERT_STREQ(opts.state_dir, "/var/tmp/lp", "state dir stored");
 	ASSERT_EQ(parse(&opts, err, 1, "--listen"), OPTS_ERROR, "missing value");
 	ASSERT_TRUE(strstr(err, "needs a value") != NULL, "missing value message");
 }
