@@ -16,6 +16,7 @@
 enum lp_event_kind {
 	LP_EV_PROC_EXIT = 1, /* a watched process (thread group) is gone */
 	LP_EV_PROC_NEW = 2,  /* a process matching a watched comm was adopted in the kernel */
+	LP_EV_CONN = 3, /* something happened to a watched TCP connection (enum lp_conn_what) */
 };
 
 /* Per-CPU counters in the lp_stats map, summed by the daemon. */
@@ -28,6 +29,11 @@ enum lp_stat {
 	LP_STAT_PROCS_ADOPTED,	   /* processes adopted by comm in the kernel */
 	LP_STAT_ADOPT_FULL,	   /* adoption failed: lp_procs is full */
 	LP_STAT_PID_REUSED,	   /* a watched tgid exited with another start time */
+	LP_STAT_TCP_STATES_SEEN,   /* every TCP state change on the host */
+	LP_STAT_CONN_EVENTS,	   /* events of watched connections (before the ring buffer) */
+	LP_STAT_CONNS_FULL,	   /* a watched connection had no room in lp_conns */
+	LP_STAT_KEEPALIVE_SET,	   /* connections given keepalive by the sockops program */
+	LP_STAT_KEEPALIVE_FAILED,  /* bpf_setsockopt refused one of the keepalive options */
 	LP_STAT__COUNT,
 };
 
@@ -66,6 +72,65 @@ struct lp_proc_event {
 	__u32 tgid;
 	__u32 pad;
 	struct lp_proc proc;
+};
+
+/* Why a connection is dead, in increasing order of how much it explains: a later, more specific
+ * cause replaces a vaguer one (a reset seen after the close it caused), never the reverse. */
+enum lp_conn_reason {
+	LP_CONN_ALIVE = 0,
+	LP_CONN_CLOSED,		/* closed by this side, or gone with no other evidence */
+	LP_CONN_PEER_CLOSED,	/* FIN from the peer: CLOSE_WAIT */
+	LP_CONN_RESET_SENT,	/* this host sent the RST */
+	LP_CONN_RESET_RECEIVED, /* the peer sent an RST (also ECONNREFUSED, EPIPE) */
+	LP_CONN_UNREACHABLE,	/* EHOSTUNREACH, ENETUNREACH and friends */
+	LP_CONN_TIMEOUT, /* ETIMEDOUT: retransmissions, keepalive or TCP_USER_TIMEOUT expired */
+	LP_CONN_REASON__COUNT,
+};
+
+enum lp_conn_what {
+	LP_CONN_EV_STATE = 1, /* TCP state change */
+	LP_CONN_EV_RESET_RX,
+	LP_CONN_EV_RESET_TX,
+	LP_CONN_EV_ERROR,   /* sk_err reported to the application */
+	LP_CONN_EV_RETRANS, /* a retransmission: sent at most once a second per connection */
+};
+
+enum lp_conn_flags {
+	LP_CONN_F_GONE = 1 << 0,	/* reached TCP_CLOSE; the socket may be freed */
+	LP_CONN_F_OWNER = 1 << 1,	/* owner_tgid is the process that called connect() */
+	LP_CONN_F_MATCH_LOCAL = 1 << 2, /* matched because the local port is watched */
+	LP_CONN_F_MATCH_PEER = 1 << 3,	/* matched because the remote port is watched */
+};
+
+/*
+ * Value of lp_conns, keyed by socket cookie (the kernel reuses socket memory; cookies are never
+ * reused). Addresses are normalised: an IPv4-mapped IPv6 address is stored as AF_INET with the
+ * IPv4 address in the first four bytes. Ports are in host byte order.
+ */
+struct lp_conn {
+	__u8 local_addr[16];
+	__u8 peer_addr[16];
+	__u16 family; /* AF_INET or AF_INET6 */
+	__u16 local_port;
+	__u16 peer_port;
+	__u8 state;	/* TCP_ESTABLISHED.. as in include/net/tcp_states.h */
+	__u8 old_state; /* state before the last change */
+	__u32 reason;	/* enum lp_conn_reason */
+	__u32 flags;	/* enum lp_conn_flags */
+	__s32 error;	/* last sk_err reported, a positive errno; 0 none */
+	__u32 retransmits;
+	__u32 owner_tgid;
+	__u64 netns_cookie;
+	__u64 changed_ns; /* CLOCK_MONOTONIC of the last state change or death */
+	__u64 retrans_ns; /* of the last retransmission */
+};
+
+struct lp_conn_event {
+	struct lp_event_header header;
+	__u64 cookie;
+	__u32 what; /* enum lp_conn_what */
+	__u32 pad;
+	struct lp_conn conn;
 };
 
 /* Key of lp_comms: a command name as in task->comm, NUL padded. */

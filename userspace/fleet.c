@@ -18,23 +18,32 @@ static const char *const state_names[WS__COUNT] = {
 	[WS_KILLED] = "killed",
 	[WS_DISCONNECTED] = "disconnected",
 	[WS_UNKNOWN] = "unknown",
+	[WS_SUSPECT] = "suspect",
 };
 
-int fleet_init(struct fleet *fleet, size_t capacity)
+int fleet_init(struct fleet *fleet, size_t capacity, size_t conn_capacity)
 {
 	memset(fleet, 0, sizeof(*fleet));
 	fleet->workers = calloc(capacity, sizeof(*fleet->workers));
-	if (!fleet->workers)
+	fleet->conns = calloc(conn_capacity ?: 1, sizeof(*fleet->conns));
+	if (!fleet->workers || !fleet->conns) {
+		fleet_free(fleet);
 		return -ENOMEM;
+	}
 	fleet->capacity = capacity;
+	fleet->conn_capacity = conn_capacity;
+	fleet->next_id = 1;
 	return 0;
 }
 
 void fleet_free(struct fleet *fleet)
 {
 	free(fleet->workers);
+	free(fleet->conns);
 	fleet->workers = NULL;
+	fleet->conns = NULL;
 	fleet->count = 0;
+	fleet->n_conns = 0;
 }
 
 const char *fleet_state_name(enum worker_state state)
@@ -61,6 +70,7 @@ enum worker_health fleet_state_health(enum worker_state state)
 		return HEALTH_GREEN;
 	case WS_STARTING:
 	case WS_STALE:
+	case WS_SUSPECT:
 		return HEALTH_AMBER;
 	default:
 		return HEALTH_RED;
@@ -129,6 +139,7 @@ int fleet_add(struct fleet *fleet, const char *name, uint32_t pid, uint64_t star
 		return -ENOSPC;
 	worker = &fleet->workers[fleet->count++];
 	memset(worker, 0, sizeof(*worker));
+	worker->id = fleet->next_id++;
 	snprintf(worker->name, sizeof(worker->name), "%s", name);
 	snprintf(worker->comm, sizeof(worker->comm), "%s", comm ? comm : "");
 	worker->pid = pid;
@@ -161,6 +172,11 @@ int fleet_remove(struct fleet *fleet, const char *name)
 
 	if (!worker)
 		return -ENOENT;
+	/* Its connections go with it. */
+	for (size_t i = fleet->n_conns; i-- > 0;) {
+		if (fleet->conns[i].worker_id == worker->id)
+			fleet->conns[i] = fleet->conns[--fleet->n_conns];
+	}
 	index = worker - fleet->workers;
 	/* Order is registration order; keep it so listings are stable. */
 	memmove(worker, worker + 1, (fleet->count - index - 1) * sizeof(*worker));
@@ -224,6 +240,8 @@ void fleet_set_state(struct fleet *fleet, struct worker *worker, enum worker_sta
 {
 	enum worker_state from = worker->state;
 
+	if (from == state && !strncmp(worker->reason, reason, sizeof(worker->reason) - 1))
+		return;
 	snprintf(worker->reason, sizeof(worker->reason), "%s", reason);
 	fleet->generation++;
 	if (from == state)
@@ -253,4 +271,125 @@ void fleet_apply_exit(struct fleet *fleet, struct worker *worker, const struct w
 	worker->exit = *exit;
 	describe_exit(exit, reason, sizeof(reason));
 	fleet_set_state(fleet, worker, state, reason, now_ns);
+}
+
+struct worker *fleet_find_id(struct fleet *fleet, uint32_t id)
+{
+	for (size_t i = 0; i < fleet->count; i++) {
+		if (fleet->workers[i].id == id)
+			return &fleet->workers[i];
+	}
+	return NULL;
+}
+
+struct conn *fleet_conn_find(struct fleet *fleet, uint64_t cookie)
+{
+	for (size_t i = 0; i < fleet->n_conns; i++) {
+		if (fleet->conns[i].cookie == cookie)
+			return &fleet->conns[i];
+	}
+	return NULL;
+}
+
+struct conn *fleet_conn_add(struct fleet *fleet, uint64_t cookie, struct worker *worker,
+			    uint64_t now_ns)
+{
+	struct conn *conn;
+
+	if (fleet->n_conns == fleet->conn_capacity)
+		return NULL;
+	conn = &fleet->conns[fleet->n_conns++];
+	conn_init(conn, cookie, now_ns);
+	conn->worker_id = worker->id;
+	worker->n_conns++;
+	fleet->generation++;
+	return conn;
+}
+
+void fleet_conn_move(struct fleet *fleet, struct conn *conn, struct worker *to)
+{
+	struct worker *from = fleet_find_id(fleet, conn->worker_id);
+
+	if (from == to)
+		return;
+	if (from)
+		from->n_conns--;
+	conn->worker_id = to->id;
+	to->n_conns++;
+	fleet->generation++;
+}
+
+void fleet_conn_remove(struct fleet *fleet, struct conn *conn)
+{
+	struct worker *owner = fleet_find_id(fleet, conn->worker_id);
+
+	if (owner)
+		owner->n_conns--;
+	*conn = fleet->conns[--fleet->n_conns];
+	fleet->generation++;
+}
+
+bool fleet_prune_dead_conn(struct fleet *fleet, struct worker *worker, uint64_t *cookie)
+{
+	struct conn *oldest = NULL;
+	size_t dead = 0;
+
+	for (size_t i = 0; i < fleet->n_conns; i++) {
+		struct conn *conn = &fleet->conns[i];
+
+		if (conn->worker_id != worker->id || !conn_is_dead(conn))
+			continue;
+		dead++;
+		if (!oldest || conn->dead_ns < oldest->dead_ns)
+			oldest = conn;
+	}
+	if (dead <= FLEET_DEAD_CONNS_KEPT)
+		return false;
+	*cookie = oldest->cookie;
+	fleet_conn_remove(fleet, oldest);
+	return true;
+}
+
+void fleet_evaluate(struct fleet *fleet, struct worker *worker, uint64_t now_ns)
+{
+	const struct conn *last_dead = NULL, *suspect = NULL;
+	char reason[FLEET_REASON_MAX], peer[CONN_ENDPOINT_MAX];
+	size_t total = 0, dead = 0;
+
+	if (worker->has_exit)
+		return;
+	for (size_t i = 0; i < fleet->n_conns; i++) {
+		const struct conn *conn = &fleet->conns[i];
+
+		if (conn->worker_id != worker->id)
+			continue;
+		total++;
+		if (conn_is_dead(conn)) {
+			dead++;
+			if (!last_dead || conn->dead_ns > last_dead->dead_ns)
+				last_dead = conn;
+		} else if (conn->suspect && !suspect) {
+			suspect = conn;
+		}
+	}
+	if (total && dead == total) {
+		conn_format_endpoint(last_dead->family, last_dead->peer_addr, last_dead->peer_port,
+				     peer, sizeof(peer));
+		if (worker->pid)
+			snprintf(reason, sizeof(reason),
+				 "process %u alive, but every connection is dead: %s %s",
+				 worker->pid, peer, conn_reason_name(last_dead->reason));
+		else
+			snprintf(reason, sizeof(reason), "every connection is dead: %s %s", peer,
+				 conn_reason_name(last_dead->reason));
+		fleet_set_state(fleet, worker, WS_DISCONNECTED, reason, now_ns);
+	} else if (suspect) {
+		conn_format_endpoint(suspect->family, suspect->peer_addr, suspect->peer_port, peer,
+				     sizeof(peer));
+		snprintf(reason, sizeof(reason), "connection %s: sent data is not acknowledged",
+			 peer);
+		fleet_set_state(fleet, worker, WS_SUSPECT, reason, now_ns);
+	} else if (worker->state == WS_DISCONNECTED || worker->state == WS_SUSPECT) {
+		fleet_set_state(fleet, worker, WS_STARTING, "no output seen yet", now_ns);
+	}
 }

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conn.h"
+
 #define FLEET_NAME_MAX	 63
 #define FLEET_REASON_MAX 96
 
@@ -24,6 +26,7 @@ enum worker_state {
 	WS_KILLED,	 /* SIGKILL, including the OOM killer */
 	WS_DISCONNECTED, /* every connection is dead */
 	WS_UNKNOWN,	 /* gone, but how it ended was not observed */
+	WS_SUSPECT,	 /* a connection has sent data that the peer does not acknowledge */
 	WS__COUNT,
 };
 
@@ -37,7 +40,11 @@ enum worker_origin {
 	ORIGIN_FLAG, /* --watch-pid */
 	ORIGIN_API,  /* POST /api/v1/workers */
 	ORIGIN_COMM, /* adopted by --watch-comm */
+	ORIGIN_PEER, /* a connection-only worker, named after its peer (--watch-port) */
 };
+
+/* Dead connections kept per worker, newest first, so the facts of a death stay visible. */
+#define FLEET_DEAD_CONNS_KEPT 4
 
 struct worker_exit {
 	int32_t code;	/* exit code when it exited normally, else -1 */
@@ -53,6 +60,7 @@ struct worker_exit {
 };
 
 struct worker {
+	uint32_t id; /* never reused, unlike an index: connections point at it */
 	char name[FLEET_NAME_MAX + 1];
 	uint32_t pid; /* 0: none */
 	uint64_t start_ticks;
@@ -64,7 +72,9 @@ struct worker {
 	char reason[FLEET_REASON_MAX]; /* why it is in this state, for people */
 	bool has_exit;
 	struct worker_exit exit;
-	int pidfd; /* owned by the loop; -1 when none */
+	int pidfd;	     /* owned by the loop; -1 when none */
+	uint32_t n_conns;    /* connections in fleet.conns owned by this worker */
+	uint32_t conn_first; /* in a snapshot only: index of its first connection */
 };
 
 struct fleet_transition {
@@ -81,12 +91,16 @@ struct fleet {
 	struct worker *workers;
 	size_t count;
 	size_t capacity;
+	struct conn *conns;
+	size_t n_conns;
+	size_t conn_capacity;
+	uint32_t next_id;
 	uint64_t generation; /* bumped on every change, so publishers know when to copy */
 	fleet_transition_fn on_transition;
 	void *ctx;
 };
 
-int fleet_init(struct fleet *fleet, size_t capacity);
+int fleet_init(struct fleet *fleet, size_t capacity, size_t conn_capacity);
 void fleet_free(struct fleet *fleet);
 
 const char *fleet_state_name(enum worker_state state);
@@ -109,5 +123,21 @@ void fleet_apply_exit(struct fleet *fleet, struct worker *worker, const struct w
 		      enum worker_state state, uint64_t now_ns);
 void fleet_set_state(struct fleet *fleet, struct worker *worker, enum worker_state state,
 		     const char *reason, uint64_t now_ns);
+
+struct worker *fleet_find_id(struct fleet *fleet, uint32_t id);
+struct conn *fleet_conn_find(struct fleet *fleet, uint64_t cookie);
+/* A new connection owned by worker (NULL when full); the caller fills it in. */
+struct conn *fleet_conn_add(struct fleet *fleet, uint64_t cookie, struct worker *worker,
+			    uint64_t now_ns);
+void fleet_conn_move(struct fleet *fleet, struct conn *conn, struct worker *to);
+void fleet_conn_remove(struct fleet *fleet, struct conn *conn);
+/* Drops the oldest dead connection of a worker that has more than FLEET_DEAD_CONNS_KEPT;
+ * false when none was dropped. */
+bool fleet_prune_dead_conn(struct fleet *fleet, struct worker *worker, uint64_t *cookie);
+/*
+ * Derives a live worker's state from its connections: every one dead is `disconnected`, any
+ * unacknowledged is `suspect`, otherwise the output-based state stands. Exit facts win.
+ */
+void fleet_evaluate(struct fleet *fleet, struct worker *worker, uint64_t now_ns);
 
 #endif

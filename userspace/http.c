@@ -163,7 +163,9 @@ static enum MHD_Result get_view(struct MHD_Connection *connection, const char *u
 		status = MHD_HTTP_NOT_FOUND;
 		for (size_t i = 0; i < snapshot->count; i++) {
 			if (!strcmp(snapshot->workers[i].name, name)) {
-				body = render_worker(&snapshot->workers[i], now_ns);
+				body = render_worker(
+					&snapshot->workers[i],
+					snapshot_conns_of(snapshot, &snapshot->workers[i]), now_ns);
 				status = MHD_HTTP_OK;
 				break;
 			}

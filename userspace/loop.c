@@ -15,6 +15,7 @@
 #include "loop.h"
 #include "proc.h"
 #include "render.h"
+#include "sockdiag.h"
 
 static void exit_from_proc(const struct lp_proc *proc, struct worker_exit *exit,
 			   enum worker_state *state)
@@ -113,6 +114,10 @@ static void on_ring_event(void *ctx, const void *data, size_t size)
 	case LP_EV_PROC_NEW:
 		if (size >= sizeof(struct lp_proc_event))
 			on_proc_event(loop, data, http_now_ns());
+		break;
+	case LP_EV_CONN:
+		if (size >= sizeof(struct lp_conn_event))
+			sockwatch_on_event(&loop->sockets, &loop->fleet, data, http_now_ns());
 		break;
 	default:
 		log_debug("ignoring ring-buffer event of kind %u", header->kind);
@@ -241,7 +246,7 @@ static void handle_command(void *ctx, struct cmd *cmd)
 			cmd->body = render_error(err);
 			return;
 		}
-		cmd->body = render_worker(worker, http_now_ns());
+		cmd->body = render_worker(worker, NULL, http_now_ns());
 		return;
 	}
 	case CMD_FORGET_WORKER: {
@@ -255,6 +260,7 @@ static void handle_command(void *ctx, struct cmd *cmd)
 		if (worker->pid && !worker->has_exit)
 			probe_unwatch(loop->probe, worker->pid, worker->start_ticks);
 		close_pidfd(worker);
+		sockwatch_forget(&loop->fleet, loop->probe, worker);
 		fleet_remove(&loop->fleet, cmd->name);
 		cmd->http_status = 200;
 		cmd->body = strdup("{\"forgotten\":true}");
@@ -318,6 +324,8 @@ void loop_reconcile(struct loop *loop, uint64_t now_ns)
 	}
 	for (int i = 0; i < loop->opts->n_watch_comms; i++)
 		proc_for_each_with_comm(loop->opts->watch_comms[i], adopt_running, loop);
+	sockwatch_reconcile(&loop->sockets, &loop->fleet, loop->probe, now_ns);
+	loop->status.conns = loop->sockets.stats;
 
 	/* Only drops counted before this pass are covered by it. */
 	if (have_stats)
@@ -382,6 +390,12 @@ int loop_init(struct loop *loop, const struct opts *opts)
 		.max_procs = opts->max_workers,
 		.comms = (const char(*)[16])opts->watch_comms,
 		.n_comms = opts->n_watch_comms,
+		.ports = opts->watch_ports,
+		.n_ports = opts->n_watch_ports,
+		.max_conns = opts->max_connections,
+		.keepalive_idle_s = opts->keepalive_idle_s,
+		.keepalive_intvl_s = opts->keepalive_intvl_s,
+		.keepalive_cnt = opts->keepalive_cnt,
 		.on_event = on_ring_event,
 		.ctx = loop,
 	};
@@ -393,11 +407,13 @@ int loop_init(struct loop *loop, const struct opts *opts)
 	loop->opts = opts;
 	loop->epoll_fd = loop->signal_fd = loop->timer_fd = -1;
 	loop->commands.wake_fd = -1;
+	loop->sockets.diag_fd = -1;
 	loop->status.started_ns = http_now_ns();
 	loop->status.max_workers = opts->max_workers;
+	loop->status.max_connections = opts->max_connections;
 	loop->published_generation = UINT64_MAX;
 
-	ret = fleet_init(&loop->fleet, opts->max_workers);
+	ret = fleet_init(&loop->fleet, opts->max_workers, opts->max_connections);
 	if (!ret)
 		ret = cmdq_init(&loop->commands);
 	if (ret) {
@@ -405,6 +421,11 @@ int loop_init(struct loop *loop, const struct opts *opts)
 			  strerror(-ret));
 		return ret;
 	}
+	ret = sockwatch_init(&loop->sockets, opts->watch_ports, opts->n_watch_ports,
+			     opts->group_by_peer_ip, opts->all_netns);
+	if (ret)
+		return ret;
+	config.netns_cookie = opts->all_netns ? 0 : loop->sockets.netns_cookie;
 	ret = probe_start(&config, &loop->probe);
 	if (ret)
 		return ret;
@@ -498,6 +519,7 @@ void loop_destroy(struct loop *loop)
 		close_pidfd(&loop->fleet.workers[i]);
 	probe_stop(loop->probe);
 	loop->probe = NULL;
+	sockwatch_destroy(&loop->sockets);
 	if (loop->epoll_fd >= 0)
 		close(loop->epoll_fd);
 	if (loop->signal_fd >= 0)

@@ -2,8 +2,9 @@
 /*
  * The event loop, the one owner of the state. epoll waits on the ring buffer, a signalfd, a
  * timerfd and the command queue; each wake-up applies what arrived to the fleet, and publishes a
- * new snapshot when anything changed. Reconciliation (lp_procs and pidfds against the fleet)
- * runs on the timer and at once after the kernel reports a ring-buffer drop.
+ * new snapshot when anything changed. Reconciliation (lp_procs and pidfds, lp_conns and
+ * sock_diag against the fleet) runs on the timer and at once after the kernel reports a
+ * ring-buffer drop.
  */
 #ifndef LP_LOOP_H
 #define LP_LOOP_H
@@ -13,6 +14,7 @@
 #include "opts.h"
 #include "probe.h"
 #include "snapshot.h"
+#include "sockwatch.h"
 
 #define LOOP_TICK_MS 100
 
@@ -21,6 +23,7 @@ struct loop {
 	struct probe *probe;
 	struct fleet fleet;
 	struct cmdq commands;
+	struct sockwatch sockets;
 	struct probe_status status;
 	int epoll_fd;
 	int signal_fd;

@@ -15,8 +15,9 @@ static const char usage_text[] =
 	"Usage: liveprobed [OPTION]...\n"
 	"Kernel-level liveness probe for fleets of worker processes.\n"
 	"\n"
-	"BPF programs on process-exit tracepoints see a crash, a kill or an OOM kill of every\n"
-	"watched worker the moment the kernel does; the verdicts are served over HTTP.\n"
+	"BPF programs on process-exit and TCP tracepoints see a crash, a kill, an OOM kill, a\n"
+	"reset or a dead peer of every watched worker the moment the kernel does; the\n"
+	"verdicts are served over HTTP.\n"
 	"\n"
 	"Options:\n"
 	"  --listen ADDR:PORT      HTTP API address (default " OPTS_DEFAULT_LISTEN ").\n"
@@ -25,6 +26,21 @@ static const char usage_text[] =
 	"(repeatable)\n"
 	"  --watch-comm COMM       watch every process, running now or started later, whose\n"
 	"                          command name is COMM (at most 15 bytes; repeatable)\n"
+	"  --watch-port PORT       every TCP connection whose local or remote port is PORT is a\n"
+	"                          worker connection (repeatable, at most 64). A connection\n"
+	"                          hangs under the watched process that owns it, otherwise\n"
+	"                          under a worker named after its peer, IP:PORT\n"
+	"  --group-by-peer-ip      name connection-only workers after the peer's IP alone, so a\n"
+	"                          reconnecting peer stays one worker\n"
+	"  --keepalive IDLE,INTVL,CNT\n"
+	"                          make the kernel probe idle watched connections: a cgroup v2\n"
+	"                          sockops program sets SO_KEEPALIVE, TCP_KEEPIDLE/INTVL/CNT and\n"
+	"                          TCP_USER_TIMEOUT = IDLE+INTVL*CNT s on them when they are\n"
+	"                          established. This changes those connections: a silent peer\n"
+	"                          is dropped after that time. Seconds, e.g. 10,5,3\n"
+	"  --all-netns             watch connections in every network namespace, not only the\n"
+	"                          daemon's (sock_diag repair then covers only the daemon's)\n"
+	"  --max-connections N     limit on tracked connections (default 16384, 16..1048576)\n"
 	"  --pin-root DIR          bpffs directory for pinned maps (default " OPTS_DEFAULT_PIN_ROOT
 	")\n"
 	"  --ingest PATH           Unix datagram socket for worker reports\n"
@@ -60,6 +76,7 @@ void opts_defaults(struct opts *opts)
 	opts->max_workers = OPTS_DEFAULT_MAX_WORKERS;
 	opts->reconcile_ms = OPTS_DEFAULT_RECONCILE_MS;
 	opts->http_connections = 64;
+	opts->max_connections = OPTS_DEFAULT_MAX_CONNS;
 }
 
 bool opts_valid_worker_name(const char *name)
@@ -136,6 +153,56 @@ static enum opts_result fail(char *err, size_t err_len, const char *fmt, ...)
 	return OPTS_ERROR;
 }
 
+static enum opts_result parse_keepalive(const char *text, struct opts *opts, char *err,
+					size_t err_len)
+{
+	char copy[64], *fields[3], *save = NULL;
+	uint32_t values[3];
+	int n = 0;
+
+	if (strlen(text) >= sizeof(copy))
+		goto bad;
+	strcpy(copy, text);
+	for (char *field = strtok_r(copy, ",", &save); field; field = strtok_r(NULL, ",", &save)) {
+		if (n == 3)
+			goto bad;
+		fields[n++] = field;
+	}
+	if (n != 3 || parse_u32(fields[0], 1, 32767, &values[0]) ||
+	    parse_u32(fields[1], 1, 32767, &values[1]) || parse_u32(fields[2], 1, 127, &values[2]))
+		goto bad;
+	/* TCP_USER_TIMEOUT is an int of milliseconds. */
+	if ((uint64_t)values[0] + (uint64_t)values[1] * values[2] > 2000000)
+		goto bad;
+	opts->keepalive_idle_s = values[0];
+	opts->keepalive_intvl_s = values[1];
+	opts->keepalive_cnt = values[2];
+	return OPTS_RUN;
+bad:
+	return fail(err, err_len,
+		    "--keepalive '%s': expected IDLE,INTVL,CNT seconds (1..32767, 1..32767, "
+		    "1..127)",
+		    text);
+}
+
+static enum opts_result parse_watch_port(const char *text, struct opts *opts, char *err,
+					 size_t err_len)
+{
+	uint32_t port;
+
+	if (parse_u32(text, 1, 65535, &port))
+		return fail(err, err_len, "--watch-port '%s': expected a port in 1..65535", text);
+	for (int i = 0; i < opts->n_watch_ports; i++) {
+		if (opts->watch_ports[i] == port)
+			return OPTS_RUN;
+	}
+	if (opts->n_watch_ports >= OPTS_MAX_WATCH_PORTS)
+		return fail(err, err_len, "--watch-port: at most %d may be given",
+			    OPTS_MAX_WATCH_PORTS);
+	opts->watch_ports[opts->n_watch_ports++] = port;
+	return OPTS_RUN;
+}
+
 static enum opts_result parse_watch_pid(const char *text, struct opts *opts, char *err,
 					size_t err_len)
 {
@@ -208,6 +275,11 @@ enum opts_result opts_parse(int argc, char **argv, struct opts *opts, char *err,
 		OPT_RINGBUF_SIZE,
 		OPT_RECONCILE_MS,
 		OPT_HTTP_CONNECTIONS,
+		OPT_WATCH_PORT,
+		OPT_GROUP_BY_PEER_IP,
+		OPT_KEEPALIVE,
+		OPT_ALL_NETNS,
+		OPT_MAX_CONNECTIONS,
 		OPT_VERBOSE,
 		OPT_HELP,
 		OPT_VERSION,
@@ -223,6 +295,11 @@ enum opts_result opts_parse(int argc, char **argv, struct opts *opts, char *err,
 		{"ringbuf-size", required_argument, NULL, OPT_RINGBUF_SIZE},
 		{"reconcile-ms", required_argument, NULL, OPT_RECONCILE_MS},
 		{"http-connections", required_argument, NULL, OPT_HTTP_CONNECTIONS},
+		{"watch-port", required_argument, NULL, OPT_WATCH_PORT},
+		{"group-by-peer-ip", no_argument, NULL, OPT_GROUP_BY_PEER_IP},
+		{"keepalive", required_argument, NULL, OPT_KEEPALIVE},
+		{"all-netns", no_argument, NULL, OPT_ALL_NETNS},
+		{"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
 		{"verbose", no_argument, NULL, OPT_VERBOSE},
 		{"help", no_argument, NULL, OPT_HELP},
 		{"version", no_argument, NULL, OPT_VERSION},
@@ -292,6 +369,27 @@ enum opts_result opts_parse(int argc, char **argv, struct opts *opts, char *err,
 				return fail(err, err_len,
 					    "--http-connections '%s': expected 1..1024", arg);
 			break;
+		case OPT_WATCH_PORT:
+			result = parse_watch_port(arg, opts, err, err_len);
+			if (result != OPTS_RUN)
+				return result;
+			break;
+		case OPT_GROUP_BY_PEER_IP:
+			opts->group_by_peer_ip = true;
+			break;
+		case OPT_KEEPALIVE:
+			result = parse_keepalive(arg, opts, err, err_len);
+			if (result != OPTS_RUN)
+				return result;
+			break;
+		case OPT_ALL_NETNS:
+			opts->all_netns = true;
+			break;
+		case OPT_MAX_CONNECTIONS:
+			if (parse_u32(arg, 16, 1u << 20, &opts->max_connections))
+				return fail(err, err_len,
+					    "--max-connections '%s': expected 16..1048576", arg);
+			break;
 		case OPT_VERBOSE:
 			opts->verbose = true;
 			break;
@@ -311,5 +409,7 @@ enum opts_result opts_parse(int argc, char **argv, struct opts *opts, char *err,
 	}
 	if (optind < argc)
 		return fail(err, err_len, "unexpected argument '%s' (see --help)", argv[optind]);
+	if (opts->keepalive_idle_s && !opts->n_watch_ports)
+		return fail(err, err_len, "--keepalive applies to watched ports: add --watch-port");
 	return OPTS_RUN;
 }

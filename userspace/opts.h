@@ -20,6 +20,8 @@
 #define OPTS_DEFAULT_RINGBUF_BYTES (1u << 20)
 #define OPTS_DEFAULT_MAX_WORKERS   16384
 #define OPTS_DEFAULT_RECONCILE_MS  1000
+#define OPTS_MAX_WATCH_PORTS	   64 /* lp_ports' size */
+#define OPTS_DEFAULT_MAX_CONNS	   16384
 
 struct opts_watch_pid {
 	char name[OPTS_NAME_MAX + 1]; /* empty: COMM-PID */
@@ -41,6 +43,13 @@ struct opts {
 	struct opts_watch_pid watch_pids[OPTS_MAX_WATCH_PIDS];
 	int n_watch_comms;
 	char watch_comms[OPTS_MAX_WATCH_COMMS][16];
+	int n_watch_ports;
+	uint16_t watch_ports[OPTS_MAX_WATCH_PORTS];
+	bool group_by_peer_ip;
+	bool all_netns;
+	uint32_t max_connections;
+	/* --keepalive IDLE,INTVL,CNT in seconds; idle 0: off */
+	int32_t keepalive_idle_s, keepalive_intvl_s, keepalive_cnt;
 };
 
 enum opts_result {

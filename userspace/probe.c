@@ -153,6 +153,49 @@ static void unpin_maps(struct probe *probe)
 	rmdir(probe->pin_root);
 }
 
+/* The first cgroup v2 mount in /proc/mounts: cgroup programs attach to its root. */
+static int open_cgroup2_root(void)
+{
+	char line[1024], dir[512], type[64];
+	FILE *mounts = fopen("/proc/mounts", "re");
+	int fd = -ENOENT;
+
+	if (!mounts)
+		return -errno;
+	while (fgets(line, sizeof(line), mounts)) {
+		if (sscanf(line, "%*s %511s %63s", dir, type) == 2 && !strcmp(type, "cgroup2")) {
+			fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			fd = fd < 0 ? -errno : fd;
+			log_debug("cgroup v2 root: %s", dir);
+			break;
+		}
+	}
+	fclose(mounts);
+	return fd;
+}
+
+static struct bpf_link *attach_one(struct bpf_program *prog)
+{
+	struct bpf_link *link;
+	int cgroup_fd, err;
+
+	if (bpf_program__type(prog) != BPF_PROG_TYPE_SOCK_OPS)
+		return bpf_program__attach(prog);
+	cgroup_fd = open_cgroup2_root();
+	if (cgroup_fd < 0) {
+		log_error("--keepalive needs cgroup v2, and none is mounted (%s); mount one with "
+			  "'mount -t cgroup2 none /sys/fs/cgroup/unified'",
+			  strerror(-cgroup_fd));
+		errno = -cgroup_fd;
+		return NULL;
+	}
+	link = bpf_program__attach_cgroup(prog, cgroup_fd);
+	err = errno;
+	close(cgroup_fd);
+	errno = err;
+	return link;
+}
+
 static int attach_programs(struct probe *probe)
 {
 	struct bpf_program *prog;
@@ -168,7 +211,7 @@ static int attach_programs(struct probe *probe)
 			log_error("more BPF programs than PROBE_MAX_PROGS");
 			return -E2BIG;
 		}
-		link = bpf_program__attach(prog);
+		link = attach_one(prog);
 		if (!link) {
 			err = -errno;
 			log_error("cannot attach BPF program %s (%s): %s", bpf_program__name(prog),
@@ -195,6 +238,42 @@ static int insert_comms(struct probe *probe, const struct probe_config *config)
 		}
 	}
 	return 0;
+}
+
+static int insert_ports(struct probe *probe, const struct probe_config *config)
+{
+	int fd = bpf_map__fd(probe->skel->maps.lp_ports);
+	__u32 enabled = 1;
+
+	for (int i = 0; i < config->n_ports; i++) {
+		__u16 port = config->ports[i];
+
+		if (bpf_map_update_elem(fd, &port, &enabled, BPF_ANY)) {
+			log_error("cannot add port %u to lp_ports: %s", port, strerror(errno));
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+static void configure_conns(struct probe *probe, const struct probe_config *config)
+{
+	struct liveprobe_bpf *skel = probe->skel;
+
+	skel->rodata->watched_netns_cookie = config->netns_cookie;
+	skel->rodata->keepalive_idle_s = config->keepalive_idle_s;
+	skel->rodata->keepalive_intvl_s = config->keepalive_intvl_s;
+	skel->rodata->keepalive_cnt = config->keepalive_cnt;
+	/* Without watched ports every TCP program would only count and return: leave them out. */
+	if (config->n_ports == 0) {
+		bpf_program__set_autoload(skel->progs.lp_tcp_state, false);
+		bpf_program__set_autoload(skel->progs.lp_tcp_rst_rx, false);
+		bpf_program__set_autoload(skel->progs.lp_tcp_rst_tx, false);
+		bpf_program__set_autoload(skel->progs.lp_tcp_error, false);
+		bpf_program__set_autoload(skel->progs.lp_tcp_retrans, false);
+	}
+	if (config->n_ports == 0 || config->keepalive_idle_s == 0)
+		bpf_program__set_autoload(skel->progs.lp_keepalive, false);
 }
 
 int probe_start(const struct probe_config *config, struct probe **out)
@@ -236,6 +315,8 @@ int probe_start(const struct probe_config *config, struct probe **out)
 	err = bpf_map__set_max_entries(probe->skel->maps.lp_events, config->ringbuf_bytes);
 	if (!err)
 		err = bpf_map__set_max_entries(probe->skel->maps.lp_procs, config->max_procs);
+	if (!err)
+		err = bpf_map__set_max_entries(probe->skel->maps.lp_conns, config->max_conns);
 	if (err) {
 		log_error("cannot size BPF maps: %s", strerror(-err));
 		goto cleanup;
@@ -245,6 +326,7 @@ int probe_start(const struct probe_config *config, struct probe **out)
 		bpf_program__set_autoload(probe->skel->progs.lp_proc_exec, false);
 		bpf_program__set_autoload(probe->skel->progs.lp_proc_fork, false);
 	}
+	configure_conns(probe, config);
 
 	err = liveprobe_bpf__load(probe->skel);
 	if (err) {
@@ -258,6 +340,8 @@ int probe_start(const struct probe_config *config, struct probe **out)
 		goto cleanup;
 	}
 	err = insert_comms(probe, config);
+	if (!err)
+		err = insert_ports(probe, config);
 	if (err)
 		goto cleanup;
 	err = attach_programs(probe);
@@ -340,6 +424,28 @@ int probe_lookup(struct probe *probe, uint32_t tgid, struct lp_proc *out)
 int probe_next_proc(struct probe *probe, const uint32_t *prev, uint32_t *next)
 {
 	if (bpf_map__get_next_key(probe->skel->maps.lp_procs, prev, next, sizeof(*next)))
+		return -errno;
+	return 0;
+}
+
+int probe_conn_lookup(struct probe *probe, uint64_t cookie, struct lp_conn *out)
+{
+	if (bpf_map__lookup_elem(probe->skel->maps.lp_conns, &cookie, sizeof(cookie), out,
+				 sizeof(*out), 0))
+		return -errno;
+	return 0;
+}
+
+int probe_conn_next(struct probe *probe, const uint64_t *prev, uint64_t *next)
+{
+	if (bpf_map__get_next_key(probe->skel->maps.lp_conns, prev, next, sizeof(*next)))
+		return -errno;
+	return 0;
+}
+
+int probe_conn_delete(struct probe *probe, uint64_t cookie)
+{
+	if (bpf_map__delete_elem(probe->skel->maps.lp_conns, &cookie, sizeof(cookie), 0))
 		return -errno;
 	return 0;
 }

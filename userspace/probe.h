@@ -24,6 +24,12 @@ struct probe_config {
 	uint32_t max_procs;
 	const char (*comms)[16];
 	int n_comms;
+	const uint16_t *ports; /* watched TCP ports; none: the connection programs are not loaded */
+	int n_ports;
+	uint32_t max_conns;
+	uint64_t netns_cookie; /* 0: watch connections in every network namespace */
+	/* --keepalive; idle 0: off. Needs cgroup v2, whose mount is found in /proc/mounts. */
+	int32_t keepalive_idle_s, keepalive_intvl_s, keepalive_cnt;
 	probe_event_fn on_event;
 	void *ctx;
 };
@@ -49,6 +55,9 @@ int probe_unwatch(struct probe *probe, uint32_t tgid, uint64_t start_ticks);
 int probe_lookup(struct probe *probe, uint32_t tgid, struct lp_proc *out);
 /* Iterates lp_procs: returns 0 and the next tgid after *tgid (first when prev is NULL). */
 int probe_next_proc(struct probe *probe, const uint32_t *prev, uint32_t *next);
+int probe_conn_lookup(struct probe *probe, uint64_t cookie, struct lp_conn *out);
+int probe_conn_next(struct probe *probe, const uint64_t *prev, uint64_t *next);
+int probe_conn_delete(struct probe *probe, uint64_t cookie);
 int probe_read_stats(struct probe *probe, uint64_t stats[LP_STAT__COUNT]);
 /* Fills up to PROBE_MAX_PROGS entries; returns the count. */
 int probe_prog_stats(struct probe *probe, struct probe_prog_stats *out);

@@ -40,6 +40,8 @@ static const char *origin_name(enum worker_origin origin)
 		return "flag";
 	case ORIGIN_COMM:
 		return "comm";
+	case ORIGIN_PEER:
+		return "peer";
 	default:
 		return "api";
 	}
@@ -77,8 +79,52 @@ static json_object *exit_object(const struct worker *worker, uint64_t now_ns)
 	return obj;
 }
 
-static json_object *worker_object(const struct worker *worker, uint64_t now_ns)
+static json_object *conn_object(const struct conn *conn, uint64_t now_ns)
 {
+	json_object *obj = json_object_new_object();
+	char endpoint[CONN_ENDPOINT_MAX], cookie[24];
+	const char *error_name = conn_errno_name(conn->error);
+
+	conn_format_endpoint(conn->family, conn->local_addr, conn->local_port, endpoint,
+			     sizeof(endpoint));
+	json_object_object_add(obj, "local", json_object_new_string(endpoint));
+	conn_format_endpoint(conn->family, conn->peer_addr, conn->peer_port, endpoint,
+			     sizeof(endpoint));
+	json_object_object_add(obj, "peer", json_object_new_string(endpoint));
+	json_object_object_add(obj, "state",
+			       json_object_new_string(conn_tcp_state_name(conn->state)));
+	json_object_object_add(obj, "since_age_s", json_age(conn->since_ns, now_ns));
+	json_object_object_add(
+		obj, "reason",
+		conn_is_dead(conn) ? json_object_new_string(conn_reason_name(conn->reason)) : NULL);
+	json_object_object_add(obj, "dead_age_s",
+			       conn_is_dead(conn) ? json_age(conn->dead_ns, now_ns) : NULL);
+	json_object_object_add(obj, "suspect", json_object_new_boolean(conn->suspect));
+	json_object_object_add(obj, "retransmits", json_object_new_int64(conn->retransmits));
+	json_object_object_add(obj, "last_data_recv_age_s",
+			       conn->last_data_recv_ns ? json_age(conn->last_data_recv_ns, now_ns)
+						       : NULL);
+	json_object_object_add(obj, "error",
+			       error_name    ? json_object_new_string(error_name)
+			       : conn->error ? json_object_new_int(conn->error)
+					     : NULL);
+	json_object_object_add(obj, "unacked",
+			       conn->has_diag ? json_object_new_int64(conn->diag_unacked) : NULL);
+	json_object_object_add(obj, "rto_retransmits",
+			       conn->has_diag ? json_object_new_int(conn->diag_retransmits) : NULL);
+	json_object_object_add(obj, "probes",
+			       conn->has_diag ? json_object_new_int(conn->diag_probes) : NULL);
+	json_object_object_add(obj, "owner_pid",
+			       conn->owner_tgid ? json_object_new_int64(conn->owner_tgid) : NULL);
+	snprintf(cookie, sizeof(cookie), "%llu", (unsigned long long)conn->cookie);
+	json_object_object_add(obj, "cookie", json_object_new_string(cookie));
+	return obj;
+}
+
+static json_object *worker_object(const struct worker *worker, const struct conn *conns,
+				  uint64_t now_ns)
+{
+	json_object *list = json_object_new_array_ext(worker->n_conns);
 	json_object *obj = json_object_new_object();
 
 	json_object_object_add(obj, "name", json_object_new_string(worker->name));
@@ -95,12 +141,15 @@ static json_object *worker_object(const struct worker *worker, uint64_t now_ns)
 	json_object_object_add(obj, "state_since_age_s", json_age(worker->state_since_ns, now_ns));
 	json_object_object_add(obj, "registered_age_s", json_age(worker->registered_ns, now_ns));
 	json_object_object_add(obj, "exit", exit_object(worker, now_ns));
+	for (uint32_t i = 0; conns && i < worker->n_conns; i++)
+		json_object_array_add(list, conn_object(&conns[i], now_ns));
+	json_object_object_add(obj, "connections", list);
 	return obj;
 }
 
-char *render_worker(const struct worker *worker, uint64_t now_ns)
+char *render_worker(const struct worker *worker, const struct conn *conns, uint64_t now_ns)
 {
-	return finish(worker_object(worker, now_ns));
+	return finish(worker_object(worker, conns, now_ns));
 }
 
 char *render_workers(const struct snapshot *snapshot, uint64_t now_ns)
@@ -109,7 +158,10 @@ char *render_workers(const struct snapshot *snapshot, uint64_t now_ns)
 	json_object *list = json_object_new_array_ext(snapshot->count);
 
 	for (size_t i = 0; i < snapshot->count; i++)
-		json_object_array_add(list, worker_object(&snapshot->workers[i], now_ns));
+		json_object_array_add(
+			list,
+			worker_object(&snapshot->workers[i],
+				      snapshot_conns_of(snapshot, &snapshot->workers[i]), now_ns));
 	json_object_object_add(root, "workers", list);
 	return finish(root);
 }
@@ -155,6 +207,26 @@ static json_object *probe_object(const struct snapshot *snapshot, uint64_t now_n
 	json_object_object_add(obj, "adopt_full_total",
 			       json_object_new_uint64(probe->stats[LP_STAT_ADOPT_FULL]));
 	json_object_object_add(obj, "max_workers", json_object_new_uint64(probe->max_workers));
+	json_object_object_add(obj, "tcp_state_changes_seen_total",
+			       json_object_new_uint64(probe->stats[LP_STAT_TCP_STATES_SEEN]));
+	json_object_object_add(obj, "conn_events_total",
+			       json_object_new_uint64(probe->stats[LP_STAT_CONN_EVENTS]));
+	json_object_object_add(obj, "conn_map_full_total",
+			       json_object_new_uint64(probe->stats[LP_STAT_CONNS_FULL]));
+	json_object_object_add(obj, "keepalive_set_total",
+			       json_object_new_uint64(probe->stats[LP_STAT_KEEPALIVE_SET]));
+	json_object_object_add(obj, "keepalive_failed_total",
+			       json_object_new_uint64(probe->stats[LP_STAT_KEEPALIVE_FAILED]));
+	json_object_object_add(obj, "sock_diag_passes_total",
+			       json_object_new_uint64(probe->conns.passes));
+	json_object_object_add(obj, "sock_diag_errors_total",
+			       json_object_new_uint64(probe->conns.pass_errors));
+	json_object_object_add(obj, "conns_untracked_total",
+			       json_object_new_uint64(probe->conns.untracked_total));
+	json_object_object_add(obj, "conns_vanished_total",
+			       json_object_new_uint64(probe->conns.vanished_total));
+	json_object_object_add(obj, "max_connections",
+			       json_object_new_uint64(probe->max_connections));
 	return obj;
 }
 
@@ -166,7 +238,8 @@ char *render_host(const struct snapshot *snapshot, uint64_t now_ns)
 	size_t per_state[WS__COUNT] = {0};
 	enum worker_health health = HEALTH_GREEN;
 	uint64_t unreconciled = snapshot_unreconciled_drops(snapshot);
-	size_t n_reasons = 0;
+	json_object *connections = json_object_new_object();
+	size_t n_reasons = 0, conns_live = 0, conns_suspect = 0, conns_dead = 0;
 
 	if (!snapshot->probe.attached) {
 		health = HEALTH_RED;
@@ -201,6 +274,28 @@ char *render_host(const struct snapshot *snapshot, uint64_t now_ns)
 		json_object_array_add(reasons, json_object_new_string(more));
 	}
 
+	if (snapshot->probe.conns.untracked_total) {
+		if (health < HEALTH_AMBER)
+			health = HEALTH_AMBER;
+		add_reason(reasons, &n_reasons,
+			   "probe: %llu connections not tracked (worker or connection limit)",
+			   (unsigned long long)snapshot->probe.conns.untracked_total);
+	}
+	for (size_t i = 0; i < snapshot->n_conns; i++) {
+		const struct conn *conn = &snapshot->conns[i];
+
+		if (conn_is_dead(conn))
+			conns_dead++;
+		else if (conn->suspect)
+			conns_suspect++;
+		else
+			conns_live++;
+	}
+	json_object_object_add(connections, "total", json_object_new_uint64(snapshot->n_conns));
+	json_object_object_add(connections, "alive", json_object_new_uint64(conns_live));
+	json_object_object_add(connections, "suspect", json_object_new_uint64(conns_suspect));
+	json_object_object_add(connections, "dead", json_object_new_uint64(conns_dead));
+
 	for (int state = 0; state < WS__COUNT; state++)
 		json_object_object_add(states, fleet_state_name(state),
 				       json_object_new_uint64(per_state[state]));
@@ -208,6 +303,7 @@ char *render_host(const struct snapshot *snapshot, uint64_t now_ns)
 	json_object_object_add(root, "reasons", reasons);
 	json_object_object_add(root, "workers_total", json_object_new_uint64(snapshot->count));
 	json_object_object_add(root, "states", states);
+	json_object_object_add(root, "connections", connections);
 	json_object_object_add(root, "probe", probe_object(snapshot, now_ns));
 	return finish(root);
 }

@@ -14,7 +14,8 @@
 #define RENDER_MAX_REASONS 50
 
 /* Each returns a malloc'd NUL-terminated JSON document, or NULL when out of memory. */
-char *render_worker(const struct worker *worker, uint64_t now_ns);
+/* conns: the worker's connections (worker->n_conns of them), or NULL. */
+char *render_worker(const struct worker *worker, const struct conn *conns, uint64_t now_ns);
 char *render_workers(const struct snapshot *snapshot, uint64_t now_ns);
 char *render_host(const struct snapshot *snapshot, uint64_t now_ns);
 /* Sets *healthy; the body names the reason when it is false. */

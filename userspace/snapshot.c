@@ -13,8 +13,10 @@ struct snapshot *snapshot_take(const struct fleet *fleet, const struct probe_sta
 			       uint64_t now_ns)
 {
 	struct snapshot *snapshot;
+	size_t next = 0;
 
-	snapshot = malloc(sizeof(*snapshot) + fleet->count * sizeof(struct worker));
+	snapshot = malloc(sizeof(*snapshot) + fleet->count * sizeof(struct worker) +
+			  fleet->n_conns * sizeof(struct conn));
 	if (!snapshot)
 		return NULL;
 	snapshot->refs = 1;
@@ -22,7 +24,42 @@ struct snapshot *snapshot_take(const struct fleet *fleet, const struct probe_sta
 	snapshot->probe = *probe;
 	snapshot->count = fleet->count;
 	memcpy(snapshot->workers, fleet->workers, fleet->count * sizeof(struct worker));
+	snapshot->conns = (struct conn *)(snapshot->workers + fleet->count);
+	snapshot->n_conns = fleet->n_conns;
+
+	/* Group connections by owner so each worker's list is one slice. */
+	for (size_t i = 0; i < snapshot->count; i++) {
+		snapshot->workers[i].conn_first = next;
+		next += snapshot->workers[i].n_conns;
+		snapshot->workers[i].n_conns = 0;
+	}
+	for (size_t i = 0; i < fleet->n_conns; i++) {
+		const struct conn *conn = &fleet->conns[i];
+		struct worker *owner = snapshot_find_id(snapshot, conn->worker_id);
+
+		if (owner)
+			snapshot->conns[owner->conn_first + owner->n_conns++] = *conn;
+	}
 	return snapshot;
+}
+
+struct worker *snapshot_find_id(const struct snapshot *snapshot, uint32_t id)
+{
+	size_t low = 0, high = snapshot->count;
+
+	/* Ids grow with registration and the fleet keeps registration order. */
+	while (low < high) {
+		size_t mid = low + (high - low) / 2;
+		uint32_t mid_id = snapshot->workers[mid].id;
+
+		if (mid_id == id)
+			return (struct worker *)&snapshot->workers[mid];
+		if (mid_id < id)
+			low = mid + 1;
+		else
+			high = mid;
+	}
+	return NULL;
 }
 
 void snapshot_publish(struct snapshot *snapshot)

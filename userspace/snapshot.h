@@ -14,6 +14,7 @@
 
 #include "fleet.h"
 #include "lp_events.h"
+#include "sockwatch.h"
 
 struct probe_status {
 	bool attached;
@@ -24,6 +25,8 @@ struct probe_status {
 	uint64_t last_reconcile_ns;
 	uint64_t started_ns;
 	uint32_t max_workers;
+	uint32_t max_connections;
+	struct sockwatch_stats conns;
 };
 
 struct snapshot {
@@ -31,11 +34,20 @@ struct snapshot {
 	uint64_t taken_ns;
 	struct probe_status probe;
 	size_t count;
+	struct conn *conns; /* grouped by owner: worker i owns conns[conn_first .. +n_conns) */
+	size_t n_conns;
 	struct worker workers[];
 };
 
 struct snapshot *snapshot_take(const struct fleet *fleet, const struct probe_status *probe,
 			       uint64_t now_ns);
+/* The connections a snapshot's worker owns. */
+static inline const struct conn *snapshot_conns_of(const struct snapshot *snapshot,
+						   const struct worker *worker)
+{
+	return snapshot->conns + worker->conn_first;
+}
+struct worker *snapshot_find_id(const struct snapshot *snapshot, uint32_t id);
 /* Takes ownership of snapshot and releases the one it replaces. */
 void snapshot_publish(struct snapshot *snapshot);
 /* The current snapshot with a reference held, or NULL before the first publish. */

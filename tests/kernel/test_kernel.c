@@ -5,7 +5,9 @@
  * wait on a pipe, registers them, releases them to die, and polls the loop until the worker's
  * state is final.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -13,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -627,6 +630,215 @@ static void test_dead_pid_refused(void)
 	reap(&child);
 }
 
+/* --- connections: a loop that watches one loopback port, and peers forked from here */
+
+static struct opts sock_opts;
+static struct loop sock_loop;
+static int sock_listener = -1;
+static uint16_t sock_port;
+
+static bool start_sock_loop(void)
+{
+	struct sockaddr_in addr = {.sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(addr);
+
+	if (sock_listener >= 0)
+		return true;
+	sock_listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (sock_listener < 0 || bind(sock_listener, (struct sockaddr *)&addr, len) ||
+	    listen(sock_listener, 64) || getsockname(sock_listener, (struct sockaddr *)&addr, &len))
+		return false;
+	sock_port = ntohs(addr.sin_port);
+	opts_defaults(&sock_opts);
+	snprintf(sock_opts.pin_root, sizeof(sock_opts.pin_root),
+		 "/sys/fs/bpf/liveprobe-test-sock-%d", getpid());
+	sock_opts.watch_ports[sock_opts.n_watch_ports++] = sock_port;
+	return loop_init(&sock_loop, &sock_opts) == 0;
+}
+
+static void stop_sock_loop(void)
+{
+	if (sock_listener < 0)
+		return;
+	loop_destroy(&sock_loop);
+	close(sock_listener);
+	sock_listener = -1;
+}
+
+/* The child connects, says so on `ready`, and waits to be killed. */
+static pid_t spawn_peer(int *ready_fd)
+{
+	int fds[2];
+	pid_t pid;
+
+	if (pipe(fds))
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		struct sockaddr_in addr = {
+			.sin_family = AF_INET,
+			.sin_port = htons(sock_port),
+			.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+		};
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+		close(fds[0]);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)))
+			_exit(95);
+		if (write(fds[1], "c", 1) != 1)
+			_exit(94);
+		pause();
+		_exit(0);
+	}
+	close(fds[1]);
+	*ready_fd = fds[0];
+	return pid;
+}
+
+/* The connection whose local port is the watched one: the server side. */
+static struct conn *server_side(struct loop *loop, uint16_t peer_port)
+{
+	for (size_t i = 0; i < loop->fleet.n_conns; i++) {
+		struct conn *conn = &loop->fleet.conns[i];
+
+		if (conn->local_port == sock_port && conn->peer_port == peer_port)
+			return conn;
+	}
+	return NULL;
+}
+
+static struct conn *poll_server_side(uint16_t peer_port, bool want_dead, int timeout_ms)
+{
+	uint64_t deadline = http_now_ns() + timeout_ms * 1000000ull;
+	struct conn *conn;
+
+	do {
+		loop_poll_once(&sock_loop, 5);
+		conn = server_side(&sock_loop, peer_port);
+		if (conn && (!want_dead || conn_is_dead(conn)))
+			return conn;
+	} while (http_now_ns() < deadline);
+	return conn;
+}
+
+static void run_peer_kill(bool unread_data, uint32_t expected_reason)
+{
+	struct sockaddr_in peer;
+	socklen_t len = sizeof(peer);
+	int ready_fd = -1, accepted = -1;
+	uint64_t killed_ns, seen_ns;
+	struct worker *owner;
+	struct conn *conn;
+	pid_t pid = -1;
+	char byte;
+
+	if (!ASSERT_TRUE(start_sock_loop(), "load a probe watching a loopback port"))
+		return;
+	pid = spawn_peer(&ready_fd);
+	if (!ASSERT_EQ(read(ready_fd, &byte, 1), 1, "peer connected"))
+		goto cleanup;
+	accepted = accept(sock_listener, (struct sockaddr *)&peer, &len);
+	if (!ASSERT_GE(accepted, 0, "accept"))
+		goto cleanup;
+	/* Bytes the peer never reads make its kernel answer the exit with RST, not FIN. */
+	if (unread_data && !ASSERT_EQ(write(accepted, "unread", 6), 6, "send unread data"))
+		goto cleanup;
+	conn = poll_server_side(ntohs(peer.sin_port), false, 2000);
+	if (!ASSERT_TRUE(conn != NULL, "server side tracked") ||
+	    !ASSERT_EQ(conn->reason, LP_CONN_ALIVE, "alive before the kill"))
+		goto cleanup;
+
+	killed_ns = http_now_ns();
+	kill(pid, SIGKILL);
+	conn = poll_server_side(ntohs(peer.sin_port), true, 2000);
+	seen_ns = http_now_ns();
+	if (!ASSERT_TRUE(conn && conn_is_dead(conn), "death seen"))
+		goto cleanup;
+	ASSERT_STREQ(conn_reason_name(conn->reason), conn_reason_name(expected_reason),
+		     "death reason");
+	/* The kernel's own timestamp: what the probe knew, free of this test's polling. */
+	ASSERT_TRUE(conn->dead_ns - killed_ns < 100000000ull, "kernel saw it within 100 ms");
+	owner = fleet_find_id(&sock_loop.fleet, conn->worker_id);
+	if (ASSERT_TRUE(owner != NULL, "owned by a worker"))
+		ASSERT_EQ(owner->state, WS_DISCONNECTED, "its worker is disconnected");
+	printf("    peer kill -> %s: kernel %.3f ms, loop %.3f ms\n",
+	       conn_reason_name(conn->reason), (conn->dead_ns - killed_ns) / 1e6,
+	       (seen_ns - killed_ns) / 1e6);
+cleanup:
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	if (ready_fd >= 0)
+		close(ready_fd);
+	if (accepted >= 0)
+		close(accepted);
+}
+
+static void test_peer_kill_fin(void)
+{
+	run_peer_kill(false, LP_CONN_PEER_CLOSED);
+}
+
+static void test_peer_kill_unread_rst(void)
+{
+	run_peer_kill(true, LP_CONN_RESET_RECEIVED);
+}
+
+/* Connections on other ports must cost no ring-buffer record and no daemon work. */
+static void test_unwatched_connections(void)
+{
+	enum { N = 10000 };
+	struct sockaddr_in addr = {.sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	uint64_t before[LP_STAT__COUNT], after[LP_STAT__COUNT], received;
+	socklen_t len = sizeof(addr);
+	int listener, opened = 0;
+
+	if (!ASSERT_TRUE(start_sock_loop(), "load a probe watching a loopback port"))
+		return;
+	for (int i = 0; i < 20; i++)
+		loop_poll_once(&sock_loop, 5);
+	listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (!ASSERT_GE(listener, 0, "socket") ||
+	    !ASSERT_EQ(bind(listener, (struct sockaddr *)&addr, len), 0, "bind") ||
+	    !ASSERT_EQ(listen(listener, 1024), 0, "listen") ||
+	    !ASSERT_EQ(getsockname(listener, (struct sockaddr *)&addr, &len), 0, "getsockname"))
+		goto cleanup;
+	probe_read_stats(sock_loop.probe, before);
+	received = sock_loop.status.events_received;
+	for (int i = 0; i < N; i++) {
+		int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), server;
+		struct linger reset = {.l_onoff = 1, .l_linger = 0};
+
+		if (client < 0 || connect(client, (struct sockaddr *)&addr, sizeof(addr)))
+			break;
+		server = accept(listener, NULL, NULL);
+		/* An RST close leaves no TIME_WAIT behind to exhaust local ports. */
+		setsockopt(client, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+		close(client);
+		close(server);
+		opened++;
+	}
+	for (int i = 0; i < 20; i++)
+		loop_poll_once(&sock_loop, 5);
+	probe_read_stats(sock_loop.probe, after);
+	ASSERT_EQ(opened, N, "connections opened and closed");
+	ASSERT_GE(after[LP_STAT_TCP_STATES_SEEN] - before[LP_STAT_TCP_STATES_SEEN], 4 * N,
+		  "the probe saw their state changes");
+	ASSERT_EQ(after[LP_STAT_CONN_EVENTS] - before[LP_STAT_CONN_EVENTS], 0,
+		  "none passed the port filter");
+	ASSERT_EQ(sock_loop.status.events_received - received, 0, "no ring-buffer records");
+	ASSERT_EQ(after[LP_STAT_RINGBUF_DROPS], before[LP_STAT_RINGBUF_DROPS], "no drops");
+	printf("    %d unwatched connections: %llu state changes seen, 0 sent\n", opened,
+	       (unsigned long long)(after[LP_STAT_TCP_STATES_SEEN] -
+				    before[LP_STAT_TCP_STATES_SEEN]));
+cleanup:
+	if (listener >= 0)
+		close(listener);
+}
+
 static const struct harness_test tests[] = {
 	{"kernel/exit_zero", test_exit_zero},
 	{"kernel/exit_three", test_exit_three},
@@ -641,6 +853,9 @@ static const struct harness_test tests[] = {
 	{"kernel/watch_comm", test_watch_comm},
 	{"kernel/dead_pid_refused", test_dead_pid_refused},
 	{"kernel/drop_storm", test_drop_storm},
+	{"kernel/peer_kill_fin", test_peer_kill_fin},
+	{"kernel/peer_kill_unread_rst", test_peer_kill_unread_rst},
+	{"kernel/unwatched_connections", test_unwatched_connections},
 };
 
 int main(int argc, char **argv)
@@ -664,6 +879,7 @@ int main(int argc, char **argv)
 	}
 	printf("PASS: kernel/load_probe\n");
 	failed = harness_run(tests, sizeof(tests) / sizeof(tests[0]), argc > 1 ? argv[1] : NULL);
+	stop_sock_loop();
 	loop_destroy(&main_loop);
 	return failed ? 1 : 0;
 }

@@ -148,7 +148,7 @@ static void test_fleet_lifecycle(void)
 	struct fleet fleet;
 	struct worker *worker;
 
-	ASSERT_EQ(fleet_init(&fleet, 2), 0, "init");
+	ASSERT_EQ(fleet_init(&fleet, 2, 16), 0, "init");
 	fleet.on_transition = count_transition;
 	fleet.ctx = &seen;
 	ASSERT_EQ(fleet_add(&fleet, "a", 10, 100, "sleep", ORIGIN_API, 1000, &worker), 0, "add a");
@@ -222,13 +222,13 @@ static void test_render_worker_and_host(void)
 	struct fleet fleet;
 	struct worker *worker;
 
-	fleet_init(&fleet, 4);
+	fleet_init(&fleet, 4, 16);
 	fleet_add(&fleet, "alive", 10, 1, "sleep", ORIGIN_API, 1000000000ull, &worker);
 	fleet_add(&fleet, "dead", 11, 1, "sleep", ORIGIN_FLAG, 1000000000ull, &worker);
 	fleet_classify_exit(SIGSEGV | 0x80, false, &exit);
 	fleet_apply_exit(&fleet, worker, &exit, WS_CRASHED, 2000000000ull);
 
-	root = parse_json(render_worker(worker, 4500000000ull));
+	root = parse_json(render_worker(worker, NULL, 4500000000ull));
 	ASSERT_TRUE(root != NULL, "worker JSON parses");
 	ASSERT_STREQ(json_str(root, "state"), "crashed", "state");
 	ASSERT_STREQ(json_str(root, "health"), "red", "health");
@@ -242,7 +242,7 @@ static void test_render_worker_and_host(void)
 		    "no killer recorded");
 	json_object_put(root);
 
-	root = parse_json(render_worker(&fleet.workers[0], 1000000000ull));
+	root = parse_json(render_worker(&fleet.workers[0], NULL, 1000000000ull));
 	ASSERT_TRUE(json_object_object_get_ex(root, "exit", &value) && value == NULL,
 		    "exit null while alive");
 	json_object_put(root);
@@ -268,7 +268,7 @@ static void test_render_host_without_evidence(void)
 	json_object *root;
 	int healthy;
 
-	fleet_init(&fleet, 1);
+	fleet_init(&fleet, 1, 16);
 	snapshot = make_snapshot(&fleet);
 	root = parse_json(render_host(snapshot, 0));
 	ASSERT_STREQ(json_str(root, "health"), "amber", "no workers is not green");
@@ -293,7 +293,7 @@ static void test_render_caps_reasons(void)
 	json_object *root;
 	char name[32];
 
-	fleet_init(&fleet, 200);
+	fleet_init(&fleet, 200, 16);
 	for (int i = 0; i < 200; i++) {
 		snprintf(name, sizeof(name), "w%d", i);
 		fleet_add(&fleet, name, i + 1, 1, "x", ORIGIN_API, 0, &worker);

@@ -1,0 +1,330 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Connection path: which TCP connections are worker connections (lp_ports: a local or remote
+ * port is watched, and the socket is in the watched network namespace), what the kernel knows
+ * about each of them (lp_conns, keyed by socket cookie: state changes, resets both ways, the
+ * socket error, retransmissions) and, when asked, kernel-enforced keepalive on them (a cgroup
+ * sockops program). Every program tests the port map before any other work, so the host's other
+ * connections cost two hash lookups and never reach the ring buffer. The facts are written into
+ * lp_conns before the event is sent, so the daemon can recover them after a ring-buffer drop.
+ * Most of these tracepoints run in softirq context: the current task is not the socket's owner,
+ * so an owner is recorded only on the connect() path, where it is.
+ */
+#include "liveprobe.bpf.h"
+
+#define AF_INET	 2
+#define AF_INET6 10
+
+#define EPIPE	     32
+#define ENETDOWN     100
+#define ENETUNREACH  101
+#define ECONNRESET   104
+#define ETIMEDOUT    110
+#define ECONNREFUSED 111
+#define EHOSTDOWN    112
+#define EHOSTUNREACH 113
+
+#define SOL_SOCKET	 1
+#define SO_KEEPALIVE	 9
+#define SOL_TCP		 6
+#define TCP_KEEPIDLE	 4
+#define TCP_KEEPINTVL	 5
+#define TCP_KEEPCNT	 6
+#define TCP_USER_TIMEOUT 18
+
+#define RETRANS_EVENT_INTERVAL_NS 1000000000ULL
+
+/* 0: every network namespace; otherwise only sockets in the namespace with this cookie. */
+const volatile __u64 watched_netns_cookie = 0;
+/* 0: no keepalive (the sockops program is not loaded). */
+const volatile __s32 keepalive_idle_s = 0;
+const volatile __s32 keepalive_intvl_s = 0;
+const volatile __s32 keepalive_cnt = 0;
+
+/* Watched ports, host byte order; the value is unused. Filled by the daemon before attach. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u16);
+	__type(value, __u32);
+} lp_ports SEC(".maps");
+
+/* Size is set by the daemon before load (--max-connections). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct lp_conn);
+} lp_conns SEC(".maps");
+
+static __always_inline bool port_watched(__u16 port)
+{
+	return bpf_map_lookup_elem(&lp_ports, &port) != NULL;
+}
+
+/* The match flags of a TCP socket whose local or remote port is watched, else 0. */
+static __always_inline __u32 watched_match(const struct sock *sk)
+{
+	__u16 local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	__u16 peer_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	__u32 match = 0;
+
+	if (port_watched(local_port))
+		match |= LP_CONN_F_MATCH_LOCAL;
+	if (peer_port && port_watched(peer_port))
+		match |= LP_CONN_F_MATCH_PEER;
+	if (!match)
+		return 0;
+	if (watched_netns_cookie &&
+	    BPF_CORE_READ(sk, __sk_common.skc_net.net, net_cookie) != watched_netns_cookie)
+		return 0;
+	return match;
+}
+
+static __always_inline bool v4_mapped(const __u8 *addr)
+{
+	const __u32 *words = (const __u32 *)addr;
+
+	return words[0] == 0 && words[1] == 0 && words[2] == bpf_htonl(0x0000ffff);
+}
+
+static __always_inline void fill_addresses(struct lp_conn *conn, const struct sock *sk)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	conn->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	conn->peer_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (family == AF_INET6) {
+		bpf_core_read(conn->local_addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(conn->peer_addr, 16, &sk->__sk_common.skc_v6_daddr);
+		/* An AF_INET6 socket talking IPv4 is an IPv4 connection to everyone else. */
+		if (v4_mapped(conn->local_addr) && v4_mapped(conn->peer_addr)) {
+			__builtin_memcpy(conn->local_addr, conn->local_addr + 12, 4);
+			__builtin_memcpy(conn->peer_addr, conn->peer_addr + 12, 4);
+			__builtin_memset(conn->local_addr + 4, 0, 12);
+			__builtin_memset(conn->peer_addr + 4, 0, 12);
+			family = AF_INET;
+		}
+	} else {
+		bpf_core_read(conn->local_addr, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_core_read(conn->peer_addr, 4, &sk->__sk_common.skc_daddr);
+	}
+	conn->family = family;
+}
+
+/*
+ * The lp_conns entry of a watched socket, created on first sight when `create`; NULL for a
+ * socket that is not ours (the common case, decided by the port map alone).
+ */
+static __always_inline struct lp_conn *watched_conn(const struct sock *sk, bool create,
+						    __u64 *cookie)
+{
+	struct lp_conn *conn, fresh = {};
+	__u32 match;
+
+	if (!sk)
+		return NULL;
+	match = watched_match(sk);
+	if (!match)
+		return NULL;
+	*cookie = bpf_get_socket_cookie((void *)sk);
+	conn = bpf_map_lookup_elem(&lp_conns, cookie);
+	if (conn || !create)
+		return conn;
+
+	fill_addresses(&fresh, sk);
+	fresh.state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	fresh.old_state = fresh.state;
+	fresh.flags = match;
+	fresh.netns_cookie = BPF_CORE_READ(sk, __sk_common.skc_net.net, net_cookie);
+	fresh.changed_ns = bpf_ktime_get_ns();
+	if (bpf_map_update_elem(&lp_conns, cookie, &fresh, BPF_NOEXIST) &&
+	    !bpf_map_lookup_elem(&lp_conns, cookie)) {
+		lp_stat_inc(LP_STAT_CONNS_FULL);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&lp_conns, cookie);
+}
+
+static __always_inline void set_reason(struct lp_conn *conn, __u32 reason)
+{
+	if (reason > conn->reason) {
+		conn->reason = reason;
+		conn->changed_ns = bpf_ktime_get_ns();
+	}
+}
+
+static __always_inline __u32 reason_of_error(__s32 error)
+{
+	switch (error) {
+	case ETIMEDOUT:
+		return LP_CONN_TIMEOUT;
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+	case EHOSTDOWN:
+	case ENETDOWN:
+		return LP_CONN_UNREACHABLE;
+	case ECONNRESET:
+	case ECONNREFUSED:
+	case EPIPE:
+		return LP_CONN_RESET_RECEIVED;
+	default:
+		return LP_CONN_CLOSED;
+	}
+}
+
+static __always_inline void send_conn_event(__u64 cookie, __u32 what, const struct lp_conn *conn)
+{
+	struct lp_conn_event *event;
+
+	lp_stat_inc(LP_STAT_CONN_EVENTS);
+	event = lp_event_reserve(sizeof(*event), LP_EV_CONN);
+	if (!event)
+		return;
+	event->cookie = cookie;
+	event->what = what;
+	event->pad = 0;
+	__builtin_memcpy(&event->conn, conn, sizeof(event->conn));
+	bpf_ringbuf_submit(event, 0);
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(lp_tcp_state, const struct sock *sk, int old_state, int new_state)
+{
+	struct lp_conn *conn;
+	__u64 cookie;
+
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	lp_stat_inc(LP_STAT_TCP_STATES_SEEN);
+	/* Listeners are not connections; a request socket becomes one at SYN_RECV. */
+	if (old_state == TCP_LISTEN || new_state == TCP_LISTEN)
+		return 0;
+	conn = watched_conn(sk, new_state != TCP_CLOSE, &cookie);
+	if (!conn)
+		return 0;
+	/* connect() picks the local port after SYN_SENT is set: refresh until the close. */
+	if (new_state != TCP_CLOSE)
+		fill_addresses(conn, sk);
+	conn->old_state = old_state;
+	conn->state = new_state;
+	conn->changed_ns = bpf_ktime_get_ns();
+	/* connect() runs in the caller's context: the one moment the owner is current. */
+	if (new_state == TCP_SYN_SENT) {
+		conn->owner_tgid = bpf_get_current_pid_tgid() >> 32;
+		conn->flags |= LP_CONN_F_OWNER;
+	}
+	if (new_state == TCP_CLOSE_WAIT)
+		set_reason(conn, LP_CONN_PEER_CLOSED);
+	if (new_state == TCP_CLOSE) {
+		conn->flags |= LP_CONN_F_GONE;
+		set_reason(conn, LP_CONN_CLOSED);
+	}
+	send_conn_event(cookie, LP_CONN_EV_STATE, conn);
+	return 0;
+}
+
+SEC("tp_btf/tcp_receive_reset")
+int BPF_PROG(lp_tcp_rst_rx, struct sock *sk)
+{
+	struct lp_conn *conn;
+	__u64 cookie;
+
+	conn = watched_conn(sk, true, &cookie);
+	if (!conn)
+		return 0;
+	set_reason(conn, LP_CONN_RESET_RECEIVED);
+	send_conn_event(cookie, LP_CONN_EV_RESET_RX, conn);
+	return 0;
+}
+
+SEC("tp_btf/tcp_send_reset")
+int BPF_PROG(lp_tcp_rst_tx, const struct sock *sk, const struct sk_buff *skb, int rst_reason)
+{
+	struct lp_conn *conn;
+	__u64 cookie;
+
+	/* A reset for a packet that matched no socket has sk == NULL: nothing of ours. */
+	if (!sk || BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_LISTEN)
+		return 0;
+	conn = watched_conn(sk, true, &cookie);
+	if (!conn)
+		return 0;
+	set_reason(conn, LP_CONN_RESET_SENT);
+	send_conn_event(cookie, LP_CONN_EV_RESET_TX, conn);
+	return 0;
+}
+
+SEC("tp_btf/inet_sk_error_report")
+int BPF_PROG(lp_tcp_error, const struct sock *sk)
+{
+	struct lp_conn *conn;
+	__u64 cookie;
+
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	conn = watched_conn(sk, true, &cookie);
+	if (!conn)
+		return 0;
+	conn->error = BPF_CORE_READ(sk, sk_err);
+	set_reason(conn, reason_of_error(conn->error));
+	send_conn_event(cookie, LP_CONN_EV_ERROR, conn);
+	return 0;
+}
+
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(lp_tcp_retrans, const struct sock *sk, const struct sk_buff *skb, int err)
+{
+	struct lp_conn *conn;
+	__u64 cookie, now, previous;
+
+	conn = watched_conn(sk, true, &cookie);
+	if (!conn)
+		return 0;
+	now = bpf_ktime_get_ns();
+	previous = conn->retrans_ns;
+	conn->retransmits++;
+	conn->retrans_ns = now;
+	/* The first retransmission makes the connection suspect; a storm needs no more events. */
+	if (previous && now - previous < RETRANS_EVENT_INTERVAL_NS)
+		return 0;
+	send_conn_event(cookie, LP_CONN_EV_RETRANS, conn);
+	return 0;
+}
+
+static __always_inline int set_option(struct bpf_sock_ops *skops, int level, int name, int value)
+{
+	return bpf_setsockopt(skops, level, name, &value, sizeof(value));
+}
+
+/*
+ * Loaded only with --keepalive. Established callbacks run for every TCP connection in the cgroup
+ * without any bpf_sock_ops_cb_flags; the port map keeps it to worker connections.
+ */
+SEC("sockops")
+int lp_keepalive(struct bpf_sock_ops *skops)
+{
+	__u16 local_port, peer_port;
+	int err;
+
+	if (skops->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB &&
+	    skops->op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
+		return 1;
+	local_port = skops->local_port;
+	peer_port = bpf_ntohl(skops->remote_port);
+	if (!port_watched(local_port) && !port_watched(peer_port))
+		return 1;
+	if (watched_netns_cookie && bpf_get_netns_cookie(skops) != watched_netns_cookie)
+		return 1;
+
+	err = set_option(skops, SOL_SOCKET, SO_KEEPALIVE, 1);
+	err = err ?: set_option(skops, SOL_TCP, TCP_KEEPIDLE, keepalive_idle_s);
+	err = err ?: set_option(skops, SOL_TCP, TCP_KEEPINTVL, keepalive_intvl_s);
+	err = err ?: set_option(skops, SOL_TCP, TCP_KEEPCNT, keepalive_cnt);
+	/* Bounds unacknowledged data by the same budget, so a busy connection dies as fast. */
+	err = err
+		      ?: set_option(skops, SOL_TCP, TCP_USER_TIMEOUT,
+				    (keepalive_idle_s + keepalive_intvl_s * keepalive_cnt) * 1000);
+	lp_stat_inc(err ? LP_STAT_KEEPALIVE_FAILED : LP_STAT_KEEPALIVE_SET);
+	return 1;
+}

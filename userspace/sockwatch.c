@@ -1,0 +1,379 @@
+// SPDX-License-Identifier: GPL-2.0
+/* See sockwatch.h. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "probe.h"
+#include "sockdiag.h"
+#include "sockwatch.h"
+
+int sockwatch_init(struct sockwatch *watch, const uint16_t *ports, int n_ports,
+		   bool group_by_peer_ip, bool all_netns)
+{
+	memset(watch, 0, sizeof(*watch));
+	watch->diag_fd = -1;
+	watch->ports = ports;
+	watch->n_ports = n_ports;
+	watch->group_by_peer_ip = group_by_peer_ip;
+	watch->all_netns = all_netns;
+	if (!n_ports)
+		return 0;
+	watch->netns_cookie = sockdiag_netns_cookie();
+	if (!watch->netns_cookie && !all_netns) {
+		log_error(
+			"cannot read this network namespace's cookie (SO_NETNS_COOKIE needs Linux "
+			"5.14); use --all-netns");
+		return -ENOTSUP;
+	}
+	watch->diag_fd = sockdiag_open();
+	if (watch->diag_fd < 0) {
+		log_error("cannot open a NETLINK_SOCK_DIAG socket: %s", strerror(-watch->diag_fd));
+		return watch->diag_fd;
+	}
+	return 0;
+}
+
+void sockwatch_destroy(struct sockwatch *watch)
+{
+	if (watch->diag_fd >= 0)
+		close(watch->diag_fd);
+	watch->diag_fd = -1;
+}
+
+static bool port_watched(const struct sockwatch *watch, uint16_t port)
+{
+	for (int i = 0; i < watch->n_ports; i++) {
+		if (watch->ports[i] == port)
+			return true;
+	}
+	return false;
+}
+
+/* A live watched process with this pid, whatever its start time (connect() just ran in it). */
+static struct worker *live_process(struct fleet *fleet, uint32_t pid)
+{
+	for (size_t i = 0; i < fleet->count; i++) {
+		struct worker *worker = &fleet->workers[i];
+
+		if (worker->pid == pid && !worker->has_exit)
+			return worker;
+	}
+	return NULL;
+}
+
+static struct worker *peer_worker(struct sockwatch *watch, struct fleet *fleet,
+				  const struct conn *conn, uint64_t now_ns)
+{
+	char name[CONN_ENDPOINT_MAX];
+	struct worker *worker;
+	int err;
+
+	conn_format_endpoint(conn->family, conn->peer_addr,
+			     watch->group_by_peer_ip ? 0 : conn->peer_port, name, sizeof(name));
+	worker = fleet_find(fleet, name);
+	if (worker)
+		return worker;
+	err = fleet_add(fleet, name, 0, 0, NULL, ORIGIN_PEER, now_ns, &worker);
+	if (err) {
+		if (watch->stats.untracked_total++ == 0)
+			log_warn("connection-only worker %s not tracked: %s (raise --max-workers)",
+				 name, strerror(-err));
+		return NULL;
+	}
+	return worker;
+}
+
+/* A connection the fleet has not seen: find its owner, then record it. */
+static struct conn *track(struct sockwatch *watch, struct fleet *fleet, const struct conn *facts,
+			  uint64_t now_ns)
+{
+	struct worker *owner = NULL;
+	struct conn *conn;
+
+	if (facts->owner_tgid)
+		owner = live_process(fleet, facts->owner_tgid);
+	if (!owner)
+		owner = peer_worker(watch, fleet, facts, now_ns);
+	if (!owner)
+		return NULL;
+	conn = fleet_conn_add(fleet, facts->cookie, owner, now_ns);
+	if (!conn) {
+		if (watch->stats.untracked_total++ == 0)
+			log_warn(
+				"connection limit reached (--max-connections %zu): new connections "
+				"are not tracked",
+				fleet->conn_capacity);
+		if (owner->origin == ORIGIN_PEER && owner->n_conns == 0)
+			fleet_remove(fleet, owner->name);
+		return NULL;
+	}
+	*conn = *facts;
+	conn->worker_id = owner->id;
+	conn->first_seen_ns = now_ns;
+	return conn;
+}
+
+static struct conn *apply_kernel(struct sockwatch *watch, struct fleet *fleet, uint64_t cookie,
+				 const struct lp_conn *kernel, uint64_t now_ns)
+{
+	struct conn *conn = fleet_conn_find(fleet, cookie);
+
+	if (!conn) {
+		struct conn facts;
+
+		conn_init(&facts, cookie, now_ns);
+		conn_apply_kernel(&facts, kernel, now_ns);
+		return track(watch, fleet, &facts, now_ns);
+	}
+	if (conn_apply_kernel(conn, kernel, now_ns))
+		fleet->generation++;
+	return conn;
+}
+
+static void evaluate_owner(struct fleet *fleet, const struct conn *conn, uint64_t now_ns)
+{
+	struct worker *owner = fleet_find_id(fleet, conn->worker_id);
+
+	if (owner)
+		fleet_evaluate(fleet, owner, now_ns);
+}
+
+void sockwatch_on_event(struct sockwatch *watch, struct fleet *fleet,
+			const struct lp_conn_event *event, uint64_t now_ns)
+{
+	struct conn *conn = apply_kernel(watch, fleet, event->cookie, &event->conn, now_ns);
+
+	if (!conn)
+		return;
+	log_debug("connection %llx: event %u, state %s, reason %s",
+		  (unsigned long long)event->cookie, event->what, conn_tcp_state_name(conn->state),
+		  conn_is_dead(conn) ? conn_reason_name(conn->reason) : "-");
+	evaluate_owner(fleet, conn, now_ns);
+}
+
+/* Everything the kernel recorded, so a lost event costs latency only; then forget the closed. */
+static void reconcile_kernel(struct sockwatch *watch, struct fleet *fleet, struct probe *probe,
+			     uint64_t now_ns)
+{
+	uint64_t cookie, *prev = NULL, doomed[256];
+	struct lp_conn kernel;
+	size_t n_doomed = 0;
+
+	while (probe_conn_next(probe, prev, &cookie) == 0) {
+		prev = &cookie;
+		if (probe_conn_lookup(probe, cookie, &kernel))
+			continue;
+		apply_kernel(watch, fleet, cookie, &kernel, now_ns);
+		if ((kernel.flags & LP_CONN_F_GONE) &&
+		    kernel.changed_ns + SOCKWATCH_GONE_GRACE_NS < now_ns &&
+		    n_doomed < sizeof(doomed) / sizeof(doomed[0]))
+			doomed[n_doomed++] = cookie;
+	}
+	/* Deleting while iterating would restart get_next_key; the rest go next pass. */
+	for (size_t i = 0; i < n_doomed; i++)
+		probe_conn_delete(probe, doomed[i]);
+}
+
+struct diag_pass {
+	struct sockwatch *watch;
+	struct fleet *fleet;
+	uint64_t now_ns;
+};
+
+static void on_diag_conn(void *ctx, const struct sockdiag_conn *diag)
+{
+	struct diag_pass *pass = ctx;
+	struct conn *conn;
+
+	if (!port_watched(pass->watch, diag->local_port) &&
+	    !port_watched(pass->watch, diag->peer_port))
+		return;
+	conn = fleet_conn_find(pass->fleet, diag->cookie);
+	if (!conn) {
+		struct conn facts;
+
+		/* Older than the daemon, or its events were lost: sock_diag is the only witness. */
+		conn_init(&facts, diag->cookie, pass->now_ns);
+		facts.netns_cookie = pass->watch->netns_cookie;
+		conn_apply_diag(&facts, diag, pass->watch->pass, pass->now_ns);
+		conn = track(pass->watch, pass->fleet, &facts, pass->now_ns);
+		if (conn)
+			log_debug("connection %llx found by sock_diag",
+				  (unsigned long long)diag->cookie);
+		return;
+	}
+	if (conn_apply_diag(conn, diag, pass->watch->pass, pass->now_ns))
+		pass->fleet->generation++;
+}
+
+/* Connections of our namespace that sock_diag no longer lists were closed unseen. */
+static void reconcile_vanished(struct sockwatch *watch, struct fleet *fleet, struct probe *probe,
+			       uint64_t pass_start_ns, uint64_t now_ns)
+{
+	for (size_t i = 0; i < fleet->n_conns; i++) {
+		struct conn *conn = &fleet->conns[i];
+		struct lp_conn kernel;
+
+		if (conn->gone || conn->diag_pass == watch->pass ||
+		    conn->first_seen_ns >= pass_start_ns ||
+		    conn->netns_cookie != watch->netns_cookie)
+			continue;
+		if (probe_conn_lookup(probe, conn->cookie, &kernel) == 0 &&
+		    (kernel.flags & LP_CONN_F_GONE)) {
+			conn_apply_kernel(conn, &kernel, now_ns);
+		} else {
+			watch->stats.vanished_total++;
+			conn_mark_vanished(conn, now_ns);
+		}
+		fleet->generation++;
+	}
+}
+
+struct socket_owner {
+	uint32_t inode;
+	uint32_t worker_id;
+};
+
+static int compare_owner(const void *a, const void *b)
+{
+	const struct socket_owner *x = a, *y = b;
+
+	return x->inode < y->inode ? -1 : x->inode > y->inode;
+}
+
+static void collect_sockets(const struct worker *worker, struct socket_owner **owners,
+			    size_t *count, size_t *capacity)
+{
+	char path[64], link[64];
+	struct dirent *entry;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%u/fd", worker->pid);
+	dir = opendir(path);
+	if (!dir)
+		return;
+	while ((entry = readdir(dir))) {
+		unsigned int inode;
+		ssize_t len;
+
+		if (entry->d_name[0] == '.')
+			continue;
+		len = readlinkat(dirfd(dir), entry->d_name, link, sizeof(link) - 1);
+		if (len <= 0)
+			continue;
+		link[len] = '\0';
+		if (sscanf(link, "socket:[%u]", &inode) != 1)
+			continue;
+		if (*count == *capacity) {
+			size_t grown = *capacity ? *capacity * 2 : 64;
+			struct socket_owner *more = realloc(*owners, grown * sizeof(**owners));
+
+			if (!more)
+				break;
+			*owners = more;
+			*capacity = grown;
+		}
+		(*owners)[(*count)++] = (struct socket_owner){inode, worker->id};
+	}
+	closedir(dir);
+}
+
+/*
+ * An accepted connection is established in softirq context, before any process holds it; it
+ * starts under its peer's name and moves to the watched process whose fd table holds its inode.
+ */
+static void reconcile_owners(struct fleet *fleet, uint64_t now_ns)
+{
+	struct socket_owner *owners = NULL;
+	size_t count = 0, capacity = 0;
+	bool movable = false, have_processes = false;
+
+	for (size_t i = 0; i < fleet->n_conns && !movable; i++) {
+		struct worker *owner = fleet_find_id(fleet, fleet->conns[i].worker_id);
+
+		movable = fleet->conns[i].inode && owner && owner->origin == ORIGIN_PEER;
+	}
+	for (size_t i = 0; i < fleet->count && !have_processes; i++)
+		have_processes = fleet->workers[i].pid && !fleet->workers[i].has_exit;
+	if (!movable || !have_processes)
+		return;
+
+	for (size_t i = 0; i < fleet->count; i++) {
+		if (fleet->workers[i].pid && !fleet->workers[i].has_exit)
+			collect_sockets(&fleet->workers[i], &owners, &count, &capacity);
+	}
+	qsort(owners, count, sizeof(*owners), compare_owner);
+	for (size_t i = 0; i < fleet->n_conns; i++) {
+		struct conn *conn = &fleet->conns[i];
+		struct socket_owner key = {.inode = conn->inode}, *found;
+		struct worker *from, *to;
+
+		if (!conn->inode || !count)
+			continue;
+		found = bsearch(&key, owners, count, sizeof(*owners), compare_owner);
+		from = fleet_find_id(fleet, conn->worker_id);
+		if (!found || !from || from->origin != ORIGIN_PEER)
+			continue;
+		to = fleet_find_id(fleet, found->worker_id);
+		if (!to)
+			continue;
+		log_debug("connection %llx belongs to %s", (unsigned long long)conn->cookie,
+			  to->name);
+		fleet_conn_move(fleet, conn, to);
+		/* The placeholder named after the peer existed only for this connection. */
+		if (from->n_conns == 0 && !from->has_exit)
+			fleet_remove(fleet, from->name);
+		fleet_evaluate(fleet, fleet_find_id(fleet, found->worker_id), now_ns);
+	}
+	free(owners);
+}
+
+void sockwatch_reconcile(struct sockwatch *watch, struct fleet *fleet, struct probe *probe,
+			 uint64_t now_ns)
+{
+	struct diag_pass pass = {watch, fleet, now_ns};
+	int err;
+
+	if (!watch->n_ports)
+		return;
+	reconcile_kernel(watch, fleet, probe, now_ns);
+	watch->pass++;
+	err = sockdiag_dump(watch->diag_fd, on_diag_conn, &pass);
+	if (err) {
+		if (watch->stats.pass_errors++ == 0)
+			log_warn("sock_diag pass failed: %s", strerror(-err));
+	} else {
+		watch->stats.passes++;
+		reconcile_vanished(watch, fleet, probe, now_ns, now_ns);
+	}
+	reconcile_owners(fleet, now_ns);
+	for (size_t i = 0; i < fleet->count; i++) {
+		struct worker *worker = &fleet->workers[i];
+
+		uint64_t cookie;
+
+		/* The kernel record goes too, or the next pass would bring the connection back. */
+		while (fleet_prune_dead_conn(fleet, worker, &cookie))
+			probe_conn_delete(probe, cookie);
+		if (worker->n_conns || worker->state == WS_DISCONNECTED ||
+		    worker->state == WS_SUSPECT)
+			fleet_evaluate(fleet, worker, now_ns);
+	}
+}
+
+void sockwatch_forget(struct fleet *fleet, struct probe *probe, const struct worker *worker)
+{
+	for (size_t i = 0; i < fleet->n_conns; i++) {
+		const struct conn *conn = &fleet->conns[i];
+
+		/* Live ones stay in the kernel: they come back, as they should, while they live. */
+		if (conn->worker_id == worker->id && conn->gone)
+			probe_conn_delete(probe, conn->cookie);
+	}
+}

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Worker connections, end to end: turns the kernel's connection events and the periodic
+ * sock_diag pass into fleet connections, decides which worker owns each one (the process that
+ * called connect(), the watched process holding the socket's inode in /proc/PID/fd, or a
+ * connection-only worker named after the peer) and re-evaluates the owners. Owns the
+ * sock_diag socket; runs on the event loop's thread only.
+ */
+#ifndef LP_SOCKWATCH_H
+#define LP_SOCKWATCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fleet.h"
+#include "lp_events.h"
+
+struct probe;
+
+/* Seconds a closed connection's kernel record is kept, for late events about the same close. */
+#define SOCKWATCH_GONE_GRACE_NS 2000000000ull
+
+struct sockwatch_stats {
+	uint64_t passes;	  /* sock_diag passes completed */
+	uint64_t pass_errors;	  /* sock_diag passes that failed */
+	uint64_t untracked_total; /* connections not tracked: worker or connection limit */
+	uint64_t vanished_total;  /* closed while their kernel record was lost */
+};
+
+struct sockwatch {
+	int diag_fd;
+	uint64_t netns_cookie; /* the daemon's namespace, the only one sock_diag sees */
+	bool all_netns;
+	bool group_by_peer_ip;
+	const uint16_t *ports;
+	int n_ports;
+	uint64_t pass;
+	struct sockwatch_stats stats;
+};
+
+/* 0 or -errno after one logged line. */
+int sockwatch_init(struct sockwatch *watch, const uint16_t *ports, int n_ports,
+		   bool group_by_peer_ip, bool all_netns);
+void sockwatch_destroy(struct sockwatch *watch);
+void sockwatch_on_event(struct sockwatch *watch, struct fleet *fleet,
+			const struct lp_conn_event *event, uint64_t now_ns);
+/* Kernel records, a sock_diag pass, owners by inode; then every owner is re-evaluated. */
+void sockwatch_reconcile(struct sockwatch *watch, struct fleet *fleet, struct probe *probe,
+			 uint64_t now_ns);
+
+/* Before a worker is forgotten: drops the kernel records of its closed connections. */
+void sockwatch_forget(struct fleet *fleet, struct probe *probe, const struct worker *worker);
+
+#endif
