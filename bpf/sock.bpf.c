@@ -114,10 +114,12 @@ static __always_inline void fill_addresses(struct lp_conn *conn, const struct so
 
 /*
  * The lp_conns entry of a watched socket, created on first sight when `create`; NULL for a
- * socket that is not ours (the common case, decided by the port map alone).
+ * socket that is not ours (the common case, decided by the port map alone). A closing socket
+ * gives its local port back (inet_put_port zeroes it) before the CLOSE tracepoint and the error
+ * report that follows, so `closing` callers fall back to the cookie for unbound sockets.
  */
 static __always_inline struct lp_conn *watched_conn(const struct sock *sk, bool create,
-						    __u64 *cookie)
+						    bool closing, __u64 *cookie)
 {
 	struct lp_conn *conn, fresh = {};
 	__u32 match;
@@ -125,8 +127,12 @@ static __always_inline struct lp_conn *watched_conn(const struct sock *sk, bool 
 	if (!sk)
 		return NULL;
 	match = watched_match(sk);
-	if (!match)
-		return NULL;
+	if (!match) {
+		if (!closing || BPF_CORE_READ(sk, __sk_common.skc_num) != 0)
+			return NULL;
+		*cookie = bpf_get_socket_cookie((void *)sk);
+		return bpf_map_lookup_elem(&lp_conns, cookie);
+	}
 	*cookie = bpf_get_socket_cookie((void *)sk);
 	conn = bpf_map_lookup_elem(&lp_conns, cookie);
 	if (conn || !create)
@@ -200,7 +206,7 @@ int BPF_PROG(lp_tcp_state, const struct sock *sk, int old_state, int new_state)
 	/* Listeners are not connections; a request socket becomes one at SYN_RECV. */
 	if (old_state == TCP_LISTEN || new_state == TCP_LISTEN)
 		return 0;
-	conn = watched_conn(sk, new_state != TCP_CLOSE, &cookie);
+	conn = watched_conn(sk, new_state != TCP_CLOSE, new_state == TCP_CLOSE, &cookie);
 	if (!conn)
 		return 0;
 	/* connect() picks the local port after SYN_SENT is set: refresh until the close. */
@@ -230,7 +236,7 @@ int BPF_PROG(lp_tcp_rst_rx, struct sock *sk)
 	struct lp_conn *conn;
 	__u64 cookie;
 
-	conn = watched_conn(sk, true, &cookie);
+	conn = watched_conn(sk, true, false, &cookie);
 	if (!conn)
 		return 0;
 	set_reason(conn, LP_CONN_RESET_RECEIVED);
@@ -247,7 +253,7 @@ int BPF_PROG(lp_tcp_rst_tx, const struct sock *sk, const struct sk_buff *skb, in
 	/* A reset for a packet that matched no socket has sk == NULL: nothing of ours. */
 	if (!sk || BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_LISTEN)
 		return 0;
-	conn = watched_conn(sk, true, &cookie);
+	conn = watched_conn(sk, true, true, &cookie);
 	if (!conn)
 		return 0;
 	set_reason(conn, LP_CONN_RESET_SENT);
@@ -263,7 +269,7 @@ int BPF_PROG(lp_tcp_error, const struct sock *sk)
 
 	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
-	conn = watched_conn(sk, true, &cookie);
+	conn = watched_conn(sk, true, true, &cookie);
 	if (!conn)
 		return 0;
 	conn->error = BPF_CORE_READ(sk, sk_err);
@@ -278,7 +284,7 @@ int BPF_PROG(lp_tcp_retrans, const struct sock *sk, const struct sk_buff *skb, i
 	struct lp_conn *conn;
 	__u64 cookie, now, previous;
 
-	conn = watched_conn(sk, true, &cookie);
+	conn = watched_conn(sk, true, false, &cookie);
 	if (!conn)
 		return 0;
 	now = bpf_ktime_get_ns();

@@ -260,7 +260,7 @@ static void handle_command(void *ctx, struct cmd *cmd)
 		if (worker->pid && !worker->has_exit)
 			probe_unwatch(loop->probe, worker->pid, worker->start_ticks);
 		close_pidfd(worker);
-		sockwatch_forget(&loop->fleet, loop->probe, worker);
+		sockwatch_forget(&loop->sockets, &loop->fleet, loop->probe, worker);
 		fleet_remove(&loop->fleet, cmd->name);
 		cmd->http_status = 200;
 		cmd->body = strdup("{\"forgotten\":true}");

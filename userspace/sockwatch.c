@@ -89,6 +89,18 @@ static struct worker *peer_worker(struct sockwatch *watch, struct fleet *fleet,
 	return worker;
 }
 
+static bool forgotten(const struct sockwatch *watch, uint64_t cookie)
+{
+	size_t held = watch->n_forgotten < SOCKWATCH_FORGOTTEN_MAX ? watch->n_forgotten
+								   : SOCKWATCH_FORGOTTEN_MAX;
+
+	for (size_t i = 0; i < held; i++) {
+		if (watch->forgotten[i] == cookie)
+			return true;
+	}
+	return false;
+}
+
 /* A connection the fleet has not seen: find its owner, then record it. */
 static struct conn *track(struct sockwatch *watch, struct fleet *fleet, const struct conn *facts,
 			  uint64_t now_ns)
@@ -96,6 +108,8 @@ static struct conn *track(struct sockwatch *watch, struct fleet *fleet, const st
 	struct worker *owner = NULL;
 	struct conn *conn;
 
+	if (watch->n_forgotten && forgotten(watch, facts->cookie))
+		return NULL;
 	if (facts->owner_tgid)
 		owner = live_process(fleet, facts->owner_tgid);
 	if (!owner)
@@ -367,13 +381,16 @@ void sockwatch_reconcile(struct sockwatch *watch, struct fleet *fleet, struct pr
 	}
 }
 
-void sockwatch_forget(struct fleet *fleet, struct probe *probe, const struct worker *worker)
+void sockwatch_forget(struct sockwatch *watch, struct fleet *fleet, struct probe *probe,
+		      const struct worker *worker)
 {
 	for (size_t i = 0; i < fleet->n_conns; i++) {
 		const struct conn *conn = &fleet->conns[i];
 
-		/* Live ones stay in the kernel: they come back, as they should, while they live. */
-		if (conn->worker_id == worker->id && conn->gone)
+		if (conn->worker_id != worker->id || !conn_is_dead(conn))
+			continue;
+		watch->forgotten[watch->n_forgotten++ % SOCKWATCH_FORGOTTEN_MAX] = conn->cookie;
+		if (conn->gone)
 			probe_conn_delete(probe, conn->cookie);
 	}
 }

@@ -27,6 +27,11 @@ struct sockwatch_stats {
 	uint64_t vanished_total;  /* closed while their kernel record was lost */
 };
 
+/* Dead connections of forgotten workers that the kernel still lists (CLOSE_WAIT held open by
+ * an application that never noticed); cookies are never reused, so forgetting the oldest of
+ * these is harmless beyond the worker reappearing. */
+#define SOCKWATCH_FORGOTTEN_MAX 1024
+
 struct sockwatch {
 	int diag_fd;
 	uint64_t netns_cookie; /* the daemon's namespace, the only one sock_diag sees */
@@ -36,6 +41,8 @@ struct sockwatch {
 	int n_ports;
 	uint64_t pass;
 	struct sockwatch_stats stats;
+	uint64_t forgotten[SOCKWATCH_FORGOTTEN_MAX];
+	size_t n_forgotten; /* total ever; the ring holds the newest */
 };
 
 /* 0 or -errno after one logged line. */
@@ -48,7 +55,9 @@ void sockwatch_on_event(struct sockwatch *watch, struct fleet *fleet,
 void sockwatch_reconcile(struct sockwatch *watch, struct fleet *fleet, struct probe *probe,
 			 uint64_t now_ns);
 
-/* Before a worker is forgotten: drops the kernel records of its closed connections. */
-void sockwatch_forget(struct fleet *fleet, struct probe *probe, const struct worker *worker);
+/* Before a worker is forgotten: its dead connections are never tracked again, and the kernel
+ * records of its closed ones are dropped. Live ones come back, as they should, while they live. */
+void sockwatch_forget(struct sockwatch *watch, struct fleet *fleet, struct probe *probe,
+		      const struct worker *worker);
 
 #endif

@@ -6,6 +6,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=$ROOT/build
 TEST_TMP=$(mktemp -d /tmp/liveprobe-e2e.XXXXXX)
 PIDS_TO_KILL=()
+NETNS_TO_DELETE=()
+LINKS_TO_DELETE=()
 
 cleanup() {
 	# TERM first so daemons unpin their maps; KILL whatever is left.
@@ -13,6 +15,8 @@ cleanup() {
 	sleep 0.2
 	for pid in "${PIDS_TO_KILL[@]}"; do kill -9 "$pid" 2>/dev/null; done
 	wait 2>/dev/null
+	for ns in "${NETNS_TO_DELETE[@]}"; do ip netns del "$ns" 2>/dev/null; done
+	for link in "${LINKS_TO_DELETE[@]}"; do ip link del "$link" 2>/dev/null; done
 	rm -rf "$TEST_TMP" /sys/fs/bpf/liveprobe-e2e-$$-*
 }
 trap cleanup EXIT
@@ -80,4 +84,70 @@ status_of() {
 	else
 		curl -s -o /dev/null -w '%{http_code}' -X "$1" "$2"
 	fi
+}
+
+# make_peer_host VAR: a network namespace joined to this one by a veth pair, a pretend remote
+# host. Sets VAR (namespace name), VAR_IP (its address), VAR_LOCAL_IP (ours), VAR_LINK (its end).
+make_peer_host() {
+	local var=$1 ns="lp-$$-$1" octet=$((RANDOM % 200 + 20))
+	local ours="lpr$$$1" theirs="lpp$$$1"
+	ip netns add "$ns" || return 1
+	NETNS_TO_DELETE+=("$ns")
+	ip link add "$ours" type veth peer name "$theirs" || return 1
+	LINKS_TO_DELETE+=("$ours")
+	ip link set "$theirs" netns "$ns"
+	ip addr add "10.231.$octet.1/24" dev "$ours"
+	ip link set "$ours" up
+	ip -n "$ns" addr add "10.231.$octet.2/24" dev "$theirs"
+	ip -n "$ns" link set "$theirs" up
+	ip -n "$ns" link set lo up
+	printf -v "$var" '%s' "$ns"
+	printf -v "${var}_IP" '%s' "10.231.$octet.2"
+	printf -v "${var}_LOCAL_IP" '%s' "10.231.$octet.1"
+	printf -v "${var}_LINK" '%s' "$theirs"
+}
+
+# in_ns NS CMD...: runs CMD in namespace NS, or here when NS is empty.
+in_ns() {
+	local ns=$1
+	shift
+	if [ -n "$ns" ]; then ip netns exec "$ns" "$@"; else "$@"; fi
+}
+
+# tcp_peer VAR NS ARGS...: starts tests/e2e/tcp_peer.py ARGS in NS and waits for its first line.
+# Sets VAR_PID, and VAR_PORT to the local port when it is a client.
+tcp_peer() {
+	local var=$1 ns=$2
+	shift 2
+	local out="$TEST_TMP/peer-$var"
+	# No shell function in between: $! must be the peer itself, so kill reaches it.
+	if [ -n "$ns" ]; then
+		ip netns exec "$ns" python3 "$ROOT/tests/e2e/tcp_peer.py" "$@" >"$out" 2>&1 &
+	else
+		python3 "$ROOT/tests/e2e/tcp_peer.py" "$@" >"$out" 2>&1 &
+	fi
+	local pid=$!
+	PIDS_TO_KILL+=("$pid")
+	printf -v "${var}_PID" '%s' "$pid"
+	for _ in $(seq 200); do
+		if [ -s "$out" ]; then
+			printf -v "${var}_PORT" '%s' "$(awk '/^connected/ {print $2}' "$out")"
+			return 0
+		fi
+		sleep 0.02
+	done
+	echo "tcp_peer $* did not start: $(cat "$out")" >&2
+	return 1
+}
+
+# wait_jq URL FILTER EXPECTED [SECONDS]: polls until jq FILTER on the body prints EXPECTED.
+wait_jq() {
+	local url=$1 filter=$2 expected=$3 limit=${4:-3}
+	local deadline=$((SECONDS + limit))
+	while [ "$SECONDS" -le "$deadline" ]; do
+		[ "$(curl -s "$url" | jq -r "$filter" 2>/dev/null)" = "$expected" ] && return 0
+		sleep 0.02
+	done
+	echo "    $url: $filter is $(curl -s "$url" | jq -c "$filter" 2>/dev/null), wanted $expected" >&2
+	return 1
 }
