@@ -92,11 +92,11 @@ run: all
 test: all $(OUTPUT)/test_unit $(OUTPUT)/test_kernel
 	$(Q)bash tests/run.sh
 
-$(OUTPUT)/bench_exit: tests/bench/bench_exit.c | $(DEPS_STAMP)
+$(OUTPUT)/bench: tests/bench/bench.c | $(DEPS_STAMP)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $< $(LDLIBS) -o $@
 
-bench: all $(OUTPUT)/bench_exit
+bench: all $(OUTPUT)/bench
 	$(Q)bash tests/bench/run.sh
 
 install: all

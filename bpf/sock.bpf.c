@@ -62,11 +62,26 @@ static __always_inline bool port_watched(__u16 port)
 	return bpf_map_lookup_elem(&lp_ports, &port) != NULL;
 }
 
+/* Read-only view of a kernel object as another BTF type (6.2+); loads stay direct loads. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+/*
+ * inet_sport, not skc_num: a closing socket gives its port back (inet_put_port zeroes skc_num)
+ * before the CLOSE tracepoint and the error report that follows it fire.
+ */
+static __always_inline __u16 local_port_of(const struct sock *sk)
+{
+	const struct inet_sock *inet =
+		bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct inet_sock));
+
+	return bpf_ntohs(inet->inet_sport);
+}
+
 /* The match flags of a TCP socket whose local or remote port is watched, else 0. */
 static __always_inline __u32 watched_match(const struct sock *sk)
 {
-	__u16 local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
-	__u16 peer_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	__u16 local_port = local_port_of(sk);
+	__u16 peer_port = bpf_ntohs(sk->__sk_common.skc_dport);
 	__u32 match = 0;
 
 	if (port_watched(local_port))
@@ -75,8 +90,7 @@ static __always_inline __u32 watched_match(const struct sock *sk)
 		match |= LP_CONN_F_MATCH_PEER;
 	if (!match)
 		return 0;
-	if (watched_netns_cookie &&
-	    BPF_CORE_READ(sk, __sk_common.skc_net.net, net_cookie) != watched_netns_cookie)
+	if (watched_netns_cookie && sk->__sk_common.skc_net.net->net_cookie != watched_netns_cookie)
 		return 0;
 	return match;
 }
@@ -90,10 +104,10 @@ static __always_inline bool v4_mapped(const __u8 *addr)
 
 static __always_inline void fill_addresses(struct lp_conn *conn, const struct sock *sk)
 {
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 family = sk->__sk_common.skc_family;
 
-	conn->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
-	conn->peer_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	conn->local_port = local_port_of(sk);
+	conn->peer_port = bpf_ntohs(sk->__sk_common.skc_dport);
 	if (family == AF_INET6) {
 		bpf_core_read(conn->local_addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
 		bpf_core_read(conn->peer_addr, 16, &sk->__sk_common.skc_v6_daddr);
@@ -114,12 +128,10 @@ static __always_inline void fill_addresses(struct lp_conn *conn, const struct so
 
 /*
  * The lp_conns entry of a watched socket, created on first sight when `create`; NULL for a
- * socket that is not ours (the common case, decided by the port map alone). A closing socket
- * gives its local port back (inet_put_port zeroes it) before the CLOSE tracepoint and the error
- * report that follows, so `closing` callers fall back to the cookie for unbound sockets.
+ * socket that is not ours (the common case, decided by the port map alone).
  */
 static __always_inline struct lp_conn *watched_conn(const struct sock *sk, bool create,
-						    bool closing, __u64 *cookie)
+						    __u64 *cookie)
 {
 	struct lp_conn *conn, fresh = {};
 	__u32 match;
@@ -127,22 +139,18 @@ static __always_inline struct lp_conn *watched_conn(const struct sock *sk, bool 
 	if (!sk)
 		return NULL;
 	match = watched_match(sk);
-	if (!match) {
-		if (!closing || BPF_CORE_READ(sk, __sk_common.skc_num) != 0)
-			return NULL;
-		*cookie = bpf_get_socket_cookie((void *)sk);
-		return bpf_map_lookup_elem(&lp_conns, cookie);
-	}
+	if (!match)
+		return NULL;
 	*cookie = bpf_get_socket_cookie((void *)sk);
 	conn = bpf_map_lookup_elem(&lp_conns, cookie);
 	if (conn || !create)
 		return conn;
 
 	fill_addresses(&fresh, sk);
-	fresh.state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	fresh.state = sk->__sk_common.skc_state;
 	fresh.old_state = fresh.state;
 	fresh.flags = match;
-	fresh.netns_cookie = BPF_CORE_READ(sk, __sk_common.skc_net.net, net_cookie);
+	fresh.netns_cookie = sk->__sk_common.skc_net.net->net_cookie;
 	fresh.changed_ns = bpf_ktime_get_ns();
 	if (bpf_map_update_elem(&lp_conns, cookie, &fresh, BPF_NOEXIST) &&
 	    !bpf_map_lookup_elem(&lp_conns, cookie)) {
@@ -200,13 +208,13 @@ int BPF_PROG(lp_tcp_state, const struct sock *sk, int old_state, int new_state)
 	struct lp_conn *conn;
 	__u64 cookie;
 
-	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
 	lp_stat_inc(LP_STAT_TCP_STATES_SEEN);
 	/* Listeners are not connections; a request socket becomes one at SYN_RECV. */
 	if (old_state == TCP_LISTEN || new_state == TCP_LISTEN)
 		return 0;
-	conn = watched_conn(sk, new_state != TCP_CLOSE, new_state == TCP_CLOSE, &cookie);
+	conn = watched_conn(sk, new_state != TCP_CLOSE, &cookie);
 	if (!conn)
 		return 0;
 	/* connect() picks the local port after SYN_SENT is set: refresh until the close. */
@@ -236,7 +244,7 @@ int BPF_PROG(lp_tcp_rst_rx, struct sock *sk)
 	struct lp_conn *conn;
 	__u64 cookie;
 
-	conn = watched_conn(sk, true, false, &cookie);
+	conn = watched_conn(sk, true, &cookie);
 	if (!conn)
 		return 0;
 	set_reason(conn, LP_CONN_RESET_RECEIVED);
@@ -251,9 +259,9 @@ int BPF_PROG(lp_tcp_rst_tx, const struct sock *sk, const struct sk_buff *skb, in
 	__u64 cookie;
 
 	/* A reset for a packet that matched no socket has sk == NULL: nothing of ours. */
-	if (!sk || BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_LISTEN)
+	if (!sk || sk->__sk_common.skc_state == TCP_LISTEN)
 		return 0;
-	conn = watched_conn(sk, true, true, &cookie);
+	conn = watched_conn(sk, true, &cookie);
 	if (!conn)
 		return 0;
 	set_reason(conn, LP_CONN_RESET_SENT);
@@ -267,12 +275,12 @@ int BPF_PROG(lp_tcp_error, const struct sock *sk)
 	struct lp_conn *conn;
 	__u64 cookie;
 
-	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
-	conn = watched_conn(sk, true, true, &cookie);
+	conn = watched_conn(sk, true, &cookie);
 	if (!conn)
 		return 0;
-	conn->error = BPF_CORE_READ(sk, sk_err);
+	conn->error = sk->sk_err;
 	set_reason(conn, reason_of_error(conn->error));
 	send_conn_event(cookie, LP_CONN_EV_ERROR, conn);
 	return 0;
@@ -284,7 +292,7 @@ int BPF_PROG(lp_tcp_retrans, const struct sock *sk, const struct sk_buff *skb, i
 	struct lp_conn *conn;
 	__u64 cookie, now, previous;
 
-	conn = watched_conn(sk, true, false, &cookie);
+	conn = watched_conn(sk, true, &cookie);
 	if (!conn)
 		return 0;
 	now = bpf_ktime_get_ns();

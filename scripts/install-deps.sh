@@ -8,6 +8,8 @@ packages=(
 	make clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev libjson-c-dev libcurl4-openssl-dev pkg-config
 	# tests and daemon runtime helpers
 	curl jq iproute2 nftables procps python3
+	# benchmarks: the peer tools liveprobe is measured against
+	libbpf-tools
 )
 
 missing=()

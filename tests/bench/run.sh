@@ -10,9 +10,14 @@ URL=http://127.0.0.1:$PORT
 KILLS=${BENCH_KILLS:-500}
 STORM=${BENCH_STORM:-20000}
 PAIRS=${BENCH_PAIRS:-5}
+SOCK_TRIALS=${BENCH_SOCK_TRIALS:-200}
+TCP_STORM=${BENCH_TCP_STORM:-20000}
+SOCK_PORT=${BENCH_SOCK_PORT:-9611}
+STORM_PORT=${BENCH_STORM_PORT:-9612}
+OTHER_PORT=${BENCH_OTHER_PORT:-9613}
 
-start_daemon() {
-	$BUILD/liveprobed --listen 127.0.0.1:$PORT --pin-root $PIN --ingest /tmp/lp-bench-$$.sock &
+start_daemon() { # ARGS...
+	$BUILD/liveprobed --listen 127.0.0.1:$PORT --pin-root $PIN --ingest /tmp/lp-bench-$$.sock "$@" &
 	DAEMON=$!
 	for _ in $(seq 100); do
 		kill -0 $DAEMON 2>/dev/null || break
@@ -27,40 +32,167 @@ stop_daemon() {
 	wait $DAEMON || true
 	DAEMON=
 }
+# The peer tool a user would reach for; tracefs must be mounted for its tp/ programs.
+start_tcpstates() {
+	mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing
+	/usr/sbin/tcpstates >/dev/null 2>&1 &
+	PEER=$!
+	# It prints nothing until the first event; wait until its programs are loaded.
+	for _ in $(seq 100); do
+		bpftool prog show 2>/dev/null | grep -q handle_set_stat && return 0
+		sleep 0.05
+	done
+	echo "bench: tcpstates did not start" >&2
+	exit 1
+}
+stop_tcpstates() {
+	kill -INT $PEER 2>/dev/null || true
+	wait $PEER || true
+	PEER=
+}
+# Highest BPF program id so far: programs loaded later are the ones we start.
+last_prog_id() {
+	bpftool prog show --json | python3 -c 'import json,sys; print(max([p["id"] for p in json.load(sys.stdin)] or [0]))'
+}
+# prog_costs ID: run count and average run time of lp_* and tcpstates programs loaded after ID.
+prog_costs() {
+	bpftool prog show --json | python3 -c '
+import json, sys
+for p in json.load(sys.stdin):
+    if p["id"] > int(sys.argv[1]) and p.get("run_cnt"):
+        print("  %-18s runs %9d   avg %7.1f ns" % (p["name"], p["run_cnt"], p["run_time_ns"] / p["run_cnt"]))
+' "$1"
+}
+ratio() { python3 -c "print(f'{$1/$2:.3f}')"; }
+median() { python3 -c "import statistics,sys; print(f'{statistics.median(float(x) for x in sys.argv[1:]):.3f}')" "$@"; }
+
 DAEMON=
+PEER=
 old_stats=$(sysctl -n kernel.bpf_stats_enabled)
-trap '[ -n "$DAEMON" ] && stop_daemon; sysctl -qw kernel.bpf_stats_enabled="$old_stats"' EXIT
+trap '[ -n "$DAEMON" ] && stop_daemon; [ -n "$PEER" ] && stop_tcpstates; sysctl -qw kernel.bpf_stats_enabled="$old_stats"' EXIT
 
 echo "== crash detection latency, $KILLS SIGKILLs (kernel: $(uname -r), $(nproc) CPUs)"
 start_daemon
-$BUILD/bench_exit latency $URL $KILLS
+$BUILD/bench exit-latency $URL $KILLS
 stop_daemon
 
 echo
 echo "== fork/exit storm overhead, $PAIRS interleaved pairs of $STORM forks"
 ratios=()
 for i in $(seq $PAIRS); do
-	off=$($BUILD/bench_exit storm $STORM)
+	off=$($BUILD/bench fork-storm $STORM)
 	start_daemon
-	on=$($BUILD/bench_exit storm $STORM)
+	on=$($BUILD/bench fork-storm $STORM)
 	stop_daemon
-	ratio=$(python3 -c "print(f'{$on/$off:.3f}')")
-	ratios+=("$ratio")
-	printf 'pair %d: off %8d/s   on %8d/s   on/off %s\n' "$i" "$off" "$on" "$ratio"
+	r=$(ratio "$on" "$off")
+	ratios+=("$r")
+	printf 'pair %d: off %8d/s   on %8d/s   on/off %s\n' "$i" "$off" "$on" "$r"
 done
-python3 -c "import statistics,sys; r=[float(x) for x in sys.argv[1:]]; print(f'median on/off ratio: {statistics.median(r):.3f} (target >= 0.98)')" "${ratios[@]}"
+echo "median on/off ratio: $(median "${ratios[@]}") (target >= 0.98)"
 
 echo
-echo "== kernel cost per program during one storm (kernel.bpf_stats_enabled)"
+echo "== kernel cost per program during one fork storm (kernel.bpf_stats_enabled)"
 sysctl -qw kernel.bpf_stats_enabled=1
-# Programs loaded after this id are this daemon's (bpftool 7.1 cannot show owning pids).
-last_id=$(bpftool prog show --json | python3 -c 'import json,sys; print(max([p["id"] for p in json.load(sys.stdin)] or [0]))')
+last_id=$(last_prog_id)
 start_daemon
-$BUILD/bench_exit storm $STORM >/dev/null
-bpftool prog show --json | python3 -c '
-import json, sys
-for p in json.load(sys.stdin):
-    if p["id"] > int(sys.argv[1]) and p.get("name", "").startswith("lp_") and p.get("run_cnt"):
-        print("%-16s runs %9d   avg %7.1f ns" % (p["name"], p["run_cnt"], p["run_time_ns"] / p["run_cnt"]))
-' "$last_id"
+$BUILD/bench fork-storm $STORM >/dev/null
+prog_costs "$last_id"
 stop_daemon
+sysctl -qw kernel.bpf_stats_enabled="$old_stats"
+
+echo
+echo "== socket-death latency, $SOCK_TRIALS peer SIGKILLs on loopback port $SOCK_PORT"
+start_daemon --watch-port $SOCK_PORT
+$BUILD/bench sock-latency $URL $SOCK_PORT $SOCK_TRIALS
+stop_daemon
+
+echo
+echo "== silent peer host: time until the connection is declared dead"
+keepidle=$(sysctl -n net.ipv4.tcp_keepalive_time)
+keepintvl=$(sysctl -n net.ipv4.tcp_keepalive_intvl)
+keepcnt=$(sysctl -n net.ipv4.tcp_keepalive_probes)
+retries2=$(sysctl -n net.ipv4.tcp_retries2)
+echo "Linux defaults here (computed, not waited for):"
+echo "  idle connection, SO_KEEPALIVE off:  never"
+echo "  idle connection, SO_KEEPALIVE on:   $((keepidle + keepintvl * keepcnt)) s (tcp_keepalive_time $keepidle + $keepcnt x $keepintvl)"
+python3 -c '
+import sys
+retries = int(sys.argv[1])
+# RTO doubles from 200 ms (TCP_RTO_MIN, loopback/LAN) up to 120 s (TCP_RTO_MAX); the
+# connection dies when the timeout a retries2 timer would reach runs out.
+rto, total = 0.2, 0.0
+for _ in range(retries + 1):
+    total += rto
+    rto = min(rto * 2, 120.0)
+print("  busy connection (data unacked):    %.0f s (tcp_retries2 = %d, RTO from 200 ms)" % (total, retries))
+' "$retries2"
+echo "liveprobe --keepalive 1,1,3 (measured, one trial with a real silent namespace):"
+ns=lp-bench-$$
+ip netns add $ns
+ip link add lpbr$$ type veth peer name lpbp$$
+ip link set lpbp$$ netns $ns
+ip addr add 10.232.1.1/24 dev lpbr$$ && ip link set lpbr$$ up
+ip -n $ns addr add 10.232.1.2/24 dev lpbp$$ && ip -n $ns link set lpbp$$ up
+trap '[ -n "$DAEMON" ] && stop_daemon; [ -n "$PEER" ] && stop_tcpstates; ip netns del '$ns' 2>/dev/null; ip link del lpbr$$ 2>/dev/null; sysctl -qw kernel.bpf_stats_enabled="$old_stats"' EXIT
+start_daemon --watch-port $SOCK_PORT --keepalive 1,1,3 --group-by-peer-ip
+python3 tests/e2e/tcp_peer.py server 10.232.1.1 $SOCK_PORT >/dev/null &
+server=$!
+sleep 0.3
+ip netns exec $ns python3 tests/e2e/tcp_peer.py client 10.232.1.1 $SOCK_PORT >/dev/null &
+client=$!
+for _ in $(seq 100); do
+	[ "$(curl -s $URL/api/v1/workers/10.232.1.2 | jq -r '.connections[0].state' 2>/dev/null)" = ESTABLISHED ] && break
+	sleep 0.05
+done
+ip netns exec $ns nft add table inet lp_silence
+ip netns exec $ns nft add chain inet lp_silence input '{ type filter hook input priority 0; policy drop; }'
+start=$(date +%s.%N)
+for _ in $(seq 300); do
+	[ "$(curl -s $URL/api/v1/workers/10.232.1.2 | jq -r .state)" = disconnected ] && break
+	sleep 0.05
+done
+echo "  idle connection: $(python3 -c "print(f'{$(date +%s.%N) - $start:.1f}')") s to disconnected, reason $(curl -s $URL/api/v1/workers/10.232.1.2 | jq -r '.connections[0].reason') (budget 1 + 1 x 3 = 4 s)"
+kill $client $server 2>/dev/null || true
+wait $client $server 2>/dev/null || true
+stop_daemon
+
+echo
+echo "== loopback connect/accept/close storm, $PAIRS interleaved rounds of $TCP_STORM connections"
+echo "   off: no probe; unwatched: liveprobe watching another port; watched: liveprobe watching"
+echo "   the storm's port; tcpstates: libbpf-tools tcpstates tracing every state change"
+declare -a r_unwatched r_watched r_tcpstates
+for i in $(seq $PAIRS); do
+	off=$($BUILD/bench tcp-storm $STORM_PORT $TCP_STORM)
+	start_daemon --watch-port $OTHER_PORT
+	unwatched=$($BUILD/bench tcp-storm $STORM_PORT $TCP_STORM)
+	stop_daemon
+	start_daemon --watch-port $STORM_PORT --max-connections 1048576
+	watched=$($BUILD/bench tcp-storm $STORM_PORT $TCP_STORM)
+	stop_daemon
+	start_tcpstates
+	peer=$($BUILD/bench tcp-storm $STORM_PORT $TCP_STORM)
+	stop_tcpstates
+	r_unwatched+=("$(ratio "$unwatched" "$off")")
+	r_watched+=("$(ratio "$watched" "$off")")
+	r_tcpstates+=("$(ratio "$peer" "$off")")
+	printf 'round %d: off %6d/s  unwatched %6d/s  watched %6d/s  tcpstates %6d/s\n' \
+		"$i" "$off" "$unwatched" "$watched" "$peer"
+done
+echo "median rate over off: liveprobe unwatched $(median "${r_unwatched[@]}") (target >= 0.97)," \
+	"liveprobe watched $(median "${r_watched[@]}"), tcpstates $(median "${r_tcpstates[@]}")"
+
+echo
+echo "== kernel cost per program during one TCP storm (kernel.bpf_stats_enabled)"
+sysctl -qw kernel.bpf_stats_enabled=1
+for mode in unwatched watched tcpstates; do
+	echo "$mode:"
+	last_id=$(last_prog_id)
+	case $mode in
+	unwatched) start_daemon --watch-port $OTHER_PORT ;;
+	watched) start_daemon --watch-port $STORM_PORT --max-connections 1048576 ;;
+	tcpstates) start_tcpstates ;;
+	esac
+	$BUILD/bench tcp-storm $STORM_PORT $TCP_STORM >/dev/null
+	prog_costs "$last_id"
+	if [ $mode = tcpstates ]; then stop_tcpstates; else stop_daemon; fi
+done

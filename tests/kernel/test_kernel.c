@@ -765,6 +765,18 @@ static void run_peer_kill(bool unread_data, uint32_t expected_reason)
 	printf("    peer kill -> %s: kernel %.3f ms, loop %.3f ms\n",
 	       conn_reason_name(conn->reason), (conn->dead_ns - killed_ns) / 1e6,
 	       (seen_ns - killed_ns) / 1e6);
+
+	/* The close that follows is seen too, though the socket has given its port back. */
+	close(accepted);
+	accepted = -1;
+	for (uint64_t deadline = http_now_ns() + 2000000000ull; http_now_ns() < deadline;) {
+		loop_poll_once(&sock_loop, 5);
+		conn = server_side(&sock_loop, ntohs(peer.sin_port));
+		if (!conn || conn->gone)
+			break;
+	}
+	if (ASSERT_TRUE(conn && conn->gone, "our close seen"))
+		ASSERT_STREQ(conn_tcp_state_name(conn->state), "CLOSE", "final state");
 cleanup:
 	if (pid > 0) {
 		kill(pid, SIGKILL);
@@ -839,6 +851,80 @@ cleanup:
 		close(listener);
 }
 
+/* Connection events overflow a 4 KiB ring buffer; lp_conns and sock_diag must repair it all. */
+static void test_conn_drop_storm(void)
+{
+	enum { N = 200 };
+	struct sockaddr_in addr = {.sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	static int clients[N], servers[N];
+	static struct opts opts;
+	static struct loop loop;
+	uint64_t stats[LP_STAT__COUNT];
+	socklen_t len = sizeof(addr);
+	int listener, alive = 0, reset = 0;
+
+	for (int i = 0; i < N; i++)
+		clients[i] = servers[i] = -1;
+	listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (!ASSERT_EQ(bind(listener, (struct sockaddr *)&addr, len), 0, "bind") ||
+	    !ASSERT_EQ(listen(listener, N), 0, "listen") ||
+	    !ASSERT_EQ(getsockname(listener, (struct sockaddr *)&addr, &len), 0, "getsockname"))
+		goto cleanup;
+	opts_defaults(&opts);
+	snprintf(opts.pin_root, sizeof(opts.pin_root), "/sys/fs/bpf/liveprobe-test-cdrops-%d",
+		 getpid());
+	opts.ringbuf_bytes = 4096;
+	opts.reconcile_ms = 60000; /* only a drop may trigger reconciliation */
+	opts.watch_ports[opts.n_watch_ports++] = ntohs(addr.sin_port);
+	if (!ASSERT_EQ(loop_init(&loop, &opts), 0, "load a probe with a tiny ring buffer"))
+		goto cleanup;
+
+	for (int i = 0; i < N; i++) {
+		clients[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (connect(clients[i], (struct sockaddr *)&addr, sizeof(addr)))
+			break;
+		servers[i] = accept(listener, NULL, NULL);
+	}
+	for (int i = 0; i < N; i++) {
+		struct linger hard = {.l_onoff = 1, .l_linger = 0};
+
+		setsockopt(clients[i], SOL_SOCKET, SO_LINGER, &hard, sizeof(hard));
+		close(clients[i]);
+		clients[i] = -1;
+	}
+	probe_read_stats(loop.probe, stats);
+	ASSERT_GE(stats[LP_STAT_RINGBUF_DROPS], 1, "the storm overflowed the ring buffer");
+	for (int i = 0; i < 30; i++)
+		loop_poll_once(&loop, 20);
+	for (size_t i = 0; i < loop.fleet.n_conns; i++) {
+		const struct conn *conn = &loop.fleet.conns[i];
+
+		if (conn->local_port != ntohs(addr.sin_port))
+			continue;
+		alive += !conn_is_dead(conn);
+		reset += conn->reason == LP_CONN_RESET_RECEIVED;
+	}
+	ASSERT_EQ(reset, N, "every server side seen reset, recovered from lp_conns");
+	ASSERT_EQ(alive, 0, "none left alive");
+	probe_read_stats(loop.probe, stats);
+	ASSERT_EQ(loop.status.drops_reconciled, stats[LP_STAT_RINGBUF_DROPS],
+		  "no drop left unreconciled");
+	printf("    connection storm: %llu events dropped, %llu received, %d of %d resets known\n",
+	       (unsigned long long)stats[LP_STAT_RINGBUF_DROPS],
+	       (unsigned long long)loop.status.events_received, reset, N);
+	loop_destroy(&loop);
+cleanup:
+	for (int i = 0; i < N; i++) {
+		if (clients[i] >= 0)
+			close(clients[i]);
+		if (servers[i] >= 0)
+			close(servers[i]);
+	}
+	if (listener >= 0)
+		close(listener);
+}
+
 static const struct harness_test tests[] = {
 	{"kernel/exit_zero", test_exit_zero},
 	{"kernel/exit_three", test_exit_three},
@@ -856,6 +942,7 @@ static const struct harness_test tests[] = {
 	{"kernel/peer_kill_fin", test_peer_kill_fin},
 	{"kernel/peer_kill_unread_rst", test_peer_kill_unread_rst},
 	{"kernel/unwatched_connections", test_unwatched_connections},
+	{"kernel/conn_drop_storm", test_conn_drop_storm},
 };
 
 int main(int argc, char **argv)

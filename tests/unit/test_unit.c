@@ -6,12 +6,14 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 #include "fleet.h"
 #include "harness.h"
 #include "opts.h"
 #include "proc.h"
 #include "render.h"
+#include "sockdiag.h"
 
 static enum opts_result parse(struct opts *opts, char *err, int argc, ...)
 {
@@ -307,6 +309,171 @@ static void test_render_caps_reasons(void)
 	fleet_free(&fleet);
 }
 
+static void test_opts_sockets(void)
+{
+	struct opts opts;
+	char err[256];
+
+	ASSERT_EQ(parse(&opts, err, 6, "--watch-port", "5000", "--watch-port", "5000",
+			"--keepalive", "10,5,3"),
+		  OPTS_RUN, "ports and keepalive");
+	ASSERT_EQ(opts.n_watch_ports, 1, "a repeated port counts once");
+	ASSERT_EQ(opts.keepalive_idle_s, 10, "idle");
+	ASSERT_EQ(opts.keepalive_intvl_s, 5, "interval");
+	ASSERT_EQ(opts.keepalive_cnt, 3, "count");
+	ASSERT_EQ(parse(&opts, err, 2, "--keepalive", "1,1,3"), OPTS_ERROR,
+		  "keepalive without a port");
+	ASSERT_EQ(parse(&opts, err, 4, "--watch-port", "1", "--keepalive", "1,1"), OPTS_ERROR,
+		  "two values");
+	ASSERT_EQ(parse(&opts, err, 4, "--watch-port", "1", "--keepalive", "1,1,3,4"), OPTS_ERROR,
+		  "four values");
+	ASSERT_EQ(parse(&opts, err, 4, "--watch-port", "1", "--keepalive", "0,1,3"), OPTS_ERROR,
+		  "zero idle");
+	ASSERT_EQ(parse(&opts, err, 4, "--watch-port", "1", "--keepalive", "1,1,128"), OPTS_ERROR,
+		  "count above TCP_KEEPCNT's limit");
+	ASSERT_EQ(parse(&opts, err, 2, "--watch-port", "0"), OPTS_ERROR, "port 0");
+	ASSERT_EQ(parse(&opts, err, 2, "--max-connections", "8"), OPTS_ERROR, "too few");
+}
+
+static struct lp_conn kernel_conn(uint8_t state, uint32_t reason, uint64_t changed_ns)
+{
+	struct lp_conn kernel = {
+		.family = AF_INET,
+		.local_addr = {10, 0, 0, 1},
+		.peer_addr = {10, 0, 0, 2},
+		.local_port = 5000,
+		.peer_port = 40000,
+		.state = state,
+		.reason = reason,
+		.changed_ns = changed_ns,
+	};
+
+	return kernel;
+}
+
+static void test_conn_reasons(void)
+{
+	struct lp_conn kernel = kernel_conn(8 /* CLOSE_WAIT */, LP_CONN_PEER_CLOSED, 100);
+	struct conn conn;
+	char text[CONN_ENDPOINT_MAX];
+
+	conn_init(&conn, 42, 50);
+	ASSERT_TRUE(conn_apply_kernel(&conn, &kernel, 110), "first record changes it");
+	ASSERT_STREQ(conn_reason_name(conn.reason), "peer_closed", "peer closed");
+	ASSERT_EQ(conn.dead_ns, 100, "death time is the kernel's");
+	kernel.reason = LP_CONN_RESET_RECEIVED;
+	conn_apply_kernel(&conn, &kernel, 120);
+	ASSERT_STREQ(conn_reason_name(conn.reason), "reset_received", "a reset explains more");
+	ASSERT_EQ(conn.dead_ns, 100, "still dead since the first evidence");
+	kernel.reason = LP_CONN_CLOSED;
+	conn_apply_kernel(&conn, &kernel, 130);
+	ASSERT_STREQ(conn_reason_name(conn.reason), "reset_received", "a vaguer cause never wins");
+
+	conn_format_endpoint(AF_INET, conn.peer_addr, conn.peer_port, text, sizeof(text));
+	ASSERT_STREQ(text, "10.0.0.2:40000", "IPv4 endpoint");
+	conn_format_endpoint(AF_INET, conn.peer_addr, 0, text, sizeof(text));
+	ASSERT_STREQ(text, "10.0.0.2", "address alone");
+	{
+		uint8_t v6[16] = {[15] = 1};
+
+		conn_format_endpoint(AF_INET6, v6, 80, text, sizeof(text));
+		ASSERT_STREQ(text, "[::1]:80", "IPv6 endpoint in brackets");
+	}
+	ASSERT_STREQ(conn_errno_name(ETIMEDOUT), "ETIMEDOUT", "errno names");
+	ASSERT_STREQ(conn_tcp_state_name(1), "ESTABLISHED", "state names");
+}
+
+static void test_conn_suspect(void)
+{
+	struct lp_conn kernel = kernel_conn(1, LP_CONN_ALIVE, 100);
+	struct sockdiag_conn diag = {.family = AF_INET, .state = 1, .has_info = true};
+	struct conn conn;
+
+	conn_init(&conn, 7, 0);
+	conn_apply_kernel(&conn, &kernel, 100);
+	ASSERT_TRUE(!conn.suspect, "fresh connection is not suspect");
+	kernel.retransmits = 1;
+	kernel.retrans_ns = 1000000000ull;
+	conn_apply_kernel(&conn, &kernel, 1000000000ull);
+	ASSERT_TRUE(conn.suspect, "a retransmission makes it suspect");
+	/* A sample taken right after the retransmission proves nothing yet. */
+	conn_apply_diag(&conn, &diag, 1, 1000000000ull + CONN_SUSPECT_SETTLE_NS / 2);
+	ASSERT_TRUE(conn.suspect, "too early to clear");
+	diag.retransmits = 2;
+	conn_apply_diag(&conn, &diag, 2, 2000000000ull);
+	ASSERT_TRUE(conn.suspect, "still retransmitting");
+	diag.retransmits = 0;
+	diag.last_data_recv_ms = 500;
+	conn_apply_diag(&conn, &diag, 3, 3000000000ull);
+	ASSERT_TRUE(!conn.suspect, "acknowledged: recovered");
+	ASSERT_EQ(conn.last_data_recv_ns, 2500000000ull, "silence measured from the sample");
+	ASSERT_TRUE(conn_mark_vanished(&conn, 4000000000ull), "vanishing is a change");
+	ASSERT_STREQ(conn_reason_name(conn.reason), "closed", "vanished means closed");
+	ASSERT_TRUE(conn.gone, "and gone");
+}
+
+static void test_fleet_connections(void)
+{
+	struct lp_conn kernel = kernel_conn(1, LP_CONN_ALIVE, 10);
+	struct worker *process, *peer;
+	struct snapshot *snapshot;
+	struct fleet fleet;
+	struct conn *a, *b;
+	uint64_t cookie;
+
+	fleet_init(&fleet, 4, 16);
+	fleet_add(&fleet, "proc", 100, 1, "x", ORIGIN_API, 0, &process);
+	fleet_add(&fleet, "10.0.0.2", 0, 0, NULL, ORIGIN_PEER, 0, &peer);
+	a = fleet_conn_add(&fleet, 1, &fleet.workers[1], 0);
+	conn_apply_kernel(a, &kernel, 10);
+	b = fleet_conn_add(&fleet, 2, &fleet.workers[1], 0);
+	conn_apply_kernel(b, &kernel, 10);
+	fleet_evaluate(&fleet, &fleet.workers[1], 20);
+	ASSERT_EQ(fleet.workers[1].state, WS_STARTING, "live connections: no verdict from them");
+
+	kernel.retransmits = 1;
+	kernel.retrans_ns = 30;
+	conn_apply_kernel(fleet_conn_find(&fleet, 2), &kernel, 30);
+	fleet_evaluate(&fleet, &fleet.workers[1], 30);
+	ASSERT_EQ(fleet.workers[1].state, WS_SUSPECT, "one unacknowledged: suspect");
+	ASSERT_EQ(fleet_state_health(WS_SUSPECT), HEALTH_AMBER, "suspect is amber");
+
+	kernel = kernel_conn(8, LP_CONN_PEER_CLOSED, 40);
+	conn_apply_kernel(fleet_conn_find(&fleet, 1), &kernel, 40);
+	conn_apply_kernel(fleet_conn_find(&fleet, 2), &kernel, 40);
+	fleet_evaluate(&fleet, &fleet.workers[1], 40);
+	ASSERT_EQ(fleet.workers[1].state, WS_DISCONNECTED, "all dead: disconnected");
+
+	/* A live process whose only connection died: disconnected, with both facts. */
+	a = fleet_conn_add(&fleet, 3, &fleet.workers[0], 50);
+	conn_apply_kernel(a, &kernel, 50);
+	fleet_evaluate(&fleet, &fleet.workers[0], 50);
+	ASSERT_EQ(fleet.workers[0].state, WS_DISCONNECTED, "process alive, connections dead");
+	ASSERT_TRUE(strstr(fleet.workers[0].reason, "process 100 alive") != NULL,
+		    "reason names the live process");
+
+	snapshot = snapshot_take(&fleet, &(struct probe_status){0}, 60);
+	ASSERT_EQ(snapshot->n_conns, 3, "every connection published");
+	ASSERT_EQ(snapshot->workers[0].n_conns, 1, "proc owns one");
+	ASSERT_EQ(snapshot_conns_of(snapshot, &snapshot->workers[0])->cookie, 3, "its own");
+	ASSERT_EQ(snapshot->workers[1].n_conns, 2, "the peer worker owns two");
+	snapshot_release(snapshot);
+
+	for (int i = 0; i < FLEET_DEAD_CONNS_KEPT + 2; i++) {
+		a = fleet_conn_add(&fleet, 10 + i, &fleet.workers[1], 60 + i);
+		kernel.changed_ns = 60 + i;
+		conn_apply_kernel(a, &kernel, 60 + i);
+	}
+	while (fleet_prune_dead_conn(&fleet, &fleet.workers[1], &cookie))
+		;
+	ASSERT_EQ(fleet.workers[1].n_conns, FLEET_DEAD_CONNS_KEPT, "dead connections bounded");
+	ASSERT_TRUE(fleet_conn_find(&fleet, 1) == NULL, "the oldest went first");
+
+	fleet_remove(&fleet, "10.0.0.2");
+	ASSERT_EQ(fleet.n_conns, 1, "a forgotten worker's connections go with it");
+	fleet_free(&fleet);
+}
+
 static const struct harness_test tests[] = {
 	{"unit/opts_defaults", test_opts_defaults},
 	{"unit/opts_values", test_opts_values},
@@ -318,6 +485,10 @@ static const struct harness_test tests[] = {
 	{"unit/render_worker_and_host", test_render_worker_and_host},
 	{"unit/render_host_without_evidence", test_render_host_without_evidence},
 	{"unit/render_caps_reasons", test_render_caps_reasons},
+	{"unit/opts_sockets", test_opts_sockets},
+	{"unit/conn_reasons", test_conn_reasons},
+	{"unit/conn_suspect", test_conn_suspect},
+	{"unit/fleet_connections", test_fleet_connections},
 };
 
 int main(int argc, char **argv)
