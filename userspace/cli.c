@@ -118,6 +118,26 @@ static const char *health_colour(const char *health, bool colour)
 	return "\033[31m";
 }
 
+/* "alive/total" connections, or "-" for a worker without any. */
+static void format_conns(json_object *worker, char *out, size_t len)
+{
+	json_object *conns, *reason;
+	size_t total, alive = 0;
+
+	if (!json_object_object_get_ex(worker, "connections", &conns) ||
+	    !(total = json_object_array_length(conns))) {
+		snprintf(out, len, "-");
+		return;
+	}
+	for (size_t i = 0; i < total; i++) {
+		if (!json_object_object_get_ex(json_object_array_get_idx(conns, i), "reason",
+					       &reason) ||
+		    json_object_is_type(reason, json_type_null))
+			alive++;
+	}
+	snprintf(out, len, "%zu/%zu", alive, total);
+}
+
 static int cmd_status(const char *base, int argc, char **argv)
 {
 	bool as_json = argc > 1 && !strcmp(argv[1], "--json");
@@ -150,17 +170,19 @@ static int cmd_status(const char *base, int argc, char **argv)
 			printf("  - %s\n",
 			       json_object_get_string(json_object_array_get_idx(reasons, i)));
 	}
-	printf("\n%-24s %-8s %-13s %-6s %10s  %s\n", "WORKER", "PID", "STATE", "HEALTH", "FOR(s)",
-	       "REASON");
+	printf("\n%-24s %-8s %-13s %-6s %10s %6s  %s\n", "WORKER", "PID", "STATE", "HEALTH",
+	       "FOR(s)", "CONNS", "REASON");
 	json_object_object_get_ex(workers, "workers", &list);
 	for (size_t i = 0; list && i < json_object_array_length(list); i++) {
 		json_object *worker = json_object_array_get_idx(list, i);
 		const char *worker_health = str_field(worker, "health");
+		char conns[32];
 
-		printf("%-24s %-8s %-13s %s%-6s%s %10s  %s\n", str_field(worker, "name"),
+		format_conns(worker, conns, sizeof(conns));
+		printf("%-24s %-8s %-13s %s%-6s%s %10s %6s  %s\n", str_field(worker, "name"),
 		       str_field(worker, "pid"), str_field(worker, "state"),
 		       health_colour(worker_health, colour), worker_health, reset,
-		       str_field(worker, "state_since_age_s"), str_field(worker, "reason"));
+		       str_field(worker, "state_since_age_s"), conns, str_field(worker, "reason"));
 	}
 cleanup:
 	json_object_put(host);

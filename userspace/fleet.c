@@ -26,7 +26,9 @@ int fleet_init(struct fleet *fleet, size_t capacity, size_t conn_capacity)
 	memset(fleet, 0, sizeof(*fleet));
 	fleet->workers = calloc(capacity, sizeof(*fleet->workers));
 	fleet->conns = calloc(conn_capacity ?: 1, sizeof(*fleet->conns));
-	if (!fleet->workers || !fleet->conns) {
+	if (!fleet->workers || !fleet->conns ||
+	    u64map_init(&fleet->conn_by_cookie, conn_capacity) ||
+	    u64map_init(&fleet->worker_by_name, capacity)) {
 		fleet_free(fleet);
 		return -ENOMEM;
 	}
@@ -40,6 +42,8 @@ void fleet_free(struct fleet *fleet)
 {
 	free(fleet->workers);
 	free(fleet->conns);
+	u64map_free(&fleet->conn_by_cookie);
+	u64map_free(&fleet->worker_by_name);
 	fleet->workers = NULL;
 	fleet->conns = NULL;
 	fleet->count = 0;
@@ -108,6 +112,16 @@ const char *fleet_signal_name(int signal)
 
 struct worker *fleet_find(struct fleet *fleet, const char *name)
 {
+	uint32_t id;
+
+	if (u64map_get(&fleet->worker_by_name, u64map_hash_string(name), &id)) {
+		struct worker *worker = fleet_find_id(fleet, id);
+
+		if (worker && !strcmp(worker->name, name))
+			return worker;
+	}
+	if (!fleet->name_collisions)
+		return NULL;
 	for (size_t i = 0; i < fleet->count; i++) {
 		if (!strcmp(fleet->workers[i].name, name))
 			return &fleet->workers[i];
@@ -140,6 +154,16 @@ int fleet_add(struct fleet *fleet, const char *name, uint32_t pid, uint64_t star
 	worker = &fleet->workers[fleet->count++];
 	memset(worker, 0, sizeof(*worker));
 	worker->id = fleet->next_id++;
+	{
+		uint64_t hash = u64map_hash_string(name);
+		uint32_t taken;
+
+		/* Two names with one hash: the second is found by scan, never mistaken. */
+		if (u64map_get(&fleet->worker_by_name, hash, &taken))
+			fleet->name_collisions++;
+		else
+			u64map_put(&fleet->worker_by_name, hash, worker->id);
+	}
 	snprintf(worker->name, sizeof(worker->name), "%s", name);
 	snprintf(worker->comm, sizeof(worker->comm), "%s", comm ? comm : "");
 	worker->pid = pid;
@@ -172,13 +196,20 @@ int fleet_remove(struct fleet *fleet, const char *name)
 
 	if (!worker)
 		return -ENOENT;
-	/* Its connections go with it. */
-	for (size_t i = fleet->n_conns; i-- > 0;) {
-		if (fleet->conns[i].worker_id == worker->id)
-			fleet->conns[i] = fleet->conns[--fleet->n_conns];
+	{
+		uint64_t hash = u64map_hash_string(name);
+		uint32_t id;
+
+		/* Its connections go with it. */
+		for (size_t i = fleet->n_conns; i-- > 0;) {
+			if (fleet->conns[i].worker_id == worker->id)
+				fleet_conn_remove(fleet, &fleet->conns[i]);
+		}
+		if (u64map_get(&fleet->worker_by_name, hash, &id) && id == worker->id)
+			u64map_del(&fleet->worker_by_name, hash);
 	}
 	index = worker - fleet->workers;
-	/* Order is registration order; keep it so listings are stable. */
+	/* Order is registration order; keep it so listings are stable (and ids sorted). */
 	memmove(worker, worker + 1, (fleet->count - index - 1) * sizeof(*worker));
 	fleet->count--;
 	fleet->generation++;
@@ -275,20 +306,36 @@ void fleet_apply_exit(struct fleet *fleet, struct worker *worker, const struct w
 
 struct worker *fleet_find_id(struct fleet *fleet, uint32_t id)
 {
-	for (size_t i = 0; i < fleet->count; i++) {
-		if (fleet->workers[i].id == id)
-			return &fleet->workers[i];
+	size_t low = 0, high = fleet->count;
+
+	while (low < high) {
+		size_t mid = low + (high - low) / 2;
+
+		if (fleet->workers[mid].id == id)
+			return &fleet->workers[mid];
+		if (fleet->workers[mid].id < id)
+			low = mid + 1;
+		else
+			high = mid;
 	}
 	return NULL;
 }
 
 struct conn *fleet_conn_find(struct fleet *fleet, uint64_t cookie)
 {
-	for (size_t i = 0; i < fleet->n_conns; i++) {
-		if (fleet->conns[i].cookie == cookie)
-			return &fleet->conns[i];
-	}
-	return NULL;
+	uint32_t index;
+
+	return u64map_get(&fleet->conn_by_cookie, cookie, &index) ? &fleet->conns[index] : NULL;
+}
+
+/* Adds (sign 1) or takes away (sign -1) a connection's status from its owner's counts. */
+static void count_status(struct worker *owner, const struct conn *conn, int sign)
+{
+	owner->n_conns += sign;
+	if (conn_is_dead(conn))
+		owner->n_conns_dead += sign;
+	else if (conn->suspect)
+		owner->n_conns_suspect += sign;
 }
 
 struct conn *fleet_conn_add(struct fleet *fleet, uint64_t cookie, struct worker *worker,
@@ -296,14 +343,36 @@ struct conn *fleet_conn_add(struct fleet *fleet, uint64_t cookie, struct worker 
 {
 	struct conn *conn;
 
-	if (fleet->n_conns == fleet->conn_capacity)
+	if (fleet->n_conns == fleet->conn_capacity ||
+	    u64map_put(&fleet->conn_by_cookie, cookie, fleet->n_conns))
 		return NULL;
 	conn = &fleet->conns[fleet->n_conns++];
 	conn_init(conn, cookie, now_ns);
 	conn->worker_id = worker->id;
-	worker->n_conns++;
+	count_status(worker, conn, 1);
 	fleet->generation++;
 	return conn;
+}
+
+bool fleet_conn_changed(struct fleet *fleet, const struct conn *conn, bool was_dead,
+			bool was_suspect)
+{
+	struct worker *owner = fleet_find_id(fleet, conn->worker_id);
+	bool dead = conn_is_dead(conn), suspect = !dead && conn->suspect;
+
+	was_suspect = !was_dead && was_suspect;
+	if (dead == was_dead && suspect == was_suspect)
+		return false;
+	fleet->generation++;
+	if (!owner)
+		return true;
+	owner->n_conns_dead += (int)dead - (int)was_dead;
+	owner->n_conns_suspect += (int)suspect - (int)was_suspect;
+	if (dead && !was_dead)
+		owner->last_dead_cookie = conn->cookie;
+	if (suspect && !was_suspect)
+		owner->suspect_cookie = conn->cookie;
+	return true;
 }
 
 void fleet_conn_move(struct fleet *fleet, struct conn *conn, struct worker *to)
@@ -313,19 +382,29 @@ void fleet_conn_move(struct fleet *fleet, struct conn *conn, struct worker *to)
 	if (from == to)
 		return;
 	if (from)
-		from->n_conns--;
+		count_status(from, conn, -1);
 	conn->worker_id = to->id;
-	to->n_conns++;
+	count_status(to, conn, 1);
+	if (conn_is_dead(conn))
+		to->last_dead_cookie = conn->cookie;
+	else if (conn->suspect)
+		to->suspect_cookie = conn->cookie;
 	fleet->generation++;
 }
 
 void fleet_conn_remove(struct fleet *fleet, struct conn *conn)
 {
 	struct worker *owner = fleet_find_id(fleet, conn->worker_id);
+	struct conn *last = &fleet->conns[fleet->n_conns - 1];
 
 	if (owner)
-		owner->n_conns--;
-	*conn = fleet->conns[--fleet->n_conns];
+		count_status(owner, conn, -1);
+	u64map_del(&fleet->conn_by_cookie, conn->cookie);
+	if (conn != last) {
+		*conn = *last;
+		u64map_put(&fleet->conn_by_cookie, conn->cookie, conn - fleet->conns);
+	}
+	fleet->n_conns--;
 	fleet->generation++;
 }
 
@@ -334,6 +413,8 @@ bool fleet_prune_dead_conn(struct fleet *fleet, struct worker *worker, uint64_t 
 	struct conn *oldest = NULL;
 	size_t dead = 0;
 
+	if (worker->n_conns_dead <= FLEET_DEAD_CONNS_KEPT)
+		return false;
 	for (size_t i = 0; i < fleet->n_conns; i++) {
 		struct conn *conn = &fleet->conns[i];
 
@@ -350,44 +431,43 @@ bool fleet_prune_dead_conn(struct fleet *fleet, struct worker *worker, uint64_t 
 	return true;
 }
 
+/* "10.0.0.2:6000 reset_received" for the connection with this cookie, if it is still known. */
+static void describe_conn(struct fleet *fleet, uint64_t cookie, bool with_reason, char *out,
+			  size_t len)
+{
+	const struct conn *conn = fleet_conn_find(fleet, cookie);
+	char peer[CONN_ENDPOINT_MAX];
+
+	if (!conn) {
+		snprintf(out, len, "a connection");
+		return;
+	}
+	conn_format_endpoint(conn->family, conn->peer_addr, conn->peer_port, peer, sizeof(peer));
+	if (with_reason && conn_is_dead(conn))
+		snprintf(out, len, "%s %s", peer, conn_reason_name(conn->reason));
+	else
+		snprintf(out, len, "%s", peer);
+}
+
 void fleet_evaluate(struct fleet *fleet, struct worker *worker, uint64_t now_ns)
 {
-	const struct conn *last_dead = NULL, *suspect = NULL;
-	char reason[FLEET_REASON_MAX], peer[CONN_ENDPOINT_MAX];
-	size_t total = 0, dead = 0;
+	char reason[FLEET_REASON_MAX], conn[CONN_ENDPOINT_MAX + 24];
 
 	if (worker->has_exit)
 		return;
-	for (size_t i = 0; i < fleet->n_conns; i++) {
-		const struct conn *conn = &fleet->conns[i];
-
-		if (conn->worker_id != worker->id)
-			continue;
-		total++;
-		if (conn_is_dead(conn)) {
-			dead++;
-			if (!last_dead || conn->dead_ns > last_dead->dead_ns)
-				last_dead = conn;
-		} else if (conn->suspect && !suspect) {
-			suspect = conn;
-		}
-	}
-	if (total && dead == total) {
-		conn_format_endpoint(last_dead->family, last_dead->peer_addr, last_dead->peer_port,
-				     peer, sizeof(peer));
+	if (worker->n_conns && worker->n_conns_dead == worker->n_conns) {
+		describe_conn(fleet, worker->last_dead_cookie, true, conn, sizeof(conn));
 		if (worker->pid)
 			snprintf(reason, sizeof(reason),
-				 "process %u alive, but every connection is dead: %s %s",
-				 worker->pid, peer, conn_reason_name(last_dead->reason));
+				 "process %u alive, but every connection is dead: %s", worker->pid,
+				 conn);
 		else
-			snprintf(reason, sizeof(reason), "every connection is dead: %s %s", peer,
-				 conn_reason_name(last_dead->reason));
+			snprintf(reason, sizeof(reason), "every connection is dead: %s", conn);
 		fleet_set_state(fleet, worker, WS_DISCONNECTED, reason, now_ns);
-	} else if (suspect) {
-		conn_format_endpoint(suspect->family, suspect->peer_addr, suspect->peer_port, peer,
-				     sizeof(peer));
+	} else if (worker->n_conns_suspect) {
+		describe_conn(fleet, worker->suspect_cookie, false, conn, sizeof(conn));
 		snprintf(reason, sizeof(reason), "connection %s: sent data is not acknowledged",
-			 peer);
+			 conn);
 		fleet_set_state(fleet, worker, WS_SUSPECT, reason, now_ns);
 	} else if (worker->state == WS_DISCONNECTED || worker->state == WS_SUSPECT) {
 		fleet_set_state(fleet, worker, WS_STARTING, "no output seen yet", now_ns);

@@ -13,9 +13,10 @@
 #include <stdint.h>
 
 #include "conn.h"
+#include "u64map.h"
 
 #define FLEET_NAME_MAX	 63
-#define FLEET_REASON_MAX 96
+#define FLEET_REASON_MAX 160
 
 enum worker_state {
 	WS_STARTING,	 /* alive, no output seen yet */
@@ -72,9 +73,13 @@ struct worker {
 	char reason[FLEET_REASON_MAX]; /* why it is in this state, for people */
 	bool has_exit;
 	struct worker_exit exit;
-	int pidfd;	     /* owned by the loop; -1 when none */
-	uint32_t n_conns;    /* connections in fleet.conns owned by this worker */
-	uint32_t conn_first; /* in a snapshot only: index of its first connection */
+	int pidfd;		   /* owned by the loop; -1 when none */
+	uint32_t n_conns;	   /* connections in fleet.conns owned by this worker */
+	uint32_t n_conns_dead;	   /* of which dead */
+	uint32_t n_conns_suspect;  /* of which alive and suspect */
+	uint64_t last_dead_cookie; /* the connection that died last, for the reason line */
+	uint64_t suspect_cookie;   /* the connection that became suspect last */
+	uint32_t conn_first;	   /* in a snapshot only: index of its first connection */
 };
 
 struct fleet_transition {
@@ -95,7 +100,10 @@ struct fleet {
 	size_t n_conns;
 	size_t conn_capacity;
 	uint32_t next_id;
-	uint64_t generation; /* bumped on every change, so publishers know when to copy */
+	struct u64map conn_by_cookie; /* cookie → index in conns */
+	struct u64map worker_by_name; /* u64map_hash_string(name) → worker id */
+	size_t name_collisions;	      /* names left out of worker_by_name: look those up by scan */
+	uint64_t generation;	      /* bumped on every change, so publishers know when to copy */
 	fleet_transition_fn on_transition;
 	void *ctx;
 };
@@ -124,15 +132,20 @@ void fleet_apply_exit(struct fleet *fleet, struct worker *worker, const struct w
 void fleet_set_state(struct fleet *fleet, struct worker *worker, enum worker_state state,
 		     const char *reason, uint64_t now_ns);
 
+/* Workers stay in registration order, so ids are sorted: a binary search. */
 struct worker *fleet_find_id(struct fleet *fleet, uint32_t id);
 struct conn *fleet_conn_find(struct fleet *fleet, uint64_t cookie);
 /* A new connection owned by worker (NULL when full); the caller fills it in. */
 struct conn *fleet_conn_add(struct fleet *fleet, uint64_t cookie, struct worker *worker,
 			    uint64_t now_ns);
+/* After changing a connection's facts: keeps its owner's dead/suspect counts; true when the
+ * connection became dead, recovered or changed suspicion. */
+bool fleet_conn_changed(struct fleet *fleet, const struct conn *conn, bool was_dead,
+			bool was_suspect);
 void fleet_conn_move(struct fleet *fleet, struct conn *conn, struct worker *to);
 void fleet_conn_remove(struct fleet *fleet, struct conn *conn);
 /* Drops the oldest dead connection of a worker that has more than FLEET_DEAD_CONNS_KEPT;
- * false when none was dropped. */
+ * false when none was dropped. Scans every connection, but only for such a worker. */
 bool fleet_prune_dead_conn(struct fleet *fleet, struct worker *worker, uint64_t *cookie);
 /*
  * Derives a live worker's state from its connections: every one dead is `disconnected`, any

@@ -17,6 +17,8 @@
 #include "render.h"
 #include "sockdiag.h"
 
+#define PUBLISH_MAX_DELAY_NS 50000000ull
+
 static void exit_from_proc(const struct lp_proc *proc, struct worker_exit *exit,
 			   enum worker_state *state)
 {
@@ -353,13 +355,28 @@ static void on_tick(struct loop *loop, uint64_t now_ns)
 	}
 }
 
+static bool publish_pending(const struct loop *loop)
+{
+	return loop->published_generation != loop->fleet.generation || loop->status_changed;
+}
+
+/*
+ * A copy costs time in proportion to the fleet; under an event storm a large fleet would spend
+ * all of it copying. So the next copy waits ten times as long as the last one took: immediate
+ * for a small fleet, a few milliseconds of extra latency for a huge one, never a busy loop.
+ */
 static void publish(struct loop *loop, uint64_t now_ns)
 {
 	struct snapshot *snapshot;
+	uint64_t took_ns;
 
-	if (loop->published_generation == loop->fleet.generation && !loop->status_changed)
+	if (!publish_pending(loop) || now_ns < loop->next_publish_ns)
 		return;
 	snapshot = snapshot_take(&loop->fleet, &loop->status, now_ns);
+	took_ns = http_now_ns() - now_ns;
+	loop->next_publish_ns =
+		now_ns +
+		(took_ns * 10 < PUBLISH_MAX_DELAY_NS ? took_ns * 10 : PUBLISH_MAX_DELAY_NS);
 	if (!snapshot) {
 		log_warn("out of memory publishing a snapshot; readers see the previous one");
 		return;
@@ -507,8 +524,18 @@ void loop_poll_once(struct loop *loop, int timeout_ms)
 
 int loop_run(struct loop *loop)
 {
-	while (!loop->stopping)
-		loop_poll_once(loop, -1);
+	while (!loop->stopping) {
+		int timeout_ms = -1;
+
+		if (publish_pending(loop)) {
+			uint64_t now_ns = http_now_ns();
+
+			timeout_ms = loop->next_publish_ns > now_ns
+					     ? (int)((loop->next_publish_ns - now_ns) / 1000000 + 1)
+					     : 0;
+		}
+		loop_poll_once(loop, timeout_ms);
+	}
 	return 0;
 }
 

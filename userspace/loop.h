@@ -29,6 +29,7 @@ struct loop {
 	int signal_fd;
 	int timer_fd;
 	uint64_t published_generation;
+	uint64_t next_publish_ns; /* earliest time of the next snapshot copy */
 	bool status_changed;
 	uint64_t next_reconcile_ns;
 	bool stopping;

@@ -130,6 +130,8 @@ static struct conn *track(struct sockwatch *watch, struct fleet *fleet, const st
 	*conn = *facts;
 	conn->worker_id = owner->id;
 	conn->first_seen_ns = now_ns;
+	/* It was counted as a fresh, live connection when added. */
+	fleet_conn_changed(fleet, conn, false, false);
 	return conn;
 }
 
@@ -137,6 +139,7 @@ static struct conn *apply_kernel(struct sockwatch *watch, struct fleet *fleet, u
 				 const struct lp_conn *kernel, uint64_t now_ns)
 {
 	struct conn *conn = fleet_conn_find(fleet, cookie);
+	bool was_dead, was_suspect;
 
 	if (!conn) {
 		struct conn facts;
@@ -145,8 +148,11 @@ static struct conn *apply_kernel(struct sockwatch *watch, struct fleet *fleet, u
 		conn_apply_kernel(&facts, kernel, now_ns);
 		return track(watch, fleet, &facts, now_ns);
 	}
+	was_dead = conn_is_dead(conn);
+	was_suspect = conn->suspect;
 	if (conn_apply_kernel(conn, kernel, now_ns))
 		fleet->generation++;
+	fleet_conn_changed(fleet, conn, was_dead, was_suspect);
 	return conn;
 }
 
@@ -203,6 +209,7 @@ struct diag_pass {
 static void on_diag_conn(void *ctx, const struct sockdiag_conn *diag)
 {
 	struct diag_pass *pass = ctx;
+	bool was_dead, was_suspect;
 	struct conn *conn;
 
 	if (!port_watched(pass->watch, diag->local_port) &&
@@ -222,8 +229,11 @@ static void on_diag_conn(void *ctx, const struct sockdiag_conn *diag)
 				  (unsigned long long)diag->cookie);
 		return;
 	}
+	was_dead = conn_is_dead(conn);
+	was_suspect = conn->suspect;
 	if (conn_apply_diag(conn, diag, pass->watch->pass, pass->now_ns))
 		pass->fleet->generation++;
+	fleet_conn_changed(pass->fleet, conn, was_dead, was_suspect);
 }
 
 /* Connections of our namespace that sock_diag no longer lists were closed unseen. */
@@ -232,6 +242,7 @@ static void reconcile_vanished(struct sockwatch *watch, struct fleet *fleet, str
 {
 	for (size_t i = 0; i < fleet->n_conns; i++) {
 		struct conn *conn = &fleet->conns[i];
+		bool was_dead = conn_is_dead(conn), was_suspect = conn->suspect;
 		struct lp_conn kernel;
 
 		if (conn->gone || conn->diag_pass == watch->pass ||
@@ -246,6 +257,7 @@ static void reconcile_vanished(struct sockwatch *watch, struct fleet *fleet, str
 			conn_mark_vanished(conn, now_ns);
 		}
 		fleet->generation++;
+		fleet_conn_changed(fleet, conn, was_dead, was_suspect);
 	}
 }
 

@@ -40,6 +40,7 @@ kill -9 "$c1_PID"
 check "sockets/peer_sigkill_disconnected" wait_jq "$W/$c1_name" .state disconnected 2
 check "sockets/peer_sigkill_peer_closed" test "$(curl -s "$W/$c1_name" | jq -r '.connections[0].reason')" = peer_closed
 check "sockets/disconnected_is_red" test "$(curl -s "$W/$c1_name" | jq -r .health)" = red
+check "sockets/cli_status_shows_connections" bash -c "'$BUILD/liveprobe' --url '$A' status | grep -F '$c1_name' | grep -q ' 0/1 '"
 check "sockets/host_names_disconnected" grep -q "worker $c1_name disconnected" <<<"$(curl -s "$A/api/v1/host" | jq -r '.reasons[]')"
 
 # --- peer resets (SO_LINGER 0)

@@ -412,6 +412,16 @@ static void test_conn_suspect(void)
 	ASSERT_TRUE(conn.gone, "and gone");
 }
 
+/* What sockwatch does: change the facts, then let the fleet recount. */
+static void apply_kernel(struct fleet *fleet, struct conn *conn, const struct lp_conn *kernel,
+			 uint64_t now_ns)
+{
+	bool was_dead = conn_is_dead(conn), was_suspect = conn->suspect;
+
+	conn_apply_kernel(conn, kernel, now_ns);
+	fleet_conn_changed(fleet, conn, was_dead, was_suspect);
+}
+
 static void test_fleet_connections(void)
 {
 	struct lp_conn kernel = kernel_conn(1, LP_CONN_ALIVE, 10);
@@ -425,28 +435,28 @@ static void test_fleet_connections(void)
 	fleet_add(&fleet, "proc", 100, 1, "x", ORIGIN_API, 0, &process);
 	fleet_add(&fleet, "10.0.0.2", 0, 0, NULL, ORIGIN_PEER, 0, &peer);
 	a = fleet_conn_add(&fleet, 1, &fleet.workers[1], 0);
-	conn_apply_kernel(a, &kernel, 10);
+	apply_kernel(&fleet, a, &kernel, 10);
 	b = fleet_conn_add(&fleet, 2, &fleet.workers[1], 0);
-	conn_apply_kernel(b, &kernel, 10);
+	apply_kernel(&fleet, b, &kernel, 10);
 	fleet_evaluate(&fleet, &fleet.workers[1], 20);
 	ASSERT_EQ(fleet.workers[1].state, WS_STARTING, "live connections: no verdict from them");
 
 	kernel.retransmits = 1;
 	kernel.retrans_ns = 30;
-	conn_apply_kernel(fleet_conn_find(&fleet, 2), &kernel, 30);
+	apply_kernel(&fleet, fleet_conn_find(&fleet, 2), &kernel, 30);
 	fleet_evaluate(&fleet, &fleet.workers[1], 30);
 	ASSERT_EQ(fleet.workers[1].state, WS_SUSPECT, "one unacknowledged: suspect");
 	ASSERT_EQ(fleet_state_health(WS_SUSPECT), HEALTH_AMBER, "suspect is amber");
 
 	kernel = kernel_conn(8, LP_CONN_PEER_CLOSED, 40);
-	conn_apply_kernel(fleet_conn_find(&fleet, 1), &kernel, 40);
-	conn_apply_kernel(fleet_conn_find(&fleet, 2), &kernel, 40);
+	apply_kernel(&fleet, fleet_conn_find(&fleet, 1), &kernel, 40);
+	apply_kernel(&fleet, fleet_conn_find(&fleet, 2), &kernel, 40);
 	fleet_evaluate(&fleet, &fleet.workers[1], 40);
 	ASSERT_EQ(fleet.workers[1].state, WS_DISCONNECTED, "all dead: disconnected");
 
 	/* A live process whose only connection died: disconnected, with both facts. */
 	a = fleet_conn_add(&fleet, 3, &fleet.workers[0], 50);
-	conn_apply_kernel(a, &kernel, 50);
+	apply_kernel(&fleet, a, &kernel, 50);
 	fleet_evaluate(&fleet, &fleet.workers[0], 50);
 	ASSERT_EQ(fleet.workers[0].state, WS_DISCONNECTED, "process alive, connections dead");
 	ASSERT_TRUE(strstr(fleet.workers[0].reason, "process 100 alive") != NULL,
@@ -462,16 +472,43 @@ static void test_fleet_connections(void)
 	for (int i = 0; i < FLEET_DEAD_CONNS_KEPT + 2; i++) {
 		a = fleet_conn_add(&fleet, 10 + i, &fleet.workers[1], 60 + i);
 		kernel.changed_ns = 60 + i;
-		conn_apply_kernel(a, &kernel, 60 + i);
+		apply_kernel(&fleet, a, &kernel, 60 + i);
 	}
 	while (fleet_prune_dead_conn(&fleet, &fleet.workers[1], &cookie))
 		;
 	ASSERT_EQ(fleet.workers[1].n_conns, FLEET_DEAD_CONNS_KEPT, "dead connections bounded");
 	ASSERT_TRUE(fleet_conn_find(&fleet, 1) == NULL, "the oldest went first");
 
+	ASSERT_EQ(fleet.workers[1].n_conns_dead, FLEET_DEAD_CONNS_KEPT, "dead count kept");
 	fleet_remove(&fleet, "10.0.0.2");
 	ASSERT_EQ(fleet.n_conns, 1, "a forgotten worker's connections go with it");
+	ASSERT_TRUE(fleet_conn_find(&fleet, 3) == &fleet.conns[0], "the index follows moves");
+	ASSERT_TRUE(fleet_find(&fleet, "10.0.0.2") == NULL, "the name is free again");
+	ASSERT_TRUE(fleet_find(&fleet, "proc") == &fleet.workers[0], "others still found");
 	fleet_free(&fleet);
+}
+
+static void test_u64map(void)
+{
+	struct u64map map;
+	uint32_t value;
+	int stored = 0;
+
+	ASSERT_EQ(u64map_init(&map, 1000), 0, "init");
+	for (uint64_t key = 1; key <= 1000; key++)
+		stored += u64map_put(&map, key << 32, key) == 0;
+	ASSERT_EQ(stored, 1000, "room for the limit");
+	for (uint64_t key = 2; key <= 1000; key += 2)
+		u64map_del(&map, key << 32);
+	ASSERT_EQ(map.count, 500, "half deleted");
+	stored = 0;
+	for (uint64_t key = 1; key <= 1000; key++) {
+		bool found = u64map_get(&map, key << 32, &value);
+
+		stored += found ? (value == key && key % 2) : !(key % 2);
+	}
+	ASSERT_EQ(stored, 1000, "every odd key found with its value, no even one");
+	u64map_free(&map);
 }
 
 static const struct harness_test tests[] = {
@@ -489,6 +526,7 @@ static const struct harness_test tests[] = {
 	{"unit/conn_reasons", test_conn_reasons},
 	{"unit/conn_suspect", test_conn_suspect},
 	{"unit/fleet_connections", test_fleet_connections},
+	{"unit/u64map", test_u64map},
 };
 
 int main(int argc, char **argv)
