@@ -219,6 +219,8 @@ static json_object *probe_object(const struct snapshot *snapshot, uint64_t now_n
 			       json_object_new_uint64(probe->stats[LP_STAT_KEEPALIVE_FAILED]));
 	json_object_object_add(obj, "sock_diag_passes_total",
 			       json_object_new_uint64(probe->conns.passes));
+	json_object_object_add(obj, "sock_diag_entries_total",
+			       json_object_new_uint64(probe->conns.entries));
 	json_object_object_add(obj, "sock_diag_errors_total",
 			       json_object_new_uint64(probe->conns.pass_errors));
 	json_object_object_add(obj, "conns_untracked_total",

@@ -79,15 +79,50 @@ static void parse_message(const struct nlmsghdr *header, sockdiag_fn fn, void *c
 	fn(ctx, &conn);
 }
 
-static int dump_family(int fd, int family, sockdiag_fn fn, void *ctx)
+/*
+ * inet_diag bytecode for "local or remote port is one of these", so the kernel sends only worker
+ * connections, not every socket of a busy host. Each test is three ops: the comparison (its
+ * second op holds the port), then a JMP to the end, which accepts. A miss skips to the next
+ * test; the last miss jumps past the end, which rejects. (A comparison's own "yes" offset is a
+ * byte, too short to reach the end of a long program; JMP's offset is 16 bits.)
+ */
+static size_t port_filter(const uint16_t *ports, int n_ports, struct inet_diag_bc_op *ops)
+{
+	const size_t test_len = 3 * sizeof(*ops);
+	size_t total = (size_t)n_ports * 2 * test_len, at = 0;
+
+	for (int i = 0; i < n_ports; i++) {
+		for (int side = 0; side < 2; side++) {
+			struct inet_diag_bc_op *op = &ops[at / sizeof(*op)];
+			bool last = i == n_ports - 1 && side == 1;
+
+			op[0].code = side ? INET_DIAG_BC_D_EQ : INET_DIAG_BC_S_EQ;
+			op[0].yes = 2 * sizeof(*op);
+			op[0].no = last ? total - at + 4 : test_len;
+			op[1].code = INET_DIAG_BC_NOP;
+			op[1].yes = sizeof(*op);
+			op[1].no = ports[i];
+			op[2].code = INET_DIAG_BC_JMP;
+			op[2].yes = sizeof(*op);
+			op[2].no = total - at - 2 * sizeof(*op);
+			at += test_len;
+		}
+	}
+	return total;
+}
+
+static int dump_family(int fd, int family, const uint16_t *ports, int n_ports, sockdiag_fn fn,
+		       void *ctx)
 {
 	struct {
 		struct nlmsghdr header;
 		struct inet_diag_req_v2 req;
+		struct rtattr filter;
+		struct inet_diag_bc_op ops[SOCKDIAG_MAX_PORTS * 6];
 	} request = {
 		.header =
 			{
-				.nlmsg_len = sizeof(request),
+				.nlmsg_len = NLMSG_LENGTH(sizeof(struct inet_diag_req_v2)),
 				.nlmsg_type = SOCK_DIAG_BY_FAMILY,
 				.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
 			},
@@ -103,8 +138,17 @@ static int dump_family(int fd, int family, sockdiag_fn fn, void *ctx)
 	struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
 	static char buffer[32768] __attribute__((aligned(NLMSG_ALIGNTO)));
 
-	if (sendto(fd, &request, sizeof(request), 0, (struct sockaddr *)&kernel, sizeof(kernel)) <
-	    0)
+	if (n_ports > SOCKDIAG_MAX_PORTS)
+		return -E2BIG;
+	if (n_ports) {
+		size_t filter_len = port_filter(ports, n_ports, request.ops);
+
+		request.filter.rta_type = INET_DIAG_REQ_BYTECODE;
+		request.filter.rta_len = RTA_LENGTH(filter_len);
+		request.header.nlmsg_len += RTA_ALIGN(request.filter.rta_len);
+	}
+	if (sendto(fd, &request, request.header.nlmsg_len, 0, (struct sockaddr *)&kernel,
+		   sizeof(kernel)) < 0)
 		return -errno;
 	for (;;) {
 		ssize_t len = recv(fd, buffer, sizeof(buffer), 0);
@@ -129,14 +173,14 @@ static int dump_family(int fd, int family, sockdiag_fn fn, void *ctx)
 	}
 }
 
-int sockdiag_dump(int fd, sockdiag_fn fn, void *ctx)
+int sockdiag_dump(int fd, const uint16_t *ports, int n_ports, sockdiag_fn fn, void *ctx)
 {
-	int err = dump_family(fd, AF_INET, fn, ctx);
+	int err = dump_family(fd, AF_INET, ports, n_ports, fn, ctx);
 
 	/* A kernel without IPv6 answers ENOENT for AF_INET6: that is no connections, not a fault.
 	 */
 	if (!err) {
-		err = dump_family(fd, AF_INET6, fn, ctx);
+		err = dump_family(fd, AF_INET6, ports, n_ports, fn, ctx);
 		if (err == -ENOENT)
 			err = 0;
 	}

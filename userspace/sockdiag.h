@@ -33,8 +33,13 @@ typedef void (*sockdiag_fn)(void *ctx, const struct sockdiag_conn *conn);
 
 /* Returns a netlink socket or -errno. */
 int sockdiag_open(void);
-/* Dumps IPv4 and IPv6 TCP connections (not listeners, not TIME_WAIT); 0 or -errno. */
-int sockdiag_dump(int fd, sockdiag_fn fn, void *ctx);
+#define SOCKDIAG_MAX_PORTS 64
+
+/*
+ * Dumps IPv4 and IPv6 TCP connections (not listeners, not TIME_WAIT) whose local or remote port
+ * is one of `ports` (all of them when n_ports is 0), filtered in the kernel; 0 or -errno.
+ */
+int sockdiag_dump(int fd, const uint16_t *ports, int n_ports, sockdiag_fn fn, void *ctx);
 /* The cookie of the daemon's own network namespace (SO_NETNS_COOKIE), 0 if unknown. */
 uint64_t sockdiag_netns_cookie(void);
 

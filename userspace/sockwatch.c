@@ -212,6 +212,7 @@ static void on_diag_conn(void *ctx, const struct sockdiag_conn *diag)
 	bool was_dead, was_suspect;
 	struct conn *conn;
 
+	pass->watch->stats.entries++;
 	if (!port_watched(pass->watch, diag->local_port) &&
 	    !port_watched(pass->watch, diag->peer_port))
 		return;
@@ -370,7 +371,7 @@ void sockwatch_reconcile(struct sockwatch *watch, struct fleet *fleet, struct pr
 		return;
 	reconcile_kernel(watch, fleet, probe, now_ns);
 	watch->pass++;
-	err = sockdiag_dump(watch->diag_fd, on_diag_conn, &pass);
+	err = sockdiag_dump(watch->diag_fd, watch->ports, watch->n_ports, on_diag_conn, &pass);
 	if (err) {
 		if (watch->stats.pass_errors++ == 0)
 			log_warn("sock_diag pass failed: %s", strerror(-err));

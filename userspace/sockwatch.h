@@ -23,6 +23,7 @@ struct probe;
 struct sockwatch_stats {
 	uint64_t passes;	  /* sock_diag passes completed */
 	uint64_t pass_errors;	  /* sock_diag passes that failed */
+	uint64_t entries;	  /* sockets sock_diag returned (the kernel filters by port) */
 	uint64_t untracked_total; /* connections not tracked: worker or connection limit */
 	uint64_t vanished_total;  /* closed while their kernel record was lost */
 };
