@@ -11,15 +11,21 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "report.h"
+
 enum cmd_kind {
 	CMD_ADD_WORKER,
 	CMD_FORGET_WORKER,
+	CMD_REPORTS, /* a POST /api/v1/episodes batch */
 };
 
 struct cmd {
 	enum cmd_kind kind;
 	char name[64];
 	int64_t pid;
+	struct report *reports;
+	size_t n_reports;
+	uint64_t dropped[REPORT_ERR__COUNT]; /* found by the HTTP thread, then by the loop */
 	/* answer, filled by the loop */
 	int http_status;
 	char *body; /* malloc'd JSON */

@@ -35,6 +35,7 @@ int fleet_init(struct fleet *fleet, size_t capacity, size_t conn_capacity)
 	fleet->capacity = capacity;
 	fleet->conn_capacity = conn_capacity;
 	fleet->next_id = 1;
+	fleet->policy.start_grace_s = 60;
 	return 0;
 }
 
@@ -53,6 +54,34 @@ void fleet_free(struct fleet *fleet)
 const char *fleet_state_name(enum worker_state state)
 {
 	return state < WS__COUNT ? state_names[state] : "invalid";
+}
+
+int fleet_state_from_name(const char *name)
+{
+	for (int state = 0; state < WS__COUNT; state++) {
+		if (!strcmp(state_names[state], name))
+			return state;
+	}
+	return -1;
+}
+
+static const char *const origin_names[] = {
+	[ORIGIN_FLAG] = "flag", [ORIGIN_API] = "api",	    [ORIGIN_COMM] = "comm",
+	[ORIGIN_PEER] = "peer", [ORIGIN_REPORT] = "report",
+};
+
+const char *fleet_origin_name(enum worker_origin origin)
+{
+	return origin <= ORIGIN_REPORT ? origin_names[origin] : "api";
+}
+
+int fleet_origin_from_name(const char *name)
+{
+	for (int origin = 0; origin <= ORIGIN_REPORT; origin++) {
+		if (!strcmp(origin_names[origin], name))
+			return origin;
+	}
+	return -1;
 }
 
 const char *fleet_health_name(enum worker_health health)
@@ -175,6 +204,7 @@ int fleet_add(struct fleet *fleet, const char *name, uint32_t pid, uint64_t star
 	worker->pidfd = -1;
 	snprintf(worker->reason, sizeof(worker->reason), "no output seen yet");
 	fleet->generation++;
+	fleet->lifecycle++;
 	if (fleet->on_transition) {
 		struct fleet_transition transition = {
 			.worker = worker->name,
@@ -213,6 +243,7 @@ int fleet_remove(struct fleet *fleet, const char *name)
 	memmove(worker, worker + 1, (fleet->count - index - 1) * sizeof(*worker));
 	fleet->count--;
 	fleet->generation++;
+	fleet->lifecycle++;
 	return 0;
 }
 
@@ -277,6 +308,7 @@ void fleet_set_state(struct fleet *fleet, struct worker *worker, enum worker_sta
 	fleet->generation++;
 	if (from == state)
 		return;
+	fleet->lifecycle++;
 	worker->state = state;
 	worker->state_since_ns = now_ns;
 	if (fleet->on_transition) {
@@ -301,6 +333,15 @@ void fleet_apply_exit(struct fleet *fleet, struct worker *worker, const struct w
 	worker->has_exit = true;
 	worker->exit = *exit;
 	describe_exit(exit, reason, sizeof(reason));
+	if (worker->bye) {
+		char said[FLEET_REASON_MAX];
+
+		/* It said it would stop; how it stopped stays in the exit facts. */
+		snprintf(said, sizeof(said), "stopped after bye (%.*s)", FLEET_REASON_MAX - 24,
+			 reason);
+		fleet_set_state(fleet, worker, WS_EXITED, said, now_ns);
+		return;
+	}
 	fleet_set_state(fleet, worker, state, reason, now_ns);
 }
 
@@ -449,27 +490,97 @@ static void describe_conn(struct fleet *fleet, uint64_t cookie, bool with_reason
 		snprintf(out, len, "%s", peer);
 }
 
+enum worker_state fleet_output_state(const struct worker *worker,
+				     const struct output_policy *policy, uint64_t now_ns,
+				     char *reason, size_t reason_len)
+{
+	double age = output_age(&worker->output, now_ns);
+	double after = output_stale_after(&worker->output, policy);
+
+	if (age < 0) {
+		double waited =
+			now_ns > worker->registered_ns ? (now_ns - worker->registered_ns) / 1e9 : 0;
+
+		if (waited <= policy->start_grace_s) {
+			snprintf(reason, reason_len, "no output seen yet");
+			return WS_STARTING;
+		}
+		snprintf(reason, reason_len, "no output within %.0f s of registration",
+			 policy->start_grace_s);
+		return WS_STALE;
+	}
+	if (age <= after) {
+		snprintf(reason, reason_len, "producing");
+		return WS_WORKING;
+	}
+	if (worker->output.n_gaps >= OUTPUT_MIN_GAPS && policy->stale_after_s <= 0)
+		snprintf(reason, reason_len, "no output for over %.1f s (its rhythm: every %.1f s)",
+			 after, worker->output.gap_mean_s);
+	else
+		snprintf(reason, reason_len, "no output for over %.1f s", after);
+	return WS_STALE;
+}
+
 void fleet_evaluate(struct fleet *fleet, struct worker *worker, uint64_t now_ns)
 {
 	char reason[FLEET_REASON_MAX], conn[CONN_ENDPOINT_MAX + 24];
+	enum worker_state state;
 
 	if (worker->has_exit)
 		return;
+	if (worker->awaiting_evidence) {
+		if (!worker->output.last_ns && worker->n_conns == worker->n_conns_dead)
+			return;
+		worker->awaiting_evidence = false;
+	}
 	if (worker->n_conns && worker->n_conns_dead == worker->n_conns) {
 		describe_conn(fleet, worker->last_dead_cookie, true, conn, sizeof(conn));
-		if (worker->pid)
+		if (worker->bye)
+			snprintf(reason, sizeof(reason), "stopped after bye (connection %s)", conn);
+		else if (worker->pid)
 			snprintf(reason, sizeof(reason),
 				 "process %u alive, but every connection is dead: %s", worker->pid,
 				 conn);
 		else
 			snprintf(reason, sizeof(reason), "every connection is dead: %s", conn);
-		fleet_set_state(fleet, worker, WS_DISCONNECTED, reason, now_ns);
-	} else if (worker->n_conns_suspect) {
+		fleet_set_state(fleet, worker, worker->bye ? WS_EXITED : WS_DISCONNECTED, reason,
+				now_ns);
+		return;
+	}
+	if (worker->bye && !worker->pid && worker->n_conns == 0) {
+		fleet_set_state(fleet, worker, WS_EXITED, "stopped after bye", now_ns);
+		return;
+	}
+	if (worker->n_conns_suspect) {
 		describe_conn(fleet, worker->suspect_cookie, false, conn, sizeof(conn));
 		snprintf(reason, sizeof(reason), "connection %s: sent data is not acknowledged",
 			 conn);
 		fleet_set_state(fleet, worker, WS_SUSPECT, reason, now_ns);
-	} else if (worker->state == WS_DISCONNECTED || worker->state == WS_SUSPECT) {
-		fleet_set_state(fleet, worker, WS_STARTING, "no output seen yet", now_ns);
+		return;
 	}
+	/* A worker that was declared exited by its bye and then reported again came back. */
+	state = fleet_output_state(worker, &fleet->policy, now_ns, reason, sizeof(reason));
+	fleet_set_state(fleet, worker, state, reason, now_ns);
+}
+
+int fleet_rename(struct fleet *fleet, struct worker *worker, const char *name)
+{
+	uint64_t hash = u64map_hash_string(worker->name);
+	uint32_t id;
+
+	if (!opts_valid_worker_name(name))
+		return -EINVAL;
+	if (fleet_find(fleet, name))
+		return -EEXIST;
+	if (u64map_get(&fleet->worker_by_name, hash, &id) && id == worker->id)
+		u64map_del(&fleet->worker_by_name, hash);
+	snprintf(worker->name, sizeof(worker->name), "%s", name);
+	hash = u64map_hash_string(name);
+	if (u64map_get(&fleet->worker_by_name, hash, &id))
+		fleet->name_collisions++;
+	else
+		u64map_put(&fleet->worker_by_name, hash, worker->id);
+	fleet->generation++;
+	fleet->lifecycle++;
+	return 0;
 }

@@ -13,15 +13,16 @@
 #include <stdint.h>
 
 #include "conn.h"
+#include "output.h"
 #include "u64map.h"
 
 #define FLEET_NAME_MAX	 63
 #define FLEET_REASON_MAX 160
 
 enum worker_state {
-	WS_STARTING,	 /* alive, no output seen yet */
+	WS_STARTING,	 /* alive, no output seen yet (within the start grace) */
 	WS_WORKING,	 /* alive and producing */
-	WS_STALE,	 /* alive, no recent output */
+	WS_STALE,	 /* alive, no recent output, or none within the start grace */
 	WS_EXITED,	 /* exit code 0, or stopped by SIGTERM/SIGINT */
 	WS_CRASHED,	 /* non-zero exit code or a fatal signal */
 	WS_KILLED,	 /* SIGKILL, including the OOM killer */
@@ -38,10 +39,11 @@ enum worker_health {
 };
 
 enum worker_origin {
-	ORIGIN_FLAG, /* --watch-pid */
-	ORIGIN_API,  /* POST /api/v1/workers */
-	ORIGIN_COMM, /* adopted by --watch-comm */
-	ORIGIN_PEER, /* a connection-only worker, named after its peer (--watch-port) */
+	ORIGIN_FLAG,   /* --watch-pid */
+	ORIGIN_API,    /* POST /api/v1/workers */
+	ORIGIN_COMM,   /* adopted by --watch-comm */
+	ORIGIN_PEER,   /* a connection-only worker, named after its peer (--watch-port) */
+	ORIGIN_REPORT, /* registered by its own report (ingest socket, UDP, HTTP episodes) */
 };
 
 /* Dead connections kept per worker, newest first, so the facts of a death stay visible. */
@@ -80,6 +82,10 @@ struct worker {
 	uint64_t last_dead_cookie; /* the connection that died last, for the reason line */
 	uint64_t suspect_cookie;   /* the connection that became suspect last */
 	uint32_t conn_first;	   /* in a snapshot only: index of its first connection */
+	struct output output;
+	bool bye; /* announced a clean stop: the exit or close that follows is `exited` */
+	/* Restored without a process to check: `unknown` until a report or a live connection. */
+	bool awaiting_evidence;
 };
 
 struct fleet_transition {
@@ -103,7 +109,9 @@ struct fleet {
 	struct u64map conn_by_cookie; /* cookie → index in conns */
 	struct u64map worker_by_name; /* u64map_hash_string(name) → worker id */
 	size_t name_collisions;	      /* names left out of worker_by_name: look those up by scan */
-	uint64_t generation;	      /* bumped on every change, so publishers know when to copy */
+	struct output_policy policy;
+	uint64_t generation; /* bumped on every change, so publishers know when to copy */
+	uint64_t lifecycle;  /* bumped when who exists or how they stand changes: worth saving */
 	fleet_transition_fn on_transition;
 	void *ctx;
 };
@@ -113,6 +121,9 @@ void fleet_free(struct fleet *fleet);
 
 const char *fleet_state_name(enum worker_state state);
 const char *fleet_health_name(enum worker_health health);
+int fleet_state_from_name(const char *name); /* -1 when unknown */
+const char *fleet_origin_name(enum worker_origin origin);
+int fleet_origin_from_name(const char *name);
 enum worker_health fleet_state_health(enum worker_state state);
 bool fleet_state_is_dead(enum worker_state state);
 const char *fleet_signal_name(int signal);
@@ -148,9 +159,18 @@ void fleet_conn_remove(struct fleet *fleet, struct conn *conn);
  * false when none was dropped. Scans every connection, but only for such a worker. */
 bool fleet_prune_dead_conn(struct fleet *fleet, struct worker *worker, uint64_t *cookie);
 /*
- * Derives a live worker's state from its connections: every one dead is `disconnected`, any
- * unacknowledged is `suspect`, otherwise the output-based state stands. Exit facts win.
+ * Derives a live worker's state, in order of precedence: a kernel death fact (exit, every
+ * connection dead) beats any output; then a suspect connection; then output: recent is
+ * `working`, too old is `stale`, none yet is `starting` until the start grace runs out. A worker
+ * that said `bye` is `exited` once its process or connections end (or at once, if it has
+ * neither). Runs on every report, connection change and timer tick.
  */
 void fleet_evaluate(struct fleet *fleet, struct worker *worker, uint64_t now_ns);
+/* The output-based state (starting, working, stale) under a policy, and why. */
+enum worker_state fleet_output_state(const struct worker *worker,
+				     const struct output_policy *policy, uint64_t now_ns,
+				     char *reason, size_t reason_len);
+/* Renames a worker (a report named a process adopted under its default name). */
+int fleet_rename(struct fleet *fleet, struct worker *worker, const char *name);
 
 #endif

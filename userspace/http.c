@@ -128,6 +128,51 @@ cleanup:
 	return ret;
 }
 
+static enum MHD_Result post_episodes(struct http_server *server, struct MHD_Connection *connection,
+				     struct request *request)
+{
+	struct cmd cmd = {.kind = CMD_REPORTS};
+	json_object *root;
+	enum MHD_Result ret;
+	size_t n;
+
+	if (request->too_large)
+		return send_error(connection, MHD_HTTP_CONTENT_TOO_LARGE,
+				  "request body over 65536 bytes");
+	root = request->body ? json_tokener_parse(request->body) : NULL;
+	if (root && json_object_is_type(root, json_type_object)) {
+		json_object *list = json_object_new_array();
+
+		/* One object is a batch of one. */
+		json_object_array_add(list, root);
+		root = list;
+	}
+	if (!root || !json_object_is_type(root, json_type_array)) {
+		json_object_put(root);
+		return send_error(connection, MHD_HTTP_BAD_REQUEST,
+				  "body must be a JSON array like [{\"worker\":\"a\"}]");
+	}
+	n = json_object_array_length(root);
+	cmd.reports = calloc(n ?: 1, sizeof(*cmd.reports));
+	if (!cmd.reports) {
+		json_object_put(root);
+		return send_error(connection, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++) {
+		enum report_error err = report_from_json(json_object_array_get_idx(root, i),
+							 &cmd.reports[cmd.n_reports]);
+
+		if (err)
+			cmd.dropped[err]++;
+		else
+			cmd.n_reports++;
+	}
+	json_object_put(root);
+	ret = run_command(server, connection, &cmd);
+	free(cmd.reports);
+	return ret;
+}
+
 static enum MHD_Result forget_worker(struct http_server *server, struct MHD_Connection *connection,
 				     const char *name)
 {
@@ -139,24 +184,50 @@ static enum MHD_Result forget_worker(struct http_server *server, struct MHD_Conn
 	return run_command(server, connection, &cmd);
 }
 
+/* ?stale_after=SECONDS applies another staleness threshold to this response only. */
+static bool view_from_query(struct MHD_Connection *connection, const struct snapshot *snapshot,
+			    struct render_view *view)
+{
+	const char *text =
+		MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "stale_after");
+	char *end;
+	double seconds;
+
+	render_view_init(view, snapshot);
+	if (!text)
+		return true;
+	if (!text[0] || strspn(text, "0123456789.") != strlen(text))
+		return false;
+	seconds = strtod(text, &end);
+	if (*end || seconds <= 0 || seconds > 86400)
+		return false;
+	view->policy.stale_after_s = seconds;
+	return true;
+}
+
 static enum MHD_Result get_view(struct MHD_Connection *connection, const char *url)
 {
 	struct snapshot *snapshot = snapshot_acquire();
-	uint64_t now_ns = http_now_ns();
 	unsigned int status = MHD_HTTP_OK;
+	struct render_view view;
 	char *body = NULL;
 
 	if (!snapshot)
 		return send_error(connection, MHD_HTTP_SERVICE_UNAVAILABLE, "daemon is starting");
+	if (!view_from_query(connection, snapshot, &view)) {
+		snapshot_release(snapshot);
+		return send_error(connection, MHD_HTTP_BAD_REQUEST,
+				  "stale_after must be seconds in (0, 86400]");
+	}
 	if (!strcmp(url, "/healthz")) {
 		int healthy;
 
 		body = render_healthz(snapshot, &healthy);
 		status = healthy ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
 	} else if (!strcmp(url, "/api/v1/host")) {
-		body = render_host(snapshot, now_ns);
+		body = render_host(snapshot, &view);
 	} else if (!strcmp(url, API_WORKERS)) {
-		body = render_workers(snapshot, now_ns);
+		body = render_workers(snapshot, &view);
 	} else {
 		const char *name = url + strlen(API_WORKERS "/");
 
@@ -165,7 +236,7 @@ static enum MHD_Result get_view(struct MHD_Connection *connection, const char *u
 			if (!strcmp(snapshot->workers[i].name, name)) {
 				body = render_worker(
 					&snapshot->workers[i],
-					snapshot_conns_of(snapshot, &snapshot->workers[i]), now_ns);
+					snapshot_conns_of(snapshot, &snapshot->workers[i]), &view);
 				status = MHD_HTTP_OK;
 				break;
 			}
@@ -182,6 +253,7 @@ enum route {
 	ROUTE_READ,	  /* GET only */
 	ROUTE_WORKERS,	  /* GET, POST */
 	ROUTE_WORKER_ONE, /* GET, DELETE */
+	ROUTE_EPISODES,	  /* POST */
 };
 
 static enum route route_of(const char *url)
@@ -190,6 +262,8 @@ static enum route route_of(const char *url)
 		return ROUTE_READ;
 	if (!strcmp(url, API_WORKERS))
 		return ROUTE_WORKERS;
+	if (!strcmp(url, "/api/v1/episodes"))
+		return ROUTE_EPISODES;
 	if (!strncmp(url, API_WORKERS "/", strlen(API_WORKERS "/")) &&
 	    url[strlen(API_WORKERS "/")] && !strchr(url + strlen(API_WORKERS "/"), '/'))
 		return ROUTE_WORKER_ONE;
@@ -251,6 +325,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, cons
 			return get_view(connection, url);
 		if (is_delete)
 			return forget_worker(server, connection, url + strlen(API_WORKERS "/"));
+		break;
+	case ROUTE_EPISODES:
+		if (is_post)
+			return post_episodes(server, connection, request);
 		break;
 	}
 	return send_error(connection, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed here");

@@ -10,12 +10,14 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "feed.h"
 #include "http.h"
 #include "log.h"
 #include "loop.h"
 #include "proc.h"
 #include "render.h"
 #include "sockdiag.h"
+#include "state.h"
 
 #define PUBLISH_MAX_DELAY_NS 50000000ull
 
@@ -126,10 +128,69 @@ static void on_ring_event(void *ctx, const void *data, size_t size)
 	}
 }
 
+/*
+ * Opens a pidfd on pid (which pins what /proc says about it) and reads its identity; a zombie
+ * or a vanished process is -ESRCH. On success the caller owns *pidfd.
+ */
+static int open_process(int64_t pid, struct proc_identity *id, int *pidfd, char *err,
+			size_t err_len)
+{
+	int ret;
+
+	*pidfd = proc_pidfd_open(pid);
+	if (*pidfd < 0 && errno == ESRCH) {
+		snprintf(err, err_len, "no process with pid %lld", (long long)pid);
+		return -ESRCH;
+	}
+	if (*pidfd < 0) {
+		ret = -errno;
+		snprintf(err, err_len, "cannot open pid %lld: %s", (long long)pid, strerror(errno));
+		return ret == -EMFILE || ret == -ENFILE ? -ENOSPC : ret;
+	}
+	ret = proc_read_identity(pid, id);
+	if (ret || id->state == 'Z' || proc_pidfd_exited(*pidfd)) {
+		snprintf(err, err_len, "process %lld has already exited", (long long)pid);
+		close(*pidfd);
+		*pidfd = -1;
+		return -ESRCH;
+	}
+	return 0;
+}
+
+/* Puts an opened process under a worker, in the kernel map first. */
+static int watch_process(struct loop *loop, struct worker *worker, int64_t pid,
+			 const struct proc_identity *id, int pidfd, char *err, size_t err_len)
+{
+	struct lp_proc proc = {};
+	int ret;
+
+	proc.start_ticks = id->start_ticks;
+	memcpy(proc.comm, id->comm, sizeof(proc.comm));
+	snprintf(proc.name, sizeof(proc.name), "%.*s", (int)sizeof(proc.name) - 1, worker->name);
+	ret = probe_watch(loop->probe, pid, &proc);
+	if (ret) {
+		snprintf(err, err_len, "cannot watch pid %lld in the kernel: %s", (long long)pid,
+			 strerror(-ret));
+		return ret;
+	}
+	/* Died between the checks and the map insert: the kernel could not have seen it. */
+	if (proc_pidfd_exited(pidfd) && probe_lookup(loop->probe, pid, &proc) == 0 &&
+	    !(proc.flags & LP_PROC_EXITED)) {
+		snprintf(err, err_len, "process %lld exited during registration", (long long)pid);
+		probe_unwatch(loop->probe, pid, id->start_ticks);
+		return -ESRCH;
+	}
+	worker->pid = pid;
+	worker->start_ticks = id->start_ticks;
+	snprintf(worker->comm, sizeof(worker->comm), "%s", id->comm);
+	worker->pidfd = pidfd;
+	loop->fleet.generation++;
+	return 0;
+}
+
 int loop_register(struct loop *loop, const char *name, int64_t pid, enum worker_origin origin,
 		  struct worker **out, char *err, size_t err_len)
 {
-	struct lp_proc proc = {};
 	struct proc_identity id;
 	struct worker *worker;
 	char default_name[FLEET_NAME_MAX + 1];
@@ -143,23 +204,9 @@ int loop_register(struct loop *loop, const char *name, int64_t pid, enum worker_
 		snprintf(err, err_len, "a worker named %s exists already", name);
 		return -EEXIST;
 	}
-	pidfd = proc_pidfd_open(pid);
-	if (pidfd < 0 && errno == ESRCH) {
-		snprintf(err, err_len, "no process with pid %lld", (long long)pid);
-		return -ESRCH;
-	}
-	if (pidfd < 0) {
-		ret = -errno;
-		snprintf(err, err_len, "cannot open pid %lld: %s", (long long)pid, strerror(errno));
-		return ret == -EMFILE || ret == -ENFILE ? -ENOSPC : ret;
-	}
-	/* The pidfd pins the process: what /proc says from now on is about this process. */
-	ret = proc_read_identity(pid, &id);
-	if (ret || id.state == 'Z' || proc_pidfd_exited(pidfd)) {
-		snprintf(err, err_len, "process %lld has already exited", (long long)pid);
-		ret = -ESRCH;
-		goto cleanup;
-	}
+	ret = open_process(pid, &id, &pidfd, err, err_len);
+	if (ret)
+		return ret;
 	worker = fleet_find_process(&loop->fleet, pid, id.start_ticks);
 	if (worker && !worker->has_exit) {
 		snprintf(err, err_len, "process %lld is already watched as %s", (long long)pid,
@@ -173,12 +220,7 @@ int loop_register(struct loop *loop, const char *name, int64_t pid, enum worker_
 			snprintf(default_name, sizeof(default_name), "pid-%lld", (long long)pid);
 		name = default_name;
 	}
-
-	proc.start_ticks = id.start_ticks;
-	memcpy(proc.comm, id.comm, sizeof(proc.comm));
-	snprintf(proc.name, sizeof(proc.name), "%.*s", (int)sizeof(proc.name) - 1, name);
-	ret = fleet_add(&loop->fleet, name, pid, id.start_ticks, id.comm, origin, http_now_ns(),
-			&worker);
+	ret = fleet_add(&loop->fleet, name, 0, 0, id.comm, origin, http_now_ns(), &worker);
 	if (ret) {
 		if (ret == -EEXIST)
 			snprintf(err, err_len, "a worker named %s exists already", name);
@@ -190,23 +232,11 @@ int loop_register(struct loop *loop, const char *name, int64_t pid, enum worker_
 				 "worker name must be 1..63 letters, digits and ._-:@[]+");
 		goto cleanup;
 	}
-	ret = probe_watch(loop->probe, pid, &proc);
+	ret = watch_process(loop, worker, pid, &id, pidfd, err, err_len);
 	if (ret) {
-		snprintf(err, err_len, "cannot watch pid %lld in the kernel: %s", (long long)pid,
-			 strerror(-ret));
 		fleet_remove(&loop->fleet, name);
 		goto cleanup;
 	}
-	/* Died between the checks and the map insert: the kernel could not have seen it. */
-	if (proc_pidfd_exited(pidfd) && probe_lookup(loop->probe, pid, &proc) == 0 &&
-	    !(proc.flags & LP_PROC_EXITED)) {
-		snprintf(err, err_len, "process %lld exited during registration", (long long)pid);
-		probe_unwatch(loop->probe, pid, id.start_ticks);
-		fleet_remove(&loop->fleet, name);
-		ret = -ESRCH;
-		goto cleanup;
-	}
-	worker->pidfd = pidfd;
 	log_debug("watching %s (pid %lld)", name, (long long)pid);
 	if (out)
 		*out = worker;
@@ -215,6 +245,38 @@ int loop_register(struct loop *loop, const char *name, int64_t pid, enum worker_
 cleanup:
 	close(pidfd);
 	return ret;
+}
+
+int loop_rebind(struct loop *loop, struct worker *worker, int64_t pid, char *err, size_t err_len)
+{
+	struct proc_identity id;
+	struct worker *other;
+	int pidfd, ret;
+
+	ret = open_process(pid, &id, &pidfd, err, err_len);
+	if (ret)
+		return ret;
+	other = fleet_find_process(&loop->fleet, pid, id.start_ticks);
+	if (other && other != worker && !other->has_exit) {
+		snprintf(err, err_len, "process %lld is already watched as %s", (long long)pid,
+			 other->name);
+		close(pidfd);
+		return -EEXIST;
+	}
+	if (worker->pid && !worker->has_exit)
+		probe_unwatch(loop->probe, worker->pid, worker->start_ticks);
+	close_pidfd(worker);
+	ret = watch_process(loop, worker, pid, &id, pidfd, err, err_len);
+	if (ret) {
+		close(pidfd);
+		return ret;
+	}
+	/* A new incarnation: the old death stays in the log of transitions, not in the facts. */
+	worker->has_exit = false;
+	memset(&worker->exit, 0, sizeof(worker->exit));
+	worker->registered_ns = http_now_ns();
+	log_debug("worker %s now watches pid %lld", worker->name, (long long)pid);
+	return 0;
 }
 
 static int http_status_of(int err)
@@ -248,7 +310,29 @@ static void handle_command(void *ctx, struct cmd *cmd)
 			cmd->body = render_error(err);
 			return;
 		}
-		cmd->body = render_worker(worker, NULL, http_now_ns());
+		{
+			struct render_view view = {.now_ns = http_now_ns(),
+						   .policy = loop->fleet.policy};
+
+			cmd->body = render_worker(worker, NULL, &view);
+		}
+		return;
+	}
+	case CMD_REPORTS: {
+		uint64_t parse_dropped = 0, dropped = 0;
+
+		for (int reason = 1; reason < REPORT_ERR__COUNT; reason++)
+			parse_dropped += cmd->dropped[reason];
+		for (size_t i = 0; i < cmd->n_reports; i++)
+			feed_apply(loop, &cmd->reports[i], 0, INGEST_HTTP, cmd->dropped);
+		for (int reason = 1; reason < REPORT_ERR__COUNT; reason++) {
+			loop->ingest.stats.dropped[reason] += cmd->dropped[reason];
+			dropped += cmd->dropped[reason];
+		}
+		loop->ingest.stats.reports += cmd->n_reports;
+		cmd->http_status = 200;
+		cmd->body = render_batch_answer(cmd->n_reports - (dropped - parse_dropped),
+						cmd->dropped);
 		return;
 	}
 	case CMD_FORGET_WORKER: {
@@ -337,9 +421,103 @@ void loop_reconcile(struct loop *loop, uint64_t now_ns)
 	loop->status_changed = true;
 }
 
+/* One saved worker comes back, never greener than the evidence allows. */
+static void restore_worker(void *ctx, const struct state_worker *saved)
+{
+	struct worker_exit unobserved = {.code = -1};
+	struct loop *loop = ctx;
+	uint64_t now_ns = http_now_ns();
+	struct proc_identity id;
+	struct worker *worker;
+	char err[160];
+	int pidfd;
+
+	if (fleet_add(&loop->fleet, saved->name, 0, 0, saved->comm, saved->origin, now_ns,
+		      &worker)) {
+		log_warn("state: cannot restore worker %s", saved->name);
+		return;
+	}
+	worker->output.episodes_total = saved->episodes_total;
+	worker->output.heartbeats_total = saved->heartbeats_total;
+	worker->bye = saved->bye;
+	for (int i = 0; i < saved->n_peers; i++) {
+		uint16_t family, port;
+		uint8_t addr[16];
+
+		if (!report_parse_endpoint(saved->peers[i], &family, addr, &port))
+			sockwatch_bind_peer(&loop->sockets, &loop->fleet, family, addr, port,
+					    worker, now_ns);
+	}
+	worker = fleet_find(&loop->fleet, saved->name);
+	if (saved->has_exit) {
+		worker->pid = saved->pid;
+		worker->start_ticks = saved->start_ticks;
+		worker->has_exit = true;
+		worker->exit = saved->exit;
+		fleet_set_state(&loop->fleet, worker, saved->state, saved->reason, now_ns);
+		return;
+	}
+	if (saved->pid) {
+		if (open_process(saved->pid, &id, &pidfd, err, sizeof(err)) == 0 &&
+		    id.start_ticks == saved->start_ticks &&
+		    watch_process(loop, worker, saved->pid, &id, pidfd, err, sizeof(err)) == 0)
+			return; /* the same process: watched again, amber until it reports */
+		if (pidfd >= 0 && worker->pidfd != pidfd)
+			close(pidfd);
+		unobserved.at_ns = now_ns;
+		worker->pid = saved->pid;
+		worker->start_ticks = saved->start_ticks;
+		fleet_apply_exit(&loop->fleet, worker, &unobserved, WS_UNKNOWN, now_ns);
+		fleet_set_state(&loop->fleet, worker, WS_UNKNOWN,
+				"gone while the daemon was down; exit status not observed", now_ns);
+		return;
+	}
+	worker->awaiting_evidence = true;
+	fleet_set_state(&loop->fleet, worker, WS_UNKNOWN, "not seen since the daemon restarted",
+			now_ns);
+}
+
+static void save_state(struct loop *loop, uint64_t now_ns, bool force)
+{
+	int err;
+
+	if (!loop->opts->state_dir[0] || !loop->probe)
+		return;
+	if (!force &&
+	    (loop->fleet.lifecycle == loop->saved_lifecycle || now_ns < loop->next_save_ns))
+		return;
+	err = state_save(loop->opts->state_dir, &loop->fleet, &loop->sockets);
+	loop->next_save_ns = now_ns + STATE_INTERVAL_NS;
+	if (err) {
+		if (!loop->save_failed)
+			log_warn("cannot save state in %s: %s", loop->opts->state_dir,
+				 strerror(-err));
+		loop->save_failed = true;
+		return;
+	}
+	loop->save_failed = false;
+	loop->saved_lifecycle = loop->fleet.lifecycle;
+}
+
+static void on_report(void *ctx, const struct report *report, pid_t sender, enum ingest_via via)
+{
+	struct loop *loop = ctx;
+
+	feed_apply(loop, report, sender, via, loop->ingest.stats.dropped);
+}
+
 static void on_tick(struct loop *loop, uint64_t now_ns)
 {
 	uint64_t stats[LP_STAT__COUNT];
+
+	/* Staleness is a matter of time passing: re-judge every live worker. */
+	for (size_t i = 0; i < loop->fleet.count; i++)
+		fleet_evaluate(&loop->fleet, &loop->fleet.workers[i], now_ns);
+	save_state(loop, now_ns, false);
+	if (memcmp(&loop->status.ingest, &loop->ingest.stats, sizeof(loop->ingest.stats))) {
+		loop->status.ingest = loop->ingest.stats;
+		loop->status_changed = true;
+	}
 
 	if (probe_read_stats(loop->probe, stats) == 0) {
 		if (memcmp(stats, loop->status.stats, sizeof(stats)))
@@ -393,7 +571,7 @@ static int epoll_add(int epoll_fd, int fd, uint32_t tag)
 	return epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) ? -errno : 0;
 }
 
-enum { TAG_RINGBUF, TAG_SIGNAL, TAG_TIMER, TAG_COMMANDS };
+enum { TAG_RINGBUF, TAG_SIGNAL, TAG_TIMER, TAG_COMMANDS, TAG_INGEST_UNIX, TAG_INGEST_UDP };
 
 int loop_init(struct loop *loop, const struct opts *opts)
 {
@@ -425,12 +603,16 @@ int loop_init(struct loop *loop, const struct opts *opts)
 	loop->epoll_fd = loop->signal_fd = loop->timer_fd = -1;
 	loop->commands.wake_fd = -1;
 	loop->sockets.diag_fd = -1;
+	loop->ingest.unix_fd = loop->ingest.udp_fd = -1;
 	loop->status.started_ns = http_now_ns();
 	loop->status.max_workers = opts->max_workers;
 	loop->status.max_connections = opts->max_connections;
 	loop->published_generation = UINT64_MAX;
 
 	ret = fleet_init(&loop->fleet, opts->max_workers, opts->max_connections);
+	loop->fleet.policy.stale_after_s = opts->stale_after_s;
+	loop->fleet.policy.start_grace_s = opts->start_grace_s;
+	loop->status.policy = loop->fleet.policy;
 	if (!ret)
 		ret = cmdq_init(&loop->commands);
 	if (ret) {
@@ -439,7 +621,7 @@ int loop_init(struct loop *loop, const struct opts *opts)
 		return ret;
 	}
 	ret = sockwatch_init(&loop->sockets, opts->watch_ports, opts->n_watch_ports,
-			     opts->group_by_peer_ip, opts->all_netns);
+			     opts->group_by_peer_ip, opts->all_netns, opts->max_connections);
 	if (ret)
 		return ret;
 	config.netns_cookie = opts->all_netns ? 0 : loop->sockets.netns_cookie;
@@ -472,12 +654,43 @@ int loop_init(struct loop *loop, const struct opts *opts)
 		log_error("cannot set up the event loop: %s", strerror(-ret));
 		return ret;
 	}
+	if (opts->ingest_path[0]) {
+		ret = ingest_open(&loop->ingest, opts->ingest_path, opts->ingest_udp_host,
+				  opts->ingest_udp_port);
+		if (ret)
+			return ret;
+		ret = epoll_add(loop->epoll_fd, loop->ingest.unix_fd, TAG_INGEST_UNIX);
+		if (!ret && loop->ingest.udp_fd >= 0)
+			ret = epoll_add(loop->epoll_fd, loop->ingest.udp_fd, TAG_INGEST_UDP);
+		if (ret) {
+			log_error("cannot set up the event loop: %s", strerror(-ret));
+			return ret;
+		}
+	}
 
+	if (opts->state_dir[0]) {
+		ret = state_prepare(opts->state_dir);
+		if (!ret)
+			ret = state_load(opts->state_dir, restore_worker, loop, err, sizeof(err));
+		if (ret) {
+			if (ret == -EINVAL)
+				log_error("--state-dir: %s", err);
+			return ret;
+		}
+	}
 	for (int i = 0; i < opts->n_watch_pids; i++) {
 		const struct opts_watch_pid *watch = &opts->watch_pids[i];
+		struct worker *known =
+			watch->name[0] ? fleet_find(&loop->fleet, watch->name) : NULL;
 
-		ret = loop_register(loop, watch->name, watch->pid, ORIGIN_FLAG, NULL, err,
-				    sizeof(err));
+		/* A worker known from before the restart takes its (new) process back. */
+		if (known && (known->pid == (uint32_t)watch->pid || !known->pid || known->has_exit))
+			ret = known->pid == (uint32_t)watch->pid && !known->has_exit
+				      ? 0
+				      : loop_rebind(loop, known, watch->pid, err, sizeof(err));
+		else
+			ret = loop_register(loop, watch->name, watch->pid, ORIGIN_FLAG, NULL, err,
+					    sizeof(err));
 		if (ret) {
 			log_error("--watch-pid %s%s%d: %s", watch->name, watch->name[0] ? "=" : "",
 				  watch->pid, err);
@@ -517,6 +730,12 @@ void loop_poll_once(struct loop *loop, int timeout_ms)
 		case TAG_COMMANDS:
 			cmdq_drain(&loop->commands, handle_command, loop);
 			break;
+		case TAG_INGEST_UNIX:
+			ingest_drain(&loop->ingest, loop->ingest.unix_fd, on_report, loop);
+			break;
+		case TAG_INGEST_UDP:
+			ingest_drain(&loop->ingest, loop->ingest.udp_fd, on_report, loop);
+			break;
 		}
 	}
 	publish(loop, http_now_ns());
@@ -541,12 +760,14 @@ int loop_run(struct loop *loop)
 
 void loop_destroy(struct loop *loop)
 {
+	save_state(loop, http_now_ns(), true);
 	cmdq_stop(&loop->commands);
 	for (size_t i = 0; i < loop->fleet.count; i++)
 		close_pidfd(&loop->fleet.workers[i]);
 	probe_stop(loop->probe);
 	loop->probe = NULL;
 	sockwatch_destroy(&loop->sockets);
+	ingest_close(&loop->ingest);
 	if (loop->epoll_fd >= 0)
 		close(loop->epoll_fd);
 	if (loop->signal_fd >= 0)

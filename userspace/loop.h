@@ -11,6 +11,7 @@
 
 #include "cmdq.h"
 #include "fleet.h"
+#include "ingest.h"
 #include "opts.h"
 #include "probe.h"
 #include "snapshot.h"
@@ -24,12 +25,16 @@ struct loop {
 	struct fleet fleet;
 	struct cmdq commands;
 	struct sockwatch sockets;
+	struct ingest ingest;
 	struct probe_status status;
 	int epoll_fd;
 	int signal_fd;
 	int timer_fd;
 	uint64_t published_generation;
 	uint64_t next_publish_ns; /* earliest time of the next snapshot copy */
+	uint64_t saved_lifecycle; /* fleet.lifecycle at the last state save */
+	uint64_t next_save_ns;
+	bool save_failed;
 	bool status_changed;
 	uint64_t next_reconcile_ns;
 	bool stopping;
@@ -43,6 +48,8 @@ void loop_destroy(struct loop *loop);
 /* Exposed for the kernel tests, which drive the loop's pieces directly. */
 int loop_register(struct loop *loop, const char *name, int64_t pid, enum worker_origin origin,
 		  struct worker **out, char *err, size_t err_len);
+/* Points a worker at another process: a restarted worker reporting under its old name. */
+int loop_rebind(struct loop *loop, struct worker *worker, int64_t pid, char *err, size_t err_len);
 void loop_reconcile(struct loop *loop, uint64_t now_ns);
 void loop_poll_once(struct loop *loop, int timeout_ms);
 

@@ -43,8 +43,14 @@ static const char usage_text[] =
 	"  --max-connections N     limit on tracked connections (default 16384, 16..1048576)\n"
 	"  --pin-root DIR          bpffs directory for pinned maps (default " OPTS_DEFAULT_PIN_ROOT
 	")\n"
-	"  --ingest PATH           Unix datagram socket for worker reports\n"
-	"                          (default " OPTS_DEFAULT_INGEST "; reserved, not read yet)\n"
+	"  --ingest PATH           Unix datagram socket for worker reports: episode/hello/bye\n"
+	"                          lines and sd_notify (default " OPTS_DEFAULT_INGEST ")\n"
+	"  --ingest-udp ADDR:PORT  also take report lines over UDP (e.g. 127.0.0.1:9477); not\n"
+	"                          loopback prints a warning: UDP reports are not authenticated\n"
+	"  --stale-after SECONDS   a live worker without output for this long is stale (default:\n"
+	"                          adaptive, from each worker's own rhythm, 1..600 s)\n"
+	"  --start-grace SECONDS   how long a worker may go without any output (or with too few\n"
+	"                          reports to know its rhythm) before it is stale (default 60)\n"
 	"  --state-dir DIR         where known workers will be kept\n"
 	"                          (default " OPTS_DEFAULT_STATE_DIR
 	"; reserved, not written yet)\n"
@@ -62,8 +68,15 @@ static const char usage_text[] =
 	"Connection-only workers are named after the peer, IP:PORT; a connection whose owner is a\n"
 	"watched process hangs under it instead.\n"
 	"\n"
-	"HTTP API: GET /healthz, /api/v1/host, /api/v1/workers, /api/v1/workers/NAME;\n"
-	"POST /api/v1/workers {\"name\":\"a\",\"pid\":123}; DELETE /api/v1/workers/NAME.\n"
+	"Reports: one or more lines per datagram to --ingest, any language:\n"
+	"  episode worker=NAME [completed_at=UNIX_SECONDS] [count=N] [pid=PID] [peer=IP:PORT] "
+	"[seq=N]\n"
+	"  hello worker=NAME [pid=PID] [peer=IP:PORT]      bye worker=NAME\n"
+	"or sd_notify (READY=1, WATCHDOG=1, STOPPING=1, STATUS=..., LIVEPROBE_WORKER=NAME).\n"
+	"\n"
+	"HTTP API: GET /healthz, /api/v1/host, /api/v1/workers, /api/v1/workers/NAME (each takes\n"
+	"?stale_after=SECONDS); POST /api/v1/workers {\"name\":\"a\",\"pid\":123};\n"
+	"DELETE /api/v1/workers/NAME; POST /api/v1/episodes [{\"worker\":\"a\",...}].\n"
 	"\n"
 	"Needs root, or CAP_BPF + CAP_PERFMON (+ CAP_NET_ADMIN for --keepalive), and a kernel\n"
 	"with BTF (/sys/kernel/btf/vmlinux).\n"
@@ -82,6 +95,7 @@ void opts_defaults(struct opts *opts)
 	opts->reconcile_ms = OPTS_DEFAULT_RECONCILE_MS;
 	opts->http_connections = 64;
 	opts->max_connections = OPTS_DEFAULT_MAX_CONNS;
+	opts->start_grace_s = 60;
 }
 
 bool opts_valid_worker_name(const char *name)
@@ -156,6 +170,22 @@ static enum opts_result fail(char *err, size_t err_len, const char *fmt, ...)
 	vsnprintf(err, err_len, fmt, ap);
 	va_end(ap);
 	return OPTS_ERROR;
+}
+
+/* Seconds: a plain positive decimal up to a day; no sign, no exponent, no "inf" or "nan". */
+static int parse_seconds(const char *text, double *out)
+{
+	double value;
+	char *end;
+
+	if (!text[0] || strspn(text, "0123456789.") != strlen(text))
+		return -1;
+	errno = 0;
+	value = strtod(text, &end);
+	if (errno || *end || value <= 0 || value > 86400)
+		return -1;
+	*out = value;
+	return 0;
 }
 
 static enum opts_result parse_keepalive(const char *text, struct opts *opts, char *err,
@@ -285,6 +315,9 @@ enum opts_result opts_parse(int argc, char **argv, struct opts *opts, char *err,
 		OPT_KEEPALIVE,
 		OPT_ALL_NETNS,
 		OPT_MAX_CONNECTIONS,
+		OPT_INGEST_UDP,
+		OPT_STALE_AFTER,
+		OPT_START_GRACE,
 		OPT_VERBOSE,
 		OPT_HELP,
 		OPT_VERSION,
@@ -305,6 +338,9 @@ enum opts_result opts_parse(int argc, char **argv, struct opts *opts, char *err,
 		{"keepalive", required_argument, NULL, OPT_KEEPALIVE},
 		{"all-netns", no_argument, NULL, OPT_ALL_NETNS},
 		{"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
+		{"ingest-udp", required_argument, NULL, OPT_INGEST_UDP},
+		{"stale-after", required_argument, NULL, OPT_STALE_AFTER},
+		{"start-grace", required_argument, NULL, OPT_START_GRACE},
 		{"verbose", no_argument, NULL, OPT_VERBOSE},
 		{"help", no_argument, NULL, OPT_HELP},
 		{"version", no_argument, NULL, OPT_VERSION},
@@ -394,6 +430,26 @@ enum opts_result opts_parse(int argc, char **argv, struct opts *opts, char *err,
 			if (parse_u32(arg, 16, 1u << 20, &opts->max_connections))
 				return fail(err, err_len,
 					    "--max-connections '%s': expected 16..1048576", arg);
+			break;
+		case OPT_INGEST_UDP:
+			if (opts_parse_hostport(arg, opts->ingest_udp_host,
+						sizeof(opts->ingest_udp_host),
+						&opts->ingest_udp_port))
+				return fail(err, err_len,
+					    "--ingest-udp '%s': expected ADDR:PORT or [ADDR]:PORT",
+					    arg);
+			break;
+		case OPT_STALE_AFTER:
+			if (parse_seconds(arg, &opts->stale_after_s))
+				return fail(err, err_len,
+					    "--stale-after '%s': expected seconds in (0, 86400]",
+					    arg);
+			break;
+		case OPT_START_GRACE:
+			if (parse_seconds(arg, &opts->start_grace_s))
+				return fail(err, err_len,
+					    "--start-grace '%s': expected seconds in (0, 86400]",
+					    arg);
 			break;
 		case OPT_VERBOSE:
 			opts->verbose = true;

@@ -50,6 +50,10 @@ struct opts {
 	uint32_t max_connections;
 	/* --keepalive IDLE,INTVL,CNT in seconds; idle 0: off */
 	int32_t keepalive_idle_s, keepalive_intvl_s, keepalive_cnt;
+	char ingest_udp_host[64]; /* empty: no UDP ingest */
+	uint16_t ingest_udp_port;
+	double stale_after_s; /* 0: adaptive */
+	double start_grace_s;
 };
 
 enum opts_result {

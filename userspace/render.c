@@ -3,7 +3,9 @@
 #include <json-c/json.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <math.h>
 #include <string.h>
+#include <time.h>
 
 #include "render.h"
 
@@ -22,6 +24,47 @@ static json_object *json_age(uint64_t since_ns, uint64_t now_ns)
 	return json_object_new_double_s(age, text);
 }
 
+static json_object *json_seconds(double seconds)
+{
+	char text[32];
+
+	if (fabs(seconds) < 0.0005)
+		seconds = 0; /* no "-0.000" */
+	snprintf(text, sizeof(text), "%.3f", seconds);
+	return json_object_new_double_s(seconds, text);
+}
+
+void render_view_init(struct render_view *view, const struct snapshot *snapshot)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	view->now_ns = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	view->now_real_s = ts.tv_sec + ts.tv_nsec / 1e9;
+	view->policy = snapshot->probe.policy;
+}
+
+/* The state as this view sees it: output-based states are re-judged under the view's policy. */
+static enum worker_state view_state(const struct worker *worker, const struct render_view *view,
+				    char *reason, size_t len)
+{
+	snprintf(reason, len, "%s", worker->reason);
+	if (worker->state != WS_STARTING && worker->state != WS_WORKING &&
+	    worker->state != WS_STALE)
+		return worker->state;
+	return fleet_output_state(worker, &view->policy, view->now_ns, reason, len);
+}
+
+/* Current throughput counts only producing workers, rounded as shown, so the parts sum up. */
+static double view_rate(const struct worker *worker, enum worker_state state,
+			const struct render_view *view)
+{
+	if (state != WS_WORKING)
+		return 0;
+	return round(output_per_min(&worker->output, view->now_real_s) * 1000) / 1000;
+}
+
 static char *finish(json_object *root)
 {
 	char *text = NULL;
@@ -31,20 +74,6 @@ static char *finish(json_object *root)
 			root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(root);
 	return text;
-}
-
-static const char *origin_name(enum worker_origin origin)
-{
-	switch (origin) {
-	case ORIGIN_FLAG:
-		return "flag";
-	case ORIGIN_COMM:
-		return "comm";
-	case ORIGIN_PEER:
-		return "peer";
-	default:
-		return "api";
-	}
 }
 
 static json_object *exit_object(const struct worker *worker, uint64_t now_ns)
@@ -121,48 +150,129 @@ static json_object *conn_object(const struct conn *conn, uint64_t now_ns)
 	return obj;
 }
 
+static void output_fields(json_object *obj, const struct worker *worker, enum worker_state state,
+			  const struct render_view *view)
+{
+	const struct output *output = &worker->output;
+	json_object *history = json_object_new_array_ext(RENDER_HISTORY_MIN);
+	uint32_t buckets[RENDER_HISTORY_MIN * 60 / OUTPUT_BUCKET_S];
+	const int per_minute = 60 / OUTPUT_BUCKET_S;
+	double offset_s;
+
+	json_object_object_add(obj, "episodes_total",
+			       json_object_new_uint64(output->episodes_total));
+	json_object_object_add(obj, "heartbeats_total",
+			       json_object_new_uint64(output->heartbeats_total));
+	json_object_object_add(obj, "episodes_per_min",
+			       json_seconds(view_rate(worker, state, view)));
+	json_object_object_add(
+		obj, "last_episode_age_s",
+		output->last_episode_ns ? json_age(output->last_episode_ns, view->now_ns) : NULL);
+	json_object_object_add(obj, "last_output_age_s",
+			       output->last_ns ? json_age(output->last_ns, view->now_ns) : NULL);
+	json_object_object_add(obj, "expected_gap_s",
+			       output->n_gaps ? json_seconds(output->gap_mean_s) : NULL);
+	json_object_object_add(obj, "stale_after_s",
+			       json_seconds(output_stale_after(output, &view->policy)));
+	json_object_object_add(obj, "clock_offset_s",
+			       output_clock_offset(output, view->now_real_s, &offset_s)
+				       ? json_seconds(offset_s)
+				       : NULL);
+	json_object_object_add(obj, "seq_gaps", json_object_new_uint64(output->seq_gaps));
+	json_object_object_add(obj, "status",
+			       output->has_status ? json_object_new_string(output->status) : NULL);
+	json_object_object_add(obj, "bye", json_object_new_boolean(worker->bye));
+	/* Episodes completed in each of the last minutes, oldest first: the sparkline. */
+	output_history(output, view->now_real_s, buckets, RENDER_HISTORY_MIN * per_minute);
+	for (int minute = 0; minute < RENDER_HISTORY_MIN; minute++) {
+		uint64_t sum = 0;
+
+		for (int i = 0; i < per_minute; i++)
+			sum += buckets[minute * per_minute + i];
+		json_object_array_add(history, json_object_new_uint64(sum));
+	}
+	json_object_object_add(obj, "episodes_per_min_history", history);
+}
+
 static json_object *worker_object(const struct worker *worker, const struct conn *conns,
-				  uint64_t now_ns)
+				  const struct render_view *view)
 {
 	json_object *list = json_object_new_array_ext(worker->n_conns);
+	uint64_t now_ns = view->now_ns;
+	char reason[FLEET_REASON_MAX];
+	enum worker_state state = view_state(worker, view, reason, sizeof(reason));
 	json_object *obj = json_object_new_object();
 
 	json_object_object_add(obj, "name", json_object_new_string(worker->name));
 	json_object_object_add(obj, "pid", worker->pid ? json_object_new_int64(worker->pid) : NULL);
 	json_object_object_add(obj, "comm",
 			       worker->comm[0] ? json_object_new_string(worker->comm) : NULL);
-	json_object_object_add(obj, "origin", json_object_new_string(origin_name(worker->origin)));
-	json_object_object_add(obj, "state",
-			       json_object_new_string(fleet_state_name(worker->state)));
+	json_object_object_add(obj, "origin",
+			       json_object_new_string(fleet_origin_name(worker->origin)));
+	json_object_object_add(obj, "state", json_object_new_string(fleet_state_name(state)));
 	json_object_object_add(
 		obj, "health",
-		json_object_new_string(fleet_health_name(fleet_state_health(worker->state))));
-	json_object_object_add(obj, "reason", json_object_new_string(worker->reason));
+		json_object_new_string(fleet_health_name(fleet_state_health(state))));
+	json_object_object_add(obj, "reason", json_object_new_string(reason));
 	json_object_object_add(obj, "state_since_age_s", json_age(worker->state_since_ns, now_ns));
 	json_object_object_add(obj, "registered_age_s", json_age(worker->registered_ns, now_ns));
 	json_object_object_add(obj, "exit", exit_object(worker, now_ns));
+	output_fields(obj, worker, state, view);
 	for (uint32_t i = 0; conns && i < worker->n_conns; i++)
 		json_object_array_add(list, conn_object(&conns[i], now_ns));
 	json_object_object_add(obj, "connections", list);
 	return obj;
 }
 
-char *render_worker(const struct worker *worker, const struct conn *conns, uint64_t now_ns)
+char *render_worker(const struct worker *worker, const struct conn *conns,
+		    const struct render_view *view)
 {
-	return finish(worker_object(worker, conns, now_ns));
+	return finish(worker_object(worker, conns, view));
 }
 
-char *render_workers(const struct snapshot *snapshot, uint64_t now_ns)
+/* Producing workers and their summed rate, judged exactly as each worker's W is. */
+static void throughput(const struct snapshot *snapshot, const struct render_view *view,
+		       size_t *producing, double *total, json_object *list)
+{
+	char reason[FLEET_REASON_MAX];
+
+	*producing = 0;
+	*total = 0;
+	for (size_t i = 0; i < snapshot->count; i++) {
+		const struct worker *worker = &snapshot->workers[i];
+		enum worker_state state = view_state(worker, view, reason, sizeof(reason));
+		double rate = view_rate(worker, state, view);
+
+		if (state != WS_WORKING)
+			continue;
+		(*producing)++;
+		*total += rate;
+		if (list) {
+			json_object *entry = json_object_new_object();
+
+			json_object_object_add(entry, "name", json_object_new_string(worker->name));
+			json_object_object_add(entry, "episodes_per_min", json_seconds(rate));
+			json_object_array_add(list, entry);
+		}
+	}
+}
+
+char *render_workers(const struct snapshot *snapshot, const struct render_view *view)
 {
 	json_object *root = json_object_new_object();
 	json_object *list = json_object_new_array_ext(snapshot->count);
+	size_t producing;
+	double total;
 
 	for (size_t i = 0; i < snapshot->count; i++)
 		json_object_array_add(
 			list,
 			worker_object(&snapshot->workers[i],
-				      snapshot_conns_of(snapshot, &snapshot->workers[i]), now_ns));
+				      snapshot_conns_of(snapshot, &snapshot->workers[i]), view));
 	json_object_object_add(root, "workers", list);
+	throughput(snapshot, view, &producing, &total, NULL);
+	json_object_object_add(root, "workers_producing", json_object_new_uint64(producing));
+	json_object_object_add(root, "episodes_per_min_total", json_seconds(total));
 	return finish(root);
 }
 
@@ -232,8 +342,32 @@ static json_object *probe_object(const struct snapshot *snapshot, uint64_t now_n
 	return obj;
 }
 
-char *render_host(const struct snapshot *snapshot, uint64_t now_ns)
+static json_object *ingest_object(const struct snapshot *snapshot)
 {
+	const struct ingest_stats *ingest = &snapshot->probe.ingest;
+	json_object *obj = json_object_new_object();
+	json_object *dropped = json_object_new_object();
+	uint64_t dropped_total = 0;
+
+	for (int reason = 1; reason < REPORT_ERR__COUNT; reason++) {
+		json_object_object_add(dropped, report_error_name(reason),
+				       json_object_new_uint64(ingest->dropped[reason]));
+		dropped_total += ingest->dropped[reason];
+	}
+	json_object_object_add(obj, "datagrams_total", json_object_new_uint64(ingest->datagrams));
+	json_object_object_add(obj, "reports_total", json_object_new_uint64(ingest->reports));
+	json_object_object_add(obj, "dropped_total", json_object_new_uint64(dropped_total));
+	json_object_object_add(obj, "dropped", dropped);
+	return obj;
+}
+
+char *render_host(const struct snapshot *snapshot, const struct render_view *view)
+{
+	json_object *producing_list = json_object_new_array();
+	json_object *policy = json_object_new_object();
+	uint64_t now_ns = view->now_ns;
+	size_t producing;
+	double total;
 	json_object *root = json_object_new_object();
 	json_object *reasons = json_object_new_array();
 	json_object *states = json_object_new_object();
@@ -260,14 +394,16 @@ char *render_host(const struct snapshot *snapshot, uint64_t now_ns)
 	}
 	for (size_t i = 0; i < snapshot->count; i++) {
 		const struct worker *worker = &snapshot->workers[i];
-		enum worker_health worker_health = fleet_state_health(worker->state);
+		char reason[FLEET_REASON_MAX];
+		enum worker_state state = view_state(worker, view, reason, sizeof(reason));
+		enum worker_health worker_health = fleet_state_health(state);
 
-		per_state[worker->state]++;
+		per_state[state]++;
 		if (worker_health > health)
 			health = worker_health;
 		if (worker_health != HEALTH_GREEN)
 			add_reason(reasons, &n_reasons, "worker %s %s: %s", worker->name,
-				   fleet_state_name(worker->state), worker->reason);
+				   fleet_state_name(state), reason);
 	}
 	if (n_reasons > RENDER_MAX_REASONS) {
 		char more[64];
@@ -305,7 +441,17 @@ char *render_host(const struct snapshot *snapshot, uint64_t now_ns)
 	json_object_object_add(root, "reasons", reasons);
 	json_object_object_add(root, "workers_total", json_object_new_uint64(snapshot->count));
 	json_object_object_add(root, "states", states);
+	throughput(snapshot, view, &producing, &total, producing_list);
+	json_object_object_add(root, "workers_producing", json_object_new_uint64(producing));
+	json_object_object_add(root, "episodes_per_min_total", json_seconds(total));
+	json_object_object_add(root, "producing", producing_list);
 	json_object_object_add(root, "connections", connections);
+	json_object_object_add(
+		policy, "stale_after_s",
+		view->policy.stale_after_s > 0 ? json_seconds(view->policy.stale_after_s) : NULL);
+	json_object_object_add(policy, "start_grace_s", json_seconds(view->policy.start_grace_s));
+	json_object_object_add(root, "staleness", policy);
+	json_object_object_add(root, "ingest", ingest_object(snapshot));
 	json_object_object_add(root, "probe", probe_object(snapshot, now_ns));
 	return finish(root);
 }
@@ -333,5 +479,23 @@ char *render_error(const char *message)
 	json_object *root = json_object_new_object();
 
 	json_object_object_add(root, "error", json_object_new_string(message));
+	return finish(root);
+}
+
+char *render_batch_answer(uint64_t accepted, const uint64_t dropped[REPORT_ERR__COUNT])
+{
+	json_object *root = json_object_new_object();
+	json_object *reasons = json_object_new_object();
+	uint64_t total = 0;
+
+	for (int reason = 1; reason < REPORT_ERR__COUNT; reason++) {
+		total += dropped[reason];
+		if (dropped[reason])
+			json_object_object_add(reasons, report_error_name(reason),
+					       json_object_new_uint64(dropped[reason]));
+	}
+	json_object_object_add(root, "accepted", json_object_new_uint64(accepted));
+	json_object_object_add(root, "dropped", json_object_new_uint64(total));
+	json_object_object_add(root, "dropped_by_reason", reasons);
 	return finish(root);
 }

@@ -12,14 +12,27 @@
 #include "snapshot.h"
 
 #define RENDER_MAX_REASONS 50
+#define RENDER_HISTORY_MIN 15 /* minutes of per-minute output history in W */
+
+/* When a view is rendered, and the staleness policy it applies (?stale_after=). */
+struct render_view {
+	uint64_t now_ns;   /* CLOCK_MONOTONIC */
+	double now_real_s; /* CLOCK_REALTIME, for event-time rates only */
+	struct output_policy policy;
+};
+
+void render_view_init(struct render_view *view, const struct snapshot *snapshot);
 
 /* Each returns a malloc'd NUL-terminated JSON document, or NULL when out of memory. */
 /* conns: the worker's connections (worker->n_conns of them), or NULL. */
-char *render_worker(const struct worker *worker, const struct conn *conns, uint64_t now_ns);
-char *render_workers(const struct snapshot *snapshot, uint64_t now_ns);
-char *render_host(const struct snapshot *snapshot, uint64_t now_ns);
+char *render_worker(const struct worker *worker, const struct conn *conns,
+		    const struct render_view *view);
+char *render_workers(const struct snapshot *snapshot, const struct render_view *view);
+char *render_host(const struct snapshot *snapshot, const struct render_view *view);
 /* Sets *healthy; the body names the reason when it is false. */
 char *render_healthz(const struct snapshot *snapshot, int *healthy);
 char *render_error(const char *message);
+/* The answer to a POST /api/v1/episodes batch. */
+char *render_batch_answer(uint64_t accepted, const uint64_t dropped[REPORT_ERR__COUNT]);
 
 #endif

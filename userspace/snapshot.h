@@ -14,6 +14,7 @@
 
 #include "fleet.h"
 #include "lp_events.h"
+#include "ingest.h"
 #include "sockwatch.h"
 
 struct probe_status {
@@ -27,6 +28,8 @@ struct probe_status {
 	uint32_t max_workers;
 	uint32_t max_connections;
 	struct sockwatch_stats conns;
+	struct ingest_stats ingest;
+	struct output_policy policy;
 };
 
 struct snapshot {

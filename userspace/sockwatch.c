@@ -14,10 +14,16 @@
 #include "sockwatch.h"
 
 int sockwatch_init(struct sockwatch *watch, const uint16_t *ports, int n_ports,
-		   bool group_by_peer_ip, bool all_netns)
+		   bool group_by_peer_ip, bool all_netns, size_t max_bindings)
 {
 	memset(watch, 0, sizeof(*watch));
 	watch->diag_fd = -1;
+	watch->bindings = calloc(max_bindings ?: 1, sizeof(*watch->bindings));
+	watch->max_bindings = max_bindings;
+	if (!watch->bindings || u64map_init(&watch->binding_by_endpoint, max_bindings)) {
+		log_error("cannot allocate %zu peer bindings", max_bindings);
+		return -ENOMEM;
+	}
 	watch->ports = ports;
 	watch->n_ports = n_ports;
 	watch->group_by_peer_ip = group_by_peer_ip;
@@ -41,6 +47,9 @@ int sockwatch_init(struct sockwatch *watch, const uint16_t *ports, int n_ports,
 
 void sockwatch_destroy(struct sockwatch *watch)
 {
+	free(watch->bindings);
+	watch->bindings = NULL;
+	u64map_free(&watch->binding_by_endpoint);
 	if (watch->diag_fd >= 0)
 		close(watch->diag_fd);
 	watch->diag_fd = -1;
@@ -101,6 +110,92 @@ static bool forgotten(const struct sockwatch *watch, uint64_t cookie)
 	return false;
 }
 
+static uint64_t endpoint_key(uint16_t family, const uint8_t *addr, uint16_t port)
+{
+	uint64_t hash = 0xcbf29ce484222325ull;
+	uint8_t bytes[20];
+
+	memcpy(bytes, addr, 16);
+	bytes[16] = family;
+	bytes[17] = family >> 8;
+	bytes[18] = port;
+	bytes[19] = port >> 8;
+	for (size_t i = 0; i < sizeof(bytes); i++)
+		hash = (hash ^ bytes[i]) * 0x100000001b3ull;
+	return hash;
+}
+
+static struct sockwatch_binding *find_binding(const struct sockwatch *watch, uint16_t family,
+					      const uint8_t *addr, uint16_t port)
+{
+	struct sockwatch_binding *binding;
+	uint32_t index;
+
+	if (!watch->n_bindings ||
+	    !u64map_get(&watch->binding_by_endpoint, endpoint_key(family, addr, port), &index))
+		return NULL;
+	binding = &watch->bindings[index];
+	if (binding->family != family || binding->port != port || memcmp(binding->addr, addr, 16))
+		return NULL; /* a hash collision: unbound is the safe answer */
+	return binding;
+}
+
+/* The worker a proxy bound this connection's peer to, if it still exists. */
+static struct worker *bound_worker(const struct sockwatch *watch, struct fleet *fleet,
+				   const struct conn *conn)
+{
+	const struct sockwatch_binding *binding =
+		find_binding(watch, conn->family, conn->peer_addr, conn->peer_port);
+
+	return binding ? fleet_find_id(fleet, binding->worker_id) : NULL;
+}
+
+static void drop_placeholder(struct fleet *fleet, uint32_t id)
+{
+	struct worker *worker = fleet_find_id(fleet, id);
+
+	if (worker && worker->origin == ORIGIN_PEER && worker->n_conns == 0 && !worker->has_exit)
+		fleet_remove(fleet, worker->name);
+}
+
+int sockwatch_bind_peer(struct sockwatch *watch, struct fleet *fleet, uint16_t family,
+			const uint8_t addr[16], uint16_t port, struct worker *worker,
+			uint64_t now_ns)
+{
+	struct sockwatch_binding *binding = find_binding(watch, family, addr, port);
+	uint32_t worker_id = worker->id;
+
+	if (binding && binding->worker_id == worker_id)
+		return 0;
+	if (!binding) {
+		if (watch->n_bindings == watch->max_bindings ||
+		    u64map_put(&watch->binding_by_endpoint, endpoint_key(family, addr, port),
+			       watch->n_bindings))
+			return -ENOSPC;
+		binding = &watch->bindings[watch->n_bindings++];
+		binding->family = family;
+		binding->port = port;
+		memcpy(binding->addr, addr, 16);
+	}
+	binding->worker_id = worker_id;
+	fleet->lifecycle++;
+	/* Connections already tracked under the peer's own name move now. */
+	for (size_t i = 0; i < fleet->n_conns; i++) {
+		struct conn *conn = &fleet->conns[i];
+		uint32_t from = conn->worker_id;
+
+		if (from == worker_id || conn->family != family || conn->peer_port != port ||
+		    memcmp(conn->peer_addr, addr, 16))
+			continue;
+		fleet_conn_move(fleet, conn, fleet_find_id(fleet, worker_id));
+		drop_placeholder(fleet, from);
+	}
+	worker = fleet_find_id(fleet, worker_id);
+	if (worker)
+		fleet_evaluate(fleet, worker, now_ns);
+	return 0;
+}
+
 /* A connection the fleet has not seen: find its owner, then record it. */
 static struct conn *track(struct sockwatch *watch, struct fleet *fleet, const struct conn *facts,
 			  uint64_t now_ns)
@@ -110,7 +205,8 @@ static struct conn *track(struct sockwatch *watch, struct fleet *fleet, const st
 
 	if (watch->n_forgotten && forgotten(watch, facts->cookie))
 		return NULL;
-	if (facts->owner_tgid)
+	owner = bound_worker(watch, fleet, facts);
+	if (!owner && facts->owner_tgid)
 		owner = live_process(fleet, facts->owner_tgid);
 	if (!owner)
 		owner = peer_worker(watch, fleet, facts, now_ns);

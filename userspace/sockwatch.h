@@ -33,6 +33,14 @@ struct sockwatch_stats {
  * these is harmless beyond the worker reappearing. */
 #define SOCKWATCH_FORGOTTEN_MAX 1024
 
+/* A peer endpoint named by a proxy's report (peer=IP:PORT): its connection belongs to worker_id. */
+struct sockwatch_binding {
+	uint16_t family;
+	uint16_t port;
+	uint8_t addr[16];
+	uint32_t worker_id;
+};
+
 struct sockwatch {
 	int diag_fd;
 	uint64_t netns_cookie; /* the daemon's namespace, the only one sock_diag sees */
@@ -42,19 +50,30 @@ struct sockwatch {
 	int n_ports;
 	uint64_t pass;
 	struct sockwatch_stats stats;
+	struct sockwatch_binding *bindings;
+	size_t n_bindings, max_bindings;
+	struct u64map binding_by_endpoint; /* endpoint hash → index in bindings */
 	uint64_t forgotten[SOCKWATCH_FORGOTTEN_MAX];
 	size_t n_forgotten; /* total ever; the ring holds the newest */
 };
 
 /* 0 or -errno after one logged line. */
 int sockwatch_init(struct sockwatch *watch, const uint16_t *ports, int n_ports,
-		   bool group_by_peer_ip, bool all_netns);
+		   bool group_by_peer_ip, bool all_netns, size_t max_bindings);
 void sockwatch_destroy(struct sockwatch *watch);
 void sockwatch_on_event(struct sockwatch *watch, struct fleet *fleet,
 			const struct lp_conn_event *event, uint64_t now_ns);
 /* Kernel records, a sock_diag pass, owners by inode; then every owner is re-evaluated. */
 void sockwatch_reconcile(struct sockwatch *watch, struct fleet *fleet, struct probe *probe,
 			 uint64_t now_ns);
+
+/*
+ * A proxy named the worker behind a peer endpoint: that connection, now and in future, belongs
+ * to worker, and the placeholder named after the peer goes. 0, or -ENOSPC past the limit.
+ */
+int sockwatch_bind_peer(struct sockwatch *watch, struct fleet *fleet, uint16_t family,
+			const uint8_t addr[16], uint16_t port, struct worker *worker,
+			uint64_t now_ns);
 
 /* Before a worker is forgotten: its dead connections are never tracked again, and the kernel
  * records of its closed ones are dropped. Live ones come back, as they should, while they live. */

@@ -524,6 +524,8 @@ static void test_drop_storm(void)
 	int killed = 0, known = 0;
 
 	opts_defaults(&opts);
+	opts.ingest_path[0] = '\0'; /* ingest and state have their own tests */
+	opts.state_dir[0] = '\0';
 	snprintf(opts.pin_root, sizeof(opts.pin_root), "/sys/fs/bpf/liveprobe-test-drops-%d",
 		 getpid());
 	opts.ringbuf_bytes = 4096;
@@ -651,6 +653,8 @@ static bool start_sock_loop(void)
 		return false;
 	sock_port = ntohs(addr.sin_port);
 	opts_defaults(&sock_opts);
+	sock_opts.ingest_path[0] = '\0'; /* ingest and state have their own tests */
+	sock_opts.state_dir[0] = '\0';
 	snprintf(sock_opts.pin_root, sizeof(sock_opts.pin_root),
 		 "/sys/fs/bpf/liveprobe-test-sock-%d", getpid());
 	sock_opts.watch_ports[sock_opts.n_watch_ports++] = sock_port;
@@ -872,6 +876,8 @@ static void test_conn_drop_storm(void)
 	    !ASSERT_EQ(getsockname(listener, (struct sockaddr *)&addr, &len), 0, "getsockname"))
 		goto cleanup;
 	opts_defaults(&opts);
+	opts.ingest_path[0] = '\0'; /* ingest and state have their own tests */
+	opts.state_dir[0] = '\0';
 	snprintf(opts.pin_root, sizeof(opts.pin_root), "/sys/fs/bpf/liveprobe-test-cdrops-%d",
 		 getpid());
 	opts.ringbuf_bytes = 4096;
@@ -956,6 +962,8 @@ int main(int argc, char **argv)
 	log_init("test_kernel", getenv("LP_VERBOSE") != NULL);
 	prctl(PR_SET_NAME, "lp-test-kernel");
 	opts_defaults(&main_opts);
+	main_opts.ingest_path[0] = '\0'; /* ingest and state have their own tests */
+	main_opts.state_dir[0] = '\0';
 	snprintf(main_opts.pin_root, sizeof(main_opts.pin_root), "/sys/fs/bpf/liveprobe-test-%d",
 		 getpid());
 	strcpy(main_opts.watch_comms[main_opts.n_watch_comms++], "lp-comm-wkr");

@@ -216,6 +216,16 @@ static struct snapshot *make_snapshot(struct fleet *fleet)
 	return snapshot_take(fleet, &status, 0);
 }
 
+/* A view at a fixed monotonic time, with the default policy. */
+static const struct render_view *at(uint64_t now_ns)
+{
+	static struct render_view view;
+
+	view = (struct render_view){
+		.now_ns = now_ns, .now_real_s = 1.7e9, .policy = {.start_grace_s = 60}};
+	return &view;
+}
+
 static void test_render_worker_and_host(void)
 {
 	struct worker_exit exit = {};
@@ -230,7 +240,7 @@ static void test_render_worker_and_host(void)
 	fleet_classify_exit(SIGSEGV | 0x80, false, &exit);
 	fleet_apply_exit(&fleet, worker, &exit, WS_CRASHED, 2000000000ull);
 
-	root = parse_json(render_worker(worker, NULL, 4500000000ull));
+	root = parse_json(render_worker(worker, NULL, at(4500000000ull)));
 	ASSERT_TRUE(root != NULL, "worker JSON parses");
 	ASSERT_STREQ(json_str(root, "state"), "crashed", "state");
 	ASSERT_STREQ(json_str(root, "health"), "red", "health");
@@ -244,13 +254,13 @@ static void test_render_worker_and_host(void)
 		    "no killer recorded");
 	json_object_put(root);
 
-	root = parse_json(render_worker(&fleet.workers[0], NULL, 1000000000ull));
+	root = parse_json(render_worker(&fleet.workers[0], NULL, at(1000000000ull)));
 	ASSERT_TRUE(json_object_object_get_ex(root, "exit", &value) && value == NULL,
 		    "exit null while alive");
 	json_object_put(root);
 
 	snapshot = make_snapshot(&fleet);
-	root = parse_json(render_host(snapshot, 3000000000ull));
+	root = parse_json(render_host(snapshot, at(3000000000ull)));
 	ASSERT_STREQ(json_str(root, "health"), "red", "host red with a crashed worker");
 	ASSERT_EQ(json_object_get_int(json_object_object_get(root, "workers_total")), 2, "total");
 	states = json_object_object_get(root, "states");
@@ -272,7 +282,7 @@ static void test_render_host_without_evidence(void)
 
 	fleet_init(&fleet, 1, 16);
 	snapshot = make_snapshot(&fleet);
-	root = parse_json(render_host(snapshot, 0));
+	root = parse_json(render_host(snapshot, at(0)));
 	ASSERT_STREQ(json_str(root, "health"), "amber", "no workers is not green");
 	json_object_put(root);
 
@@ -301,7 +311,7 @@ static void test_render_caps_reasons(void)
 		fleet_add(&fleet, name, i + 1, 1, "x", ORIGIN_API, 0, &worker);
 	}
 	snapshot = make_snapshot(&fleet);
-	root = parse_json(render_host(snapshot, 0));
+	root = parse_json(render_host(snapshot, at(0)));
 	ASSERT_EQ(json_object_array_length(json_object_object_get(root, "reasons")),
 		  RENDER_MAX_REASONS + 1, "reasons capped with a summary line");
 	json_object_put(root);

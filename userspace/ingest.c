@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: GPL-2.0
+/* See ingest.h. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ingest.h"
+#include "log.h"
+
+#define RCVBUF_BYTES (4 << 20)
+
+static int mkdir_parents(const char *path)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = '\0';
+	for (char *p = dir + 1; (p = strchr(p, '/')); p++) {
+		*p = '\0';
+		if (mkdir(dir, 0755) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(dir, 0755) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* A socket file left by a daemon that died is stale; one that answers belongs to a live one. */
+static int claim_path(const struct sockaddr_un *addr)
+{
+	struct stat st;
+	int probe, err;
+
+	if (lstat(addr->sun_path, &st))
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -ENOTSOCK;
+	probe = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (probe < 0)
+		return -errno;
+	err = connect(probe, (const struct sockaddr *)addr, sizeof(*addr)) ? errno : 0;
+	close(probe);
+	if (err == 0)
+		return -EADDRINUSE;
+	if (err != ECONNREFUSED)
+		return -err;
+	return unlink(addr->sun_path) ? -errno : 0;
+}
+
+static void grow_rcvbuf(int fd)
+{
+	int bytes = RCVBUF_BYTES;
+
+	/* FORCE passes rmem_max for root; without privilege the plain one is the best we get. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)))
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+}
+
+static int open_unix(struct ingest *ingest, const char *path)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	int one = 1, err;
+
+	if (strlen(path) >= sizeof(addr.sun_path)) {
+		log_error("--ingest %s: longer than %zu bytes", path, sizeof(addr.sun_path) - 1);
+		return -ENAMETOOLONG;
+	}
+	strcpy(addr.sun_path, path);
+	err = mkdir_parents(path);
+	if (!err)
+		err = claim_path(&addr);
+	if (err) {
+		log_error("--ingest %s: %s%s", path, strerror(-err),
+			  err == -EADDRINUSE ? " (another liveprobed reads it; use --ingest)" : "");
+		return err;
+	}
+	ingest->unix_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (ingest->unix_fd < 0 ||
+	    setsockopt(ingest->unix_fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) ||
+	    bind(ingest->unix_fd, (struct sockaddr *)&addr, sizeof(addr))) {
+		err = -errno;
+		log_error("--ingest %s: cannot bind: %s", path, strerror(errno));
+		return err;
+	}
+	snprintf(ingest->path, sizeof(ingest->path), "%s", path);
+	ingest->unlink_on_close = true;
+	/* Workers need write access; group members may report, others may not. */
+	if (chmod(path, 0660)) {
+		err = -errno;
+		log_error("--ingest %s: cannot chmod: %s", path, strerror(errno));
+		return err;
+	}
+	grow_rcvbuf(ingest->unix_fd);
+	return 0;
+}
+
+static int open_udp(struct ingest *ingest, const char *host, uint16_t port)
+{
+	struct sockaddr_in6 addr6 = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
+	struct sockaddr_in addr4 = {.sin_family = AF_INET, .sin_port = htons(port)};
+	struct sockaddr *addr = (struct sockaddr *)&addr4;
+	socklen_t len = sizeof(addr4);
+	int err;
+
+	if (inet_pton(AF_INET, host, &addr4.sin_addr) != 1) {
+		if (inet_pton(AF_INET6, host, &addr6.sin6_addr) != 1) {
+			log_error("--ingest-udp %s: not an IP address", host);
+			return -EINVAL;
+		}
+		addr = (struct sockaddr *)&addr6;
+		len = sizeof(addr6);
+	}
+	ingest->udp_fd = socket(addr->sa_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (ingest->udp_fd < 0 || bind(ingest->udp_fd, addr, len)) {
+		err = -errno;
+		log_error("--ingest-udp %s:%u: %s", host, port, strerror(errno));
+		return err;
+	}
+	grow_rcvbuf(ingest->udp_fd);
+	return 0;
+}
+
+int ingest_open(struct ingest *ingest, const char *path, const char *udp_host, uint16_t udp_port)
+{
+	int err;
+
+	memset(ingest, 0, sizeof(*ingest));
+	ingest->unix_fd = ingest->udp_fd = -1;
+	ingest->buffers = malloc((size_t)INGEST_BATCH * INGEST_DATAGRAM_MAX);
+	if (!ingest->buffers)
+		return -ENOMEM;
+	err = open_unix(ingest, path);
+	if (!err && udp_host && udp_host[0])
+		err = open_udp(ingest, udp_host, udp_port);
+	return err;
+}
+
+void ingest_close(struct ingest *ingest)
+{
+	if (ingest->unix_fd >= 0)
+		close(ingest->unix_fd);
+	if (ingest->udp_fd >= 0)
+		close(ingest->udp_fd);
+	if (ingest->unlink_on_close)
+		unlink(ingest->path);
+	free(ingest->buffers);
+	ingest->buffers = NULL;
+	ingest->unix_fd = ingest->udp_fd = -1;
+	ingest->unlink_on_close = false;
+}
+
+struct dispatch {
+	struct ingest *ingest;
+	ingest_fn fn;
+	void *ctx;
+	pid_t sender;
+	enum ingest_via via;
+};
+
+static void dispatch_report(void *ctx, const struct report *report)
+{
+	struct dispatch *dispatch = ctx;
+
+	dispatch->ingest->stats.reports++;
+	dispatch->fn(dispatch->ctx, report, dispatch->sender, dispatch->via);
+}
+
+int ingest_drain(struct ingest *ingest, int fd, ingest_fn fn, void *ctx)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(struct ucred))];
+		struct cmsghdr align;
+	} control[INGEST_BATCH];
+	struct mmsghdr messages[INGEST_BATCH];
+	struct iovec iov[INGEST_BATCH];
+	struct dispatch dispatch = {ingest, fn, ctx, 0,
+				    fd == ingest->udp_fd ? INGEST_UDP : INGEST_UNIX};
+	int total = 0;
+
+	while (total < INGEST_PER_WAKE) {
+		int n;
+
+		for (int i = 0; i < INGEST_BATCH; i++) {
+			iov[i].iov_base = ingest->buffers + (size_t)i * INGEST_DATAGRAM_MAX;
+			iov[i].iov_len = INGEST_DATAGRAM_MAX;
+			memset(&messages[i], 0, sizeof(messages[i]));
+			messages[i].msg_hdr.msg_iov = &iov[i];
+			messages[i].msg_hdr.msg_iovlen = 1;
+			messages[i].msg_hdr.msg_control = control[i].buf;
+			messages[i].msg_hdr.msg_controllen = sizeof(control[i].buf);
+		}
+		n = recvmmsg(fd, messages, INGEST_BATCH, MSG_DONTWAIT, NULL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break; /* EAGAIN: drained */
+		}
+		for (int i = 0; i < n; i++) {
+			struct msghdr *msg = &messages[i].msg_hdr;
+			struct cmsghdr *cmsg;
+
+			ingest->stats.datagrams++;
+			if (msg->msg_flags & MSG_TRUNC) {
+				ingest->stats.dropped[REPORT_ERR_TRUNCATED]++;
+				continue;
+			}
+			dispatch.sender = 0;
+			for (cmsg = CMSG_FIRSTHDR(msg); cmsg; cmsg = CMSG_NXTHDR(msg, cmsg)) {
+				if (cmsg->cmsg_level == SOL_SOCKET &&
+				    cmsg->cmsg_type == SCM_CREDENTIALS) {
+					struct ucred cred;
+
+					memcpy(&cred, CMSG_DATA(cmsg), sizeof(cred));
+					dispatch.sender = cred.pid;
+				}
+			}
+			report_parse_datagram(iov[i].iov_base, messages[i].msg_len, dispatch_report,
+					      &dispatch, ingest->stats.dropped);
+		}
+		total += n;
+		if (n < INGEST_BATCH)
+			break;
+	}
+	return total;
+}

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Where worker reports come in: the Unix datagram socket (--ingest; SO_PASSCRED, so each
+ * datagram carries its sender's kernel-verified pid) and, when asked, a UDP socket
+ * (--ingest-udp) for reporters elsewhere. Owns both sockets and the per-reason counts of what
+ * was dropped; reads a bounded number of datagrams per wake-up so a flood never starves the
+ * event loop, and never blocks. What a report means is the loop's business.
+ */
+#ifndef LP_INGEST_H
+#define LP_INGEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "report.h"
+
+#define INGEST_DATAGRAM_MAX (64 * 1024)
+#define INGEST_BATCH	    64	 /* datagrams per recvmmsg */
+#define INGEST_PER_WAKE	    1024 /* datagrams per wake-up, then the loop gets a turn */
+
+enum ingest_via {
+	INGEST_UNIX,
+	INGEST_UDP,
+	INGEST_HTTP,
+};
+
+/* sender_pid: kernel-verified over the Unix socket, 0 otherwise. */
+typedef void (*ingest_fn)(void *ctx, const struct report *report, pid_t sender_pid,
+			  enum ingest_via via);
+
+struct ingest_stats {
+	uint64_t datagrams;
+	uint64_t reports; /* well-formed lines (and sd_notify messages) */
+	uint64_t dropped[REPORT_ERR__COUNT];
+};
+
+struct ingest {
+	int unix_fd;
+	int udp_fd;
+	char path[108];
+	bool unlink_on_close;
+	struct ingest_stats stats;
+	char *buffers; /* INGEST_BATCH datagrams */
+};
+
+/* Binds the sockets; 0 or -errno after one logged line. udp_host empty: no UDP. */
+int ingest_open(struct ingest *ingest, const char *path, const char *udp_host, uint16_t udp_port);
+void ingest_close(struct ingest *ingest);
+/* Reads what is waiting on fd (one of ours), hands each report to fn; returns datagrams read. */
+int ingest_drain(struct ingest *ingest, int fd, ingest_fn fn, void *ctx);
+
+#endif

@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: GPL-2.0
+/* See output.h. */
+#include <math.h>
+#include <string.h>
+
+#include "output.h"
+
+#define GAP_GAIN                                                                                   \
+	0.125 /* RFC 6298's alpha; the deviation uses it too, a little smoother than beta */
+
+static int64_t floor_div(double seconds, int64_t unit)
+{
+	return (int64_t)floor(seconds / unit);
+}
+
+static void note_arrival(struct output *output, uint64_t now_ns)
+{
+	if (output->last_ns) {
+		double gap = (now_ns - output->last_ns) / 1e9;
+
+		if (gap >= OUTPUT_MIN_GAP_S) {
+			if (output->n_gaps == 0) {
+				output->gap_mean_s = gap;
+				output->gap_dev_s = gap / 2;
+			} else {
+				output->gap_dev_s += GAP_GAIN * (fabs(gap - output->gap_mean_s) -
+								 output->gap_dev_s);
+				output->gap_mean_s += GAP_GAIN * (gap - output->gap_mean_s);
+			}
+			output->n_gaps++;
+		}
+	}
+	output->last_ns = now_ns;
+}
+
+static void note_offset(struct output *output, double completed_at, double now_real_s)
+{
+	int64_t minute = floor_div(now_real_s, 60);
+	int slot = (int)(((minute % OUTPUT_OFFSET_WINDOW) + OUTPUT_OFFSET_WINDOW) %
+			 OUTPUT_OFFSET_WINDOW);
+	double sample = completed_at - now_real_s;
+
+	/* The freshest report has the smallest delay: the largest (completed - receipt). */
+	if (output->offset_minute[slot] != minute) {
+		output->offset_minute[slot] = minute;
+		output->offset_max_s[slot] = sample;
+	} else if (sample > output->offset_max_s[slot]) {
+		output->offset_max_s[slot] = sample;
+	}
+}
+
+bool output_clock_offset(const struct output *output, double now_real_s, double *offset_s)
+{
+	int64_t minute = floor_div(now_real_s, 60);
+	bool found = false;
+
+	for (int i = 0; i < OUTPUT_OFFSET_WINDOW; i++) {
+		int64_t age = minute - output->offset_minute[i];
+
+		if (!output->offset_minute[i] || age < 0 || age >= OUTPUT_OFFSET_WINDOW)
+			continue;
+		if (!found || output->offset_max_s[i] > *offset_s)
+			*offset_s = output->offset_max_s[i];
+		found = true;
+	}
+	return found;
+}
+
+/* Moves the bucket window so that `bucket` is inside it, clearing what slides in. */
+static void advance(struct output *output, int64_t bucket)
+{
+	int64_t steps = bucket - output->newest_bucket;
+
+	if (steps <= 0)
+		return;
+	if (steps >= OUTPUT_BUCKETS || output->newest_bucket == 0) {
+		memset(output->buckets, 0, sizeof(output->buckets));
+	} else {
+		for (int64_t b = output->newest_bucket + 1; b <= bucket; b++)
+			output->buckets[b % OUTPUT_BUCKETS] = 0;
+	}
+	output->newest_bucket = bucket;
+}
+
+void output_record_episode(struct output *output, const struct report *report, uint64_t now_ns,
+			   double now_real_s)
+{
+	double event_s = now_real_s, offset_s;
+	int64_t bucket;
+
+	output->episodes_total += report->count;
+	output->last_episode_ns = now_ns;
+	note_arrival(output, now_ns);
+	if (report->has_completed_at) {
+		note_offset(output, report->completed_at, now_real_s);
+		output_clock_offset(output, now_real_s, &offset_s);
+		event_s = report->completed_at - offset_s;
+		/* Corrected into the future means a fresh report; it happened now. */
+		if (event_s > now_real_s)
+			event_s = now_real_s;
+	}
+	if (report->has_seq) {
+		if (output->has_seq && report->seq > output->next_seq)
+			output->seq_gaps += report->seq - output->next_seq;
+		if (!output->has_seq || report->seq >= output->next_seq)
+			output->next_seq = report->seq + 1;
+		output->has_seq = true;
+	}
+	advance(output, floor_div(now_real_s, OUTPUT_BUCKET_S));
+	bucket = floor_div(event_s, OUTPUT_BUCKET_S);
+	/* Older than the window: in the total, not in any current rate. */
+	if (output->newest_bucket - bucket < OUTPUT_BUCKETS) {
+		uint32_t *slot = &output->buckets[((bucket % OUTPUT_BUCKETS) + OUTPUT_BUCKETS) %
+						  OUTPUT_BUCKETS];
+
+		*slot = *slot > UINT32_MAX - report->count ? UINT32_MAX : *slot + report->count;
+	}
+}
+
+void output_record_heartbeat(struct output *output, uint64_t now_ns)
+{
+	output->heartbeats_total++;
+	note_arrival(output, now_ns);
+}
+
+static uint32_t bucket_count(const struct output *output, int64_t bucket)
+{
+	if (!output->newest_bucket || bucket > output->newest_bucket ||
+	    output->newest_bucket - bucket >= OUTPUT_BUCKETS)
+		return 0;
+	return output->buckets[((bucket % OUTPUT_BUCKETS) + OUTPUT_BUCKETS) % OUTPUT_BUCKETS];
+}
+
+double output_per_min(const struct output *output, double now_real_s)
+{
+	double start = now_real_s - 60, total = 0;
+
+	/* Whole buckets inside (now - 60, now], and the oldest one pro rata. */
+	for (int64_t b = floor_div(start, OUTPUT_BUCKET_S);
+	     b <= floor_div(now_real_s, OUTPUT_BUCKET_S); b++) {
+		double from = (double)b * OUTPUT_BUCKET_S, to = from + OUTPUT_BUCKET_S;
+		double covered =
+			(to > now_real_s ? now_real_s : to) - (from < start ? start : from);
+
+		if (covered > 0)
+			total += bucket_count(output, b) *
+				 (from < start ? covered / OUTPUT_BUCKET_S : 1.0);
+	}
+	return total;
+}
+
+void output_history(const struct output *output, double now_real_s, uint32_t *out, int n)
+{
+	int64_t newest = floor_div(now_real_s, OUTPUT_BUCKET_S);
+
+	for (int i = 0; i < n; i++)
+		out[i] = bucket_count(output, newest - (n - 1) + i);
+}
+
+double output_stale_after(const struct output *output, const struct output_policy *policy)
+{
+	double spread, after;
+
+	if (policy->stale_after_s > 0)
+		return policy->stale_after_s;
+	if (output->n_gaps < OUTPUT_MIN_GAPS)
+		return policy->start_grace_s;
+	spread = output->gap_dev_s > output->gap_mean_s / 4 ? output->gap_dev_s
+							    : output->gap_mean_s / 4;
+	after = output->gap_mean_s + 6 * spread;
+	return after < OUTPUT_STALE_FLOOR_S  ? OUTPUT_STALE_FLOOR_S
+	       : after > OUTPUT_STALE_CEIL_S ? OUTPUT_STALE_CEIL_S
+					     : after;
+}
+
+double output_age(const struct output *output, uint64_t now_ns)
+{
+	if (!output->last_ns)
+		return -1;
+	return now_ns > output->last_ns ? (now_ns - output->last_ns) / 1e9 : 0;
+}

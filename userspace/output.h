@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * What a worker produced, and what that says about it: episode and heartbeat counts, the
+ * rhythm of its reports (for adaptive staleness), its throughput by event time, its clock's
+ * offset from the daemon's, and gaps in its sequence numbers. Pure arithmetic on two clocks
+ * passed in: liveness uses the daemon's CLOCK_MONOTONIC at receipt, never a worker's clock;
+ * throughput places each episode in the minute it was completed, corrected by the estimated
+ * clock offset, so a burst of buffered episodes cannot inflate the current rate.
+ */
+#ifndef LP_OUTPUT_H
+#define LP_OUTPUT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "report.h"
+
+#define OUTPUT_BUCKET_S	     10 /* event-time buckets of 10 s ... */
+#define OUTPUT_BUCKETS	     90 /* ... over the last 15 minutes */
+#define OUTPUT_OFFSET_WINDOW 10 /* minutes of clock-offset samples */
+/* Rhythm: gaps closer than this are one burst (one datagram of many lines), not a rhythm. */
+#define OUTPUT_MIN_GAP_S 0.01
+/* Adaptive staleness: needs this many gaps; then mean + 6 deviations, within the bounds. */
+#define OUTPUT_MIN_GAPS	     3
+#define OUTPUT_STALE_FLOOR_S 1.0
+#define OUTPUT_STALE_CEIL_S  600.0
+
+struct output {
+	uint64_t episodes_total;
+	uint64_t heartbeats_total;
+	uint64_t last_ns;	  /* CLOCK_MONOTONIC receipt of the last output, 0: none yet */
+	uint64_t last_episode_ns; /* of the last episode (heartbeats are output too) */
+	uint32_t n_gaps;
+	double gap_mean_s;     /* EWMA of the gaps between reports, as TCP smooths RTTs */
+	double gap_dev_s;      /* EWMA of the absolute deviation */
+	int64_t newest_bucket; /* event-time bucket index (Unix time / OUTPUT_BUCKET_S) */
+	uint32_t buckets[OUTPUT_BUCKETS];
+	int64_t offset_minute[OUTPUT_OFFSET_WINDOW]; /* Unix minute of each sample slot */
+	double offset_max_s[OUTPUT_OFFSET_WINDOW];   /* max(completed_at - receipt) that minute */
+	bool has_seq;
+	uint64_t next_seq;
+	uint64_t seq_gaps;
+	bool has_status;
+	char status[REPORT_STATUS_MAX];
+};
+
+/* Staleness policy: a fixed threshold overrides the adaptive one when > 0. */
+struct output_policy {
+	double stale_after_s;
+	double start_grace_s; /* a worker with too little rhythm gets this long after its last
+				 output */
+};
+
+/* An episode (count of them) or a heartbeat, received at now_ns / now_real_s. */
+void output_record_episode(struct output *output, const struct report *report, uint64_t now_ns,
+			   double now_real_s);
+void output_record_heartbeat(struct output *output, uint64_t now_ns);
+
+/* Worker clock minus daemon clock, from the freshest reports of the last 10 minutes. */
+bool output_clock_offset(const struct output *output, double now_real_s, double *offset_s);
+/* Episodes completed in the last 60 s (event time, offset-corrected). */
+double output_per_min(const struct output *output, double now_real_s);
+/* Episodes per 10 s bucket, oldest first, for the last n buckets (n <= OUTPUT_BUCKETS). */
+void output_history(const struct output *output, double now_real_s, uint32_t *out, int n);
+/* The gap after which this worker is stale under the policy. */
+double output_stale_after(const struct output *output, const struct output_policy *policy);
+/* Seconds since the last output; negative when there was none. */
+double output_age(const struct output *output, uint64_t now_ns);
+
+#endif

@@ -1,0 +1,259 @@
+// SPDX-License-Identifier: GPL-2.0
+/* See state.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "state.h"
+
+int state_prepare(const char *dir)
+{
+	char partial[256];
+
+	if (strlen(dir) >= sizeof(partial)) {
+		log_error("--state-dir %s: path too long", dir);
+		return -ENAMETOOLONG;
+	}
+	for (const char *slash = strchr(dir + 1, '/');; slash = strchr(slash + 1, '/')) {
+		size_t len = slash ? (size_t)(slash - dir) : strlen(dir);
+
+		memcpy(partial, dir, len);
+		partial[len] = '\0';
+		if (len && mkdir(partial, 0700) && errno != EEXIST) {
+			int err = -errno;
+
+			log_error("--state-dir %s: cannot create %s: %s", dir, partial,
+				  strerror(errno));
+			return err;
+		}
+		if (!slash)
+			break;
+	}
+	if (access(dir, W_OK)) {
+		int err = -errno;
+
+		log_error("--state-dir %s: not writable: %s", dir, strerror(errno));
+		return err;
+	}
+	return 0;
+}
+
+static json_object *exit_json(const struct worker_exit *exit)
+{
+	json_object *obj = json_object_new_object();
+
+	json_object_object_add(obj, "code", json_object_new_int(exit->code));
+	json_object_object_add(obj, "signal", json_object_new_int(exit->signal));
+	json_object_object_add(obj, "core_dumped", json_object_new_boolean(exit->core_dumped));
+	json_object_object_add(obj, "oom", json_object_new_boolean(exit->oom));
+	json_object_object_add(obj, "has_killer", json_object_new_boolean(exit->has_killer));
+	json_object_object_add(obj, "killer_pid", json_object_new_int64(exit->killer_pid));
+	json_object_object_add(obj, "kill_signal", json_object_new_int(exit->kill_signal));
+	json_object_object_add(obj, "killer_comm", json_object_new_string(exit->killer_comm));
+	json_object_object_add(obj, "status_known", json_object_new_boolean(exit->status_known));
+	return obj;
+}
+
+static json_object *worker_json(const struct worker *worker, const struct sockwatch *watch)
+{
+	json_object *obj = json_object_new_object(), *peers = json_object_new_array();
+	char endpoint[CONN_ENDPOINT_MAX];
+
+	json_object_object_add(obj, "name", json_object_new_string(worker->name));
+	json_object_object_add(obj, "comm", json_object_new_string(worker->comm));
+	json_object_object_add(obj, "origin",
+			       json_object_new_string(fleet_origin_name(worker->origin)));
+	json_object_object_add(obj, "pid", json_object_new_int64(worker->pid));
+	json_object_object_add(obj, "start_ticks", json_object_new_uint64(worker->start_ticks));
+	json_object_object_add(obj, "state",
+			       json_object_new_string(fleet_state_name(worker->state)));
+	json_object_object_add(obj, "reason", json_object_new_string(worker->reason));
+	json_object_object_add(obj, "exit", worker->has_exit ? exit_json(&worker->exit) : NULL);
+	json_object_object_add(obj, "episodes_total",
+			       json_object_new_uint64(worker->output.episodes_total));
+	json_object_object_add(obj, "heartbeats_total",
+			       json_object_new_uint64(worker->output.heartbeats_total));
+	json_object_object_add(obj, "bye", json_object_new_boolean(worker->bye));
+	for (size_t i = 0; i < watch->n_bindings && json_object_array_length(peers) < 8; i++) {
+		const struct sockwatch_binding *binding = &watch->bindings[i];
+
+		if (binding->worker_id != worker->id)
+			continue;
+		conn_format_endpoint(binding->family, binding->addr, binding->port, endpoint,
+				     sizeof(endpoint));
+		json_object_array_add(peers, json_object_new_string(endpoint));
+	}
+	json_object_object_add(obj, "peers", peers);
+	return obj;
+}
+
+static int write_all(int fd, const char *text, size_t len)
+{
+	while (len) {
+		ssize_t done = write(fd, text, len);
+
+		if (done < 0 && errno == EINTR)
+			continue;
+		if (done <= 0)
+			return -errno;
+		text += done;
+		len -= done;
+	}
+	return 0;
+}
+
+int state_save(const char *dir, const struct fleet *fleet, const struct sockwatch *watch)
+{
+	json_object *root = json_object_new_object(), *list = json_object_new_array();
+	char path[512], tmp[512];
+	const char *text;
+	int fd, dir_fd, err;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, STATE_FILE);
+	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, STATE_FILE);
+	json_object_object_add(root, "version", json_object_new_int(STATE_VERSION));
+	json_object_object_add(root, "saved_at", json_object_new_int64(time(NULL)));
+	for (size_t i = 0; i < fleet->count; i++)
+		json_object_array_add(list, worker_json(&fleet->workers[i], watch));
+	json_object_object_add(root, "workers", list);
+	text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN);
+
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	err = fd < 0 ? -errno : write_all(fd, text, strlen(text));
+	if (!err && fsync(fd))
+		err = -errno;
+	if (fd >= 0)
+		close(fd);
+	if (!err && rename(tmp, path))
+		err = -errno;
+	json_object_put(root);
+	if (err) {
+		unlink(tmp);
+		return err;
+	}
+	/* The rename is durable only once the directory is. */
+	dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir_fd >= 0) {
+		fsync(dir_fd);
+		close(dir_fd);
+	}
+	return 0;
+}
+
+static const char *get_string(json_object *obj, const char *key)
+{
+	json_object *value;
+
+	if (!json_object_object_get_ex(obj, key, &value) ||
+	    !json_object_is_type(value, json_type_string))
+		return "";
+	return json_object_get_string(value);
+}
+
+static int64_t get_int(json_object *obj, const char *key)
+{
+	json_object *value;
+
+	if (!json_object_object_get_ex(obj, key, &value))
+		return 0;
+	return json_object_get_int64(value);
+}
+
+static bool get_bool(json_object *obj, const char *key)
+{
+	json_object *value;
+
+	return json_object_object_get_ex(obj, key, &value) && json_object_get_boolean(value);
+}
+
+static void read_exit(json_object *obj, struct worker_exit *exit)
+{
+	exit->code = get_int(obj, "code");
+	exit->signal = get_int(obj, "signal");
+	exit->core_dumped = get_bool(obj, "core_dumped");
+	exit->oom = get_bool(obj, "oom");
+	exit->has_killer = get_bool(obj, "has_killer");
+	exit->killer_pid = get_int(obj, "killer_pid");
+	exit->kill_signal = get_int(obj, "kill_signal");
+	snprintf(exit->killer_comm, sizeof(exit->killer_comm), "%s",
+		 get_string(obj, "killer_comm"));
+	exit->status_known = get_bool(obj, "status_known");
+}
+
+/* Unknown fields are ignored and missing ones default, as in every other protocol here. */
+static bool read_worker(json_object *obj, struct state_worker *saved)
+{
+	json_object *exit, *peers;
+	int origin, state;
+
+	memset(saved, 0, sizeof(*saved));
+	if (!json_object_is_type(obj, json_type_object) ||
+	    snprintf(saved->name, sizeof(saved->name), "%s", get_string(obj, "name")) >=
+		    (int)sizeof(saved->name) ||
+	    !saved->name[0])
+		return false;
+	snprintf(saved->comm, sizeof(saved->comm), "%s", get_string(obj, "comm"));
+	origin = fleet_origin_from_name(get_string(obj, "origin"));
+	saved->origin = origin < 0 ? ORIGIN_API : origin;
+	saved->pid =
+		get_int(obj, "pid") > 0 && get_int(obj, "pid") <= 4194304 ? get_int(obj, "pid") : 0;
+	saved->start_ticks = get_int(obj, "start_ticks");
+	state = fleet_state_from_name(get_string(obj, "state"));
+	saved->state = state < 0 ? WS_UNKNOWN : state;
+	snprintf(saved->reason, sizeof(saved->reason), "%s", get_string(obj, "reason"));
+	if (json_object_object_get_ex(obj, "exit", &exit) &&
+	    json_object_is_type(exit, json_type_object)) {
+		saved->has_exit = true;
+		read_exit(exit, &saved->exit);
+	}
+	saved->episodes_total = get_int(obj, "episodes_total");
+	saved->heartbeats_total = get_int(obj, "heartbeats_total");
+	saved->bye = get_bool(obj, "bye");
+	if (json_object_object_get_ex(obj, "peers", &peers) &&
+	    json_object_is_type(peers, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(peers) && saved->n_peers < 8; i++)
+			snprintf(saved->peers[saved->n_peers++], CONN_ENDPOINT_MAX, "%s",
+				 json_object_get_string(json_object_array_get_idx(peers, i)));
+	}
+	return true;
+}
+
+int state_load(const char *dir, state_worker_fn fn, void *ctx, char *err, size_t err_len)
+{
+	json_object *root, *list;
+	char path[512];
+	int version;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, STATE_FILE);
+	if (access(path, F_OK))
+		return 0;
+	root = json_object_from_file(path);
+	if (!root || !json_object_object_get_ex(root, "workers", &list) ||
+	    !json_object_is_type(list, json_type_array)) {
+		snprintf(err, err_len,
+			 "%s is not a liveprobe state file (move it away to start "
+			 "afresh)",
+			 path);
+		json_object_put(root);
+		return -EINVAL;
+	}
+	version = get_int(root, "version");
+	if (version > STATE_VERSION)
+		log_warn("%s was written by a newer liveprobed (version %d); reading what is known",
+			 path, version);
+	for (size_t i = 0; i < json_object_array_length(list); i++) {
+		struct state_worker saved;
+
+		if (read_worker(json_object_array_get_idx(list, i), &saved))
+			fn(ctx, &saved);
+	}
+	json_object_put(root);
+	return 0;
+}

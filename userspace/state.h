@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Known workers across daemon restarts: --state-dir/workers.json, written atomically (a temp
+ * file, fsync, rename, fsync of the directory) at most once a second when something changed,
+ * and at exit. On start the file is read back so that no worker disappears silently: a dead one
+ * stays dead with its facts; one whose process is still the same process is watched again, but
+ * amber until it shows fresh evidence; one whose process went away meanwhile is `unknown`.
+ * Owns the file format (json-c), nothing else.
+ */
+#ifndef LP_STATE_H
+#define LP_STATE_H
+
+#include <stdint.h>
+
+#include "fleet.h"
+#include "sockwatch.h"
+
+#define STATE_FILE	  "workers.json"
+#define STATE_VERSION	  1
+#define STATE_INTERVAL_NS 1000000000ull
+
+/* Creates the directory if missing; 0 or -errno after one logged line. */
+int state_prepare(const char *dir);
+/* 0 or -errno (logged once per kind of failure by the caller). */
+int state_save(const char *dir, const struct fleet *fleet, const struct sockwatch *watch);
+
+/* What was saved about one worker, handed to the loop to restore. */
+struct state_worker {
+	char name[FLEET_NAME_MAX + 1];
+	char comm[16];
+	enum worker_origin origin;
+	uint32_t pid;
+	uint64_t start_ticks;
+	bool has_exit;
+	struct worker_exit exit;
+	enum worker_state state;
+	char reason[FLEET_REASON_MAX];
+	uint64_t episodes_total, heartbeats_total;
+	bool bye;
+	/* peers bound by reports (peer=), as IP:PORT */
+	int n_peers;
+	char peers[8][CONN_ENDPOINT_MAX];
+};
+
+typedef void (*state_worker_fn)(void *ctx, const struct state_worker *saved);
+
+/* Reads the file; a missing file is 0 (a first start). -EINVAL names the problem in err. */
+int state_load(const char *dir, state_worker_fn fn, void *ctx, char *err, size_t err_len);
+
+#endif
