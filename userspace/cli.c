@@ -5,12 +5,14 @@
  */
 #include <curl/curl.h>
 #include <getopt.h>
-#include <stdbool.h>
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "liveprobe.h"
 
 #define DEFAULT_URL	   "http://127.0.0.1:9476"
 #define MAX_RESPONSE_BYTES (64u << 20)
@@ -28,6 +30,12 @@ static const char usage_text[] =
 	"  status [--json]               host verdict and workers; exit 0 green, 1 amber, 2 red\n"
 	"  watch --pid PID [--name NAME]  register a running process as a worker\n"
 	"  forget NAME                    forget a worker\n"
+	"  report episode|hello|bye --worker NAME [--completed-at UNIX_SECONDS] [--count N]\n"
+	"         [--seq N] [--peer IP:PORT] [--pid PID | --no-pid] [--socket PATH]\n"
+	"                                 send one report to the ingest socket ($LIVEPROBE_SOCKET\n"
+	"                                 or " LIVEPROBE_DEFAULT_SOCKET "); the worker's pid is\n"
+	"                                 this command's parent (the calling script) unless\n"
+	"                                 --pid or --no-pid says otherwise\n"
 	"\n"
 	"Exit status 3: the daemon could not be reached or refused the request.\n";
 
@@ -245,6 +253,92 @@ static int cmd_watch(const char *base, int argc, char **argv)
 	return print_answer(status, &buffer, 201);
 }
 
+/* Checks a value by the same rules the daemon applies, so the user hears about it here. */
+static bool safe_value(const char *text)
+{
+	return text[0] && !strpbrk(text, " \t\r\n=");
+}
+
+static int cmd_report(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"worker", required_argument, NULL, 'w'},
+		{"completed-at", required_argument, NULL, 'c'},
+		{"count", required_argument, NULL, 'n'},
+		{"seq", required_argument, NULL, 's'},
+		{"peer", required_argument, NULL, 'p'},
+		{"pid", required_argument, NULL, 'P'},
+		{"no-pid", no_argument, NULL, 'N'},
+		{"socket", required_argument, NULL, 'S'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *fields[6][2] = {{"worker", NULL}, {"completed_at", NULL}, {"count", NULL},
+				    {"seq", NULL},    {"peer", NULL},	      {"pid", NULL}};
+	const char *socket_path = NULL, *verb;
+	char line[LIVEPROBE_LINE_MAX], parent[16];
+	bool with_pid = true;
+	struct liveprobe lp;
+	size_t used;
+	int option, err;
+
+	if (argc < 2 || (strcmp(argv[1], "episode") && strcmp(argv[1], "hello") &&
+			 strcmp(argv[1], "bye"))) {
+		fprintf(stderr, "liveprobe: report: expected episode, hello or bye\n");
+		return 3;
+	}
+	verb = argv[1];
+	optind = 2;
+	while ((option = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		int field = option == 'w' ? 0 : option == 'c' ? 1 : option == 'n' ? 2 :
+			    option == 's' ? 3 : option == 'p' ? 4 : option == 'P' ? 5 : -1;
+
+		if (field >= 0) {
+			if (!safe_value(optarg)) {
+				fprintf(stderr, "liveprobe: report: bad value '%s'\n", optarg);
+				return 3;
+			}
+			fields[field][1] = optarg;
+		} else if (option == 'N') {
+			with_pid = false;
+		} else if (option == 'S') {
+			socket_path = optarg;
+		} else {
+			return 3;
+		}
+	}
+	if (!fields[0][1]) {
+		fprintf(stderr, "liveprobe: report: --worker is required\n");
+		return 3;
+	}
+	/* This process is gone in a moment; the worker is the script that called it. */
+	if (with_pid && !fields[5][1] && !fields[4][1]) {
+		snprintf(parent, sizeof(parent), "%d", (int)getppid());
+		fields[5][1] = parent;
+	}
+	used = snprintf(line, sizeof(line), "%s", verb);
+	for (size_t i = 0; i < 6; i++) {
+		if (fields[i][1] && (i != 5 || with_pid))
+			used += snprintf(line + used, used < sizeof(line) ? sizeof(line) - used : 0,
+					 " %s=%s", fields[i][0], fields[i][1]);
+	}
+	if (used >= sizeof(line)) {
+		fprintf(stderr, "liveprobe: report: line longer than %d bytes\n",
+			LIVEPROBE_LINE_MAX);
+		return 3;
+	}
+	err = liveprobe_open(&lp, socket_path);
+	if (!err) {
+		err = liveprobe_send(&lp, line);
+		liveprobe_close(&lp);
+	}
+	if (err) {
+		fprintf(stderr, "liveprobe: report: %s: %s\n",
+			socket_path ? socket_path : "ingest socket", strerror(-err));
+		return 3;
+	}
+	return 0;
+}
+
 static int cmd_forget(const char *base, int argc, char **argv)
 {
 	struct buffer buffer = {};
@@ -283,6 +377,8 @@ int main(int argc, char **argv)
 		ret = cmd_watch(base, argc - first, argv + first);
 	else if (!strcmp(argv[first], "forget"))
 		ret = cmd_forget(base, argc - first, argv + first);
+	else if (!strcmp(argv[first], "report"))
+		ret = cmd_report(argc - first, argv + first);
 	else {
 		fprintf(stderr, "liveprobe: unknown command '%s' (see --help)\n", argv[first]);
 		ret = 3;

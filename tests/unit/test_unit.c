@@ -3,6 +3,7 @@
  * transitions and the JSON views. No kernel, no network. */
 #include <errno.h>
 #include <json-c/json.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -12,7 +13,9 @@
 #include "harness.h"
 #include "opts.h"
 #include "proc.h"
+#include "output.h"
 #include "render.h"
+#include "report.h"
 #include "sockdiag.h"
 
 static enum opts_result parse(struct opts *opts, char *err, int argc, ...)
@@ -521,6 +524,141 @@ static void test_u64map(void)
 	u64map_free(&map);
 }
 
+static struct report parsed[8];
+static size_t n_parsed;
+
+static void collect_report(void *ctx, const struct report *report)
+{
+	(void)ctx;
+	if (n_parsed < 8)
+		parsed[n_parsed++] = *report;
+}
+
+static size_t parse_datagram(const char *text, uint64_t errors[REPORT_ERR__COUNT])
+{
+	n_parsed = 0;
+	memset(errors, 0, sizeof(uint64_t) * REPORT_ERR__COUNT);
+	return report_parse_datagram(text, strlen(text), collect_report, NULL, errors);
+}
+
+static void test_report_lines(void)
+{
+	uint64_t errors[REPORT_ERR__COUNT];
+	struct report report;
+	char long_line[REPORT_LINE_MAX + 20];
+
+	ASSERT_EQ(report_parse_line("episode worker=a", 16, &report), REPORT_OK, "minimal");
+	ASSERT_EQ(report.count, 1, "count defaults to 1");
+	ASSERT_TRUE(!report.has_completed_at && !report.pid && !report.has_peer, "defaults");
+	ASSERT_EQ(parse_datagram("episode worker=a completed_at=1700000000.25 count=3 pid=42 "
+				 "peer=[::ffff:10.0.0.2]:5000 seq=7 future=thing flag",
+				 errors),
+		  1, "every field, plus unknown ones");
+	ASSERT_TRUE(parsed[0].completed_at == 1700000000.25, "completed_at");
+	ASSERT_EQ(parsed[0].count, 3, "count");
+	ASSERT_EQ(parsed[0].pid, 42, "pid");
+	ASSERT_EQ(parsed[0].peer_family, AF_INET, "IPv4-mapped peer normalised");
+	ASSERT_EQ(parsed[0].peer_port, 5000, "peer port");
+	ASSERT_EQ(parsed[0].seq, 7, "seq");
+
+	ASSERT_EQ(parse_datagram("hello worker=a\r\n\nbye worker=a\nepisode worker=b "
+				 "completed_at=nan\nepisode worker=b completed_at=-5\nepisode "
+				 "worker=b count=0\nepisode worker=b count=1000001\nepisode "
+				 "worker=a+b/c\nrestart worker=a\nepisode count=2\nepisode "
+				 "worker=b completed_at=inf\nepisode worker=b peer=10.0.0.1\n",
+				 errors),
+		  2, "the good lines survive the bad ones");
+	ASSERT_EQ(parsed[0].kind, REPORT_HELLO, "hello");
+	ASSERT_EQ(parsed[1].kind, REPORT_BYE, "bye");
+	ASSERT_EQ(errors[REPORT_ERR_BAD_COMPLETED_AT], 3, "nan, negative, inf");
+	ASSERT_EQ(errors[REPORT_ERR_BAD_COUNT], 2, "zero and huge counts");
+	ASSERT_EQ(errors[REPORT_ERR_BAD_WORKER], 1, "bad name");
+	ASSERT_EQ(errors[REPORT_ERR_UNKNOWN_VERB], 1, "unknown verb");
+	ASSERT_EQ(errors[REPORT_ERR_MISSING_WORKER], 1, "no worker");
+	ASSERT_EQ(errors[REPORT_ERR_BAD_PEER], 1, "peer without port");
+
+	memset(long_line, 'a', sizeof(long_line) - 1);
+	long_line[sizeof(long_line) - 1] = '\0';
+	memcpy(long_line, "episode worker=x ", 17);
+	ASSERT_EQ(parse_datagram(long_line, errors), 0, "an over-long line is dropped");
+	ASSERT_EQ(errors[REPORT_ERR_TOO_LONG], 1, "counted as too long");
+	ASSERT_EQ(report_parse_datagram("episode worker=a\0\x01", 19, collect_report, NULL, errors),
+		  0, "binary is dropped");
+	ASSERT_EQ(errors[REPORT_ERR_BINARY], 1, "counted as binary");
+}
+
+static void test_report_notify(void)
+{
+	uint64_t errors[REPORT_ERR__COUNT];
+
+	ASSERT_EQ(parse_datagram("READY=1\nSTATUS=warming up: 3/5\nWATCHDOG=1\nMAINPID=7\n"
+				 "LIVEPROBE_WORKER=learner-0",
+				 errors),
+		  1, "one sd_notify message");
+	ASSERT_EQ(parsed[0].kind, REPORT_NOTIFY, "notify");
+	ASSERT_TRUE(parsed[0].ready && parsed[0].watchdog && !parsed[0].stopping, "flags");
+	ASSERT_STREQ(parsed[0].status, "warming up: 3/5", "status keeps its spaces");
+	ASSERT_STREQ(parsed[0].worker, "learner-0", "named by LIVEPROBE_WORKER");
+	ASSERT_EQ(parse_datagram("STOPPING=1", errors), 1, "stopping");
+	ASSERT_TRUE(parsed[0].stopping && !parsed[0].worker[0], "named by the sender");
+}
+
+static void test_output_rates(void)
+{
+	struct output_policy policy = {.start_grace_s = 60};
+	struct report report = {.kind = REPORT_EPISODE, .count = 1, .has_completed_at = true};
+	const double t0 = 1700000000.0;
+	struct output steady = {0}, skewed = {0};
+	double offset;
+
+	/* Two workers, one episode a second for two minutes; one clock is 10 minutes fast. */
+	for (int i = 0; i < 120; i++) {
+		uint64_t now_ns = (uint64_t)(i + 1) * 1000000000ull;
+		double now = t0 + i + 0.05; /* received 50 ms after completion */
+
+		report.completed_at = t0 + i;
+		output_record_episode(&steady, &report, now_ns, now);
+		report.completed_at = t0 + i + 600;
+		output_record_episode(&skewed, &report, now_ns, now);
+	}
+	ASSERT_TRUE(fabs(output_per_min(&steady, t0 + 120) - 60) <= 1, "60 per minute");
+	ASSERT_TRUE(fabs(output_per_min(&skewed, t0 + 120) - output_per_min(&steady, t0 + 120)) <=
+			    1,
+		    "a fast clock is rated like a correct one");
+	ASSERT_TRUE(output_clock_offset(&skewed, t0 + 120, &offset) && fabs(offset - 600) < 0.1,
+		    "the offset is estimated");
+	ASSERT_TRUE(output_clock_offset(&steady, t0 + 120, &offset) && fabs(offset) < 0.1,
+		    "a correct clock reads about 0");
+
+	/* 30 episodes completed over minutes 2..5 ago, flushed in one burst now. */
+	for (int i = 0; i < 30; i++) {
+		report.completed_at = t0 + 120 - 300 + i * 6;
+		output_record_episode(&steady, &report, 121000000000ull, t0 + 120.5);
+	}
+	ASSERT_TRUE(output_per_min(&steady, t0 + 121) <= 61, "a burst flush does not inflate");
+	ASSERT_EQ(steady.episodes_total, 150, "but it is counted");
+
+	ASSERT_TRUE(fabs(steady.gap_mean_s - 1) < 0.1, "rhythm about 1 s");
+	ASSERT_TRUE(output_stale_after(&steady, &policy) >= OUTPUT_STALE_FLOOR_S &&
+			    output_stale_after(&steady, &policy) < 5,
+		    "a fast worker goes stale within seconds");
+	policy.stale_after_s = 30;
+	ASSERT_TRUE(output_stale_after(&steady, &policy) == 30, "a fixed threshold wins");
+}
+
+static void test_output_seq(void)
+{
+	struct report report = {.kind = REPORT_EPISODE, .count = 1, .has_seq = true};
+	struct output output = {0};
+	const uint64_t seqs[] = {1, 2, 5, 6, 6, 3, 9};
+
+	for (size_t i = 0; i < sizeof(seqs) / sizeof(seqs[0]); i++) {
+		report.seq = seqs[i];
+		output_record_episode(&output, &report, (i + 1) * 1000000000ull, 1.7e9 + i);
+	}
+	ASSERT_EQ(output.seq_gaps, 4, "3, 4, 7 and 8 were missing when later ones came");
+}
+
 static const struct harness_test tests[] = {
 	{"unit/opts_defaults", test_opts_defaults},
 	{"unit/opts_values", test_opts_values},
@@ -537,6 +675,10 @@ static const struct harness_test tests[] = {
 	{"unit/conn_suspect", test_conn_suspect},
 	{"unit/fleet_connections", test_fleet_connections},
 	{"unit/u64map", test_u64map},
+	{"unit/report_lines", test_report_lines},
+	{"unit/report_notify", test_report_notify},
+	{"unit/output_rates", test_output_rates},
+	{"unit/output_seq", test_output_seq},
 };
 
 int main(int argc, char **argv)
