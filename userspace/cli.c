@@ -281,16 +281,21 @@ static int cmd_report(int argc, char **argv)
 	size_t used;
 	int option, err;
 
-	if (argc < 2 || (strcmp(argv[1], "episode") && strcmp(argv[1], "hello") &&
-			 strcmp(argv[1], "bye"))) {
+	if (argc < 2 ||
+	    (strcmp(argv[1], "episode") && strcmp(argv[1], "hello") && strcmp(argv[1], "bye"))) {
 		fprintf(stderr, "liveprobe: report: expected episode, hello or bye\n");
 		return 3;
 	}
 	verb = argv[1];
 	optind = 2;
 	while ((option = getopt_long(argc, argv, "", options, NULL)) != -1) {
-		int field = option == 'w' ? 0 : option == 'c' ? 1 : option == 'n' ? 2 :
-			    option == 's' ? 3 : option == 'p' ? 4 : option == 'P' ? 5 : -1;
+		int field = option == 'w'   ? 0
+			    : option == 'c' ? 1
+			    : option == 'n' ? 2
+			    : option == 's' ? 3
+			    : option == 'p' ? 4
+			    : option == 'P' ? 5
+					    : -1;
 
 		if (field >= 0) {
 			if (!safe_value(optarg)) {

@@ -90,6 +90,8 @@ void output_record_episode(struct output *output, const struct report *report, u
 
 	output->episodes_total += report->count;
 	output->last_episode_ns = now_ns;
+	if (!output->first_real_s)
+		output->first_real_s = now_real_s;
 	note_arrival(output, now_ns);
 	if (report->has_completed_at) {
 		note_offset(output, report->completed_at, now_real_s);
@@ -133,20 +135,27 @@ static uint32_t bucket_count(const struct output *output, int64_t bucket)
 
 double output_per_min(const struct output *output, double now_real_s)
 {
-	double start = now_real_s - 60, total = 0;
+	double window = output->first_real_s ? now_real_s - output->first_real_s : 60;
+	double start, total = 0;
 
-	/* Whole buckets inside (now - 60, now], and the oldest one pro rata. */
+	window = window > 60 ? 60 : window < 1 ? 1 : window;
+	start = now_real_s - window;
+	/*
+	 * Whole buckets inside (start, now]; a bucket that straddles `start` counts pro rata,
+	 * over the part of it in which the worker could have produced at all.
+	 */
 	for (int64_t b = floor_div(start, OUTPUT_BUCKET_S);
 	     b <= floor_div(now_real_s, OUTPUT_BUCKET_S); b++) {
 		double from = (double)b * OUTPUT_BUCKET_S, to = from + OUTPUT_BUCKET_S;
-		double covered =
-			(to > now_real_s ? now_real_s : to) - (from < start ? start : from);
+		double end = to < now_real_s ? to : now_real_s;
+		double possible = end - (from > output->first_real_s ? from : output->first_real_s);
+		double covered = end - (from > start ? from : start);
 
-		if (covered > 0)
-			total += bucket_count(output, b) *
-				 (from < start ? covered / OUTPUT_BUCKET_S : 1.0);
+		if (covered <= 0 || possible <= 0)
+			continue;
+		total += bucket_count(output, b) * (covered >= possible ? 1.0 : covered / possible);
 	}
-	return total;
+	return total * 60 / window;
 }
 
 void output_history(const struct output *output, double now_real_s, uint32_t *out, int n)

@@ -30,6 +30,7 @@ struct output {
 	uint64_t heartbeats_total;
 	uint64_t last_ns;	  /* CLOCK_MONOTONIC receipt of the last output, 0: none yet */
 	uint64_t last_episode_ns; /* of the last episode (heartbeats are output too) */
+	double first_real_s;	  /* CLOCK_REALTIME receipt of the first episode */
 	uint32_t n_gaps;
 	double gap_mean_s;     /* EWMA of the gaps between reports, as TCP smooths RTTs */
 	double gap_dev_s;      /* EWMA of the absolute deviation */
@@ -58,7 +59,10 @@ void output_record_heartbeat(struct output *output, uint64_t now_ns);
 
 /* Worker clock minus daemon clock, from the freshest reports of the last 10 minutes. */
 bool output_clock_offset(const struct output *output, double now_real_s, double *offset_s);
-/* Episodes completed in the last 60 s (event time, offset-corrected). */
+/*
+ * Episodes per minute completed in the last 60 s (event time, offset-corrected); a worker seen
+ * for less than a minute is rated over the time it has been seen, not diluted by 60 s.
+ */
 double output_per_min(const struct output *output, double now_real_s);
 /* Episodes per 10 s bucket, oldest first, for the last n buckets (n <= OUTPUT_BUCKETS). */
 void output_history(const struct output *output, double now_real_s, uint32_t *out, int n);

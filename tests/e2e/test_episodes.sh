@@ -121,9 +121,10 @@ EOF
 PIDS_TO_KILL+=("$!")
 sleep 4
 rate() { field "$W/$1" .episodes_per_min; }
-check "episodes/steady_rate" test "$(python3 -c "print(15 <= $(rate steady) <= 25)")" = True
-check "episodes/fast_clock_rated_alike" test "$(python3 -c "print(abs($(rate fast-clock) - $(rate steady)) <= 2)")" = True
-check "episodes/slow_clock_rated_alike" test "$(python3 -c "print(abs($(rate slow-clock) - $(rate steady)) <= 2)")" = True
+echo "    steady $(rate steady), fast clock $(rate fast-clock), slow clock $(rate slow-clock) per min"
+check "episodes/steady_rate" test "$(python3 -c "print(240 <= $(rate steady) <= 330)")" = True
+check "episodes/fast_clock_rated_alike" test "$(python3 -c "print(abs($(rate fast-clock) - $(rate steady)) <= 20)")" = True
+check "episodes/slow_clock_rated_alike" test "$(python3 -c "print(abs($(rate slow-clock) - $(rate steady)) <= 20)")" = True
 check "episodes/clock_offset_estimated" test "$(field "$W/fast-clock" '.clock_offset_s > 599 and .clock_offset_s < 601')" = true
 check "episodes/negative_offset_estimated" test "$(field "$W/slow-clock" '.clock_offset_s < -599 and .clock_offset_s > -601')" = true
 before=$(rate steady)
@@ -134,7 +135,8 @@ now = time.time()
 s.send('\n'.join('episode worker=steady completed_at=%f' % (now - 300 + 6 * i) for i in range(30)).encode())"
 sleep 0.3
 check "episodes/burst_counted_in_total" test "$(field "$W/steady" '.episodes_total >= 50')" = true
-check "episodes/burst_not_in_current_rate" test "$(python3 -c "print($(rate steady) <= $before + 3)")" = True
+echo "    after the burst: $(rate steady) per min (before: $before)"
+check "episodes/burst_not_in_current_rate" test "$(python3 -c "print($(rate steady) <= $before * 1.1)")" = True
 
 # --- adaptive staleness: a fast and a slow worker, both frozen
 python3 - "$SOCK" fast 0.1 <<'EOF' &
