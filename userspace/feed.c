@@ -17,15 +17,6 @@ static double now_real_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static struct worker *live_process(struct fleet *fleet, uint32_t pid)
-{
-	for (size_t i = 0; i < fleet->count; i++) {
-		if (fleet->workers[i].pid == pid && !fleet->workers[i].has_exit)
-			return &fleet->workers[i];
-	}
-	return NULL;
-}
-
 /* The pid a report binds: its own pid=, else its Unix sender, unless it speaks for a peer. */
 static uint32_t pid_to_bind(const struct report *report, pid_t sender, enum ingest_via via)
 {
@@ -49,7 +40,7 @@ static struct worker *create(struct loop *loop, const char *name, uint32_t pid,
 	int ret;
 
 	if (pid) {
-		worker = live_process(fleet, pid);
+		worker = fleet_find_live_pid(fleet, pid);
 		/* Adopted by --watch-comm (or registered) under a default name: take the real one.
 		 */
 		if (worker && name[0] && worker->origin == ORIGIN_COMM &&
@@ -99,12 +90,14 @@ void feed_apply(struct loop *loop, const struct report *report, pid_t sender, en
 	if (report->worker[0])
 		worker = fleet_find(fleet, report->worker);
 	else if (pid)
-		worker = live_process(fleet, pid); /* sd_notify names the worker by its sender */
+		worker = fleet_find_live_pid(fleet,
+					     pid); /* sd_notify names the worker by its sender */
 	if (!worker) {
 		worker = create(loop, report->worker, pid, dropped);
 		if (!worker)
 			return;
-	} else if (pid && worker->pid != pid && (!worker->pid || worker->has_exit)) {
+	} else if (pid && worker->pid != pid && (!worker->pid || worker->has_exit) &&
+		   !fleet_find_live_pid(fleet, pid)) {
 		/* A restarted worker under its old name, or a name that gains its process. */
 		if (loop_rebind(loop, worker, pid, err, sizeof(err)))
 			log_debug("report for %s: %s", worker->name, err);

@@ -28,7 +28,8 @@ int fleet_init(struct fleet *fleet, size_t capacity, size_t conn_capacity)
 	fleet->conns = calloc(conn_capacity ?: 1, sizeof(*fleet->conns));
 	if (!fleet->workers || !fleet->conns ||
 	    u64map_init(&fleet->conn_by_cookie, conn_capacity) ||
-	    u64map_init(&fleet->worker_by_name, capacity)) {
+	    u64map_init(&fleet->worker_by_name, capacity) ||
+	    u64map_init(&fleet->worker_by_pid, capacity)) {
 		fleet_free(fleet);
 		return -ENOMEM;
 	}
@@ -45,6 +46,7 @@ void fleet_free(struct fleet *fleet)
 	free(fleet->conns);
 	u64map_free(&fleet->conn_by_cookie);
 	u64map_free(&fleet->worker_by_name);
+	u64map_free(&fleet->worker_by_pid);
 	fleet->workers = NULL;
 	fleet->conns = NULL;
 	fleet->count = 0;
@@ -330,6 +332,7 @@ void fleet_apply_exit(struct fleet *fleet, struct worker *worker, const struct w
 
 	if (worker->has_exit)
 		return;
+	fleet_unindex_pid(fleet, worker);
 	worker->has_exit = true;
 	worker->exit = *exit;
 	describe_exit(exit, reason, sizeof(reason));
@@ -561,6 +564,31 @@ void fleet_evaluate(struct fleet *fleet, struct worker *worker, uint64_t now_ns)
 	/* A worker that was declared exited by its bye and then reported again came back. */
 	state = fleet_output_state(worker, &fleet->policy, now_ns, reason, sizeof(reason));
 	fleet_set_state(fleet, worker, state, reason, now_ns);
+}
+
+struct worker *fleet_find_live_pid(struct fleet *fleet, uint32_t pid)
+{
+	struct worker *worker;
+	uint32_t id;
+
+	if (!pid || !u64map_get(&fleet->worker_by_pid, pid, &id))
+		return NULL;
+	worker = fleet_find_id(fleet, id);
+	return worker && worker->pid == pid && !worker->has_exit ? worker : NULL;
+}
+
+void fleet_index_pid(struct fleet *fleet, struct worker *worker)
+{
+	if (worker->pid)
+		u64map_put(&fleet->worker_by_pid, worker->pid, worker->id);
+}
+
+void fleet_unindex_pid(struct fleet *fleet, struct worker *worker)
+{
+	uint32_t id;
+
+	if (worker->pid && u64map_get(&fleet->worker_by_pid, worker->pid, &id) && id == worker->id)
+		u64map_del(&fleet->worker_by_pid, worker->pid);
 }
 
 int fleet_rename(struct fleet *fleet, struct worker *worker, const char *name)

@@ -108,6 +108,7 @@ struct fleet {
 	uint32_t next_id;
 	struct u64map conn_by_cookie; /* cookie → index in conns */
 	struct u64map worker_by_name; /* u64map_hash_string(name) → worker id */
+	struct u64map worker_by_pid;  /* pid → id of the worker whose live process it is */
 	size_t name_collisions;	      /* names left out of worker_by_name: look those up by scan */
 	struct output_policy policy;
 	uint64_t generation; /* bumped on every change, so publishers know when to copy */
@@ -170,6 +171,11 @@ void fleet_evaluate(struct fleet *fleet, struct worker *worker, uint64_t now_ns)
 enum worker_state fleet_output_state(const struct worker *worker,
 				     const struct output_policy *policy, uint64_t now_ns,
 				     char *reason, size_t reason_len);
+/* The worker whose live process has this pid, or NULL. */
+struct worker *fleet_find_live_pid(struct fleet *fleet, uint32_t pid);
+/* Indexes worker->pid as live; fleet_apply_exit and fleet_remove drop it again. */
+void fleet_index_pid(struct fleet *fleet, struct worker *worker);
+void fleet_unindex_pid(struct fleet *fleet, struct worker *worker);
 /* Renames a worker (a report named a process adopted under its default name). */
 int fleet_rename(struct fleet *fleet, struct worker *worker, const char *name);
 

@@ -184,6 +184,7 @@ static int watch_process(struct loop *loop, struct worker *worker, int64_t pid,
 	worker->start_ticks = id->start_ticks;
 	snprintf(worker->comm, sizeof(worker->comm), "%s", id->comm);
 	worker->pidfd = pidfd;
+	fleet_index_pid(&loop->fleet, worker);
 	loop->fleet.generation++;
 	return 0;
 }
@@ -265,6 +266,7 @@ int loop_rebind(struct loop *loop, struct worker *worker, int64_t pid, char *err
 	}
 	if (worker->pid && !worker->has_exit)
 		probe_unwatch(loop->probe, worker->pid, worker->start_ticks);
+	fleet_unindex_pid(&loop->fleet, worker);
 	close_pidfd(worker);
 	ret = watch_process(loop, worker, pid, &id, pidfd, err, err_len);
 	if (ret) {

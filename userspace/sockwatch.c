@@ -65,17 +65,6 @@ static bool port_watched(const struct sockwatch *watch, uint16_t port)
 }
 
 /* A live watched process with this pid, whatever its start time (connect() just ran in it). */
-static struct worker *live_process(struct fleet *fleet, uint32_t pid)
-{
-	for (size_t i = 0; i < fleet->count; i++) {
-		struct worker *worker = &fleet->workers[i];
-
-		if (worker->pid == pid && !worker->has_exit)
-			return worker;
-	}
-	return NULL;
-}
-
 static struct worker *peer_worker(struct sockwatch *watch, struct fleet *fleet,
 				  const struct conn *conn, uint64_t now_ns)
 {
@@ -207,7 +196,7 @@ static struct conn *track(struct sockwatch *watch, struct fleet *fleet, const st
 		return NULL;
 	owner = bound_worker(watch, fleet, facts);
 	if (!owner && facts->owner_tgid)
-		owner = live_process(fleet, facts->owner_tgid);
+		owner = fleet_find_live_pid(fleet, facts->owner_tgid);
 	if (!owner)
 		owner = peer_worker(watch, fleet, facts, now_ns);
 	if (!owner)

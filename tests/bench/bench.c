@@ -7,6 +7,11 @@
  *   bench sock-latency URL PORT N  peer SIGKILL -> `disconnected` visible over HTTP, beside the
  *                                  floor: the server's own poll() seeing the peer's FIN.
  *   bench tcp-storm PORT N         loopback connect/accept/close rate on PORT.
+ *   bench ingest-unix URL SOCKET N BATCH   episodes/s the daemon takes over the Unix socket,
+ *                                  BATCH lines per datagram, measured until the daemon has
+ *                                  counted all N (blocking sends: the daemon sets the pace).
+ *   bench ingest-http URL N BATCH  the same through POST /api/v1/episodes.
+ *   bench workers URL SOCKET PID N RSS growth of daemon PID per worker, N workers.
  */
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -18,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -32,7 +38,7 @@ static uint64_t now_ns(void)
 }
 
 struct buffer {
-	char data[4096];
+	char data[1 << 20]; /* /api/v1/host grows with the fleet */
 	size_t len;
 };
 
@@ -85,7 +91,7 @@ static int latency(const char *base, int n)
 {
 	uint64_t *floor = calloc(n, sizeof(*floor)), *seen = calloc(n, sizeof(*seen));
 	char url[256], body[128];
-	struct buffer buffer;
+	static struct buffer buffer;
 	CURL *curl = curl_easy_init();
 	int done = 0;
 
@@ -186,7 +192,7 @@ static int sock_latency(const char *base, int port, int n)
 	uint64_t *floor = calloc(n, sizeof(*floor)), *seen = calloc(n, sizeof(*seen));
 	int listener = loopback_listener(port), done = 0;
 	CURL *curl = curl_easy_init();
-	struct buffer buffer;
+	static struct buffer buffer;
 	char url[256];
 
 	for (int i = 0; i < n; i++) {
@@ -275,8 +281,155 @@ static int tcp_storm(int port, int n)
 	return 0;
 }
 
+/* A counter from GET /api/v1/host, found by its key. */
+static uint64_t host_counter(CURL *curl, const char *base, const char *key)
+{
+	static struct buffer buffer;
+	char url[256], needle[64];
+	const char *at;
+
+	snprintf(url, sizeof(url), "%s/api/v1/host", base);
+	snprintf(needle, sizeof(needle), "\"%s\":", key);
+	if (http(curl, "GET", url, NULL, &buffer) != 200 || !(at = strstr(buffer.data, needle)))
+		return 0;
+	return strtoull(at + strlen(needle), NULL, 10);
+}
+
+static int unix_socket(const char *path)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr))) {
+		perror("bench: ingest socket");
+		exit(1);
+	}
+	return fd;
+}
+
+/* Waits until the daemon has counted `until` reports; returns the time that took, or 0. */
+static uint64_t wait_reports(CURL *curl, const char *base, uint64_t until, uint64_t start)
+{
+	while (host_counter(curl, base, "reports_total") < until) {
+		if (now_ns() - start > 120000000000ull)
+			return 0;
+		usleep(10000);
+	}
+	return now_ns() - start;
+}
+
+static int ingest_unix(const char *base, const char *path, long n, int batch)
+{
+	CURL *curl = curl_easy_init();
+	int fd = unix_socket(path);
+	uint64_t before = host_counter(curl, base, "reports_total"), start, took;
+	static char datagram[64 * 1024];
+
+	start = now_ns();
+	for (long sent = 0; sent < n;) {
+		size_t len = 0;
+
+		for (int i = 0; i < batch && sent < n; i++, sent++)
+			len += snprintf(datagram + len, sizeof(datagram) - len,
+					"%sepisode worker=bench-%ld count=1", i ? "\n" : "",
+					sent % 100);
+		if (send(fd, datagram, len, 0) < 0) {
+			perror("bench: send");
+			return 1;
+		}
+	}
+	took = wait_reports(curl, base, before + n, start);
+	if (!took)
+		fprintf(stderr, "bench: the daemon did not count all reports\n");
+	else
+		printf("%.0f\n", n / (took / 1e9));
+	close(fd);
+	curl_easy_cleanup(curl);
+	return 0;
+}
+
+static int ingest_http(const char *base, long n, int batch)
+{
+	CURL *curl = curl_easy_init();
+	uint64_t before = host_counter(curl, base, "reports_total"), start, took;
+	static char body[64 * 1024];
+	static struct buffer buffer;
+	char url[256];
+
+	snprintf(url, sizeof(url), "%s/api/v1/episodes", base);
+	start = now_ns();
+	for (long sent = 0; sent < n;) {
+		size_t len = snprintf(body, sizeof(body), "[");
+
+		for (int i = 0; i < batch && sent < n; i++, sent++)
+			len += snprintf(body + len, sizeof(body) - len,
+					"%s{\"worker\":\"bench-%ld\"}", i ? "," : "", sent % 100);
+		snprintf(body + len, sizeof(body) - len, "]");
+		if (http(curl, "POST", url, body, &buffer) != 200) {
+			fprintf(stderr, "bench: POST failed: %s\n", buffer.data);
+			return 1;
+		}
+	}
+	took = wait_reports(curl, base, before + n, start);
+	if (took)
+		printf("%.0f\n", n / (took / 1e9));
+	curl_easy_cleanup(curl);
+	return 0;
+}
+
+static long rss_kib(int pid)
+{
+	char path[64], line[256];
+	long kib = -1;
+	FILE *status;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	status = fopen(path, "r");
+	while (status && fgets(line, sizeof(line), status))
+		if (sscanf(line, "VmRSS: %ld", &kib) == 1)
+			break;
+	if (status)
+		fclose(status);
+	return kib;
+}
+
+static int workers(const char *base, const char *path, int pid, long n)
+{
+	CURL *curl = curl_easy_init();
+	int fd = unix_socket(path);
+	long before = rss_kib(pid), after;
+	static char datagram[64 * 1024];
+
+	for (long sent = 0; sent < n;) {
+		size_t len = 0;
+
+		for (int i = 0; i < 500 && sent < n; i++, sent++)
+			len += snprintf(datagram + len, sizeof(datagram) - len,
+					"%sepisode worker=mem-%ld", i ? "\n" : "", sent);
+		if (send(fd, datagram, len, 0) < 0)
+			return 1;
+	}
+	for (int i = 0; i < 10000 && host_counter(curl, base, "workers_total") < (uint64_t)n; i++)
+		usleep(1000);
+	usleep(300000); /* let a snapshot of the full fleet be published and read */
+	host_counter(curl, base, "workers_total");
+	after = rss_kib(pid);
+	printf("%ld workers: RSS %ld KiB -> %ld KiB, %.0f bytes per worker\n", n, before, after,
+	       (after - before) * 1024.0 / n);
+	close(fd);
+	curl_easy_cleanup(curl);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 6 && !strcmp(argv[1], "ingest-unix"))
+		return ingest_unix(argv[2], argv[3], atol(argv[4]), atoi(argv[5]));
+	if (argc == 5 && !strcmp(argv[1], "ingest-http"))
+		return ingest_http(argv[2], atol(argv[3]), atoi(argv[4]));
+	if (argc == 6 && !strcmp(argv[1], "workers"))
+		return workers(argv[2], argv[3], atoi(argv[4]), atol(argv[5]));
 	if (argc == 4 && !strcmp(argv[1], "exit-latency"))
 		return latency(argv[2], atoi(argv[3]));
 	if (argc == 3 && !strcmp(argv[1], "fork-storm"))
@@ -287,6 +440,7 @@ int main(int argc, char **argv)
 		return tcp_storm(atoi(argv[2]), atoi(argv[3]));
 	fprintf(stderr,
 		"usage: bench exit-latency URL N | fork-storm N | sock-latency URL PORT N | "
-		"tcp-storm PORT N\n");
+		"tcp-storm PORT N | ingest-unix URL SOCKET N BATCH | ingest-http URL N BATCH | "
+		"workers URL SOCKET PID N\n");
 	return 2;
 }

@@ -196,3 +196,19 @@ for mode in unwatched watched tcpstates; do
 	prog_costs "$last_id"
 	if [ $mode = tcpstates ]; then stop_tcpstates; else stop_daemon; fi
 done
+sysctl -qw kernel.bpf_stats_enabled="$old_stats"
+
+echo
+echo "== ingest: episodes per second one daemon (one event-loop core) takes"
+INGEST=/tmp/lp-bench-$$.sock
+start_daemon
+printf 'unix socket, 500 lines per datagram: %10s /s (target >= 500000)\n' "$($BUILD/bench ingest-unix $URL $INGEST ${BENCH_INGEST:-5000000} 500)"
+printf 'unix socket, 1 line per datagram:    %10s /s\n' "$($BUILD/bench ingest-unix $URL $INGEST $((${BENCH_INGEST:-5000000} / 10)) 1)"
+printf 'HTTP POST /api/v1/episodes, 500/batch:%10s /s\n' "$($BUILD/bench ingest-http $URL $((${BENCH_INGEST:-5000000} / 10)) 500)"
+stop_daemon
+
+echo
+echo "== memory per worker (RSS growth of the daemon; the fleet plus its published snapshot)"
+start_daemon
+$BUILD/bench workers $URL $INGEST $DAEMON 10000
+stop_daemon
