@@ -31,7 +31,7 @@ BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
 SKEL := $(OUTPUT)/liveprobe.skel.h
 
 # Modules linked into the daemon and the kernel tests; the CLI needs only a few.
-CORE_MODS := probe proc fleet conn u64map output report ingest feed state sockdiag sockwatch snapshot render opts cmdq log loop http
+CORE_MODS := probe proc fleet conn u64map output report ingest feed state events hook metrics dashboard sockdiag sockwatch snapshot render opts cmdq log loop http
 DAEMON_OBJS := $(patsubst %,$(OUTPUT)/%.o,$(CORE_MODS) liveprobed)
 CLI_OBJS := $(patsubst %,$(OUTPUT)/%.o,cli log)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
@@ -69,6 +69,8 @@ $(OUTPUT)/%.o: userspace/%.c | $(DEPS_STAMP)
 
 # Only the probe module includes the skeleton.
 $(OUTPUT)/probe.o: $(SKEL)
+# The dashboard page is linked in verbatim (.incbin).
+$(OUTPUT)/dashboard.o: userspace/dashboard.html
 
 $(OUTPUT)/liveprobed: $(DAEMON_OBJS)
 	$(call msg,LINK,$@)

@@ -10,6 +10,8 @@ packages=(
 	curl jq iproute2 nftables procps python3
 	# benchmarks: the peer tools liveprobe is measured against
 	libbpf-tools
+	# operator surfaces: the Prometheus server and promtool, and a browser for the dashboard test
+	prometheus chromium
 )
 
 missing=()

@@ -13,8 +13,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dashboard.h"
+#include "events.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "render.h"
 
 #define API_WORKERS "/api/v1/workers"
@@ -71,6 +74,120 @@ static enum MHD_Result send_error(struct MHD_Connection *connection, unsigned in
 				  const char *message)
 {
 	return send_json(connection, status, render_error(message));
+}
+
+static enum MHD_Result send_text(struct MHD_Connection *connection, const char *type, char *body,
+				 enum MHD_ResponseMemoryMode mode)
+{
+	struct MHD_Response *response;
+	enum MHD_Result ret;
+
+	if (!body)
+		return send_error(connection, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	response = MHD_create_response_from_buffer(strlen(body), body, mode);
+	if (!response) {
+		if (mode == MHD_RESPMEM_MUST_FREE)
+			free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	ret = MHD_queue_response(connection, MHD_HTTP_OK, response);
+	MHD_destroy_response(response);
+	return ret;
+}
+
+static enum MHD_Result get_metrics(struct MHD_Connection *connection)
+{
+	struct snapshot *snapshot = snapshot_acquire();
+	struct render_view view;
+	char *text;
+
+	if (!snapshot)
+		return send_error(connection, MHD_HTTP_SERVICE_UNAVAILABLE, "daemon is starting");
+	render_view_init(&view, snapshot);
+	text = metrics_render(snapshot, &view);
+	snapshot_release(snapshot);
+	return send_text(connection, "text/plain; version=0.0.4; charset=utf-8", text,
+			 MHD_RESPMEM_MUST_FREE);
+}
+
+/* One SSE stream: the id of the last transition sent, and what is left of the current one. */
+struct sse_client {
+	uint64_t last_id;
+	char pending[2 * FLEET_REASON_MAX + 512];
+	size_t pending_len, pending_off;
+};
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct sse_client *client = cls;
+	struct events_entry entry;
+	size_t n;
+
+	(void)pos;
+	if (client->pending_off == client->pending_len) {
+		int got = events_next(client->last_id, &entry, EVENTS_KEEPALIVE_MS);
+
+		if (got < 0)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		if (got == 0) {
+			client->pending_len = snprintf(client->pending, sizeof(client->pending),
+						       ": keep-alive\n\n");
+		} else {
+			client->last_id = entry.id;
+			client->pending_len =
+				events_format(&entry, client->pending, sizeof(client->pending));
+			if (client->pending_len >= sizeof(client->pending))
+				client->pending_len = sizeof(client->pending) - 1;
+		}
+		client->pending_off = 0;
+	}
+	n = client->pending_len - client->pending_off;
+	if (n > max)
+		n = max;
+	memcpy(buf, client->pending + client->pending_off, n);
+	client->pending_off += n;
+	return n;
+}
+
+static void sse_done(void *cls)
+{
+	free(cls);
+	events_leave();
+}
+
+static enum MHD_Result get_events(struct MHD_Connection *connection)
+{
+	const char *resume =
+		MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Last-Event-ID");
+	struct MHD_Response *response;
+	struct sse_client *client;
+	enum MHD_Result ret;
+
+	if (!events_join())
+		return send_error(connection, MHD_HTTP_SERVICE_UNAVAILABLE,
+				  "too many event streams (--sse-clients)");
+	client = calloc(1, sizeof(*client));
+	if (!client) {
+		events_leave();
+		return send_error(connection, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+	}
+	/* Without Last-Event-ID a stream starts now; with it, right after that event. */
+	client->last_id = resume ? strtoull(resume, NULL, 10) : events_last_id();
+	client->pending_len = snprintf(client->pending, sizeof(client->pending),
+				       ": liveprobe transitions\nretry: 2000\n\n");
+	response = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024, sse_read, client,
+						     sse_done);
+	if (!response) {
+		sse_done(client);
+		return MHD_NO;
+	}
+	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+	MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	ret = MHD_queue_response(connection, MHD_HTTP_OK, response);
+	MHD_destroy_response(response);
+	return ret;
 }
 
 static enum MHD_Result run_command(struct http_server *server, struct MHD_Connection *connection,
@@ -254,6 +371,9 @@ enum route {
 	ROUTE_WORKERS,	  /* GET, POST */
 	ROUTE_WORKER_ONE, /* GET, DELETE */
 	ROUTE_EPISODES,	  /* POST */
+	ROUTE_METRICS,	  /* GET */
+	ROUTE_EVENTS,	  /* GET, Server-Sent Events */
+	ROUTE_DASHBOARD,  /* GET */
 };
 
 static enum route route_of(const char *url)
@@ -264,6 +384,12 @@ static enum route route_of(const char *url)
 		return ROUTE_WORKERS;
 	if (!strcmp(url, "/api/v1/episodes"))
 		return ROUTE_EPISODES;
+	if (!strcmp(url, "/metrics"))
+		return ROUTE_METRICS;
+	if (!strcmp(url, "/api/v1/events"))
+		return ROUTE_EVENTS;
+	if (!strcmp(url, "/") || !strcmp(url, "/index.html"))
+		return ROUTE_DASHBOARD;
 	if (!strncmp(url, API_WORKERS "/", strlen(API_WORKERS "/")) &&
 	    url[strlen(API_WORKERS "/")] && !strchr(url + strlen(API_WORKERS "/"), '/'))
 		return ROUTE_WORKER_ONE;
@@ -329,6 +455,19 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, cons
 	case ROUTE_EPISODES:
 		if (is_post)
 			return post_episodes(server, connection, request);
+		break;
+	case ROUTE_METRICS:
+		if (is_get)
+			return get_metrics(connection);
+		break;
+	case ROUTE_EVENTS:
+		if (is_get)
+			return get_events(connection);
+		break;
+	case ROUTE_DASHBOARD:
+		if (is_get)
+			return send_text(connection, "text/html; charset=utf-8",
+					 (char *)dashboard_html, MHD_RESPMEM_PERSISTENT);
 		break;
 	}
 	return send_error(connection, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed here");

@@ -122,6 +122,11 @@ static int open_udp(struct ingest *ingest, const char *host, uint16_t port)
 		addr = (struct sockaddr *)&addr6;
 		len = sizeof(addr6);
 	}
+	if ((addr->sa_family == AF_INET && (ntohl(addr4.sin_addr.s_addr) >> 24) != 127) ||
+	    (addr->sa_family == AF_INET6 && !IN6_IS_ADDR_LOOPBACK(&addr6.sin6_addr)))
+		log_warn("--ingest-udp %s:%u is not loopback: anyone who can reach it can report "
+			 "for any worker",
+			 host, port);
 	ingest->udp_fd = socket(addr->sa_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (ingest->udp_fd < 0 || bind(ingest->udp_fd, addr, len)) {
 		err = -errno;

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "events.h"
+#include "hook.h"
 #include "http.h"
 #include "log.h"
 #include "loop.h"
@@ -52,6 +54,8 @@ int main(int argc, char **argv)
 	log_init("liveprobed", opts.verbose);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit(opts.max_workers);
+	events_init(opts.sse_clients);
+	hook_init(opts.on_transition);
 
 	if (loop_init(&loop, &opts))
 		goto cleanup;
@@ -67,8 +71,10 @@ int main(int argc, char **argv)
 		 loop.fleet.count);
 	ret = loop_run(&loop);
 cleanup:
-	/* Stop the loop's queue first so HTTP threads waiting on it return. */
+	/* Stop the loop's queue and the event streams first so HTTP threads waiting on them
+	 * return. */
 	cmdq_stop(&loop.commands);
+	events_stop();
 	http_stop(http);
 	loop_destroy(&loop);
 	return ret ? 1 : 0;

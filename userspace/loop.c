@@ -10,7 +10,9 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "events.h"
 #include "feed.h"
+#include "hook.h"
 #include "http.h"
 #include "log.h"
 #include "loop.h"
@@ -384,6 +386,19 @@ static void adopt_running(pid_t pid, const struct proc_identity *id, void *ctx)
 		log_debug("comm scan: %s", err);
 }
 
+static bool bpf_stats_on(void)
+{
+	FILE *file = fopen("/proc/sys/kernel/bpf_stats_enabled", "re");
+	int value = 0;
+
+	if (file) {
+		if (fscanf(file, "%d", &value) != 1)
+			value = 0;
+		fclose(file);
+	}
+	return value != 0;
+}
+
 void loop_reconcile(struct loop *loop, uint64_t now_ns)
 {
 	uint64_t stats[LP_STAT__COUNT];
@@ -414,6 +429,8 @@ void loop_reconcile(struct loop *loop, uint64_t now_ns)
 		proc_for_each_with_comm(loop->opts->watch_comms[i], adopt_running, loop);
 	sockwatch_reconcile(&loop->sockets, &loop->fleet, loop->probe, now_ns);
 	loop->status.conns = loop->sockets.stats;
+	loop->status.n_progs = probe_prog_stats(loop->probe, loop->status.progs);
+	loop->status.bpf_stats_enabled = bpf_stats_on();
 
 	/* Only drops counted before this pass are covered by it. */
 	if (have_stats)
@@ -501,6 +518,26 @@ static void save_state(struct loop *loop, uint64_t now_ns, bool force)
 	loop->saved_lifecycle = loop->fleet.lifecycle;
 }
 
+static double wall_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Every transition goes to the SSE log and the --on-transition hook, and is counted. */
+static void on_transition(void *ctx, const struct fleet_transition *transition)
+{
+	struct loop *loop = ctx;
+	double at = wall_now();
+
+	if (fleet_state_is_dead(transition->to) || transition->to == WS_DISCONNECTED)
+		loop->status.exits_by_state[transition->to]++;
+	events_publish(transition, at);
+	hook_run(transition, at);
+}
+
 static void on_report(void *ctx, const struct report *report, pid_t sender, enum ingest_via via)
 {
 	struct loop *loop = ctx;
@@ -516,6 +553,7 @@ static void on_tick(struct loop *loop, uint64_t now_ns)
 	for (size_t i = 0; i < loop->fleet.count; i++)
 		fleet_evaluate(&loop->fleet, &loop->fleet.workers[i], now_ns);
 	save_state(loop, now_ns, false);
+	hook_reap();
 	if (memcmp(&loop->status.ingest, &loop->ingest.stats, sizeof(loop->ingest.stats))) {
 		loop->status.ingest = loop->ingest.stats;
 		loop->status_changed = true;
@@ -593,6 +631,7 @@ int loop_init(struct loop *loop, const struct opts *opts)
 		.keepalive_idle_s = opts->keepalive_idle_s,
 		.keepalive_intvl_s = opts->keepalive_intvl_s,
 		.keepalive_cnt = opts->keepalive_cnt,
+		.bpf_stats = opts->bpf_stats,
 		.on_event = on_ring_event,
 		.ctx = loop,
 	};
@@ -615,6 +654,9 @@ int loop_init(struct loop *loop, const struct opts *opts)
 	loop->fleet.policy.stale_after_s = opts->stale_after_s;
 	loop->fleet.policy.start_grace_s = opts->start_grace_s;
 	loop->status.policy = loop->fleet.policy;
+	loop->status.expected_workers = opts->expected_workers;
+	loop->fleet.on_transition = on_transition;
+	loop->fleet.ctx = loop;
 	if (!ret)
 		ret = cmdq_init(&loop->commands);
 	if (ret) {

@@ -51,9 +51,8 @@ static const char usage_text[] =
 	"                          adaptive, from each worker's own rhythm, 1..600 s)\n"
 	"  --start-grace SECONDS   how long a worker may go without any output (or with too few\n"
 	"                          reports to know its rhythm) before it is stale (default 60)\n"
-	"  --state-dir DIR         where known workers will be kept\n"
-	"                          (default " OPTS_DEFAULT_STATE_DIR
-	"; reserved, not written yet)\n"
+	"  --state-dir DIR         known workers are kept here across restarts, in\n"
+	"                          workers.json (default " OPTS_DEFAULT_STATE_DIR ")\n"
 	"  --max-workers N         limit on watched workers (default 16384, at most 1048576)\n"
 	"  --ringbuf-size BYTES    kernel-to-daemon ring buffer, a power of two >= 4096\n"
 	"                          (default 1048576)\n"
@@ -61,6 +60,18 @@ static const char usage_text[] =
 	"                          against /proc, sock_diag and the kernel maps, to repair lost\n"
 	"                          events and sample tcp_info (default 1000, 10..60000)\n"
 	"  --http-connections N    concurrent HTTP connections (default 64, 1..1024)\n"
+	"  --on-transition COMMAND run COMMAND (with /bin/sh) on every worker state transition,\n"
+	"                          with LIVEPROBE_WORKER, _FROM, _TO, _REASON and _AT set; never\n"
+	"                          waited for; at most 16 at once\n"
+	"  --sse-clients N         concurrent GET /api/v1/events streams (default 16, 1..1024)\n"
+	"  --bpf-stats             count the BPF programs' run time (kernel.bpf_stats_enabled,\n"
+	"                          held on while the daemon runs; costs a few ns per run)\n"
+	"  --expected-workers N    how many workers should be producing; exported in /metrics\n"
+	"                          for the \"fewer producing than expected\" alert\n"
+	"  --config FILE           read options from FILE first: one \"key = value\" per line,\n"
+	"                          keys as the long options (\"watch-port = 6000\", \"verbose =\n"
+	"                          true\"), # comments. Flags on the command line win; lists\n"
+	"                          (watch-pid, watch-comm, watch-port) add up\n"
 	"  --verbose               debug lines on stderr\n"
 	"  --help                  this text\n"
 	"  --version               version\n"
@@ -96,6 +107,7 @@ void opts_defaults(struct opts *opts)
 	opts->http_connections = 64;
 	opts->max_connections = OPTS_DEFAULT_MAX_CONNS;
 	opts->start_grace_s = 60;
+	opts->sse_clients = 16;
 }
 
 bool opts_valid_worker_name(const char *name)
@@ -297,7 +309,92 @@ static enum opts_result parse_path(const char *option, const char *arg, struct o
 	return OPTS_RUN;
 }
 
+static enum opts_result parse_args(int argc, char **argv, struct opts *opts, char *err,
+				   size_t err_len, bool from_file);
+
+/* Trims spaces and tabs at both ends, in place. */
+static char *trim(char *text)
+{
+	char *end;
+
+	while (*text == ' ' || *text == '\t')
+		text++;
+	end = text + strlen(text);
+	while (end > text &&
+	       (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' || end[-1] == '\r'))
+		*--end = '\0';
+	return text;
+}
+
+/*
+ * --config FILE: "key = value" lines with the long options' names ("verbose = true" for a flag),
+ * "#" comments. Each line is checked on its own, so an error names its line.
+ */
+static enum opts_result parse_config(const char *path, struct opts *opts, char *err, size_t err_len)
+{
+	char line[2048], option[2100], line_err[256];
+	FILE *file = fopen(path, "re");
+	enum opts_result result = OPTS_RUN;
+	int number = 0;
+
+	if (!file)
+		return fail(err, err_len, "--config %s: %s", path, strerror(errno));
+	while (result == OPTS_RUN && fgets(line, sizeof(line), file)) {
+		char *text, *eq, *key, *value;
+		char *argv[3] = {"liveprobed", option, NULL};
+
+		number++;
+		if (!strchr(line, '\n') && !feof(file)) {
+			result = fail(err, err_len, "%s:%d: line longer than %zu bytes", path,
+				      number, sizeof(line) - 2);
+			break;
+		}
+		text = trim(line);
+		if (!text[0] || text[0] == '#')
+			continue;
+		eq = strchr(text, '=');
+		key = trim(eq ? (*eq = '\0', text) : text);
+		value = eq ? trim(eq + 1) : "";
+		if (!strcmp(key, "config") || !strcmp(key, "help") || !strcmp(key, "version")) {
+			result = fail(err, err_len, "%s:%d: '%s' cannot be set in a config file",
+				      path, number, key);
+			break;
+		}
+		if (!eq || !strcmp(value, "true"))
+			snprintf(option, sizeof(option), "--%s", key);
+		else if (!strcmp(value, "false"))
+			continue;
+		else
+			snprintf(option, sizeof(option), "--%s=%s", key, value);
+		if (parse_args(2, argv, opts, line_err, sizeof(line_err), true) != OPTS_RUN)
+			result = fail(err, err_len, "%s:%d: %s", path, number, line_err);
+	}
+	fclose(file);
+	return result;
+}
+
 enum opts_result opts_parse(int argc, char **argv, struct opts *opts, char *err, size_t err_len)
+{
+	/* The file first, so that every flag on the command line wins over it. */
+	for (int i = 1; i < argc; i++) {
+		const char *path = NULL;
+
+		if (!strcmp(argv[i], "--config") && i + 1 < argc)
+			path = argv[i + 1];
+		else if (!strncmp(argv[i], "--config=", 9))
+			path = argv[i] + 9;
+		if (path) {
+			enum opts_result result = parse_config(path, opts, err, err_len);
+
+			if (result != OPTS_RUN)
+				return result;
+		}
+	}
+	return parse_args(argc, argv, opts, err, err_len, false);
+}
+
+static enum opts_result parse_args(int argc, char **argv, struct opts *opts, char *err,
+				   size_t err_len, bool from_file)
 {
 	enum {
 		OPT_LISTEN = 256,
@@ -318,7 +415,12 @@ enum opts_result opts_parse(int argc, char **argv, struct opts *opts, char *err,
 		OPT_INGEST_UDP,
 		OPT_STALE_AFTER,
 		OPT_START_GRACE,
+		OPT_BPF_STATS,
+		OPT_EXPECTED_WORKERS,
+		OPT_ON_TRANSITION,
+		OPT_SSE_CLIENTS,
 		OPT_VERBOSE,
+		OPT_CONFIG,
 		OPT_HELP,
 		OPT_VERSION,
 	};
@@ -341,7 +443,12 @@ enum opts_result opts_parse(int argc, char **argv, struct opts *opts, char *err,
 		{"ingest-udp", required_argument, NULL, OPT_INGEST_UDP},
 		{"stale-after", required_argument, NULL, OPT_STALE_AFTER},
 		{"start-grace", required_argument, NULL, OPT_START_GRACE},
+		{"bpf-stats", no_argument, NULL, OPT_BPF_STATS},
+		{"expected-workers", required_argument, NULL, OPT_EXPECTED_WORKERS},
+		{"on-transition", required_argument, NULL, OPT_ON_TRANSITION},
+		{"sse-clients", required_argument, NULL, OPT_SSE_CLIENTS},
 		{"verbose", no_argument, NULL, OPT_VERBOSE},
+		{"config", required_argument, NULL, OPT_CONFIG},
 		{"help", no_argument, NULL, OPT_HELP},
 		{"version", no_argument, NULL, OPT_VERSION},
 		{NULL, 0, NULL, 0},
@@ -451,9 +558,31 @@ enum opts_result opts_parse(int argc, char **argv, struct opts *opts, char *err,
 					    "--start-grace '%s': expected seconds in (0, 86400]",
 					    arg);
 			break;
+		case OPT_BPF_STATS:
+			opts->bpf_stats = true;
+			break;
+		case OPT_EXPECTED_WORKERS:
+			if (parse_u32(arg, 1, 1u << 20, &opts->expected_workers))
+				return fail(err, err_len,
+					    "--expected-workers '%s': expected 1..1048576", arg);
+			break;
+		case OPT_ON_TRANSITION:
+			if (!arg[0] || strlen(arg) >= sizeof(opts->on_transition))
+				return fail(err, err_len,
+					    "--on-transition: a command of 1..%zu bytes",
+					    sizeof(opts->on_transition) - 1);
+			strcpy(opts->on_transition, arg);
+			break;
+		case OPT_SSE_CLIENTS:
+			if (parse_u32(arg, 1, 1024, &opts->sse_clients))
+				return fail(err, err_len, "--sse-clients '%s': expected 1..1024",
+					    arg);
+			break;
 		case OPT_VERBOSE:
 			opts->verbose = true;
 			break;
+		case OPT_CONFIG:
+			break; /* read before the command line, by opts_parse */
 		case OPT_HELP:
 			fputs(usage_text, stdout);
 			return OPTS_EXIT;
@@ -470,7 +599,8 @@ enum opts_result opts_parse(int argc, char **argv, struct opts *opts, char *err,
 	}
 	if (optind < argc)
 		return fail(err, err_len, "unexpected argument '%s' (see --help)", argv[optind]);
-	if (opts->keepalive_idle_s && !opts->n_watch_ports)
+	/* Checks across options wait for the whole configuration. */
+	if (!from_file && opts->keepalive_idle_s && !opts->n_watch_ports)
 		return fail(err, err_len, "--keepalive applies to watched ports: add --watch-port");
 	return OPTS_RUN;
 }

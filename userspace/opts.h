@@ -52,7 +52,11 @@ struct opts {
 	int32_t keepalive_idle_s, keepalive_intvl_s, keepalive_cnt;
 	char ingest_udp_host[64]; /* empty: no UDP ingest */
 	uint16_t ingest_udp_port;
-	double stale_after_s; /* 0: adaptive */
+	double stale_after_s;	   /* 0: adaptive */
+	bool bpf_stats;		   /* hold kernel.bpf_stats_enabled on while running */
+	uint32_t expected_workers; /* exported for "fewer producing than expected" alerts */
+	char on_transition[1024];  /* empty: no hook */
+	uint32_t sse_clients;
 	double start_grace_s;
 };
 

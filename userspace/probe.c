@@ -26,6 +26,7 @@ struct probe {
 	struct bpf_link *links[PROBE_MAX_PROGS];
 	int n_links;
 	int pin_root_fd; /* holds an flock so two daemons never share a pin root */
+	int stats_fd;	 /* BPF_ENABLE_STATS: run times are counted while it is open */
 	char pin_root[256];
 	bool pinned;
 	int n_cpus;
@@ -292,6 +293,7 @@ int probe_start(const struct probe_config *config, struct probe **out)
 	if (!probe)
 		return -ENOMEM;
 	probe->pin_root_fd = -1;
+	probe->stats_fd = -1;
 	probe->on_event = config->on_event;
 	probe->ctx = config->ctx;
 	probe->n_cpus = libbpf_num_possible_cpus();
@@ -358,6 +360,15 @@ int probe_start(const struct probe_config *config, struct probe **out)
 		log_error("cannot set up the ring-buffer consumer: %s", strerror(-err));
 		goto cleanup;
 	}
+	if (config->bpf_stats) {
+		probe->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+		if (probe->stats_fd < 0) {
+			err = probe->stats_fd;
+			log_error("--bpf-stats: cannot enable BPF run-time statistics: %s",
+				  strerror(-err));
+			goto cleanup;
+		}
+	}
 	*out = probe;
 	return 0;
 
@@ -378,6 +389,8 @@ void probe_stop(struct probe *probe)
 	liveprobe_bpf__destroy(probe->skel);
 	if (probe->pin_root_fd >= 0)
 		close(probe->pin_root_fd);
+	if (probe->stats_fd >= 0)
+		close(probe->stats_fd);
 	free(probe);
 }
 

@@ -30,6 +30,7 @@ struct probe_config {
 	uint64_t netns_cookie; /* 0: watch connections in every network namespace */
 	/* --keepalive; idle 0: off. Needs cgroup v2, whose mount is found in /proc/mounts. */
 	int32_t keepalive_idle_s, keepalive_intvl_s, keepalive_cnt;
+	bool bpf_stats; /* hold BPF_STATS_RUN_TIME on while the probe runs */
 	probe_event_fn on_event;
 	void *ctx;
 };

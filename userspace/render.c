@@ -46,8 +46,8 @@ void render_view_init(struct render_view *view, const struct snapshot *snapshot)
 }
 
 /* The state as this view sees it: output-based states are re-judged under the view's policy. */
-static enum worker_state view_state(const struct worker *worker, const struct render_view *view,
-				    char *reason, size_t len)
+enum worker_state render_worker_state(const struct worker *worker, const struct render_view *view,
+				      char *reason, size_t len)
 {
 	snprintf(reason, len, "%s", worker->reason);
 	if (worker->state != WS_STARTING && worker->state != WS_WORKING &&
@@ -57,8 +57,8 @@ static enum worker_state view_state(const struct worker *worker, const struct re
 }
 
 /* Current throughput counts only producing workers, rounded as shown, so the parts sum up. */
-static double view_rate(const struct worker *worker, enum worker_state state,
-			const struct render_view *view)
+double render_worker_rate(const struct worker *worker, enum worker_state state,
+			  const struct render_view *view)
 {
 	if (state != WS_WORKING)
 		return 0;
@@ -164,7 +164,7 @@ static void output_fields(json_object *obj, const struct worker *worker, enum wo
 	json_object_object_add(obj, "heartbeats_total",
 			       json_object_new_uint64(output->heartbeats_total));
 	json_object_object_add(obj, "episodes_per_min",
-			       json_seconds(view_rate(worker, state, view)));
+			       json_seconds(render_worker_rate(worker, state, view)));
 	json_object_object_add(
 		obj, "last_episode_age_s",
 		output->last_episode_ns ? json_age(output->last_episode_ns, view->now_ns) : NULL);
@@ -200,7 +200,7 @@ static json_object *worker_object(const struct worker *worker, const struct conn
 	json_object *list = json_object_new_array_ext(worker->n_conns);
 	uint64_t now_ns = view->now_ns;
 	char reason[FLEET_REASON_MAX];
-	enum worker_state state = view_state(worker, view, reason, sizeof(reason));
+	enum worker_state state = render_worker_state(worker, view, reason, sizeof(reason));
 	json_object *obj = json_object_new_object();
 
 	json_object_object_add(obj, "name", json_object_new_string(worker->name));
@@ -231,7 +231,7 @@ char *render_worker(const struct worker *worker, const struct conn *conns,
 }
 
 /* Producing workers and their summed rate, judged exactly as each worker's W is. */
-static void throughput(const struct snapshot *snapshot, const struct render_view *view,
+void render_throughput(const struct snapshot *snapshot, const struct render_view *view,
 		       size_t *producing, double *total, json_object *list)
 {
 	char reason[FLEET_REASON_MAX];
@@ -240,8 +240,8 @@ static void throughput(const struct snapshot *snapshot, const struct render_view
 	*total = 0;
 	for (size_t i = 0; i < snapshot->count; i++) {
 		const struct worker *worker = &snapshot->workers[i];
-		enum worker_state state = view_state(worker, view, reason, sizeof(reason));
-		double rate = view_rate(worker, state, view);
+		enum worker_state state = render_worker_state(worker, view, reason, sizeof(reason));
+		double rate = render_worker_rate(worker, state, view);
 
 		if (state != WS_WORKING)
 			continue;
@@ -270,7 +270,7 @@ char *render_workers(const struct snapshot *snapshot, const struct render_view *
 			worker_object(&snapshot->workers[i],
 				      snapshot_conns_of(snapshot, &snapshot->workers[i]), view));
 	json_object_object_add(root, "workers", list);
-	throughput(snapshot, view, &producing, &total, NULL);
+	render_throughput(snapshot, view, &producing, &total, NULL);
 	json_object_object_add(root, "workers_producing", json_object_new_uint64(producing));
 	json_object_object_add(root, "episodes_per_min_total", json_seconds(total));
 	return finish(root);
@@ -285,7 +285,7 @@ static void add_reason(json_object *reasons, size_t *n_reasons, const char *fmt,
 	va_list ap;
 
 	(*n_reasons)++;
-	if (*n_reasons > RENDER_MAX_REASONS)
+	if (!reasons || *n_reasons > RENDER_MAX_REASONS)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
@@ -361,64 +361,84 @@ static json_object *ingest_object(const struct snapshot *snapshot)
 	return obj;
 }
 
-char *render_host(const struct snapshot *snapshot, const struct render_view *view)
+/* The host verdict and the reasons for it (when `reasons` is not NULL), counting states. */
+static enum worker_health host_verdict(const struct snapshot *snapshot,
+				       const struct render_view *view, json_object *reasons,
+				       size_t per_state[WS__COUNT])
 {
-	json_object *producing_list = json_object_new_array();
-	json_object *policy = json_object_new_object();
-	uint64_t now_ns = view->now_ns;
-	size_t producing;
-	double total;
-	json_object *root = json_object_new_object();
-	json_object *reasons = json_object_new_array();
-	json_object *states = json_object_new_object();
-	size_t per_state[WS__COUNT] = {0};
-	enum worker_health health = HEALTH_GREEN;
+	const struct probe_status *probe = &snapshot->probe;
 	uint64_t unreconciled = snapshot_unreconciled_drops(snapshot);
-	json_object *connections = json_object_new_object();
-	size_t n_reasons = 0, conns_live = 0, conns_suspect = 0, conns_dead = 0;
+	enum worker_health health = HEALTH_GREEN;
+	size_t n_reasons = 0;
 
-	if (!snapshot->probe.attached) {
-		health = HEALTH_RED;
+#define AT_LEAST(level) (health = health < (level) ? (level) : health)
+	if (!probe->attached) {
+		AT_LEAST(HEALTH_RED);
 		add_reason(reasons, &n_reasons, "probe: BPF programs are not attached");
 	}
 	if (unreconciled) {
-		if (health < HEALTH_AMBER)
-			health = HEALTH_AMBER;
+		AT_LEAST(HEALTH_AMBER);
 		add_reason(reasons, &n_reasons, "probe: %llu ring-buffer drops not yet reconciled",
 			   (unsigned long long)unreconciled);
 	}
+	if (probe->ingest.dropped[REPORT_ERR_WORKER_LIMIT]) {
+		AT_LEAST(HEALTH_AMBER);
+		add_reason(reasons, &n_reasons,
+			   "ingest: %llu reports dropped at the worker limit (--max-workers %u)",
+			   (unsigned long long)probe->ingest.dropped[REPORT_ERR_WORKER_LIMIT],
+			   probe->max_workers);
+	}
+	if (probe->conns.untracked_total) {
+		AT_LEAST(HEALTH_AMBER);
+		add_reason(reasons, &n_reasons,
+			   "probe: %llu connections not tracked (worker or connection limit)",
+			   (unsigned long long)probe->conns.untracked_total);
+	}
 	if (snapshot->count == 0) {
-		if (health < HEALTH_AMBER)
-			health = HEALTH_AMBER;
+		AT_LEAST(HEALTH_AMBER);
 		add_reason(reasons, &n_reasons, "no workers are watched");
 	}
 	for (size_t i = 0; i < snapshot->count; i++) {
 		const struct worker *worker = &snapshot->workers[i];
 		char reason[FLEET_REASON_MAX];
-		enum worker_state state = view_state(worker, view, reason, sizeof(reason));
+		enum worker_state state = render_worker_state(worker, view, reason, sizeof(reason));
 		enum worker_health worker_health = fleet_state_health(state);
 
 		per_state[state]++;
-		if (worker_health > health)
-			health = worker_health;
+		AT_LEAST(worker_health);
 		if (worker_health != HEALTH_GREEN)
 			add_reason(reasons, &n_reasons, "worker %s %s: %s", worker->name,
 				   fleet_state_name(state), reason);
 	}
-	if (n_reasons > RENDER_MAX_REASONS) {
+#undef AT_LEAST
+	if (reasons && n_reasons > RENDER_MAX_REASONS) {
 		char more[64];
 
 		snprintf(more, sizeof(more), "... and %zu more", n_reasons - RENDER_MAX_REASONS);
 		json_object_array_add(reasons, json_object_new_string(more));
 	}
+	return health;
+}
 
-	if (snapshot->probe.conns.untracked_total) {
-		if (health < HEALTH_AMBER)
-			health = HEALTH_AMBER;
-		add_reason(reasons, &n_reasons,
-			   "probe: %llu connections not tracked (worker or connection limit)",
-			   (unsigned long long)snapshot->probe.conns.untracked_total);
-	}
+enum worker_health render_host_health(const struct snapshot *snapshot,
+				      const struct render_view *view, size_t per_state[WS__COUNT])
+{
+	return host_verdict(snapshot, view, NULL, per_state);
+}
+
+char *render_host(const struct snapshot *snapshot, const struct render_view *view)
+{
+	json_object *root = json_object_new_object();
+	json_object *reasons = json_object_new_array();
+	json_object *states = json_object_new_object();
+	json_object *connections = json_object_new_object();
+	json_object *producing_list = json_object_new_array();
+	json_object *policy = json_object_new_object();
+	size_t per_state[WS__COUNT] = {0};
+	size_t producing, conns_live = 0, conns_suspect = 0, conns_dead = 0;
+	enum worker_health health = host_verdict(snapshot, view, reasons, per_state);
+	double total;
+
 	for (size_t i = 0; i < snapshot->n_conns; i++) {
 		const struct conn *conn = &snapshot->conns[i];
 
@@ -441,7 +461,7 @@ char *render_host(const struct snapshot *snapshot, const struct render_view *vie
 	json_object_object_add(root, "reasons", reasons);
 	json_object_object_add(root, "workers_total", json_object_new_uint64(snapshot->count));
 	json_object_object_add(root, "states", states);
-	throughput(snapshot, view, &producing, &total, producing_list);
+	render_throughput(snapshot, view, &producing, &total, producing_list);
 	json_object_object_add(root, "workers_producing", json_object_new_uint64(producing));
 	json_object_object_add(root, "episodes_per_min_total", json_seconds(total));
 	json_object_object_add(root, "producing", producing_list);
@@ -452,7 +472,7 @@ char *render_host(const struct snapshot *snapshot, const struct render_view *vie
 	json_object_object_add(policy, "start_grace_s", json_seconds(view->policy.start_grace_s));
 	json_object_object_add(root, "staleness", policy);
 	json_object_object_add(root, "ingest", ingest_object(snapshot));
-	json_object_object_add(root, "probe", probe_object(snapshot, now_ns));
+	json_object_object_add(root, "probe", probe_object(snapshot, view->now_ns));
 	return finish(root);
 }
 

@@ -22,6 +22,19 @@ struct render_view {
 };
 
 void render_view_init(struct render_view *view, const struct snapshot *snapshot);
+/* A worker's state as this view judges it (output-based states under the view's policy). */
+enum worker_state render_worker_state(const struct worker *worker, const struct render_view *view,
+				      char *reason, size_t len);
+/* Its current throughput: 0 unless working, rounded as shown so that parts sum to the total. */
+double render_worker_rate(const struct worker *worker, enum worker_state state,
+			  const struct render_view *view);
+/* Producing workers and their summed rate; `list` (json-c array or NULL) gets name and rate. */
+struct json_object;
+void render_throughput(const struct snapshot *snapshot, const struct render_view *view,
+		       size_t *producing, double *total, struct json_object *list);
+/* The host verdict, counting workers per state. */
+enum worker_health render_host_health(const struct snapshot *snapshot,
+				      const struct render_view *view, size_t per_state[WS__COUNT]);
 
 /* Each returns a malloc'd NUL-terminated JSON document, or NULL when out of memory. */
 /* conns: the worker's connections (worker->n_conns of them), or NULL. */

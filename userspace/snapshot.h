@@ -14,6 +14,7 @@
 
 #include "fleet.h"
 #include "lp_events.h"
+#include "probe.h"
 #include "ingest.h"
 #include "sockwatch.h"
 
@@ -30,6 +31,11 @@ struct probe_status {
 	struct sockwatch_stats conns;
 	struct ingest_stats ingest;
 	struct output_policy policy;
+	struct probe_prog_stats progs[PROBE_MAX_PROGS]; /* cumulative since load */
+	int n_progs;
+	bool bpf_stats_enabled;		    /* run_time_ns is counted only while it is */
+	uint32_t expected_workers;	    /* --expected-workers, 0: not set */
+	uint64_t exits_by_state[WS__COUNT]; /* transitions into each dead state since start */
 };
 
 struct snapshot {

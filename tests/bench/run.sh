@@ -17,7 +17,8 @@ STORM_PORT=${BENCH_STORM_PORT:-9612}
 OTHER_PORT=${BENCH_OTHER_PORT:-9613}
 
 start_daemon() { # ARGS...
-	$BUILD/liveprobed --listen 127.0.0.1:$PORT --pin-root $PIN --ingest /tmp/lp-bench-$$.sock "$@" &
+	$BUILD/liveprobed --listen 127.0.0.1:$PORT --pin-root $PIN --ingest /tmp/lp-bench-$$.sock \
+		--state-dir /tmp/lp-bench-$$-state "$@" &
 	DAEMON=$!
 	for _ in $(seq 100); do
 		kill -0 $DAEMON 2>/dev/null || break
@@ -31,6 +32,7 @@ stop_daemon() {
 	kill -TERM $DAEMON 2>/dev/null || true
 	wait $DAEMON || true
 	DAEMON=
+	rm -rf /tmp/lp-bench-$$-state # every run starts without known workers
 }
 # The peer tool a user would reach for; tracefs must be mounted for its tp/ programs.
 start_tcpstates() {
@@ -133,7 +135,7 @@ ip link add lpbr$$ type veth peer name lpbp$$
 ip link set lpbp$$ netns $ns
 ip addr add 10.232.1.1/24 dev lpbr$$ && ip link set lpbr$$ up
 ip -n $ns addr add 10.232.1.2/24 dev lpbp$$ && ip -n $ns link set lpbp$$ up
-trap '[ -n "$DAEMON" ] && stop_daemon; [ -n "$PEER" ] && stop_tcpstates; ip netns del '$ns' 2>/dev/null; ip link del lpbr$$ 2>/dev/null; sysctl -qw kernel.bpf_stats_enabled="$old_stats"' EXIT
+trap '[ -n "$DAEMON" ] && stop_daemon; [ -n "$PEER" ] && stop_tcpstates; ip netns del '$ns' 2>/dev/null || true; ip link del lpbr$$ 2>/dev/null || true; sysctl -qw kernel.bpf_stats_enabled="$old_stats"' EXIT
 start_daemon --watch-port $SOCK_PORT --keepalive 1,1,3 --group-by-peer-ip
 python3 tests/e2e/tcp_peer.py server 10.232.1.1 $SOCK_PORT >/dev/null &
 server=$!

@@ -231,6 +231,7 @@ EOF
 check "episodes/flood_daemon_alive" kill -0 "$B_PID"
 check "episodes/worker_cap_holds" test "$(field "$B/api/v1/host" '.workers_total <= 50')" = true
 check "episodes/worker_cap_counted" test "$(field "$B/api/v1/host" '.ingest.dropped.worker_limit > 0')" = true
+check "episodes/worker_cap_said" grep -q "worker limit" <<<"$(field "$B/api/v1/host" '.reasons[]')"
 check "episodes/keeper_still_working" wait_field "$B/api/v1/workers/keeper" .state working
 check "episodes/keeper_still_counted" test "$(field "$B/api/v1/workers/keeper" '.episodes_per_min > 0')" = true
 

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The transition log behind GET /api/v1/events: the event loop appends every worker state
+ * transition (who, from, to, why, when) to a bounded ring; Server-Sent-Events readers, each on
+ * its own HTTP thread, wait on it and stream what they have not seen yet, in order, resuming
+ * from Last-Event-ID. The only state shared between the loop and HTTP threads besides the
+ * snapshot, guarded by one mutex; the number of readers is capped.
+ */
+#ifndef LP_EVENTS_LOG_H
+#define LP_EVENTS_LOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fleet.h"
+
+#define EVENTS_RING	    4096
+#define EVENTS_KEEPALIVE_MS 15000
+
+struct events_entry {
+	uint64_t id; /* 1, 2, ...: the SSE id */
+	char worker[FLEET_NAME_MAX + 1];
+	char from[16]; /* empty: the worker was just registered */
+	char to[16];
+	char reason[FLEET_REASON_MAX];
+	double at; /* Unix seconds, daemon clock */
+};
+
+void events_init(int max_clients);
+/* Loop side. */
+void events_publish(const struct fleet_transition *transition, double at);
+/* Wakes every reader and makes them end their streams. */
+void events_stop(void);
+
+/* The newest id so far (0: none): where a stream without Last-Event-ID starts. */
+uint64_t events_last_id(void);
+/* Reader side: false when the cap is reached. */
+bool events_join(void);
+void events_leave(void);
+/*
+ * The first entry after `after`; 1 when one was copied to *out, 0 on timeout, -1 once stopped.
+ * A reader that fell more than EVENTS_RING behind resumes at the oldest kept entry.
+ */
+int events_next(uint64_t after, struct events_entry *out, int timeout_ms);
+/* SSE text for an entry: "id: N\nevent: transition\ndata: {...}\n\n". */
+int events_format(const struct events_entry *entry, char *buf, size_t len);
+
+#endif
