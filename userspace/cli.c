@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "liveprobe.h"
@@ -30,6 +31,7 @@ static const char usage_text[] =
 	"  status [--json]               host verdict and workers; exit 0 green, 1 amber, 2 red\n"
 	"  watch --pid PID [--name NAME]  register a running process as a worker\n"
 	"  forget NAME                    forget a worker\n"
+	"  events [--json]                follow worker state transitions as they happen (SSE)\n"
 	"  report episode|hello|bye --worker NAME [--completed-at UNIX_SECONDS] [--count N]\n"
 	"         [--seq N] [--peer IP:PORT] [--pid PID | --no-pid] [--socket PATH]\n"
 	"                                 send one report to the ingest socket ($LIVEPROBE_SOCKET\n"
@@ -253,6 +255,80 @@ static int cmd_watch(const char *base, int argc, char **argv)
 	return print_answer(status, &buffer, 201);
 }
 
+/* A Server-Sent Events stream, split into lines; each "data:" line is one transition. */
+struct sse_printer {
+	char line[8192];
+	size_t len;
+	bool as_json;
+};
+
+static void print_transition(struct sse_printer *printer, const char *data)
+{
+	json_object *event = json_tokener_parse(data);
+	char when[32] = "?";
+
+	if (printer->as_json || !event) {
+		puts(data);
+	} else {
+		json_object *at;
+		time_t seconds;
+
+		if (json_object_object_get_ex(event, "at", &at)) {
+			seconds = (time_t)json_object_get_double(at);
+			strftime(when, sizeof(when), "%H:%M:%S", localtime(&seconds));
+		}
+		printf("%s  %-24s %-12s -> %-12s %s\n", when, str_field(event, "worker"),
+		       str_field(event, "from"), str_field(event, "to"),
+		       str_field(event, "reason"));
+	}
+	fflush(stdout);
+	json_object_put(event);
+}
+
+static size_t sse_chunk(char *data, size_t size, size_t count, void *ctx)
+{
+	struct sse_printer *printer = ctx;
+
+	for (size_t i = 0; i < size * count; i++) {
+		if (data[i] != '\n') {
+			if (printer->len < sizeof(printer->line) - 1)
+				printer->line[printer->len++] = data[i];
+			continue;
+		}
+		printer->line[printer->len] = '\0';
+		if (!strncmp(printer->line, "data: ", 6))
+			print_transition(printer, printer->line + 6);
+		printer->len = 0;
+	}
+	return size * count;
+}
+
+static int cmd_events(const char *base, int argc, char **argv)
+{
+	struct sse_printer printer = {.as_json = argc > 1 && !strcmp(argv[1], "--json")};
+	CURL *curl = curl_easy_init();
+	long status = 0;
+	char url[1024];
+	CURLcode code;
+
+	if (!curl)
+		return 3;
+	snprintf(url, sizeof(url), "%s/api/v1/events", base);
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, sse_chunk);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &printer);
+	code = curl_easy_perform(curl);
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(curl);
+	if (code != CURLE_OK || status != 200) {
+		fprintf(stderr, "liveprobe: events: %s: %s\n", url,
+			code != CURLE_OK ? curl_easy_strerror(code)
+					 : "refused (too many streams?)");
+		return 3;
+	}
+	return 0; /* the daemon ended the stream: it is stopping */
+}
+
 /* Checks a value by the same rules the daemon applies, so the user hears about it here. */
 static bool safe_value(const char *text)
 {
@@ -382,6 +458,8 @@ int main(int argc, char **argv)
 		ret = cmd_watch(base, argc - first, argv + first);
 	else if (!strcmp(argv[first], "forget"))
 		ret = cmd_forget(base, argc - first, argv + first);
+	else if (!strcmp(argv[first], "events"))
+		ret = cmd_events(base, argc - first, argv + first);
 	else if (!strcmp(argv[first], "report"))
 		ret = cmd_report(argc - first, argv + first);
 	else {

@@ -6,6 +6,7 @@
 #include <json-c/json.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,7 @@ static enum MHD_Result get_metrics(struct MHD_Connection *connection)
 
 /* One SSE stream: the id of the last transition sent, and what is left of the current one. */
 struct sse_client {
+	int fd; /* the connection's socket, watched for a client that went away */
 	uint64_t last_id;
 	char pending[2 * FLEET_REASON_MAX + 512];
 	size_t pending_len, pending_off;
@@ -127,8 +129,18 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 
 	(void)pos;
 	if (client->pending_off == client->pending_len) {
-		int got = events_next(client->last_id, &entry, EVENTS_KEEPALIVE_MS);
+		int got = 0, waited_ms = 0;
 
+		/* Wait in slices, so a client that hung up frees its slot within a second. */
+		while (got == 0 && waited_ms < EVENTS_KEEPALIVE_MS) {
+			struct pollfd hangup = {.fd = client->fd, .events = POLLRDHUP};
+
+			got = events_next(client->last_id, &entry, 1000);
+			waited_ms += 1000;
+			if (got == 0 && client->fd >= 0 && poll(&hangup, 1, 0) > 0 &&
+			    (hangup.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+				return MHD_CONTENT_READER_END_WITH_ERROR;
+		}
 		if (got < 0)
 			return MHD_CONTENT_READER_END_OF_STREAM;
 		if (got == 0) {
@@ -172,6 +184,12 @@ static enum MHD_Result get_events(struct MHD_Connection *connection)
 	if (!client) {
 		events_leave();
 		return send_error(connection, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+	}
+	{
+		const union MHD_ConnectionInfo *info =
+			MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		client->fd = info ? info->connect_fd : -1;
 	}
 	/* Without Last-Event-ID a stream starts now; with it, right after that event. */
 	client->last_id = resume ? strtoull(resume, NULL, 10) : events_last_id();

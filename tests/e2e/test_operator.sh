@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# End to end, operator surfaces: the SSE stream (every transition, in order, capped), the CLI
+# following it, --on-transition, the dashboard in headless Chromium (a killed worker turns red;
+# the screenshot is kept under build/test-output/), and --config.
+source "$(dirname "$0")/lib.sh"
+OUT=$ROOT/build/test-output
+mkdir -p "$OUT"
+HOOK_LOG=$TEST_TMP/hook.log
+
+start_daemon A --sse-clients 2 \
+	--on-transition "echo \"\$LIVEPROBE_WORKER \$LIVEPROBE_FROM>\$LIVEPROBE_TO\" >>$HOOK_LOG" ||
+	{ echo "FAIL: operator/daemon_start"; exit 1; }
+W="$A/api/v1/workers"
+
+# two followers: raw SSE and the CLI
+curl -sN "$A/api/v1/events" >"$TEST_TMP/sse" &
+PIDS_TO_KILL+=("$!")
+"$BUILD/liveprobe" --url "$A" events >"$TEST_TMP/cli-events" &
+PIDS_TO_KILL+=("$!")
+for _ in $(seq 50); do [ -s "$TEST_TMP/sse" ] && break; sleep 0.05; done
+sleep 0.2
+check "operator/sse_cap_503" test "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$A/api/v1/events")" = 503
+check "operator/sse_opens_with_comment" grep -q '^: liveprobe transitions' "$TEST_TMP/sse"
+
+# the scripted scenario: registered, producing, frozen, resumed, killed
+spawn_sleeper victim
+curl -s -X POST "$A/api/v1/episodes" -d "[{\"worker\":\"op-1\",\"pid\":$victim}]" >/dev/null
+wait_state "$A" op-1 working
+curl -s -X POST "$A/api/v1/episodes" -d '[{"worker":"op-2"}]' >/dev/null
+kill -9 "$victim"
+wait_state "$A" op-1 killed
+sleep 0.5
+got=$(grep '^data: ' "$TEST_TMP/sse" | sed 's/^data: //' | jq -r 'select(.worker == "op-1") | "\(.from)>\(.to)"' | paste -sd ' ')
+check "operator/sse_every_transition_in_order" test "$got" = "null>starting starting>working working>killed"
+check "operator/sse_ids_increase" test "$(grep '^id: ' "$TEST_TMP/sse" | awk '{print $2}' | sort -n -c && echo sorted)" = sorted
+check "operator/sse_has_reason" grep -q '"to":"killed","reason":"SIGKILL from' "$TEST_TMP/sse"
+check "operator/cli_events_follows" grep -Eq 'op-1 +working +-> killed +SIGKILL' "$TEST_TMP/cli-events"
+# A reconnecting client resumes after the last id it saw (a slot is freed first).
+kill "$(pgrep -f "curl -sN $A/api/v1/events")" 2>/dev/null
+sleep 1.5 # a stream notices its client left within a second
+last_id=$(grep '^id: ' "$TEST_TMP/sse" | tail -1 | awk '{print $2}')
+resumed=$(curl -sN --max-time 1 -H "Last-Event-ID: $((last_id - 1))" "$A/api/v1/events" 2>/dev/null | grep '^id: ' | awk '{print $2}' | paste -sd ' ')
+check "operator/sse_last_event_id_resumes" test "$resumed" = "$last_id"
+check "operator/hook_ran_for_each" test "$(grep -c '^op-1 ' "$HOOK_LOG")" = 3
+check "operator/hook_env" grep -q '^op-1 working>killed$' "$HOOK_LOG"
+
+# the dashboard, in a real browser
+page=$(curl -s "$A/")
+check "operator/dashboard_served" grep -q '<title>liveprobe</title>' <<<"$page"
+check "operator/dashboard_self_contained" test -z "$(grep -Eo '(src|href)="(https?:)?//[^"]*"' <<<"$page")"
+# Debian's Chromium, driven by playwright-core from the npm registry (installed under build/).
+NODE_DIR=$BUILD/node
+if [ ! -d "$NODE_DIR/node_modules/playwright-core" ]; then
+	mkdir -p "$NODE_DIR"
+	(cd "$NODE_DIR" && npm install --no-audit --no-fund --silent playwright-core@1 >/dev/null 2>&1)
+fi
+check "operator/playwright_available" test -d "$NODE_DIR/node_modules/playwright-core"
+spawn_sleeper shown
+curl -s -X POST "$A/api/v1/episodes" -d "[{\"worker\":\"op-3\",\"pid\":$shown}]" >/dev/null
+cp "$ROOT/tests/e2e/dashboard.mjs" "$NODE_DIR/"
+# keep op-3 producing while the page watches it
+( while kill -0 "$shown" 2>/dev/null; do
+	curl -s -X POST "$A/api/v1/episodes" -d '[{"worker":"op-3"}]' >/dev/null; sleep 0.3
+done ) &
+PIDS_TO_KILL+=("$!")
+page=$(cd "$NODE_DIR" && timeout 60 node dashboard.mjs "$A/" "$shown" op-3 "$OUT/dashboard.png" 2>&1)
+sed 's/^/    /' <<<"$page"
+check "operator/dashboard_shows_working_live" grep -q "worker working, stream live" <<<"$page"
+check "operator/dashboard_turns_red_on_kill" grep -q "worker red after" <<<"$page"
+check "operator/dashboard_host_red" grep -q "host red" <<<"$page"
+check "operator/dashboard_screenshot_saved" test -s "$OUT/dashboard.png"
+echo "    screenshot: $OUT/dashboard.png"
+
+# --config: key = value lines; flags on the command line win; errors name the line
+cat >"$TEST_TMP/liveprobed.conf" <<CONF
+# a comment, then a blank line
+
+expected-workers = 7
+stale-after = 30
+verbose = false
+CONF
+start_daemon B --config "$TEST_TMP/liveprobed.conf" || { echo "FAIL: operator/config_start"; exit 1; }
+check "operator/config_applied" grep -q '^liveprobe_workers_expected 7$' <<<"$(curl -s "$B/metrics")"
+check "operator/config_policy" test "$(curl -s "$B/api/v1/host" | jq -r .staleness.stale_after_s)" = 30
+start_daemon C --config "$TEST_TMP/liveprobed.conf" --expected-workers 9 || { echo "FAIL: operator/config_override_start"; exit 1; }
+check "operator/flags_win_over_config" grep -q '^liveprobe_workers_expected 9$' <<<"$(curl -s "$C/metrics")"
+printf 'expected-workers = 3\nwatch-port = 99999\n' >"$TEST_TMP/bad.conf"
+out=$("$BUILD/liveprobed" --config "$TEST_TMP/bad.conf" 2>&1); rc=$?
+check "operator/config_error_names_line" test "$rc" = 1 -a "$(printf '%s\n' "$out" | wc -l)" = 1
+check "operator/config_error_text" grep -q "bad.conf:2: --watch-port '99999'" <<<"$out"
+printf 'no-such-key = 1\n' >"$TEST_TMP/bad2.conf"
+check "operator/config_unknown_key" grep -q "bad2.conf:1: unknown option" <<<"$("$BUILD/liveprobed" --config "$TEST_TMP/bad2.conf" 2>&1)"
