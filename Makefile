@@ -101,9 +101,22 @@ $(OUTPUT)/bench: tests/bench/bench.c | $(DEPS_STAMP)
 bench: all $(OUTPUT)/bench
 	$(Q)bash tests/bench/run.sh
 
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+DOCDIR ?= $(PREFIX)/share/doc/liveprobe
+
 install: all
 	install -D -m 0755 $(OUTPUT)/liveprobed $(DESTDIR)$(PREFIX)/sbin/liveprobed
 	install -D -m 0755 $(OUTPUT)/liveprobe $(DESTDIR)$(PREFIX)/bin/liveprobe
+	install -D -m 0644 include/liveprobe.h $(DESTDIR)$(PREFIX)/include/liveprobe.h
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)/prometheus
+	sed -e 's|@SBINDIR@|$(PREFIX)/sbin|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		-e 's|@DOCDIR@|$(DOCDIR)|g' scripts/systemd/liveprobed.service.in \
+		> $(DESTDIR)$(UNITDIR)/liveprobed.service
+	test -e $(DESTDIR)$(SYSCONFDIR)/liveprobe/liveprobed.conf || \
+		install -D -m 0644 scripts/systemd/liveprobed.conf $(DESTDIR)$(SYSCONFDIR)/liveprobe/liveprobed.conf
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -m 0644 scripts/prometheus/*.yml $(DESTDIR)$(DOCDIR)/prometheus/
 
 format:
 	clang-format -i userspace/*.c userspace/*.h bpf/*.c bpf/*.h include/*.h tests/*/*.c tests/*.h

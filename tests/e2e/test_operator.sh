@@ -90,3 +90,14 @@ check "operator/config_error_names_line" test "$rc" = 1 -a "$(printf '%s\n' "$ou
 check "operator/config_error_text" grep -q "bad.conf:2: --watch-port '99999'" <<<"$out"
 printf 'no-such-key = 1\n' >"$TEST_TMP/bad2.conf"
 check "operator/config_unknown_key" grep -q "bad2.conf:1: unknown option" <<<"$("$BUILD/liveprobed" --config "$TEST_TMP/bad2.conf" 2>&1)"
+
+# make install: binaries, header, a hardened systemd unit and a config the daemon accepts
+DEST=$TEST_TMP/install
+make -C "$ROOT" --no-print-directory install PREFIX=/usr DESTDIR="$DEST" >/dev/null 2>&1
+check "operator/install_layout" test -x "$DEST/usr/sbin/liveprobed" -a -x "$DEST/usr/bin/liveprobe" -a -f "$DEST/usr/include/liveprobe.h" -a -f "$DEST/usr/share/doc/liveprobe/prometheus/liveprobe.rules.yml"
+UNIT=$DEST/usr/lib/systemd/system/liveprobed.service
+check "operator/unit_execstart" grep -q '^ExecStart=/usr/sbin/liveprobed --config /etc/liveprobe/liveprobed.conf$' "$UNIT"
+check "operator/unit_capabilities" grep -q '^CapabilityBoundingSet=CAP_BPF CAP_PERFMON CAP_NET_ADMIN' "$UNIT"
+check "operator/unit_no_placeholders" test -z "$(grep -o '@[A-Z]*@' "$UNIT")"
+start_daemon D --config "$DEST/etc/liveprobe/liveprobed.conf" || { echo "FAIL: operator/installed_config_runs"; exit 1; }
+check "operator/installed_config_runs" test "$(status_of GET "$D/healthz")" = 200
