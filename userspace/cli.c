@@ -174,14 +174,16 @@ static int cmd_status(const char *base, int argc, char **argv)
 		json_object_put(both);
 		goto cleanup;
 	}
-	printf("host: %s%s%s\n", health_colour(health, colour), health, reset);
+	printf("host: %s%s%s  (%s of %s producing, %s episodes/min)\n",
+	       health_colour(health, colour), health, reset, str_field(host, "workers_producing"),
+	       str_field(host, "workers_total"), str_field(host, "episodes_per_min_total"));
 	if (json_object_object_get_ex(host, "reasons", &reasons)) {
 		for (size_t i = 0; i < json_object_array_length(reasons); i++)
 			printf("  - %s\n",
 			       json_object_get_string(json_object_array_get_idx(reasons, i)));
 	}
-	printf("\n%-24s %-8s %-13s %-6s %10s %6s  %s\n", "WORKER", "PID", "STATE", "HEALTH",
-	       "FOR(s)", "CONNS", "REASON");
+	printf("\n%-24s %-8s %-13s %-6s %9s %9s %8s %6s  %s\n", "WORKER", "PID", "STATE", "HEALTH",
+	       "FOR(s)", "OUTPUT(s)", "EP/MIN", "CONNS", "REASON");
 	json_object_object_get_ex(workers, "workers", &list);
 	for (size_t i = 0; list && i < json_object_array_length(list); i++) {
 		json_object *worker = json_object_array_get_idx(list, i);
@@ -189,10 +191,12 @@ static int cmd_status(const char *base, int argc, char **argv)
 		char conns[32];
 
 		format_conns(worker, conns, sizeof(conns));
-		printf("%-24s %-8s %-13s %s%-6s%s %10s %6s  %s\n", str_field(worker, "name"),
+		printf("%-24s %-8s %-13s %s%-6s%s %9s %9s %8s %6s  %s\n", str_field(worker, "name"),
 		       str_field(worker, "pid"), str_field(worker, "state"),
 		       health_colour(worker_health, colour), worker_health, reset,
-		       str_field(worker, "state_since_age_s"), conns, str_field(worker, "reason"));
+		       str_field(worker, "state_since_age_s"),
+		       str_field(worker, "last_output_age_s"),
+		       str_field(worker, "episodes_per_min"), conns, str_field(worker, "reason"));
 	}
 cleanup:
 	json_object_put(host);

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /* See metrics.h. open_memstream collects the text; each family is written whole, in order. */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "metrics.h"
 
@@ -29,6 +31,21 @@ static void sample(struct out *out, const char *fmt, ...)
 
 static const char *const health_names[] = {"green", "amber", "red"};
 
+/* A counter family with one uint64_t of struct output per worker. */
+static void per_worker_counter(struct out *out, const struct snapshot *snapshot, const char *name,
+			       const char *help, size_t field)
+{
+	family(out, name, "counter", help);
+	for (size_t i = 0; i < snapshot->count; i++) {
+		const char *output = (const char *)&snapshot->workers[i].output;
+		uint64_t value;
+
+		memcpy(&value, output + field, sizeof(value));
+		sample(out, "%s{worker=\"%s\"} %llu", name, snapshot->workers[i].name,
+		       (unsigned long long)value);
+	}
+}
+
 static void worker_families(struct out *out, const struct snapshot *snapshot,
 			    const struct render_view *view, enum worker_state *states)
 {
@@ -46,18 +63,12 @@ static void worker_families(struct out *out, const struct snapshot *snapshot,
 			sample(out, "liveprobe_worker_health{worker=\"%s\",health=\"%s\"} %d",
 			       snapshot->workers[i].name, health_names[health],
 			       fleet_state_health(states[i]) == (enum worker_health)health);
-	family(out, "liveprobe_worker_episodes_total", "counter",
-	       "Episodes the worker reported (its count= summed).");
-	for (size_t i = 0; i < snapshot->count; i++)
-		sample(out, "liveprobe_worker_episodes_total{worker=\"%s\"} %llu",
-		       snapshot->workers[i].name,
-		       (unsigned long long)snapshot->workers[i].output.episodes_total);
-	family(out, "liveprobe_worker_heartbeats_total", "counter",
-	       "sd_notify WATCHDOG=1 heartbeats the worker sent.");
-	for (size_t i = 0; i < snapshot->count; i++)
-		sample(out, "liveprobe_worker_heartbeats_total{worker=\"%s\"} %llu",
-		       snapshot->workers[i].name,
-		       (unsigned long long)snapshot->workers[i].output.heartbeats_total);
+	per_worker_counter(out, snapshot, "liveprobe_worker_episodes_total",
+			   "Episodes the worker reported (its count= summed).",
+			   offsetof(struct output, episodes_total));
+	per_worker_counter(out, snapshot, "liveprobe_worker_heartbeats_total",
+			   "sd_notify WATCHDOG=1 heartbeats the worker sent.",
+			   offsetof(struct output, heartbeats_total));
 	family(out, "liveprobe_worker_episodes_per_minute", "gauge",
 	       "Episodes completed in the last minute by event time; 0 unless working.");
 	for (size_t i = 0; i < snapshot->count; i++)

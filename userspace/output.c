@@ -138,6 +138,9 @@ double output_per_min(const struct output *output, double now_real_s)
 	double window = output->first_real_s ? now_real_s - output->first_real_s : 60;
 	double start, total = 0;
 
+	/* One report is no rhythm to extrapolate from: it counts as what it is, per minute. */
+	if (output->n_gaps == 0)
+		window = 60;
 	window = window > 60 ? 60 : window < 1 ? 1 : window;
 	start = now_real_s - window;
 	/*

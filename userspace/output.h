@@ -61,7 +61,8 @@ void output_record_heartbeat(struct output *output, uint64_t now_ns);
 bool output_clock_offset(const struct output *output, double now_real_s, double *offset_s);
 /*
  * Episodes per minute completed in the last 60 s (event time, offset-corrected); a worker seen
- * for less than a minute is rated over the time it has been seen, not diluted by 60 s.
+ * for less than a minute (with a rhythm of at least two reports) is rated over the time it has
+ * been seen, not diluted by 60 s.
  */
 double output_per_min(const struct output *output, double now_real_s);
 /* Episodes per 10 s bucket, oldest first, for the last n buckets (n <= OUTPUT_BUCKETS). */

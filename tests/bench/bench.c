@@ -87,6 +87,33 @@ static void print_stats(const char *what, uint64_t *samples, int n)
 	       samples[n / 2] / 1e6, samples[(n * 99) / 100] / 1e6, samples[n - 1] / 1e6, n);
 }
 
+/* Polls url until its body shows the state; returns the time since start. */
+static uint64_t wait_visible(CURL *curl, const char *url, const char *state, uint64_t start)
+{
+	static struct buffer buffer;
+	char needle[64];
+
+	snprintf(needle, sizeof(needle), "\"state\":\"%s\"", state);
+	for (;;) {
+		http(curl, "GET", url, NULL, &buffer);
+		if (strstr(buffer.data, needle))
+			break;
+		if (now_ns() - start > 2000000000ull) {
+			fprintf(stderr, "bench: %s not seen %s within 2 s\n", url, state);
+			break;
+		}
+	}
+	return now_ns() - start;
+}
+
+static void report_latency(const char *floor_name, uint64_t *floor, uint64_t *seen, int done)
+{
+	print_stats(floor_name, floor, done);
+	print_stats("liveprobe (kill -> HTTP)", seen, done);
+	free(floor);
+	free(seen);
+}
+
 static int latency(const char *base, int n)
 {
 	uint64_t *floor = calloc(n, sizeof(*floor)), *seen = calloc(n, sizeof(*seen));
@@ -118,26 +145,14 @@ static int latency(const char *base, int n)
 		kill(pid, SIGKILL);
 		poll(&pfd, 1, 1000);
 		floor[i] = now_ns() - start;
-		for (;;) {
-			http(curl, "GET", url, NULL, &buffer);
-			if (strstr(buffer.data, "\"state\":\"killed\""))
-				break;
-			if (now_ns() - start > 2000000000ull) {
-				fprintf(stderr, "bench: bench-%d not seen killed within 2 s\n", i);
-				break;
-			}
-		}
-		seen[i] = now_ns() - start;
+		seen[i] = wait_visible(curl, url, "killed", start);
 		close(pfd.fd);
 		waitpid(pid, NULL, 0);
 		http(curl, "DELETE", url, NULL, &buffer);
 		done++;
 	}
-	print_stats("kernel floor (pidfd poll)", floor, done);
-	print_stats("liveprobe (kill -> HTTP)", seen, done);
+	report_latency("kernel floor (pidfd poll)", floor, seen, done);
 	curl_easy_cleanup(curl);
-	free(floor);
-	free(seen);
 	return 0;
 }
 
@@ -232,28 +247,15 @@ static int sock_latency(const char *base, int port, int n)
 		kill(pid, SIGKILL);
 		poll(&pfd, 1, 1000);
 		floor[i] = now_ns() - start;
-		for (;;) {
-			http(curl, "GET", url, NULL, &buffer);
-			if (strstr(buffer.data, "\"state\":\"disconnected\""))
-				break;
-			if (now_ns() - start > 2000000000ull) {
-				fprintf(stderr, "bench: %s not seen disconnected within 2 s\n",
-					url);
-				break;
-			}
-		}
-		seen[i] = now_ns() - start;
+		seen[i] = wait_visible(curl, url, "disconnected", start);
 		close(pfd.fd);
 		waitpid(pid, NULL, 0);
 		http(curl, "DELETE", url, NULL, &buffer);
 		done++;
 	}
-	print_stats("floor (server poll sees FIN)", floor, done);
-	print_stats("liveprobe (kill -> HTTP)", seen, done);
+	report_latency("floor (server poll sees FIN)", floor, seen, done);
 	curl_easy_cleanup(curl);
 	close(listener);
-	free(floor);
-	free(seen);
 	return 0;
 }
 

@@ -139,22 +139,17 @@ echo "    after the burst: $(rate steady) per min (before: $before)"
 check "episodes/burst_not_in_current_rate" test "$(python3 -c "print($(rate steady) <= $before * 1.1)")" = True
 
 # --- adaptive staleness: a fast and a slow worker, both frozen
-python3 - "$SOCK" fast 0.1 <<'EOF' &
+cat >"$TEST_TMP/rhythm.py" <<'EOF'
 import socket, sys, time
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.connect(sys.argv[1])
 while True:
     s.send(("episode worker=%s completed_at=%f" % (sys.argv[2], time.time())).encode())
     time.sleep(float(sys.argv[3]))
 EOF
+python3 "$TEST_TMP/rhythm.py" "$SOCK" fast 0.1 &
 fast=$!
 PIDS_TO_KILL+=("$fast")
-python3 - "$SOCK" slow 2 <<'EOF' &
-import socket, sys, time
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.connect(sys.argv[1])
-while True:
-    s.send(("episode worker=%s completed_at=%f" % (sys.argv[2], time.time())).encode())
-    time.sleep(float(sys.argv[3]))
-EOF
+python3 "$TEST_TMP/rhythm.py" "$SOCK" slow 2 &
 slow=$!
 PIDS_TO_KILL+=("$slow")
 sleep 8.5 # four gaps of the slow one
@@ -204,13 +199,7 @@ check "episodes/sum_identity_on_every_read" test ! -s "$IDENTITY_FAILURES"
 # --- worker limit and flood: a second daemon capped at 50 workers
 start_daemon B --max-workers 50 || { echo "FAIL: episodes/daemon_b_start"; exit 1; }
 SOCK_B=$(ls "$TEST_TMP"/*.sock | grep -v "$(basename "$SOCK")" | head -1)
-python3 - "$SOCK_B" <<'EOF' &
-import socket, sys, time
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.connect(sys.argv[1])
-while True:
-    s.send(("episode worker=keeper completed_at=%f" % time.time()).encode())
-    time.sleep(0.1)
-EOF
+python3 "$TEST_TMP/rhythm.py" "$SOCK_B" keeper 0.1 &
 PIDS_TO_KILL+=("$!")
 sleep 0.5
 python3 - "$SOCK_B" <<'EOF'

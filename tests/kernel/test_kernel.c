@@ -111,6 +111,17 @@ static bool register_child(struct loop *loop, const char *name, pid_t pid)
 	return ret == 0;
 }
 
+/* Options for a loop of its own, pinned under a name of its own; ingest and state have their
+ * own tests. */
+static void test_opts(struct opts *opts, const char *tag)
+{
+	opts_defaults(opts);
+	opts->ingest_path[0] = '\0';
+	opts->state_dir[0] = '\0';
+	snprintf(opts->pin_root, sizeof(opts->pin_root), "/sys/fs/bpf/liveprobe-test%s-%d", tag,
+		 getpid());
+}
+
 static void body_exit(void *arg)
 {
 	_exit((int)(long)arg);
@@ -523,11 +534,7 @@ static void test_drop_storm(void)
 	char name[32];
 	int killed = 0, known = 0;
 
-	opts_defaults(&opts);
-	opts.ingest_path[0] = '\0'; /* ingest and state have their own tests */
-	opts.state_dir[0] = '\0';
-	snprintf(opts.pin_root, sizeof(opts.pin_root), "/sys/fs/bpf/liveprobe-test-drops-%d",
-		 getpid());
+	test_opts(&opts, "-drops");
 	opts.ringbuf_bytes = 4096;
 	opts.reconcile_ms = 60000; /* only a drop may trigger reconciliation */
 	if (!ASSERT_EQ(loop_init(&loop, &opts), 0, "load a probe with a tiny ring buffer"))
@@ -652,11 +659,7 @@ static bool start_sock_loop(void)
 	    listen(sock_listener, 64) || getsockname(sock_listener, (struct sockaddr *)&addr, &len))
 		return false;
 	sock_port = ntohs(addr.sin_port);
-	opts_defaults(&sock_opts);
-	sock_opts.ingest_path[0] = '\0'; /* ingest and state have their own tests */
-	sock_opts.state_dir[0] = '\0';
-	snprintf(sock_opts.pin_root, sizeof(sock_opts.pin_root),
-		 "/sys/fs/bpf/liveprobe-test-sock-%d", getpid());
+	test_opts(&sock_opts, "-sock");
 	sock_opts.watch_ports[sock_opts.n_watch_ports++] = sock_port;
 	return loop_init(&sock_loop, &sock_opts) == 0;
 }
@@ -875,11 +878,7 @@ static void test_conn_drop_storm(void)
 	    !ASSERT_EQ(listen(listener, N), 0, "listen") ||
 	    !ASSERT_EQ(getsockname(listener, (struct sockaddr *)&addr, &len), 0, "getsockname"))
 		goto cleanup;
-	opts_defaults(&opts);
-	opts.ingest_path[0] = '\0'; /* ingest and state have their own tests */
-	opts.state_dir[0] = '\0';
-	snprintf(opts.pin_root, sizeof(opts.pin_root), "/sys/fs/bpf/liveprobe-test-cdrops-%d",
-		 getpid());
+	test_opts(&opts, "-cdrops");
 	opts.ringbuf_bytes = 4096;
 	opts.reconcile_ms = 60000; /* only a drop may trigger reconciliation */
 	opts.watch_ports[opts.n_watch_ports++] = ntohs(addr.sin_port);
@@ -961,11 +960,7 @@ int main(int argc, char **argv)
 	}
 	log_init("test_kernel", getenv("LP_VERBOSE") != NULL);
 	prctl(PR_SET_NAME, "lp-test-kernel");
-	opts_defaults(&main_opts);
-	main_opts.ingest_path[0] = '\0'; /* ingest and state have their own tests */
-	main_opts.state_dir[0] = '\0';
-	snprintf(main_opts.pin_root, sizeof(main_opts.pin_root), "/sys/fs/bpf/liveprobe-test-%d",
-		 getpid());
+	test_opts(&main_opts, "");
 	strcpy(main_opts.watch_comms[main_opts.n_watch_comms++], "lp-comm-wkr");
 	main_loop_ready = loop_init(&main_loop, &main_opts) == 0;
 	if (!main_loop_ready) {
