@@ -453,7 +453,11 @@ static void restore_worker(void *ctx, const struct state_worker *saved)
 
 	if (fleet_add(&loop->fleet, saved->name, 0, 0, saved->comm, saved->origin, now_ns,
 		      &worker)) {
-		log_warn("state: cannot restore worker %s", saved->name);
+		if (loop->restore_failures++ == 0)
+			log_warn("state: cannot restore worker %s (and maybe more): over "
+				 "--max-workers "
+				 "%zu, or a duplicate name",
+				 saved->name, loop->fleet.capacity);
 		return;
 	}
 	worker->output.episodes_total = saved->episodes_total;
@@ -554,6 +558,18 @@ static void on_tick(struct loop *loop, uint64_t now_ns)
 		fleet_evaluate(&loop->fleet, &loop->fleet.workers[i], now_ns);
 	save_state(loop, now_ns, false);
 	hook_reap();
+	{
+		struct hook_stats hooks = hook_stats();
+
+		if (hooks.started != loop->status.hooks_started ||
+		    hooks.failed != loop->status.hooks_failed ||
+		    hooks.skipped != loop->status.hooks_skipped) {
+			loop->status.hooks_started = hooks.started;
+			loop->status.hooks_failed = hooks.failed;
+			loop->status.hooks_skipped = hooks.skipped;
+			loop->status_changed = true;
+		}
+	}
 	if (memcmp(&loop->status.ingest, &loop->ingest.stats, sizeof(loop->ingest.stats))) {
 		loop->status.ingest = loop->ingest.stats;
 		loop->status_changed = true;

@@ -35,6 +35,7 @@ struct loop {
 	uint64_t saved_lifecycle; /* fleet.lifecycle at the last state save */
 	uint64_t next_save_ns;
 	bool save_failed;
+	size_t restore_failures;
 	bool status_changed;
 	uint64_t next_reconcile_ns;
 	bool stopping;

@@ -213,6 +213,15 @@ static void probe_families(struct out *out, const struct snapshot *snapshot,
 		sample(out, "liveprobe_ingest_dropped_total{reason=\"%s\"} %llu",
 		       report_error_name(reason),
 		       (unsigned long long)probe->ingest.dropped[reason]);
+	family(out, "liveprobe_transition_commands_total", "counter",
+	       "--on-transition commands, by result: started, failed (could not start, or exited "
+	       "non-zero), skipped (too many running).");
+	sample(out, "liveprobe_transition_commands_total{result=\"started\"} %llu",
+	       (unsigned long long)probe->hooks_started);
+	sample(out, "liveprobe_transition_commands_total{result=\"failed\"} %llu",
+	       (unsigned long long)probe->hooks_failed);
+	sample(out, "liveprobe_transition_commands_total{result=\"skipped\"} %llu",
+	       (unsigned long long)probe->hooks_skipped);
 	family(out, "liveprobe_bpf_stats_enabled", "gauge",
 	       "1 while kernel.bpf_stats_enabled is on, so run times are being counted.");
 	sample(out, "liveprobe_bpf_stats_enabled %d", probe->bpf_stats_enabled);

@@ -36,6 +36,7 @@ struct probe_status {
 	bool bpf_stats_enabled;		    /* run_time_ns is counted only while it is */
 	uint32_t expected_workers;	    /* --expected-workers, 0: not set */
 	uint64_t exits_by_state[WS__COUNT]; /* transitions into each dead state since start */
+	uint64_t hooks_started, hooks_skipped, hooks_failed; /* --on-transition */
 };
 
 struct snapshot {

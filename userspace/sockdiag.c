@@ -74,7 +74,6 @@ static void parse_message(const struct nlmsghdr *header, sockdiag_fn fn, void *c
 		conn.probes = info.tcpi_probes;
 		conn.unacked = info.tcpi_unacked;
 		conn.last_data_recv_ms = info.tcpi_last_data_recv;
-		conn.total_retrans = info.tcpi_total_retrans;
 	}
 	fn(ctx, &conn);
 }

@@ -26,7 +26,6 @@ struct sockdiag_conn {
 	uint8_t probes; /* unanswered zero-window or keepalive probes */
 	uint32_t unacked;
 	uint32_t last_data_recv_ms;
-	uint32_t total_retrans;
 };
 
 typedef void (*sockdiag_fn)(void *ctx, const struct sockdiag_conn *conn);

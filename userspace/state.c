@@ -229,11 +229,17 @@ int state_load(const char *dir, state_worker_fn fn, void *ctx, char *err, size_t
 {
 	json_object *root, *list;
 	char path[512];
+	struct stat st;
 	int version;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, STATE_FILE);
-	if (access(path, F_OK))
+	if (stat(path, &st))
 		return 0;
+	if (st.st_size > STATE_MAX_BYTES) {
+		snprintf(err, err_len, "%s is larger than %d MiB (move it away to start afresh)",
+			 path, STATE_MAX_BYTES >> 20);
+		return -EINVAL;
+	}
 	root = json_object_from_file(path);
 	if (!root || !json_object_object_get_ex(root, "workers", &list) ||
 	    !json_object_is_type(list, json_type_array)) {

@@ -18,6 +18,7 @@
 #define STATE_FILE	  "workers.json"
 #define STATE_VERSION	  1
 #define STATE_INTERVAL_NS 1000000000ull
+#define STATE_MAX_BYTES	  (256 << 20) /* a million workers fit in far less */
 
 /* Creates the directory if missing; 0 or -errno after one logged line. */
 int state_prepare(const char *dir);

@@ -43,6 +43,8 @@ resumed=$(curl -sN --max-time 1 -H "Last-Event-ID: $((last_id - 1))" "$A/api/v1/
 check "operator/sse_last_event_id_resumes" test "$resumed" = "$last_id"
 check "operator/hook_ran_for_each" test "$(grep -c '^op-1 ' "$HOOK_LOG")" = 3
 check "operator/hook_env" grep -q '^op-1 working>killed$' "$HOOK_LOG"
+sleep 0.3 # reaped on the next tick
+check "operator/hook_counted" grep -q '^liveprobe_transition_commands_total{result="started"} [1-9]' <<<"$(curl -s "$A/metrics")"
 
 # the dashboard, in a real browser
 page=$(curl -s "$A/")
