@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +107,24 @@ static int open_unix(struct ingest *ingest, const char *path)
 	return 0;
 }
 
+/* Workers run as other users: the socket's group decides who may report. */
+static int give_to_group(const char *path, const char *name)
+{
+	struct group *group = getgrnam(name);
+	int err;
+
+	if (!group) {
+		log_error("--ingest-group %s: no such group", name);
+		return -ENOENT;
+	}
+	if (chown(path, -1, group->gr_gid)) {
+		err = -errno;
+		log_error("--ingest-group %s: cannot chown %s: %s", name, path, strerror(errno));
+		return err;
+	}
+	return 0;
+}
+
 static int open_udp(struct ingest *ingest, const char *host, uint16_t port)
 {
 	struct sockaddr_in6 addr6 = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
@@ -137,7 +156,8 @@ static int open_udp(struct ingest *ingest, const char *host, uint16_t port)
 	return 0;
 }
 
-int ingest_open(struct ingest *ingest, const char *path, const char *udp_host, uint16_t udp_port)
+int ingest_open(struct ingest *ingest, const char *path, const char *group, const char *udp_host,
+		uint16_t udp_port)
 {
 	int err;
 
@@ -147,6 +167,8 @@ int ingest_open(struct ingest *ingest, const char *path, const char *udp_host, u
 	if (!ingest->buffers)
 		return -ENOMEM;
 	err = open_unix(ingest, path);
+	if (!err && group && group[0])
+		err = give_to_group(path, group);
 	if (!err && udp_host && udp_host[0])
 		err = open_udp(ingest, udp_host, udp_port);
 	return err;

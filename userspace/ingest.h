@@ -44,8 +44,12 @@ struct ingest {
 	char *buffers; /* INGEST_BATCH datagrams */
 };
 
-/* Binds the sockets; 0 or -errno after one logged line. udp_host empty: no UDP. */
-int ingest_open(struct ingest *ingest, const char *path, const char *udp_host, uint16_t udp_port);
+/*
+ * Binds the sockets; 0 or -errno after one logged line. group empty: the daemon's own group owns
+ * the Unix socket; udp_host empty: no UDP.
+ */
+int ingest_open(struct ingest *ingest, const char *path, const char *group, const char *udp_host,
+		uint16_t udp_port);
 void ingest_close(struct ingest *ingest);
 /* Reads what is waiting on fd (one of ours), hands each report to fn; returns datagrams read. */
 int ingest_drain(struct ingest *ingest, int fd, ingest_fn fn, void *ctx);

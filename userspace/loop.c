@@ -715,8 +715,8 @@ int loop_init(struct loop *loop, const struct opts *opts)
 		return ret;
 	}
 	if (opts->ingest_path[0]) {
-		ret = ingest_open(&loop->ingest, opts->ingest_path, opts->ingest_udp_host,
-				  opts->ingest_udp_port);
+		ret = ingest_open(&loop->ingest, opts->ingest_path, opts->ingest_group,
+				  opts->ingest_udp_host, opts->ingest_udp_port);
 		if (ret)
 			return ret;
 		ret = epoll_add(loop->epoll_fd, loop->ingest.unix_fd, TAG_INGEST_UNIX);

@@ -45,6 +45,8 @@ static const char usage_text[] =
 	")\n"
 	"  --ingest PATH           Unix datagram socket for worker reports: episode/hello/bye\n"
 	"                          lines and sd_notify (default " OPTS_DEFAULT_INGEST ")\n"
+	"  --ingest-group GROUP    the group that owns the ingest socket: its members (and root)\n"
+	"                          may report (default: the daemon's group)\n"
 	"  --ingest-udp ADDR:PORT  also take report lines over UDP (e.g. 127.0.0.1:9477); not\n"
 	"                          loopback prints a warning: UDP reports are not authenticated\n"
 	"  --stale-after SECONDS   a live worker without output for this long is stale (default:\n"
@@ -413,6 +415,7 @@ static enum opts_result parse_args(int argc, char **argv, struct opts *opts, cha
 		OPT_ALL_NETNS,
 		OPT_MAX_CONNECTIONS,
 		OPT_INGEST_UDP,
+		OPT_INGEST_GROUP,
 		OPT_STALE_AFTER,
 		OPT_START_GRACE,
 		OPT_BPF_STATS,
@@ -441,6 +444,7 @@ static enum opts_result parse_args(int argc, char **argv, struct opts *opts, cha
 		{"all-netns", no_argument, NULL, OPT_ALL_NETNS},
 		{"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
 		{"ingest-udp", required_argument, NULL, OPT_INGEST_UDP},
+		{"ingest-group", required_argument, NULL, OPT_INGEST_GROUP},
 		{"stale-after", required_argument, NULL, OPT_STALE_AFTER},
 		{"start-grace", required_argument, NULL, OPT_START_GRACE},
 		{"bpf-stats", no_argument, NULL, OPT_BPF_STATS},
@@ -545,6 +549,13 @@ static enum opts_result parse_args(int argc, char **argv, struct opts *opts, cha
 				return fail(err, err_len,
 					    "--ingest-udp '%s': expected ADDR:PORT or [ADDR]:PORT",
 					    arg);
+			break;
+		case OPT_INGEST_GROUP:
+			if (!arg[0] || strlen(arg) >= sizeof(opts->ingest_group))
+				return fail(err, err_len,
+					    "--ingest-group: a group name of 1..%zu bytes",
+					    sizeof(opts->ingest_group) - 1);
+			strcpy(opts->ingest_group, arg);
 			break;
 		case OPT_STALE_AFTER:
 			if (parse_seconds(arg, &opts->stale_after_s))

@@ -51,6 +51,7 @@ struct opts {
 	/* --keepalive IDLE,INTVL,CNT in seconds; idle 0: off */
 	int32_t keepalive_idle_s, keepalive_intvl_s, keepalive_cnt;
 	char ingest_udp_host[64]; /* empty: no UDP ingest */
+	char ingest_group[32];	  /* empty: the daemon's own group owns the ingest socket */
 	uint16_t ingest_udp_port;
 	double stale_after_s;	   /* 0: adaptive */
 	bool bpf_stats;		   /* hold kernel.bpf_stats_enabled on while running */

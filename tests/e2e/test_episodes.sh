@@ -39,13 +39,23 @@ wait_field() { # URL FILTER EXPECTED [SECONDS]
 }
 
 udp_port=$(free_port)
-start_daemon A --ingest-udp "127.0.0.1:$udp_port" || { echo "FAIL: episodes/daemon_start"; exit 1; }
+start_daemon A --ingest-udp "127.0.0.1:$udp_port" --ingest-group daemon || { echo "FAIL: episodes/daemon_start"; exit 1; }
 SOCK="$TEST_TMP/$(basename "$(ls "$TEST_TMP"/*.sock | head -1)")"
 W="$A/api/v1/workers"
 export LIVEPROBE_SOCKET=$SOCK
 
-check "episodes/ingest_socket_mode_0660" test "$(stat -c %a "$SOCK")" = 660
 check "episodes/host_amber_without_evidence" test "$(field "$A/api/v1/host" .health)" = amber
+check "episodes/ingest_socket_mode_0660" test "$(stat -c %a "$SOCK")" = 660
+check "episodes/ingest_group" test "$(stat -c %G "$SOCK")" = daemon
+# A worker running as another user, in the socket's group, may report; others may not.
+chmod 711 "$TEST_TMP" # let other users reach the socket; its own mode decides the rest
+setpriv --reuid=nobody --regid=daemon --clear-groups /usr/bin/python3 -c "
+import socket; s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.connect('$SOCK')
+s.send(b'episode worker=unprivileged')" 2>/dev/null
+check "episodes/group_member_reports" wait_field "$W/unprivileged" .episodes_total 1
+setpriv --reuid=nobody --regid=nogroup --clear-groups /usr/bin/python3 -c "
+import socket; s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.connect('$SOCK')" 2>/dev/null
+check "episodes/others_refused" test $? != 0
 
 # --- the README's five-line Python reporter, verbatim but for the path and name
 sed -n '/^```python$/,/^```$/p' "$ROOT/README.md" | sed '1d;$d' |
