@@ -16,8 +16,14 @@ SOCK_PORT=${BENCH_SOCK_PORT:-9611}
 STORM_PORT=${BENCH_STORM_PORT:-9612}
 OTHER_PORT=${BENCH_OTHER_PORT:-9613}
 
+# Storms run on the last CPU, everything else (daemon, peer tool, curl) on the others, so a
+# ratio measures what the probe adds to the storm's CPU, not who won the scheduler.
+STORM_CPU=$(($(nproc) - 1))
+OTHER_CPUS=0-$((STORM_CPU > 0 ? STORM_CPU - 1 : 0))
+storm() { taskset -c $STORM_CPU $BUILD/bench "$@"; }
+
 start_daemon() { # ARGS...
-	$BUILD/liveprobed --listen 127.0.0.1:$PORT --pin-root $PIN --ingest /tmp/lp-bench-$$.sock \
+	taskset -c $OTHER_CPUS $BUILD/liveprobed --listen 127.0.0.1:$PORT --pin-root $PIN --ingest /tmp/lp-bench-$$.sock \
 		--state-dir /tmp/lp-bench-$$-state "$@" &
 	DAEMON=$!
 	for _ in $(seq 100); do
@@ -37,7 +43,7 @@ stop_daemon() {
 # The peer tool a user would reach for; tracefs must be mounted for its tp/ programs.
 start_tcpstates() {
 	mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing
-	/usr/sbin/tcpstates >/dev/null 2>&1 &
+	taskset -c $OTHER_CPUS /usr/sbin/tcpstates >/dev/null 2>&1 &
 	PEER=$!
 	# It prints nothing until the first event; wait until its programs are loaded.
 	for _ in $(seq 100); do
@@ -82,9 +88,9 @@ echo
 echo "== fork/exit storm overhead, $PAIRS interleaved pairs of $STORM forks"
 ratios=()
 for i in $(seq $PAIRS); do
-	off=$($BUILD/bench fork-storm $STORM)
+	off=$(storm fork-storm $STORM)
 	start_daemon
-	on=$($BUILD/bench fork-storm $STORM)
+	on=$(storm fork-storm $STORM)
 	stop_daemon
 	r=$(ratio "$on" "$off")
 	ratios+=("$r")
@@ -97,7 +103,7 @@ echo "== kernel cost per program during one fork storm (kernel.bpf_stats_enabled
 sysctl -qw kernel.bpf_stats_enabled=1
 last_id=$(last_prog_id)
 start_daemon
-$BUILD/bench fork-storm $STORM >/dev/null
+storm fork-storm $STORM >/dev/null
 prog_costs "$last_id"
 stop_daemon
 sysctl -qw kernel.bpf_stats_enabled="$old_stats"
@@ -164,15 +170,15 @@ echo "   off: no probe; unwatched: liveprobe watching another port; watched: liv
 echo "   the storm's port; tcpstates: libbpf-tools tcpstates tracing every state change"
 declare -a r_unwatched r_watched r_tcpstates
 for i in $(seq $PAIRS); do
-	off=$($BUILD/bench tcp-storm $STORM_PORT $TCP_STORM)
+	off=$(storm tcp-storm $STORM_PORT $TCP_STORM)
 	start_daemon --watch-port $OTHER_PORT
-	unwatched=$($BUILD/bench tcp-storm $STORM_PORT $TCP_STORM)
+	unwatched=$(storm tcp-storm $STORM_PORT $TCP_STORM)
 	stop_daemon
 	start_daemon --watch-port $STORM_PORT --max-connections 1048576
-	watched=$($BUILD/bench tcp-storm $STORM_PORT $TCP_STORM)
+	watched=$(storm tcp-storm $STORM_PORT $TCP_STORM)
 	stop_daemon
 	start_tcpstates
-	peer=$($BUILD/bench tcp-storm $STORM_PORT $TCP_STORM)
+	peer=$(storm tcp-storm $STORM_PORT $TCP_STORM)
 	stop_tcpstates
 	r_unwatched+=("$(ratio "$unwatched" "$off")")
 	r_watched+=("$(ratio "$watched" "$off")")
@@ -194,7 +200,7 @@ for mode in unwatched watched tcpstates; do
 	watched) start_daemon --watch-port $STORM_PORT --max-connections 1048576 ;;
 	tcpstates) start_tcpstates ;;
 	esac
-	$BUILD/bench tcp-storm $STORM_PORT $TCP_STORM >/dev/null
+	storm tcp-storm $STORM_PORT $TCP_STORM >/dev/null
 	prog_costs "$last_id"
 	if [ $mode = tcpstates ]; then stop_tcpstates; else stop_daemon; fi
 done
