@@ -162,6 +162,11 @@ struct worker *fleet_find(struct fleet *fleet, const char *name)
 
 struct worker *fleet_find_process(struct fleet *fleet, uint32_t pid, uint64_t start_ticks)
 {
+	struct worker *live = fleet_find_live_pid(fleet, pid);
+
+	/* Exit events are about live processes: the index answers them; the dead need a scan. */
+	if (live && live->start_ticks == start_ticks)
+		return live;
 	for (size_t i = 0; i < fleet->count; i++) {
 		struct worker *worker = &fleet->workers[i];
 
@@ -555,6 +560,19 @@ void fleet_evaluate(struct fleet *fleet, struct worker *worker, uint64_t now_ns)
 		return;
 	}
 	if (worker->n_conns_suspect) {
+		const struct conn *named = fleet_conn_find(fleet, worker->suspect_cookie);
+
+		/* The one named may have recovered while another is still suspect: name that one.
+		 */
+		for (size_t i = 0;
+		     (!named || !named->suspect || conn_is_dead(named)) && i < fleet->n_conns;
+		     i++) {
+			if (fleet->conns[i].worker_id == worker->id && fleet->conns[i].suspect &&
+			    !conn_is_dead(&fleet->conns[i]))
+				named = &fleet->conns[i];
+		}
+		if (named)
+			worker->suspect_cookie = named->cookie;
 		describe_conn(fleet, worker->suspect_cookie, false, conn, sizeof(conn));
 		snprintf(reason, sizeof(reason), "connection %s: sent data is not acknowledged",
 			 conn);

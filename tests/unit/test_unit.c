@@ -501,6 +501,34 @@ static void test_fleet_connections(void)
 	fleet_free(&fleet);
 }
 
+/* The suspect reason names a connection that is still suspect. */
+static void test_fleet_suspect_named(void)
+{
+	struct lp_conn kernel = kernel_conn(1, LP_CONN_ALIVE, 10);
+	struct sockdiag_conn ok = {.family = AF_INET, .state = 1, .has_info = true};
+	struct worker *worker;
+	struct fleet fleet;
+	struct conn *a, *b;
+
+	fleet_init(&fleet, 2, 4);
+	fleet_add(&fleet, "w", 0, 0, NULL, ORIGIN_PEER, 0, &worker);
+	kernel.retransmits = 1;
+	kernel.retrans_ns = 100;
+	a = fleet_conn_add(&fleet, 1, worker, 0);
+	apply_kernel(&fleet, a, &kernel, 100);
+	kernel.peer_port = 40001;
+	b = fleet_conn_add(&fleet, 2, worker, 0);
+	apply_kernel(&fleet, b, &kernel, 110);
+	/* b became suspect last, then recovers; a is still suspect. */
+	conn_apply_diag(b, &ok, 1, 1000000000ull);
+	fleet_conn_changed(&fleet, b, false, true);
+	fleet_evaluate(&fleet, worker, 1000000000ull);
+	ASSERT_EQ(worker->state, WS_SUSPECT, "still suspect");
+	ASSERT_TRUE(strstr(worker->reason, "10.0.0.2:40000") != NULL,
+		    "names the one still suspect");
+	fleet_free(&fleet);
+}
+
 static void test_u64map(void)
 {
 	struct u64map map;
@@ -674,6 +702,7 @@ static const struct harness_test tests[] = {
 	{"unit/conn_reasons", test_conn_reasons},
 	{"unit/conn_suspect", test_conn_suspect},
 	{"unit/fleet_connections", test_fleet_connections},
+	{"unit/fleet_suspect_named", test_fleet_suspect_named},
 	{"unit/u64map", test_u64map},
 	{"unit/report_lines", test_report_lines},
 	{"unit/report_notify", test_report_notify},
