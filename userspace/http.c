@@ -191,8 +191,18 @@ static enum MHD_Result get_events(struct MHD_Connection *connection)
 
 		client->fd = info ? info->connect_fd : -1;
 	}
-	/* Without Last-Event-ID a stream starts now; with it, right after that event. */
-	client->last_id = resume ? strtoull(resume, NULL, 10) : events_last_id();
+	/*
+	 * Without Last-Event-ID a stream starts now; with it, right after that event. An id this
+	 * daemon never gave (not a number, or from before a restart: ids start again at 1) would
+	 * wait for events that never come; such a client gets every transition still kept.
+	 */
+	client->last_id = events_last_id();
+	if (resume) {
+		char *end;
+		unsigned long long id = strtoull(resume, &end, 10);
+
+		client->last_id = *end || id > client->last_id ? 0 : id;
+	}
 	client->pending_len = snprintf(client->pending, sizeof(client->pending),
 				       ": liveprobe transitions\nretry: 2000\n\n");
 	response = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024, sse_read, client,

@@ -41,6 +41,10 @@ sleep 1.5 # a stream notices its client left within a second
 last_id=$(grep '^id: ' "$TEST_TMP/sse" | tail -1 | awk '{print $2}')
 resumed=$(curl -sN --max-time 1 -H "Last-Event-ID: $((last_id - 1))" "$A/api/v1/events" 2>/dev/null | grep '^id: ' | awk '{print $2}' | paste -sd ' ')
 check "operator/sse_last_event_id_resumes" test "$resumed" = "$last_id"
+# An id from before a daemon restart (ids start again at 1) replays what is kept, not nothing.
+sleep 1.5 # the previous stream's slot is freed within a second
+stale=$(curl -sN --max-time 1 -H "Last-Event-ID: 999999" "$A/api/v1/events" 2>/dev/null | grep -c '^id: ')
+check "operator/sse_stale_id_replays" test "$stale" = "$last_id"
 check "operator/hook_ran_for_each" test "$(grep -c '^op-1 ' "$HOOK_LOG")" = 3
 check "operator/hook_env" grep -q '^op-1 working>killed$' "$HOOK_LOG"
 sleep 0.3 # reaped on the next tick
