@@ -226,22 +226,38 @@ static enum MHD_Result run_command(struct http_server *server, struct MHD_Connec
 	return send_json(connection, cmd->http_status, cmd->body);
 }
 
+/* The body parsed as JSON; NULL once *answer is queued: 413 past the limit, 400 with usage. */
+static json_object *json_body(struct MHD_Connection *connection, const struct request *request,
+			      const char *usage, enum MHD_Result *answer)
+{
+	json_object *root;
+
+	if (request->too_large) {
+		*answer = send_error(connection, MHD_HTTP_CONTENT_TOO_LARGE,
+				     "request body over 65536 bytes");
+		return NULL;
+	}
+	root = request->body ? json_tokener_parse(request->body) : NULL;
+	if (!root)
+		*answer = send_error(connection, MHD_HTTP_BAD_REQUEST, usage);
+	return root;
+}
+
 static enum MHD_Result add_worker(struct http_server *server, struct MHD_Connection *connection,
 				  struct request *request)
 {
+	static const char usage[] = "body must be a JSON object like {\"name\":\"a\",\"pid\":123}";
 	struct cmd cmd = {.kind = CMD_ADD_WORKER};
 	json_object *root, *name, *pid;
 	enum MHD_Result ret;
 	int64_t pid_value;
 
-	if (request->too_large)
-		return send_error(connection, MHD_HTTP_CONTENT_TOO_LARGE,
-				  "request body over 65536 bytes");
-	root = request->body ? json_tokener_parse(request->body) : NULL;
-	if (!root || !json_object_is_type(root, json_type_object)) {
+	root = json_body(connection, request, usage, &ret);
+	if (!root)
+		return ret;
+	if (!json_object_is_type(root, json_type_object)) {
 		json_object_put(root);
-		return send_error(connection, MHD_HTTP_BAD_REQUEST,
-				  "body must be a JSON object like {\"name\":\"a\",\"pid\":123}");
+		return send_error(connection, MHD_HTTP_BAD_REQUEST, usage);
 	}
 	if (!json_object_object_get_ex(root, "pid", &pid) ||
 	    !json_object_is_type(pid, json_type_int)) {
@@ -276,26 +292,25 @@ cleanup:
 static enum MHD_Result post_episodes(struct http_server *server, struct MHD_Connection *connection,
 				     struct request *request)
 {
+	static const char usage[] = "body must be a JSON array like [{\"worker\":\"a\"}]";
 	struct cmd cmd = {.kind = CMD_REPORTS};
 	json_object *root;
 	enum MHD_Result ret;
 	size_t n;
 
-	if (request->too_large)
-		return send_error(connection, MHD_HTTP_CONTENT_TOO_LARGE,
-				  "request body over 65536 bytes");
-	root = request->body ? json_tokener_parse(request->body) : NULL;
-	if (root && json_object_is_type(root, json_type_object)) {
+	root = json_body(connection, request, usage, &ret);
+	if (!root)
+		return ret;
+	if (json_object_is_type(root, json_type_object)) {
 		json_object *list = json_object_new_array();
 
 		/* One object is a batch of one. */
 		json_object_array_add(list, root);
 		root = list;
 	}
-	if (!root || !json_object_is_type(root, json_type_array)) {
+	if (!json_object_is_type(root, json_type_array)) {
 		json_object_put(root);
-		return send_error(connection, MHD_HTTP_BAD_REQUEST,
-				  "body must be a JSON array like [{\"worker\":\"a\"}]");
+		return send_error(connection, MHD_HTTP_BAD_REQUEST, usage);
 	}
 	n = json_object_array_length(root);
 	cmd.reports = calloc(n ?: 1, sizeof(*cmd.reports));
