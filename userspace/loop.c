@@ -430,7 +430,8 @@ void loop_reconcile(struct loop *loop, uint64_t now_ns)
 	sockwatch_reconcile(&loop->sockets, &loop->fleet, loop->probe, now_ns);
 	loop->status.conns = loop->sockets.stats;
 	loop->status.n_progs = probe_prog_stats(loop->probe, loop->status.progs);
-	loop->status.bpf_stats_enabled = bpf_stats_on();
+	/* The sysctl shows only what was written to it, not a BPF_ENABLE_STATS fd like ours. */
+	loop->status.bpf_stats_enabled = loop->opts->bpf_stats || bpf_stats_on();
 
 	/* Only drops counted before this pass are covered by it. */
 	if (have_stats)
