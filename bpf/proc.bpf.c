@@ -48,6 +48,20 @@ static __always_inline __u32 group_exit_status(struct task_struct *task)
 	return BPF_CORE_READ(task, group_leader, exit_code);
 }
 
+/* The record goes out after the facts are in lp_procs: a failed reserve costs latency only. */
+static __always_inline void send_proc_event(__u32 kind, __u32 tgid, const struct lp_proc *proc)
+{
+	struct lp_proc_event *event;
+
+	event = lp_event_reserve(sizeof(*event), kind);
+	if (!event)
+		return;
+	event->tgid = tgid;
+	event->pad = 0;
+	__builtin_memcpy(&event->proc, proc, sizeof(event->proc));
+	bpf_ringbuf_submit(event, 0);
+}
+
 static __always_inline struct lp_proc *watched_proc(struct task_struct *task, __u32 *tgid)
 {
 	*tgid = BPF_CORE_READ(task, tgid);
@@ -57,7 +71,6 @@ static __always_inline struct lp_proc *watched_proc(struct task_struct *task, __
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(lp_proc_exit, struct task_struct *task, bool group_dead)
 {
-	struct lp_proc_event *event;
 	struct lp_proc *proc;
 	__u32 tgid;
 
@@ -77,14 +90,7 @@ int BPF_PROG(lp_proc_exit, struct task_struct *task, bool group_dead)
 	proc->exit_ns = bpf_ktime_get_ns();
 	proc->flags |= LP_PROC_EXITED;
 	lp_stat_inc(LP_STAT_EXITS_WATCHED);
-
-	event = lp_event_reserve(sizeof(*event), LP_EV_PROC_EXIT);
-	if (!event)
-		return 0;
-	event->tgid = tgid;
-	event->pad = 0;
-	__builtin_memcpy(&event->proc, proc, sizeof(event->proc));
-	bpf_ringbuf_submit(event, 0);
+	send_proc_event(LP_EV_PROC_EXIT, tgid, proc);
 	return 0;
 }
 
@@ -144,7 +150,6 @@ int BPF_PROG(lp_oom_victim, struct task_struct *task, uid_t uid)
 static __always_inline void adopt_if_comm_watched(struct task_struct *task)
 {
 	struct lp_comm_key key = {};
-	struct lp_proc_event *event;
 	struct lp_proc proc = {};
 	__u32 tgid;
 	long err;
@@ -165,14 +170,7 @@ static __always_inline void adopt_if_comm_watched(struct task_struct *task)
 		return;
 	}
 	lp_stat_inc(LP_STAT_PROCS_ADOPTED);
-
-	event = lp_event_reserve(sizeof(*event), LP_EV_PROC_NEW);
-	if (!event)
-		return;
-	event->tgid = tgid;
-	event->pad = 0;
-	__builtin_memcpy(&event->proc, &proc, sizeof(event->proc));
-	bpf_ringbuf_submit(event, 0);
+	send_proc_event(LP_EV_PROC_NEW, tgid, &proc);
 }
 
 SEC("tp_btf/sched_process_exec")

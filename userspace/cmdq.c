@@ -32,7 +32,9 @@ int cmdq_submit(struct cmdq *queue, struct cmd *cmd)
 
 	cmd->done = false;
 	cmd->next = NULL;
-	cmd->body = NULL;
+	cmd->result = 0;
+	cmd->error[0] = '\0';
+	cmd->accepted = 0;
 	pthread_mutex_lock(&queue->lock);
 	if (queue->stopped) {
 		pthread_mutex_unlock(&queue->lock);
@@ -53,28 +55,32 @@ int cmdq_submit(struct cmdq *queue, struct cmd *cmd)
 	return err;
 }
 
-void cmdq_drain(struct cmdq *queue, void (*handle)(void *ctx, struct cmd *cmd), void *ctx)
+void cmdq_drain(struct cmdq *queue, void (*handle)(void *ctx, struct cmd *cmd),
+		void (*settle)(void *ctx), void *ctx)
 {
-	struct cmd *cmd;
+	struct cmd *cmd, *first;
 	uint64_t count;
 
 	if (read(queue->wake_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
 		return;
 	pthread_mutex_lock(&queue->lock);
-	cmd = queue->head;
+	first = queue->head;
 	queue->head = queue->tail = NULL;
 	pthread_mutex_unlock(&queue->lock);
+	if (!first)
+		return;
 
-	while (cmd) {
+	for (cmd = first; cmd; cmd = cmd->next)
+		handle(ctx, cmd);
+	settle(ctx);
+	pthread_mutex_lock(&queue->lock);
+	/* A waiter may return and free its command as soon as done is set: read next first. */
+	for (cmd = first; cmd;) {
 		struct cmd *next = cmd->next;
 
-		handle(ctx, cmd);
-		pthread_mutex_lock(&queue->lock);
 		cmd->done = true;
-		pthread_mutex_unlock(&queue->lock);
 		cmd = next;
 	}
-	pthread_mutex_lock(&queue->lock);
 	pthread_cond_broadcast(&queue->answered);
 	pthread_mutex_unlock(&queue->lock);
 }

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Commands from HTTP threads to the event loop. Only the loop changes state, so a request that
- * changes something (register, forget) is queued here, the loop is woken through an eventfd,
- * and the request's thread waits until the loop has answered it.
+ * changes something (register, forget, reports) is queued here, the loop is woken through an
+ * eventfd, and the request's thread waits until the loop has answered it. The loop answers with
+ * a result (0 or -errno, and a sentence for people), never with HTTP: status codes and bodies
+ * are the HTTP module's business. Answers are released only after the loop has published a
+ * snapshot that holds their effect, so a read right after a write sees it.
  */
 #ifndef LP_CMDQ_H
 #define LP_CMDQ_H
@@ -21,14 +24,15 @@ enum cmd_kind {
 
 struct cmd {
 	enum cmd_kind kind;
-	char name[64];
+	char name[WORKER_NAME_MAX + 1];
 	int64_t pid;
 	struct report *reports;
 	size_t n_reports;
 	uint64_t dropped[REPORT_ERR__COUNT]; /* found by the HTTP thread, then by the loop */
 	/* answer, filled by the loop */
-	int http_status;
-	char *body; /* malloc'd JSON */
+	int result;	   /* 0 or -errno: -EINVAL, -EEXIST, -ENOENT, -ENOSPC, -ESRCH ... */
+	char error[160];   /* why, for people, when result < 0 */
+	uint64_t accepted; /* CMD_REPORTS: reports applied */
 	/* queue bookkeeping */
 	bool done;
 	struct cmd *next;
@@ -46,8 +50,10 @@ int cmdq_init(struct cmdq *queue);
 void cmdq_destroy(struct cmdq *queue);
 /* Blocks until the loop answered; returns -ESHUTDOWN once the loop has stopped. */
 int cmdq_submit(struct cmdq *queue, struct cmd *cmd);
-/* Loop side: answers every queued command with handle(). */
-void cmdq_drain(struct cmdq *queue, void (*handle)(void *ctx, struct cmd *cmd), void *ctx);
+/* Loop side: handles every queued command, calls settle() once (publish what they changed),
+ * then releases their waiters. */
+void cmdq_drain(struct cmdq *queue, void (*handle)(void *ctx, struct cmd *cmd),
+		void (*settle)(void *ctx), void *ctx);
 /* Refuses new commands and releases every waiter. */
 void cmdq_stop(struct cmdq *queue);
 

@@ -82,7 +82,8 @@ int events_next(uint64_t after, struct events_entry *out, int timeout_ms)
 	struct timespec deadline;
 	int ret = 0;
 
-	clock_gettime(CLOCK_REALTIME, &deadline);
+	/* A monotonic deadline: a step of the wall clock must not stall or spin a stream. */
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_sec += timeout_ms / 1000;
 	deadline.tv_nsec += (timeout_ms % 1000) * 1000000L;
 	if (deadline.tv_nsec >= 1000000000L) {
@@ -91,7 +92,7 @@ int events_next(uint64_t after, struct events_entry *out, int timeout_ms)
 	}
 	pthread_mutex_lock(&lock);
 	while (!stopped && last_id <= after && ret != ETIMEDOUT)
-		ret = pthread_cond_timedwait(&changed, &lock, &deadline);
+		ret = pthread_cond_clockwait(&changed, &lock, CLOCK_MONOTONIC, &deadline);
 	if (stopped) {
 		ret = -1;
 	} else if (last_id > after) {

@@ -19,7 +19,7 @@
 
 struct events_entry {
 	uint64_t id; /* 1, 2, ...: the SSE id */
-	char worker[FLEET_NAME_MAX + 1];
+	char worker[WORKER_NAME_MAX + 1];
 	char from[16]; /* empty: the worker was just registered */
 	char to[16];
 	char reason[FLEET_REASON_MAX];

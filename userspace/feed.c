@@ -5,17 +5,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "feed.h"
-#include "http.h"
 #include "log.h"
-
-static double now_real_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* The pid a report binds: its own pid=, else its Unix sender, unless it speaks for a peer. */
 static uint32_t pid_to_bind(const struct report *report, pid_t sender, enum ingest_via via)
@@ -31,10 +23,9 @@ static uint32_t pid_to_bind(const struct report *report, pid_t sender, enum inge
 }
 
 /* A new worker for this report; NULL (and counted) when it cannot be made. */
-static struct worker *create(struct loop *loop, const char *name, uint32_t pid,
-			     uint64_t dropped[REPORT_ERR__COUNT])
+static struct worker *create(struct fleet *fleet, struct procwatch *procs, const char *name,
+			     uint32_t pid, uint64_t dropped[REPORT_ERR__COUNT])
 {
-	struct fleet *fleet = &loop->fleet;
 	struct worker *worker;
 	char err[160];
 	int ret;
@@ -49,8 +40,8 @@ static struct worker *create(struct loop *loop, const char *name, uint32_t pid,
 		if (worker && !name[0])
 			return worker;
 		if (!worker) {
-			ret = loop_register(loop, name, pid, ORIGIN_REPORT, &worker, err,
-					    sizeof(err));
+			ret = procwatch_register(procs, fleet, name, pid, ORIGIN_REPORT, &worker,
+						 err, sizeof(err));
 			if (ret == 0)
 				return worker;
 			if (ret == -ENOSPC) {
@@ -70,7 +61,7 @@ static struct worker *create(struct loop *loop, const char *name, uint32_t pid,
 		dropped[REPORT_ERR_MISSING_WORKER]++;
 		return NULL;
 	}
-	ret = fleet_add(fleet, name, 0, 0, NULL, ORIGIN_REPORT, http_now_ns(), &worker);
+	ret = fleet_add(fleet, name, 0, 0, NULL, ORIGIN_REPORT, clock_mono_ns(), &worker);
 	if (ret == -ENOSPC)
 		dropped[REPORT_ERR_WORKER_LIMIT]++;
 	else if (ret)
@@ -78,12 +69,12 @@ static struct worker *create(struct loop *loop, const char *name, uint32_t pid,
 	return ret ? NULL : worker;
 }
 
-void feed_apply(struct loop *loop, const struct report *report, pid_t sender, enum ingest_via via,
+void feed_apply(struct fleet *fleet, struct procwatch *procs, struct sockwatch *sockets,
+		const struct report *report, pid_t sender, enum ingest_via via,
 		uint64_t dropped[REPORT_ERR__COUNT])
 {
-	struct fleet *fleet = &loop->fleet;
 	uint32_t pid = pid_to_bind(report, sender, via);
-	uint64_t now_ns = http_now_ns();
+	uint64_t now_ns = clock_mono_ns();
 	struct worker *worker = NULL;
 	char err[160];
 
@@ -93,19 +84,19 @@ void feed_apply(struct loop *loop, const struct report *report, pid_t sender, en
 		worker = fleet_find_live_pid(fleet,
 					     pid); /* sd_notify names the worker by its sender */
 	if (!worker) {
-		worker = create(loop, report->worker, pid, dropped);
+		worker = create(fleet, procs, report->worker, pid, dropped);
 		if (!worker)
 			return;
 	} else if (pid && worker->pid != pid && (!worker->pid || worker->has_exit) &&
 		   !fleet_find_live_pid(fleet, pid)) {
 		/* A restarted worker under its old name, or a name that gains its process. */
-		if (loop_rebind(loop, worker, pid, err, sizeof(err)))
+		if (procwatch_rebind(procs, fleet, worker, pid, err, sizeof(err)))
 			log_debug("report for %s: %s", worker->name, err);
 	}
 	if (report->has_peer) {
 		uint32_t id = worker->id;
 
-		if (sockwatch_bind_peer(&loop->sockets, fleet, report->peer_family,
+		if (sockwatch_bind_peer(sockets, fleet, report->peer_family,
 					report->peer_addr, report->peer_port, worker, now_ns))
 			dropped[REPORT_ERR_WORKER_LIMIT]++;
 		worker = fleet_find_id(fleet, id); /* binding may have removed a placeholder */
@@ -115,28 +106,28 @@ void feed_apply(struct loop *loop, const struct report *report, pid_t sender, en
 
 	switch (report->kind) {
 	case REPORT_EPISODE:
-		output_record_episode(&worker->output, report, now_ns, now_real_s());
-		worker->bye = false;
+		output_record_episode(&worker->output, report, now_ns, clock_wall_s());
+		fleet_set_bye(fleet, worker, false);
 		break;
 	case REPORT_HELLO:
-		worker->bye = false;
+		fleet_set_bye(fleet, worker, false);
 		break;
 	case REPORT_BYE:
-		worker->bye = true;
+		fleet_set_bye(fleet, worker, true);
 		break;
 	case REPORT_NOTIFY:
 		if (report->ready)
-			worker->bye = false;
+			fleet_set_bye(fleet, worker, false);
 		if (report->watchdog)
 			output_record_heartbeat(&worker->output, now_ns);
 		if (report->stopping)
-			worker->bye = true;
+			fleet_set_bye(fleet, worker, true);
 		if (report->has_status) {
 			worker->output.has_status = true;
 			memcpy(worker->output.status, report->status, sizeof(report->status));
 		}
 		break;
 	}
-	fleet->generation++;
+	fleet_touch(fleet);
 	fleet_evaluate(fleet, worker, now_ns);
 }

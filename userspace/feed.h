@@ -5,17 +5,22 @@
  * datagram; none for a proxy's report with peer=, none over UDP), which connection it claims
  * (peer=), and then the output, hello, bye or sd_notify fields themselves. Runs on the event
  * loop's thread, for the ingest sockets and for POST /api/v1/episodes alike.
+ *
+ * Errors: a report is applied whole or dropped whole; a dropped one is counted under its
+ * reason in the caller's dropped[] (logged at debug level only: reporters are many, logs few).
  */
 #ifndef LP_FEED_H
 #define LP_FEED_H
 
 #include <sys/types.h>
 
+#include "fleet.h"
 #include "ingest.h"
-#include "loop.h"
+#include "procwatch.h"
+#include "sockwatch.h"
 
-/* Applies one report; a report that cannot be applied is counted in dropped[]. */
-void feed_apply(struct loop *loop, const struct report *report, pid_t sender, enum ingest_via via,
+void feed_apply(struct fleet *fleet, struct procwatch *procs, struct sockwatch *sockets,
+		const struct report *report, pid_t sender, enum ingest_via via,
 		uint64_t dropped[REPORT_ERR__COUNT]);
 
 #endif

@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "fleet.h"
-#include "opts.h"
 
 static const char *const state_names[WS__COUNT] = {
 	[WS_STARTING] = "starting",
@@ -181,7 +180,7 @@ int fleet_add(struct fleet *fleet, const char *name, uint32_t pid, uint64_t star
 {
 	struct worker *worker;
 
-	if (!opts_valid_worker_name(name))
+	if (!worker_name_valid(name))
 		return -EINVAL;
 	if (fleet_find(fleet, name))
 		return -EEXIST;
@@ -226,32 +225,26 @@ int fleet_add(struct fleet *fleet, const char *name, uint32_t pid, uint64_t star
 	return 0;
 }
 
-int fleet_remove(struct fleet *fleet, const char *name)
+void fleet_remove(struct fleet *fleet, struct worker *worker)
 {
-	struct worker *worker = fleet_find(fleet, name);
+	uint64_t hash = u64map_hash_string(worker->name);
 	size_t index;
+	uint32_t id;
 
-	if (!worker)
-		return -ENOENT;
-	{
-		uint64_t hash = u64map_hash_string(name);
-		uint32_t id;
-
-		/* Its connections go with it. */
-		for (size_t i = fleet->n_conns; i-- > 0;) {
-			if (fleet->conns[i].worker_id == worker->id)
-				fleet_conn_remove(fleet, &fleet->conns[i]);
-		}
-		if (u64map_get(&fleet->worker_by_name, hash, &id) && id == worker->id)
-			u64map_del(&fleet->worker_by_name, hash);
+	/* Its connections go with it. */
+	for (size_t i = fleet->n_conns; i-- > 0;) {
+		if (fleet->conns[i].worker_id == worker->id)
+			fleet_conn_remove(fleet, &fleet->conns[i]);
 	}
+	if (u64map_get(&fleet->worker_by_name, hash, &id) && id == worker->id)
+		u64map_del(&fleet->worker_by_name, hash);
+	fleet_unindex_pid(fleet, worker);
 	index = worker - fleet->workers;
 	/* Order is registration order; keep it so listings are stable (and ids sorted). */
 	memmove(worker, worker + 1, (fleet->count - index - 1) * sizeof(*worker));
 	fleet->count--;
 	fleet->generation++;
 	fleet->lifecycle++;
-	return 0;
 }
 
 enum worker_state fleet_classify_exit(uint32_t status, bool oom, struct worker_exit *exit)
@@ -595,10 +588,40 @@ struct worker *fleet_find_live_pid(struct fleet *fleet, uint32_t pid)
 	return worker && worker->pid == pid && !worker->has_exit ? worker : NULL;
 }
 
-void fleet_index_pid(struct fleet *fleet, struct worker *worker)
+void fleet_bind_process(struct fleet *fleet, struct worker *worker, uint32_t pid,
+			uint64_t start_ticks, const char *comm, int pidfd, uint64_t now_ns)
 {
-	if (worker->pid)
-		u64map_put(&fleet->worker_by_pid, worker->pid, worker->id);
+	worker->pid = pid;
+	worker->start_ticks = start_ticks;
+	snprintf(worker->comm, sizeof(worker->comm), "%s", comm ? comm : "");
+	worker->pidfd = pidfd;
+	worker->has_exit = false;
+	memset(&worker->exit, 0, sizeof(worker->exit));
+	worker->registered_ns = now_ns;
+	if (pid)
+		u64map_put(&fleet->worker_by_pid, pid, worker->id);
+	fleet->generation++;
+	fleet->lifecycle++;
+}
+
+void fleet_set_bye(struct fleet *fleet, struct worker *worker, bool bye)
+{
+	if (worker->bye == bye)
+		return;
+	worker->bye = bye;
+	fleet->generation++;
+	fleet->lifecycle++;
+}
+
+void fleet_touch(struct fleet *fleet)
+{
+	fleet->generation++;
+}
+
+void fleet_touch_saved(struct fleet *fleet)
+{
+	fleet->generation++;
+	fleet->lifecycle++;
 }
 
 void fleet_unindex_pid(struct fleet *fleet, struct worker *worker)
@@ -614,7 +637,7 @@ int fleet_rename(struct fleet *fleet, struct worker *worker, const char *name)
 	uint64_t hash = u64map_hash_string(worker->name);
 	uint32_t id;
 
-	if (!opts_valid_worker_name(name))
+	if (!worker_name_valid(name))
 		return -EINVAL;
 	if (fleet_find(fleet, name))
 		return -EEXIST;

@@ -15,8 +15,8 @@
 #include "conn.h"
 #include "output.h"
 #include "u64map.h"
+#include "worker_name.h"
 
-#define FLEET_NAME_MAX	 63
 #define FLEET_REASON_MAX 160
 
 enum worker_state {
@@ -64,7 +64,7 @@ struct worker_exit {
 
 struct worker {
 	uint32_t id; /* never reused, unlike an index: connections point at it */
-	char name[FLEET_NAME_MAX + 1];
+	char name[WORKER_NAME_MAX + 1];
 	uint32_t pid; /* 0: none */
 	uint64_t start_ticks;
 	char comm[16];
@@ -134,7 +134,12 @@ struct worker *fleet_find_process(struct fleet *fleet, uint32_t pid, uint64_t st
 /* -EINVAL bad name, -EEXIST name taken, -ENOSPC full; *out is the new worker (state starting). */
 int fleet_add(struct fleet *fleet, const char *name, uint32_t pid, uint64_t start_ticks,
 	      const char *comm, enum worker_origin origin, uint64_t now_ns, struct worker **out);
-int fleet_remove(struct fleet *fleet, const char *name);
+/*
+ * Removes a worker with its connections and its name and pid index entries. Every worker
+ * pointer into this fleet is invalid afterwards (workers move to keep registration order);
+ * keep ids across the call and look them up again. The caller closes the worker's pidfd first.
+ */
+void fleet_remove(struct fleet *fleet, struct worker *worker);
 
 /* Decodes a wait status into an exit record and the state it leads to. */
 enum worker_state fleet_classify_exit(uint32_t status, bool oom, struct worker_exit *exit);
@@ -173,9 +178,21 @@ enum worker_state fleet_output_state(const struct worker *worker,
 				     char *reason, size_t reason_len);
 /* The worker whose live process has this pid, or NULL. */
 struct worker *fleet_find_live_pid(struct fleet *fleet, uint32_t pid);
-/* Indexes worker->pid as live; fleet_apply_exit and fleet_remove drop it again. */
-void fleet_index_pid(struct fleet *fleet, struct worker *worker);
+/*
+ * Puts a live process under a worker: its identity, its pidfd (owned by procwatch, -1 for none)
+ * and the pid index. A new incarnation: a previous death leaves the facts (it stays in the log
+ * of transitions) and the worker counts as registered now.
+ */
+void fleet_bind_process(struct fleet *fleet, struct worker *worker, uint32_t pid,
+			uint64_t start_ticks, const char *comm, int pidfd, uint64_t now_ns);
+/* Drops worker->pid from the live-pid index; fleet_apply_exit and fleet_remove do it too. */
 void fleet_unindex_pid(struct fleet *fleet, struct worker *worker);
+/* A clean stop announced (bye, STOPPING=1), or taken back (a new episode, READY=1). */
+void fleet_set_bye(struct fleet *fleet, struct worker *worker, bool bye);
+/* Something readers see changed (output, a connection's facts): publish a new snapshot. */
+void fleet_touch(struct fleet *fleet);
+/* The same, for a change the state file keeps (a binding): save it too. */
+void fleet_touch_saved(struct fleet *fleet);
 /* Renames a worker (a report named a process adopted under its default name). */
 int fleet_rename(struct fleet *fleet, struct worker *worker, const char *name);
 

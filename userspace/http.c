@@ -35,14 +35,6 @@ struct request {
 	bool too_large;
 };
 
-uint64_t http_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 static enum MHD_Result send_json(struct MHD_Connection *connection, unsigned int status, char *body)
 {
 	struct MHD_Response *response;
@@ -218,12 +210,61 @@ static enum MHD_Result get_events(struct MHD_Connection *connection)
 	return ret;
 }
 
+static unsigned int status_of_error(int err)
+{
+	switch (err) {
+	case -EEXIST:
+		return MHD_HTTP_CONFLICT;
+	case -ENOSPC:
+		return MHD_HTTP_SERVICE_UNAVAILABLE;
+	case -ENOENT:
+		return MHD_HTTP_NOT_FOUND;
+	default:
+		return MHD_HTTP_BAD_REQUEST;
+	}
+}
+
+/* The new worker as readers see it: the loop published a snapshot holding it before answering. */
+static char *render_registered(const char *name)
+{
+	struct snapshot *snapshot = snapshot_acquire();
+	const struct worker *worker = snapshot ? snapshot_find_name(snapshot, name) : NULL;
+	struct render_view view;
+	char *body;
+
+	if (!worker) {
+		/* Forgotten again between the answer and this read: say what was done. */
+		json_object *root = json_object_new_object();
+
+		json_object_object_add(root, "name", json_object_new_string(name));
+		body = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
+		json_object_put(root);
+	} else {
+		render_view_init(&view, snapshot);
+		body = render_worker(worker, snapshot_conns_of(snapshot, worker), &view);
+	}
+	if (snapshot)
+		snapshot_release(snapshot);
+	return body;
+}
+
+/* Queues a write for the loop and answers with its result. */
 static enum MHD_Result run_command(struct http_server *server, struct MHD_Connection *connection,
 				   struct cmd *cmd)
 {
 	if (cmdq_submit(server->commands, cmd))
 		return send_error(connection, MHD_HTTP_SERVICE_UNAVAILABLE, "daemon is stopping");
-	return send_json(connection, cmd->http_status, cmd->body);
+	if (cmd->result)
+		return send_error(connection, status_of_error(cmd->result), cmd->error);
+	switch (cmd->kind) {
+	case CMD_ADD_WORKER:
+		return send_json(connection, MHD_HTTP_CREATED, render_registered(cmd->name));
+	case CMD_FORGET_WORKER:
+		return send_json(connection, MHD_HTTP_OK, strdup("{\"forgotten\":true}"));
+	case CMD_REPORTS:
+		break;
+	}
+	return send_json(connection, MHD_HTTP_OK, render_batch_answer(cmd->accepted, cmd->dropped));
 }
 
 /* The body parsed as JSON; NULL once *answer is queued: 413 past the limit, 400 with usage. */
@@ -391,18 +432,14 @@ static enum MHD_Result get_view(struct MHD_Connection *connection, const char *u
 	} else {
 		const char *name = url + strlen(API_WORKERS "/");
 
-		status = MHD_HTTP_NOT_FOUND;
-		for (size_t i = 0; i < snapshot->count; i++) {
-			if (!strcmp(snapshot->workers[i].name, name)) {
-				body = render_worker(
-					&snapshot->workers[i],
-					snapshot_conns_of(snapshot, &snapshot->workers[i]), &view);
-				status = MHD_HTTP_OK;
-				break;
-			}
-		}
-		if (status == MHD_HTTP_NOT_FOUND)
+		const struct worker *worker = snapshot_find_name(snapshot, name);
+
+		if (worker) {
+			body = render_worker(worker, snapshot_conns_of(snapshot, worker), &view);
+		} else {
+			status = MHD_HTTP_NOT_FOUND;
 			body = render_error("no such worker");
+		}
 	}
 	snapshot_release(snapshot);
 	return send_json(connection, status, body);

@@ -25,6 +25,5 @@ struct http_config {
 
 int http_start(const struct http_config *config, struct http_server **out);
 void http_stop(struct http_server *server);
-uint64_t http_now_ns(void);
 
 #endif

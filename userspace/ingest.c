@@ -14,29 +14,9 @@
 
 #include "ingest.h"
 #include "log.h"
+#include "paths.h"
 
 #define RCVBUF_BYTES (4 << 20)
-
-static int mkdir_parents(const char *path)
-{
-	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	char *slash;
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	slash = strrchr(dir, '/');
-	if (!slash || slash == dir)
-		return 0;
-	*slash = '\0';
-	for (char *p = dir + 1; (p = strchr(p, '/')); p++) {
-		*p = '\0';
-		if (mkdir(dir, 0755) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(dir, 0755) && errno != EEXIST)
-		return -errno;
-	return 0;
-}
 
 /* A socket file left by a daemon that died is stale; one that answers belongs to a live one. */
 static int claim_path(const struct sockaddr_un *addr)
@@ -79,7 +59,7 @@ static int open_unix(struct ingest *ingest, const char *path)
 		return -ENAMETOOLONG;
 	}
 	strcpy(addr.sun_path, path);
-	err = mkdir_parents(path);
+	err = paths_mkdir_parents(path, 0755);
 	if (!err)
 		err = claim_path(&addr);
 	if (err) {

@@ -10,102 +10,15 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "events.h"
 #include "feed.h"
 #include "hook.h"
-#include "http.h"
 #include "log.h"
 #include "loop.h"
-#include "proc.h"
-#include "render.h"
-#include "sockdiag.h"
 #include "state.h"
 
 #define PUBLISH_MAX_DELAY_NS 50000000ull
-
-static void exit_from_proc(const struct lp_proc *proc, struct worker_exit *exit,
-			   enum worker_state *state)
-{
-	memset(exit, 0, sizeof(*exit));
-	*state = fleet_classify_exit(proc->exit_code, proc->flags & LP_PROC_OOM, exit);
-	exit->at_ns = proc->exit_ns;
-	if (proc->flags & LP_PROC_SIGNALED) {
-		exit->has_killer = true;
-		exit->killer_pid = proc->killer_pid;
-		exit->kill_signal = proc->kill_signal;
-		memcpy(exit->killer_comm, proc->killer_comm, sizeof(exit->killer_comm));
-		exit->killer_comm[sizeof(exit->killer_comm) - 1] = '\0';
-	}
-}
-
-static void close_pidfd(struct worker *worker)
-{
-	if (worker->pidfd >= 0) {
-		close(worker->pidfd);
-		worker->pidfd = -1;
-	}
-}
-
-static void record_exit(struct loop *loop, struct worker *worker, const struct lp_proc *proc,
-			uint64_t now_ns)
-{
-	struct worker_exit exit;
-	enum worker_state state;
-
-	exit_from_proc(proc, &exit, &state);
-	fleet_apply_exit(&loop->fleet, worker, &exit, state, now_ns);
-	close_pidfd(worker);
-	probe_unwatch(loop->probe, worker->pid, worker->start_ticks);
-	log_debug("worker %s: %s (%s)", worker->name, fleet_state_name(worker->state),
-		  worker->reason);
-}
-
-/* A process the kernel adopted by comm: name it COMM-PID, or COMM-PID.N if that is taken. */
-static struct worker *adopt_process(struct loop *loop, uint32_t tgid, const struct lp_proc *proc,
-				    uint64_t now_ns)
-{
-	char comm[LP_COMM_LEN + 1] = {};
-	char name[FLEET_NAME_MAX + 1];
-	struct worker *worker = NULL;
-	int err = -EEXIST;
-
-	memcpy(comm, proc->comm, LP_COMM_LEN);
-	for (int attempt = 1; err == -EEXIST && attempt < 100; attempt++) {
-		if (attempt == 1)
-			snprintf(name, sizeof(name), "%s-%u", comm, tgid);
-		else
-			snprintf(name, sizeof(name), "%s-%u.%d", comm, tgid, attempt);
-		err = fleet_add(&loop->fleet, name, tgid, proc->start_ticks, comm, ORIGIN_COMM,
-				now_ns, &worker);
-	}
-	if (err == -EINVAL) {
-		/* The comm has characters a name may not; fall back to the pid alone. */
-		snprintf(name, sizeof(name), "pid-%u", tgid);
-		err = fleet_add(&loop->fleet, name, tgid, proc->start_ticks, comm, ORIGIN_COMM,
-				now_ns, &worker);
-	}
-	if (err) {
-		log_warn("cannot adopt %s[%u]: %s", comm, tgid, strerror(-err));
-		probe_unwatch(loop->probe, tgid, proc->start_ticks);
-		return NULL;
-	}
-	worker->pidfd = proc_pidfd_open(tgid);
-	log_debug("adopted %s by comm", worker->name);
-	return worker;
-}
-
-static void on_proc_event(struct loop *loop, const struct lp_proc_event *event, uint64_t now_ns)
-{
-	struct worker *worker =
-		fleet_find_process(&loop->fleet, event->tgid, event->proc.start_ticks);
-
-	if (!worker && (event->proc.flags & LP_PROC_ADOPTED))
-		worker = adopt_process(loop, event->tgid, &event->proc, now_ns);
-	if (!worker)
-		return; /* forgotten while the event was in flight */
-	if (event->header.kind == LP_EV_PROC_EXIT)
-		record_exit(loop, worker, &event->proc, now_ns);
-}
 
 static void on_ring_event(void *ctx, const void *data, size_t size)
 {
@@ -119,271 +32,57 @@ static void on_ring_event(void *ctx, const void *data, size_t size)
 	case LP_EV_PROC_EXIT:
 	case LP_EV_PROC_NEW:
 		if (size >= sizeof(struct lp_proc_event))
-			on_proc_event(loop, data, http_now_ns());
+			procwatch_on_event(&loop->procs, &loop->fleet, data, clock_mono_ns());
 		break;
 	case LP_EV_CONN:
 		if (size >= sizeof(struct lp_conn_event))
-			sockwatch_on_event(&loop->sockets, &loop->fleet, data, http_now_ns());
+			sockwatch_on_event(&loop->sockets, &loop->fleet, data, clock_mono_ns());
 		break;
 	default:
 		log_debug("ignoring ring-buffer event of kind %u", header->kind);
 	}
 }
 
-/*
- * Opens a pidfd on pid (which pins what /proc says about it) and reads its identity; a zombie
- * or a vanished process is -ESRCH. On success the caller owns *pidfd.
- */
-static int open_process(int64_t pid, struct proc_identity *id, int *pidfd, char *err,
-			size_t err_len)
-{
-	int ret;
-
-	*pidfd = proc_pidfd_open(pid);
-	if (*pidfd < 0 && errno == ESRCH) {
-		snprintf(err, err_len, "no process with pid %lld", (long long)pid);
-		return -ESRCH;
-	}
-	if (*pidfd < 0) {
-		ret = -errno;
-		snprintf(err, err_len, "cannot open pid %lld: %s", (long long)pid, strerror(errno));
-		return ret == -EMFILE || ret == -ENFILE ? -ENOSPC : ret;
-	}
-	ret = proc_read_identity(pid, id);
-	if (ret || id->state == 'Z' || proc_pidfd_exited(*pidfd)) {
-		snprintf(err, err_len, "process %lld has already exited", (long long)pid);
-		close(*pidfd);
-		*pidfd = -1;
-		return -ESRCH;
-	}
-	return 0;
-}
-
-/* Puts an opened process under a worker, in the kernel map first. */
-static int watch_process(struct loop *loop, struct worker *worker, int64_t pid,
-			 const struct proc_identity *id, int pidfd, char *err, size_t err_len)
-{
-	struct lp_proc proc = {};
-	int ret;
-
-	proc.start_ticks = id->start_ticks;
-	memcpy(proc.comm, id->comm, sizeof(proc.comm));
-	snprintf(proc.name, sizeof(proc.name), "%.*s", (int)sizeof(proc.name) - 1, worker->name);
-	ret = probe_watch(loop->probe, pid, &proc);
-	if (ret) {
-		snprintf(err, err_len, "cannot watch pid %lld in the kernel: %s", (long long)pid,
-			 strerror(-ret));
-		return ret;
-	}
-	/* Died between the checks and the map insert: the kernel could not have seen it. */
-	if (proc_pidfd_exited(pidfd) && probe_lookup(loop->probe, pid, &proc) == 0 &&
-	    !(proc.flags & LP_PROC_EXITED)) {
-		snprintf(err, err_len, "process %lld exited during registration", (long long)pid);
-		probe_unwatch(loop->probe, pid, id->start_ticks);
-		return -ESRCH;
-	}
-	worker->pid = pid;
-	worker->start_ticks = id->start_ticks;
-	snprintf(worker->comm, sizeof(worker->comm), "%s", id->comm);
-	worker->pidfd = pidfd;
-	fleet_index_pid(&loop->fleet, worker);
-	loop->fleet.generation++;
-	return 0;
-}
-
-int loop_register(struct loop *loop, const char *name, int64_t pid, enum worker_origin origin,
-		  struct worker **out, char *err, size_t err_len)
-{
-	struct proc_identity id;
-	struct worker *worker;
-	char default_name[FLEET_NAME_MAX + 1];
-	int pidfd, ret;
-
-	if (name[0] && !opts_valid_worker_name(name)) {
-		snprintf(err, err_len, "worker name must be 1..63 letters, digits and ._-:@[]+");
-		return -EINVAL;
-	}
-	if (name[0] && fleet_find(&loop->fleet, name)) {
-		snprintf(err, err_len, "a worker named %s exists already", name);
-		return -EEXIST;
-	}
-	ret = open_process(pid, &id, &pidfd, err, err_len);
-	if (ret)
-		return ret;
-	worker = fleet_find_process(&loop->fleet, pid, id.start_ticks);
-	if (worker && !worker->has_exit) {
-		snprintf(err, err_len, "process %lld is already watched as %s", (long long)pid,
-			 worker->name);
-		ret = -EEXIST;
-		goto cleanup;
-	}
-	if (!name[0]) {
-		snprintf(default_name, sizeof(default_name), "%s-%lld", id.comm, (long long)pid);
-		if (!opts_valid_worker_name(default_name))
-			snprintf(default_name, sizeof(default_name), "pid-%lld", (long long)pid);
-		name = default_name;
-	}
-	ret = fleet_add(&loop->fleet, name, 0, 0, id.comm, origin, http_now_ns(), &worker);
-	if (ret) {
-		if (ret == -EEXIST)
-			snprintf(err, err_len, "a worker named %s exists already", name);
-		else if (ret == -ENOSPC)
-			snprintf(err, err_len, "worker limit reached (--max-workers %zu)",
-				 loop->fleet.capacity);
-		else
-			snprintf(err, err_len,
-				 "worker name must be 1..63 letters, digits and ._-:@[]+");
-		goto cleanup;
-	}
-	ret = watch_process(loop, worker, pid, &id, pidfd, err, err_len);
-	if (ret) {
-		fleet_remove(&loop->fleet, name);
-		goto cleanup;
-	}
-	log_debug("watching %s (pid %lld)", name, (long long)pid);
-	if (out)
-		*out = worker;
-	return 0;
-
-cleanup:
-	close(pidfd);
-	return ret;
-}
-
-int loop_rebind(struct loop *loop, struct worker *worker, int64_t pid, char *err, size_t err_len)
-{
-	struct proc_identity id;
-	struct worker *other;
-	int pidfd, ret;
-
-	ret = open_process(pid, &id, &pidfd, err, err_len);
-	if (ret)
-		return ret;
-	other = fleet_find_process(&loop->fleet, pid, id.start_ticks);
-	if (other && other != worker && !other->has_exit) {
-		snprintf(err, err_len, "process %lld is already watched as %s", (long long)pid,
-			 other->name);
-		close(pidfd);
-		return -EEXIST;
-	}
-	if (worker->pid && !worker->has_exit)
-		probe_unwatch(loop->probe, worker->pid, worker->start_ticks);
-	fleet_unindex_pid(&loop->fleet, worker);
-	close_pidfd(worker);
-	ret = watch_process(loop, worker, pid, &id, pidfd, err, err_len);
-	if (ret) {
-		close(pidfd);
-		return ret;
-	}
-	/* A new incarnation: the old death stays in the log of transitions, not in the facts. */
-	worker->has_exit = false;
-	memset(&worker->exit, 0, sizeof(worker->exit));
-	worker->registered_ns = http_now_ns();
-	log_debug("worker %s now watches pid %lld", worker->name, (long long)pid);
-	return 0;
-}
-
-static int http_status_of(int err)
-{
-	switch (err) {
-	case 0:
-		return 201;
-	case -EEXIST:
-		return 409;
-	case -ENOSPC:
-		return 503;
-	default:
-		return 400;
-	}
-}
-
 static void handle_command(void *ctx, struct cmd *cmd)
 {
 	struct loop *loop = ctx;
-	char err[160];
-	int ret;
+	struct worker *worker;
 
 	switch (cmd->kind) {
-	case CMD_ADD_WORKER: {
-		struct worker *worker;
-
-		ret = loop_register(loop, cmd->name, cmd->pid, ORIGIN_API, &worker, err,
-				    sizeof(err));
-		cmd->http_status = http_status_of(ret);
-		if (ret) {
-			cmd->body = render_error(err);
-			return;
-		}
-		{
-			struct render_view view = {.now_ns = http_now_ns(),
-						   .policy = loop->fleet.policy};
-
-			cmd->body = render_worker(worker, NULL, &view);
-		}
+	case CMD_ADD_WORKER:
+		cmd->result = procwatch_register(&loop->procs, &loop->fleet, cmd->name, cmd->pid,
+						 ORIGIN_API, &worker, cmd->error,
+						 sizeof(cmd->error));
+		if (!cmd->result)
+			snprintf(cmd->name, sizeof(cmd->name), "%s", worker->name);
 		return;
-	}
 	case CMD_REPORTS: {
-		uint64_t parse_dropped = 0, dropped = 0;
+		uint64_t before = 0, after = 0;
 
 		for (int reason = 1; reason < REPORT_ERR__COUNT; reason++)
-			parse_dropped += cmd->dropped[reason];
+			before += cmd->dropped[reason];
 		for (size_t i = 0; i < cmd->n_reports; i++)
-			feed_apply(loop, &cmd->reports[i], 0, INGEST_HTTP, cmd->dropped);
+			feed_apply(&loop->fleet, &loop->procs, &loop->sockets, &cmd->reports[i], 0,
+				   INGEST_HTTP, cmd->dropped);
 		for (int reason = 1; reason < REPORT_ERR__COUNT; reason++) {
 			loop->ingest.stats.dropped[reason] += cmd->dropped[reason];
-			dropped += cmd->dropped[reason];
+			after += cmd->dropped[reason];
 		}
 		loop->ingest.stats.reports += cmd->n_reports;
-		cmd->http_status = 200;
-		cmd->body = render_batch_answer(cmd->n_reports - (dropped - parse_dropped),
-						cmd->dropped);
+		cmd->accepted = cmd->n_reports - (after - before);
 		return;
 	}
-	case CMD_FORGET_WORKER: {
-		struct worker *worker = fleet_find(&loop->fleet, cmd->name);
-
+	case CMD_FORGET_WORKER:
+		worker = fleet_find(&loop->fleet, cmd->name);
 		if (!worker) {
-			cmd->http_status = 404;
-			cmd->body = render_error("no such worker");
+			cmd->result = -ENOENT;
+			snprintf(cmd->error, sizeof(cmd->error), "no such worker");
 			return;
 		}
-		if (worker->pid && !worker->has_exit)
-			probe_unwatch(loop->probe, worker->pid, worker->start_ticks);
-		close_pidfd(worker);
 		sockwatch_forget(&loop->sockets, &loop->fleet, loop->probe, worker);
-		fleet_remove(&loop->fleet, cmd->name);
-		cmd->http_status = 200;
-		cmd->body = strdup("{\"forgotten\":true}");
+		procwatch_forget(&loop->procs, &loop->fleet, worker);
 		return;
 	}
-	}
-}
-
-/* Adopt what the kernel adopted while its event was dropped. */
-static void reconcile_adopted(struct loop *loop, uint64_t now_ns)
-{
-	uint32_t tgid, *prev = NULL;
-	struct lp_proc proc;
-
-	while (probe_next_proc(loop->probe, prev, &tgid) == 0) {
-		prev = &tgid;
-		if (probe_lookup(loop->probe, tgid, &proc) || !(proc.flags & LP_PROC_ADOPTED))
-			continue;
-		if (!fleet_find_process(&loop->fleet, tgid, proc.start_ticks))
-			adopt_process(loop, tgid, &proc, now_ns);
-	}
-}
-
-static void adopt_running(pid_t pid, const struct proc_identity *id, void *ctx)
-{
-	struct loop *loop = ctx;
-	struct worker *worker = fleet_find_process(&loop->fleet, pid, id->start_ticks);
-	char err[160];
-
-	if (worker || pid == getpid())
-		return;
-	if (loop_register(loop, "", pid, ORIGIN_COMM, NULL, err, sizeof(err)))
-		log_debug("comm scan: %s", err);
 }
 
 static bool bpf_stats_on(void)
@@ -404,29 +103,7 @@ void loop_reconcile(struct loop *loop, uint64_t now_ns)
 	uint64_t stats[LP_STAT__COUNT];
 	bool have_stats = probe_read_stats(loop->probe, stats) == 0;
 
-	if (loop->opts->n_watch_comms)
-		reconcile_adopted(loop, now_ns);
-	for (size_t i = 0; i < loop->fleet.count; i++) {
-		struct worker *worker = &loop->fleet.workers[i];
-		struct lp_proc proc;
-
-		if (!worker->pid || worker->has_exit)
-			continue;
-		if (probe_lookup(loop->probe, worker->pid, &proc) == 0 &&
-		    proc.start_ticks == worker->start_ticks && (proc.flags & LP_PROC_EXITED)) {
-			log_debug("reconcile: %s exited while its event was lost", worker->name);
-			record_exit(loop, worker, &proc, now_ns);
-		} else if (worker->pidfd >= 0 && proc_pidfd_exited(worker->pidfd)) {
-			struct worker_exit exit = {.code = -1, .at_ns = now_ns};
-
-			/* Gone, and the kernel never recorded how: say so, in red. */
-			fleet_apply_exit(&loop->fleet, worker, &exit, WS_UNKNOWN, now_ns);
-			close_pidfd(worker);
-			probe_unwatch(loop->probe, worker->pid, worker->start_ticks);
-		}
-	}
-	for (int i = 0; i < loop->opts->n_watch_comms; i++)
-		proc_for_each_with_comm(loop->opts->watch_comms[i], adopt_running, loop);
+	procwatch_reconcile(&loop->procs, &loop->fleet, now_ns);
 	sockwatch_reconcile(&loop->sockets, &loop->fleet, loop->probe, now_ns);
 	loop->status.conns = loop->sockets.stats;
 	loop->status.n_progs = probe_prog_stats(loop->probe, loop->status.progs);
@@ -441,64 +118,23 @@ void loop_reconcile(struct loop *loop, uint64_t now_ns)
 	loop->status_changed = true;
 }
 
-/* One saved worker comes back, never greener than the evidence allows. */
+/* A saved worker: its process through procwatch, the peers its reports named through sockwatch. */
 static void restore_worker(void *ctx, const struct state_worker *saved)
 {
-	struct worker_exit unobserved = {.code = -1};
 	struct loop *loop = ctx;
-	uint64_t now_ns = http_now_ns();
-	struct proc_identity id;
-	struct worker *worker;
-	char err[160];
-	int pidfd;
+	uint64_t now_ns = clock_mono_ns();
+	struct worker *worker = procwatch_restore(&loop->procs, &loop->fleet, saved, now_ns);
 
-	if (fleet_add(&loop->fleet, saved->name, 0, 0, saved->comm, saved->origin, now_ns,
-		      &worker)) {
-		if (loop->restore_failures++ == 0)
-			log_warn("state: cannot restore worker %s (and maybe more): over "
-				 "--max-workers "
-				 "%zu, or a duplicate name",
-				 saved->name, loop->fleet.capacity);
-		return;
-	}
-	worker->output.episodes_total = saved->episodes_total;
-	worker->output.heartbeats_total = saved->heartbeats_total;
-	worker->bye = saved->bye;
-	for (int i = 0; i < saved->n_peers; i++) {
+	for (int i = 0; worker && i < saved->n_peers; i++) {
 		uint16_t family, port;
 		uint8_t addr[16];
+		uint32_t id = worker->id;
 
 		if (!report_parse_endpoint(saved->peers[i], &family, addr, &port))
 			sockwatch_bind_peer(&loop->sockets, &loop->fleet, family, addr, port,
 					    worker, now_ns);
+		worker = fleet_find_id(&loop->fleet, id);
 	}
-	worker = fleet_find(&loop->fleet, saved->name);
-	if (saved->has_exit) {
-		worker->pid = saved->pid;
-		worker->start_ticks = saved->start_ticks;
-		worker->has_exit = true;
-		worker->exit = saved->exit;
-		fleet_set_state(&loop->fleet, worker, saved->state, saved->reason, now_ns);
-		return;
-	}
-	if (saved->pid) {
-		if (open_process(saved->pid, &id, &pidfd, err, sizeof(err)) == 0 &&
-		    id.start_ticks == saved->start_ticks &&
-		    watch_process(loop, worker, saved->pid, &id, pidfd, err, sizeof(err)) == 0)
-			return; /* the same process: watched again, amber until it reports */
-		if (pidfd >= 0 && worker->pidfd != pidfd)
-			close(pidfd);
-		unobserved.at_ns = now_ns;
-		worker->pid = saved->pid;
-		worker->start_ticks = saved->start_ticks;
-		fleet_apply_exit(&loop->fleet, worker, &unobserved, WS_UNKNOWN, now_ns);
-		fleet_set_state(&loop->fleet, worker, WS_UNKNOWN,
-				"gone while the daemon was down; exit status not observed", now_ns);
-		return;
-	}
-	worker->awaiting_evidence = true;
-	fleet_set_state(&loop->fleet, worker, WS_UNKNOWN, "not seen since the daemon restarted",
-			now_ns);
 }
 
 static void save_state(struct loop *loop, uint64_t now_ns, bool force)
@@ -523,19 +159,11 @@ static void save_state(struct loop *loop, uint64_t now_ns, bool force)
 	loop->saved_lifecycle = loop->fleet.lifecycle;
 }
 
-static double wall_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* Every transition goes to the SSE log and the --on-transition hook, and is counted. */
 static void on_transition(void *ctx, const struct fleet_transition *transition)
 {
 	struct loop *loop = ctx;
-	double at = wall_now();
+	double at = clock_wall_s();
 
 	if (fleet_state_is_dead(transition->to) || transition->to == WS_DISCONNECTED)
 		loop->status.exits_by_state[transition->to]++;
@@ -547,7 +175,8 @@ static void on_report(void *ctx, const struct report *report, pid_t sender, enum
 {
 	struct loop *loop = ctx;
 
-	feed_apply(loop, report, sender, via, loop->ingest.stats.dropped);
+	feed_apply(&loop->fleet, &loop->procs, &loop->sockets, report, sender, via,
+		   loop->ingest.stats.dropped);
 }
 
 static void on_tick(struct loop *loop, uint64_t now_ns)
@@ -600,15 +229,15 @@ static bool publish_pending(const struct loop *loop)
  * all of it copying. So the next copy waits ten times as long as the last one took: immediate
  * for a small fleet, a few milliseconds of extra latency for a huge one, never a busy loop.
  */
-static void publish(struct loop *loop, uint64_t now_ns)
+static void publish(struct loop *loop, uint64_t now_ns, bool force)
 {
 	struct snapshot *snapshot;
 	uint64_t took_ns;
 
-	if (!publish_pending(loop) || now_ns < loop->next_publish_ns)
+	if (!publish_pending(loop) || (!force && now_ns < loop->next_publish_ns))
 		return;
 	snapshot = snapshot_take(&loop->fleet, &loop->status, now_ns);
-	took_ns = http_now_ns() - now_ns;
+	took_ns = clock_mono_ns() - now_ns;
 	loop->next_publish_ns =
 		now_ns +
 		(took_ns * 10 < PUBLISH_MAX_DELAY_NS ? took_ns * 10 : PUBLISH_MAX_DELAY_NS);
@@ -619,6 +248,14 @@ static void publish(struct loop *loop, uint64_t now_ns)
 	snapshot_publish(snapshot);
 	loop->published_generation = loop->fleet.generation;
 	loop->status_changed = false;
+}
+
+/* A write's answer waits for a snapshot that holds its effect: read-your-writes. */
+static void publish_now(void *ctx)
+{
+	struct loop *loop = ctx;
+
+	publish(loop, clock_mono_ns(), true);
 }
 
 static int epoll_add(int epoll_fd, int fd, uint32_t tag)
@@ -662,7 +299,7 @@ int loop_init(struct loop *loop, const struct opts *opts)
 	loop->commands.wake_fd = -1;
 	loop->sockets.diag_fd = -1;
 	loop->ingest.unix_fd = loop->ingest.udp_fd = -1;
-	loop->status.started_ns = http_now_ns();
+	loop->status.started_ns = clock_mono_ns();
 	loop->status.max_workers = opts->max_workers;
 	loop->status.max_connections = opts->max_connections;
 	loop->published_generation = UINT64_MAX;
@@ -689,6 +326,8 @@ int loop_init(struct loop *loop, const struct opts *opts)
 	ret = probe_start(&config, &loop->probe);
 	if (ret)
 		return ret;
+	procwatch_init(&loop->procs, loop->probe, (const char(*)[16])opts->watch_comms,
+		       opts->n_watch_comms);
 	loop->status.attached = true;
 
 	sigemptyset(&signals);
@@ -741,26 +380,18 @@ int loop_init(struct loop *loop, const struct opts *opts)
 	}
 	for (int i = 0; i < opts->n_watch_pids; i++) {
 		const struct opts_watch_pid *watch = &opts->watch_pids[i];
-		struct worker *known =
-			watch->name[0] ? fleet_find(&loop->fleet, watch->name) : NULL;
 
-		/* A worker known from before the restart takes its (new) process back. */
-		if (known && (known->pid == (uint32_t)watch->pid || !known->pid || known->has_exit))
-			ret = known->pid == (uint32_t)watch->pid && !known->has_exit
-				      ? 0
-				      : loop_rebind(loop, known, watch->pid, err, sizeof(err));
-		else
-			ret = loop_register(loop, watch->name, watch->pid, ORIGIN_FLAG, NULL, err,
-					    sizeof(err));
+		ret = procwatch_claim(&loop->procs, &loop->fleet, watch->name, watch->pid, err,
+				      sizeof(err));
 		if (ret) {
 			log_error("--watch-pid %s%s%d: %s", watch->name, watch->name[0] ? "=" : "",
 				  watch->pid, err);
 			return ret;
 		}
 	}
-	loop_reconcile(loop, http_now_ns());
-	loop->next_reconcile_ns = http_now_ns() + opts->reconcile_ms * 1000000ull;
-	publish(loop, http_now_ns());
+	loop_reconcile(loop, clock_mono_ns());
+	loop->next_reconcile_ns = clock_mono_ns() + opts->reconcile_ms * 1000000ull;
+	publish(loop, clock_mono_ns(), false);
 	return 0;
 }
 
@@ -785,11 +416,11 @@ void loop_poll_once(struct loop *loop, int timeout_ms)
 			uint64_t expirations;
 
 			if (read(loop->timer_fd, &expirations, sizeof(expirations)) > 0)
-				on_tick(loop, http_now_ns());
+				on_tick(loop, clock_mono_ns());
 			break;
 		}
 		case TAG_COMMANDS:
-			cmdq_drain(&loop->commands, handle_command, loop);
+			cmdq_drain(&loop->commands, handle_command, publish_now, loop);
 			break;
 		case TAG_INGEST_UNIX:
 			ingest_drain(&loop->ingest, loop->ingest.unix_fd, on_report, loop);
@@ -799,7 +430,7 @@ void loop_poll_once(struct loop *loop, int timeout_ms)
 			break;
 		}
 	}
-	publish(loop, http_now_ns());
+	publish(loop, clock_mono_ns(), false);
 }
 
 int loop_run(struct loop *loop)
@@ -808,7 +439,7 @@ int loop_run(struct loop *loop)
 		int timeout_ms = -1;
 
 		if (publish_pending(loop)) {
-			uint64_t now_ns = http_now_ns();
+			uint64_t now_ns = clock_mono_ns();
 
 			timeout_ms = loop->next_publish_ns > now_ns
 					     ? (int)((loop->next_publish_ns - now_ns) / 1000000 + 1)
@@ -821,10 +452,9 @@ int loop_run(struct loop *loop)
 
 void loop_destroy(struct loop *loop)
 {
-	save_state(loop, http_now_ns(), true);
+	save_state(loop, clock_mono_ns(), true);
 	cmdq_stop(&loop->commands);
-	for (size_t i = 0; i < loop->fleet.count; i++)
-		close_pidfd(&loop->fleet.workers[i]);
+	procwatch_destroy(&loop->procs, &loop->fleet);
 	probe_stop(loop->probe);
 	loop->probe = NULL;
 	sockwatch_destroy(&loop->sockets);

@@ -14,6 +14,7 @@
 #include "ingest.h"
 #include "opts.h"
 #include "probe.h"
+#include "procwatch.h"
 #include "snapshot.h"
 #include "sockwatch.h"
 
@@ -24,9 +25,10 @@ struct loop {
 	struct probe *probe;
 	struct fleet fleet;
 	struct cmdq commands;
+	struct procwatch procs;
 	struct sockwatch sockets;
 	struct ingest ingest;
-	struct probe_status status;
+	struct daemon_status status;
 	int epoll_fd;
 	int signal_fd;
 	int timer_fd;
@@ -35,7 +37,6 @@ struct loop {
 	uint64_t saved_lifecycle; /* fleet.lifecycle at the last state save */
 	uint64_t next_save_ns;
 	bool save_failed;
-	size_t restore_failures;
 	bool status_changed;
 	uint64_t next_reconcile_ns;
 	bool stopping;
@@ -47,10 +48,6 @@ int loop_run(struct loop *loop);
 void loop_destroy(struct loop *loop);
 
 /* Exposed for the kernel tests, which drive the loop's pieces directly. */
-int loop_register(struct loop *loop, const char *name, int64_t pid, enum worker_origin origin,
-		  struct worker **out, char *err, size_t err_len);
-/* Points a worker at another process: a restarted worker reporting under its old name. */
-int loop_rebind(struct loop *loop, struct worker *worker, int64_t pid, char *err, size_t err_len);
 void loop_reconcile(struct loop *loop, uint64_t now_ns);
 void loop_poll_once(struct loop *loop, int timeout_ms);
 

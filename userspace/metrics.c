@@ -108,7 +108,7 @@ static void worker_families(struct out *out, const struct snapshot *snapshot,
 static void host_families(struct out *out, const struct snapshot *snapshot,
 			  const struct render_view *view)
 {
-	const struct probe_status *probe = &snapshot->probe;
+	const struct daemon_status *probe = &snapshot->status;
 	size_t per_state[WS__COUNT] = {0}, producing, alive = 0, suspect = 0, dead = 0;
 	enum worker_health health = render_host_health(snapshot, view, per_state);
 	double total;
@@ -169,7 +169,7 @@ static void probe_families(struct out *out, const struct snapshot *snapshot,
 		{LP_STAT_KEEPALIVE_SET, "keepalive_set"},
 		{LP_STAT_KEEPALIVE_FAILED, "keepalive_failed"},
 	};
-	const struct probe_status *probe = &snapshot->probe;
+	const struct daemon_status *probe = &snapshot->status;
 
 	family(out, "liveprobe_up", "gauge", "1 while the BPF programs are attached.");
 	sample(out, "liveprobe_up %d", probe->attached);

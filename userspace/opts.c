@@ -112,22 +112,6 @@ void opts_defaults(struct opts *opts)
 	opts->sse_clients = 16;
 }
 
-bool opts_valid_worker_name(const char *name)
-{
-	size_t len = strlen(name);
-
-	if (len == 0 || len > OPTS_NAME_MAX)
-		return false;
-	for (const char *c = name; *c; c++) {
-		if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-		    (*c >= '0' && *c <= '9'))
-			continue;
-		if (!strchr("._-:@[]+", *c))
-			return false;
-	}
-	return true;
-}
-
 static int parse_u32(const char *text, uint32_t min, uint32_t max, uint32_t *out)
 {
 	unsigned long long value;
@@ -272,16 +256,12 @@ static enum opts_result parse_watch_pid(const char *text, struct opts *opts, cha
 	if (eq) {
 		size_t name_len = eq - text;
 
-		if (name_len == 0 || name_len > OPTS_NAME_MAX)
-			return fail(err, err_len, "--watch-pid '%s': NAME must be 1..%d characters",
-				    text, OPTS_NAME_MAX);
+		if (name_len > WORKER_NAME_MAX)
+			return fail(err, err_len, "--watch-pid '%s': " WORKER_NAME_RULE, text);
 		memcpy(watch->name, text, name_len);
 		watch->name[name_len] = '\0';
-		if (!opts_valid_worker_name(watch->name))
-			return fail(
-				err, err_len,
-				"--watch-pid '%s': NAME may hold only letters, digits and ._-:@[]+",
-				text);
+		if (!worker_name_valid(watch->name))
+			return fail(err, err_len, "--watch-pid '%s': " WORKER_NAME_RULE, text);
 	}
 	opts->n_watch_pids++;
 	return OPTS_RUN;

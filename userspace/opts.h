@@ -10,9 +10,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "worker_name.h"
+
 #define OPTS_MAX_WATCH_PIDS	   1024
 #define OPTS_MAX_WATCH_COMMS	   64
-#define OPTS_NAME_MAX		   63
 #define OPTS_DEFAULT_LISTEN	   "127.0.0.1:9476"
 #define OPTS_DEFAULT_PIN_ROOT	   "/sys/fs/bpf/liveprobe"
 #define OPTS_DEFAULT_INGEST	   "/run/liveprobe/ingest.sock"
@@ -24,7 +25,7 @@
 #define OPTS_DEFAULT_MAX_CONNS	   16384
 
 struct opts_watch_pid {
-	char name[OPTS_NAME_MAX + 1]; /* empty: COMM-PID */
+	char name[WORKER_NAME_MAX + 1]; /* empty: COMM-PID */
 	int32_t pid;
 };
 
@@ -69,7 +70,6 @@ enum opts_result {
 
 void opts_defaults(struct opts *opts);
 enum opts_result opts_parse(int argc, char **argv, struct opts *opts, char *err, size_t err_len);
-bool opts_valid_worker_name(const char *name);
 /* Splits "HOST:PORT" or "[V6]:PORT"; returns 0 or -1. */
 int opts_parse_hostport(const char *text, char *host, size_t host_len, uint16_t *port);
 

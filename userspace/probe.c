@@ -16,6 +16,7 @@
 
 #include "liveprobe.skel.h"
 #include "log.h"
+#include "paths.h"
 #include "probe.h"
 
 #define BPFFS_DEFAULT "/sys/fs/bpf"
@@ -58,24 +59,6 @@ static bool on_bpffs(const char *path)
 	return statfs(path, &fs) == 0 && fs.f_type == BPF_FS_MAGIC;
 }
 
-static int mkdir_p(const char *path)
-{
-	char partial[256];
-
-	if (strlen(path) >= sizeof(partial))
-		return -ENAMETOOLONG;
-	for (const char *slash = strchr(path + 1, '/');; slash = strchr(slash + 1, '/')) {
-		size_t len = slash ? (size_t)(slash - path) : strlen(path);
-
-		memcpy(partial, path, len);
-		partial[len] = '\0';
-		if (mkdir(partial, 0700) && errno != EEXIST)
-			return -errno;
-		if (!slash)
-			return 0;
-	}
-}
-
 /* A fresh boot may have no bpffs; mount the conventional one when the pin root lives there. */
 static int prepare_pin_root(struct probe *probe, const char *pin_root)
 {
@@ -83,14 +66,14 @@ static int prepare_pin_root(struct probe *probe, const char *pin_root)
 
 	if (!strncmp(pin_root, BPFFS_DEFAULT "/", sizeof(BPFFS_DEFAULT)) &&
 	    !on_bpffs(BPFFS_DEFAULT)) {
-		mkdir_p(BPFFS_DEFAULT);
+		paths_mkdir_p(BPFFS_DEFAULT, 0700);
 		if (mount("bpf", BPFFS_DEFAULT, "bpf", 0, "mode=0700")) {
 			err = -errno;
 			log_error("cannot mount bpffs at %s: %s", BPFFS_DEFAULT, strerror(errno));
 			return err;
 		}
 	}
-	err = mkdir_p(pin_root);
+	err = paths_mkdir_p(pin_root, 0700);
 	if (err) {
 		log_error("cannot create pin root %s: %s%s", pin_root, strerror(-err),
 			  err == -EACCES || err == -EPERM

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "render.h"
 
 static double age_s(uint64_t since_ns, uint64_t now_ns)
@@ -36,13 +37,9 @@ static json_object *json_seconds(double seconds)
 
 void render_view_init(struct render_view *view, const struct snapshot *snapshot)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	view->now_ns = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	view->now_real_s = ts.tv_sec + ts.tv_nsec / 1e9;
-	view->policy = snapshot->probe.policy;
+	view->now_ns = clock_mono_ns();
+	view->now_real_s = clock_wall_s();
+	view->policy = snapshot->status.policy;
 }
 
 /* The state as this view sees it: output-based states are re-judged under the view's policy. */
@@ -295,7 +292,7 @@ static void add_reason(json_object *reasons, size_t *n_reasons, const char *fmt,
 
 static json_object *probe_object(const struct snapshot *snapshot, uint64_t now_ns)
 {
-	const struct probe_status *probe = &snapshot->probe;
+	const struct daemon_status *probe = &snapshot->status;
 	json_object *obj = json_object_new_object();
 
 	json_object_object_add(obj, "attached", json_object_new_boolean(probe->attached));
@@ -344,7 +341,7 @@ static json_object *probe_object(const struct snapshot *snapshot, uint64_t now_n
 
 static json_object *ingest_object(const struct snapshot *snapshot)
 {
-	const struct ingest_stats *ingest = &snapshot->probe.ingest;
+	const struct ingest_stats *ingest = &snapshot->status.ingest;
 	json_object *obj = json_object_new_object();
 	json_object *dropped = json_object_new_object();
 	uint64_t dropped_total = 0;
@@ -366,7 +363,7 @@ static enum worker_health host_verdict(const struct snapshot *snapshot,
 				       const struct render_view *view, json_object *reasons,
 				       size_t per_state[WS__COUNT])
 {
-	const struct probe_status *probe = &snapshot->probe;
+	const struct daemon_status *probe = &snapshot->status;
 	uint64_t unreconciled = snapshot_unreconciled_drops(snapshot);
 	enum worker_health health = HEALTH_GREEN;
 	size_t n_reasons = 0;
@@ -482,7 +479,7 @@ char *render_healthz(const struct snapshot *snapshot, int *healthy)
 	uint64_t unreconciled = snapshot_unreconciled_drops(snapshot);
 	char reason[128] = "";
 
-	if (!snapshot->probe.attached)
+	if (!snapshot->status.attached)
 		snprintf(reason, sizeof(reason), "BPF programs are not attached");
 	else if (unreconciled)
 		snprintf(reason, sizeof(reason), "%llu ring-buffer drops not yet reconciled",

@@ -79,7 +79,7 @@ static enum report_error apply_field(struct report *out, const char *key, const 
 	uint64_t number;
 
 	if (!strcmp(key, "worker")) {
-		if (!opts_valid_worker_name(value))
+		if (!worker_name_valid(value))
 			return REPORT_ERR_BAD_WORKER;
 		strcpy(out->worker, value);
 	} else if (!strcmp(key, "completed_at")) {
@@ -196,13 +196,13 @@ static enum report_error apply_notify(struct report *notify, const char *line, s
 		notify->status[value_len] = '\0';
 		notify->has_status = true;
 	} else if (KEY_IS("LIVEPROBE_WORKER")) {
-		char name[REPORT_NAME_MAX + 1];
+		char name[WORKER_NAME_MAX + 1];
 
-		if (value_len > REPORT_NAME_MAX)
+		if (value_len > WORKER_NAME_MAX)
 			return REPORT_ERR_BAD_WORKER;
 		memcpy(name, value, value_len);
 		name[value_len] = '\0';
-		if (!opts_valid_worker_name(name))
+		if (!worker_name_valid(name))
 			return REPORT_ERR_BAD_WORKER;
 		strcpy(notify->worker, name);
 	}

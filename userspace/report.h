@@ -13,10 +13,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "worker_name.h"
+
 #define REPORT_LINE_MAX	  1024 /* bytes per line; a longer line is dropped whole */
 #define REPORT_COUNT_MAX  1000000
 #define REPORT_STATUS_MAX 128
-#define REPORT_NAME_MAX	  63
 
 enum report_kind {
 	REPORT_EPISODE,
@@ -47,7 +48,7 @@ enum report_error {
 
 struct report {
 	enum report_kind kind;
-	char worker[REPORT_NAME_MAX + 1]; /* empty: none given */
+	char worker[WORKER_NAME_MAX + 1]; /* empty: none given */
 	bool has_completed_at;
 	double completed_at; /* worker's wall clock, Unix seconds */
 	uint32_t count;	     /* episodes this line reports; 1 by default */

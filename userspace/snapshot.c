@@ -9,7 +9,7 @@
 static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct snapshot *current;
 
-struct snapshot *snapshot_take(const struct fleet *fleet, const struct probe_status *probe,
+struct snapshot *snapshot_take(const struct fleet *fleet, const struct daemon_status *status,
 			       uint64_t now_ns)
 {
 	struct snapshot *snapshot;
@@ -21,7 +21,7 @@ struct snapshot *snapshot_take(const struct fleet *fleet, const struct probe_sta
 		return NULL;
 	snapshot->refs = 1;
 	snapshot->taken_ns = now_ns;
-	snapshot->probe = *probe;
+	snapshot->status = *status;
 	snapshot->count = fleet->count;
 	memcpy(snapshot->workers, fleet->workers, fleet->count * sizeof(struct worker));
 	snapshot->conns = (struct conn *)(snapshot->workers + fleet->count);
@@ -93,8 +93,17 @@ void snapshot_release(struct snapshot *snapshot)
 
 uint64_t snapshot_unreconciled_drops(const struct snapshot *snapshot)
 {
-	uint64_t drops = snapshot->probe.stats[LP_STAT_RINGBUF_DROPS];
+	uint64_t drops = snapshot->status.stats[LP_STAT_RINGBUF_DROPS];
 
-	return drops > snapshot->probe.drops_reconciled ? drops - snapshot->probe.drops_reconciled
+	return drops > snapshot->status.drops_reconciled ? drops - snapshot->status.drops_reconciled
 							: 0;
+}
+
+const struct worker *snapshot_find_name(const struct snapshot *snapshot, const char *name)
+{
+	for (size_t i = 0; i < snapshot->count; i++) {
+		if (!strcmp(snapshot->workers[i].name, name))
+			return &snapshot->workers[i];
+	}
+	return NULL;
 }

@@ -18,7 +18,9 @@
 #include "ingest.h"
 #include "sockwatch.h"
 
-struct probe_status {
+/* What the daemon knows about itself, beside the fleet: the probe (attachment, kernel counters,
+ * drops and their reconciliation, per-program cost), ingest, connections, hooks and policy. */
+struct daemon_status {
 	bool attached;
 	uint64_t stats[LP_STAT__COUNT];
 	uint64_t drops_reconciled; /* drops that a completed reconciliation has covered */
@@ -42,14 +44,14 @@ struct probe_status {
 struct snapshot {
 	int refs;
 	uint64_t taken_ns;
-	struct probe_status probe;
+	struct daemon_status status;
 	size_t count;
 	struct conn *conns; /* grouped by owner: worker i owns conns[conn_first .. +n_conns) */
 	size_t n_conns;
 	struct worker workers[];
 };
 
-struct snapshot *snapshot_take(const struct fleet *fleet, const struct probe_status *probe,
+struct snapshot *snapshot_take(const struct fleet *fleet, const struct daemon_status *status,
 			       uint64_t now_ns);
 /* The connections a snapshot's worker owns. */
 static inline const struct conn *snapshot_conns_of(const struct snapshot *snapshot,
@@ -58,6 +60,8 @@ static inline const struct conn *snapshot_conns_of(const struct snapshot *snapsh
 	return snapshot->conns + worker->conn_first;
 }
 struct worker *snapshot_find_id(const struct snapshot *snapshot, uint32_t id);
+/* A linear scan: for one-worker reads and write answers, not for loops over the fleet. */
+const struct worker *snapshot_find_name(const struct snapshot *snapshot, const char *name);
 /* Takes ownership of snapshot and releases the one it replaces. */
 void snapshot_publish(struct snapshot *snapshot);
 /* The current snapshot with a reference held, or NULL before the first publish. */

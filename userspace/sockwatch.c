@@ -139,12 +139,16 @@ static struct worker *bound_worker(const struct sockwatch *watch, struct fleet *
 	return binding ? fleet_find_id(fleet, binding->worker_id) : NULL;
 }
 
+/*
+ * The placeholder rule: a connection-only worker (named after its peer) exists only for its
+ * connections, so it goes with the last of them. Invalidates worker pointers (fleet_remove).
+ */
 static void drop_placeholder(struct fleet *fleet, uint32_t id)
 {
 	struct worker *worker = fleet_find_id(fleet, id);
 
 	if (worker && worker->origin == ORIGIN_PEER && worker->n_conns == 0 && !worker->has_exit)
-		fleet_remove(fleet, worker->name);
+		fleet_remove(fleet, worker);
 }
 
 int sockwatch_bind_peer(struct sockwatch *watch, struct fleet *fleet, uint16_t family,
@@ -167,7 +171,7 @@ int sockwatch_bind_peer(struct sockwatch *watch, struct fleet *fleet, uint16_t f
 		memcpy(binding->addr, addr, 16);
 	}
 	binding->worker_id = worker_id;
-	fleet->lifecycle++;
+	fleet_touch_saved(fleet);
 	/* Connections already tracked under the peer's own name move now. */
 	for (size_t i = 0; i < fleet->n_conns; i++) {
 		struct conn *conn = &fleet->conns[i];
@@ -208,8 +212,7 @@ static struct conn *track(struct sockwatch *watch, struct fleet *fleet, const st
 				"connection limit reached (--max-connections %zu): new connections "
 				"are not tracked",
 				fleet->conn_capacity);
-		if (owner->origin == ORIGIN_PEER && owner->n_conns == 0)
-			fleet_remove(fleet, owner->name);
+		drop_placeholder(fleet, owner->id);
 		return NULL;
 	}
 	*conn = *facts;
@@ -236,7 +239,7 @@ static struct conn *apply_kernel(struct sockwatch *watch, struct fleet *fleet, u
 	was_dead = conn_is_dead(conn);
 	was_suspect = conn->suspect;
 	if (conn_apply_kernel(conn, kernel, now_ns))
-		fleet->generation++;
+		fleet_touch(fleet);
 	fleet_conn_changed(fleet, conn, was_dead, was_suspect);
 	return conn;
 }
@@ -318,7 +321,7 @@ static void on_diag_conn(void *ctx, const struct sockdiag_conn *diag)
 	was_dead = conn_is_dead(conn);
 	was_suspect = conn->suspect;
 	if (conn_apply_diag(conn, diag, pass->watch->pass, pass->now_ns))
-		pass->fleet->generation++;
+		fleet_touch(pass->fleet);
 	fleet_conn_changed(pass->fleet, conn, was_dead, was_suspect);
 }
 
@@ -342,7 +345,7 @@ static void reconcile_vanished(struct sockwatch *watch, struct fleet *fleet, str
 			watch->stats.vanished_total++;
 			conn_mark_vanished(conn, now_ns);
 		}
-		fleet->generation++;
+		fleet_touch(fleet);
 		fleet_conn_changed(fleet, conn, was_dead, was_suspect);
 	}
 }
@@ -425,6 +428,7 @@ static void reconcile_owners(struct fleet *fleet, uint64_t now_ns)
 		struct conn *conn = &fleet->conns[i];
 		struct socket_owner key = {.inode = conn->inode}, *found;
 		struct worker *from, *to;
+		uint32_t from_id;
 
 		if (!conn->inode || !count)
 			continue;
@@ -437,10 +441,9 @@ static void reconcile_owners(struct fleet *fleet, uint64_t now_ns)
 			continue;
 		log_debug("connection %llx belongs to %s", (unsigned long long)conn->cookie,
 			  to->name);
+		from_id = from->id;
 		fleet_conn_move(fleet, conn, to);
-		/* The placeholder named after the peer existed only for this connection. */
-		if (from->n_conns == 0 && !from->has_exit)
-			fleet_remove(fleet, from->name);
+		drop_placeholder(fleet, from_id);
 		fleet_evaluate(fleet, fleet_find_id(fleet, found->worker_id), now_ns);
 	}
 	free(owners);

@@ -11,34 +11,19 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "paths.h"
 #include "state.h"
 
 int state_prepare(const char *dir)
 {
-	char partial[256];
+	int err = paths_mkdir_p(dir, 0700);
 
-	if (strlen(dir) >= sizeof(partial)) {
-		log_error("--state-dir %s: path too long", dir);
-		return -ENAMETOOLONG;
-	}
-	for (const char *slash = strchr(dir + 1, '/');; slash = strchr(slash + 1, '/')) {
-		size_t len = slash ? (size_t)(slash - dir) : strlen(dir);
-
-		memcpy(partial, dir, len);
-		partial[len] = '\0';
-		if (len && mkdir(partial, 0700) && errno != EEXIST) {
-			int err = -errno;
-
-			log_error("--state-dir %s: cannot create %s: %s", dir, partial,
-				  strerror(errno));
-			return err;
-		}
-		if (!slash)
-			break;
+	if (err) {
+		log_error("--state-dir %s: cannot create it: %s", dir, strerror(-err));
+		return err;
 	}
 	if (access(dir, W_OK)) {
-		int err = -errno;
-
+		err = -errno;
 		log_error("--state-dir %s: not writable: %s", dir, strerror(errno));
 		return err;
 	}

@@ -27,7 +27,7 @@ int state_save(const char *dir, const struct fleet *fleet, const struct sockwatc
 
 /* What was saved about one worker, handed to the loop to restore. */
 struct state_worker {
-	char name[FLEET_NAME_MAX + 1];
+	char name[WORKER_NAME_MAX + 1];
 	char comm[16];
 	enum worker_origin origin;
 	uint32_t pid;

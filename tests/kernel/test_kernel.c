@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "http.h"
+#include "clock.h"
 #include "log.h"
 #include "loop.h"
 
@@ -89,7 +89,7 @@ static struct worker *find(struct loop *loop, const char *name)
 /* Polls the loop until the worker leaves `starting` or the timeout passes. */
 static struct worker *wait_final(struct loop *loop, const char *name, int timeout_ms)
 {
-	uint64_t deadline = http_now_ns() + timeout_ms * 1000000ull;
+	uint64_t deadline = clock_mono_ns() + timeout_ms * 1000000ull;
 	struct worker *worker;
 
 	do {
@@ -97,14 +97,15 @@ static struct worker *wait_final(struct loop *loop, const char *name, int timeou
 		worker = find(loop, name);
 		if (worker && fleet_state_is_dead(worker->state))
 			return worker;
-	} while (http_now_ns() < deadline);
+	} while (clock_mono_ns() < deadline);
 	return worker;
 }
 
 static bool register_child(struct loop *loop, const char *name, pid_t pid)
 {
 	char err[160];
-	int ret = loop_register(loop, name, pid, ORIGIN_API, NULL, err, sizeof(err));
+	int ret = procwatch_register(&loop->procs, &loop->fleet, name, pid, ORIGIN_API, NULL, err,
+				     sizeof(err));
 
 	if (ret)
 		HARNESS_FAIL("register %s (pid %d): %s", name, pid, err);
@@ -151,9 +152,8 @@ static void forget(struct loop *loop, const char *name)
 {
 	struct worker *worker = find(loop, name);
 
-	if (worker && worker->pid && !worker->has_exit)
-		probe_unwatch(loop->probe, worker->pid, worker->start_ticks);
-	fleet_remove(&loop->fleet, name);
+	if (worker)
+		procwatch_forget(&loop->procs, &loop->fleet, worker);
 }
 
 static void test_exit_zero(void)
@@ -625,16 +625,17 @@ static void test_dead_pid_refused(void)
 
 	release(&child);
 	reap(&child);
-	ASSERT_EQ(loop_register(&main_loop, "gone", child.pid, ORIGIN_API, NULL, err, sizeof(err)),
+	ASSERT_EQ(procwatch_register(&main_loop.procs, &main_loop.fleet, "gone", child.pid,
+				     ORIGIN_API, NULL, err, sizeof(err)),
 		  -ESRCH, "a reaped pid is refused");
 	ASSERT_TRUE(find(&main_loop, "gone") == NULL, "no worker was made");
 
 	child = spawn(body_exit, (void *)0L);
 	release(&child);
 	usleep(100000); /* a zombie: dead, not yet reaped */
-	ASSERT_EQ(
-		loop_register(&main_loop, "zombie", child.pid, ORIGIN_API, NULL, err, sizeof(err)),
-		-ESRCH, "a zombie is refused");
+	ASSERT_EQ(procwatch_register(&main_loop.procs, &main_loop.fleet, "zombie", child.pid,
+				     ORIGIN_API, NULL, err, sizeof(err)),
+		  -ESRCH, "a zombie is refused");
 	ASSERT_TRUE(strstr(err, "already exited") != NULL, "error says it exited");
 	reap(&child);
 }
@@ -717,7 +718,7 @@ static struct conn *server_side(struct loop *loop, uint16_t peer_port)
 
 static struct conn *poll_server_side(uint16_t peer_port, bool want_dead, int timeout_ms)
 {
-	uint64_t deadline = http_now_ns() + timeout_ms * 1000000ull;
+	uint64_t deadline = clock_mono_ns() + timeout_ms * 1000000ull;
 	struct conn *conn;
 
 	do {
@@ -725,7 +726,7 @@ static struct conn *poll_server_side(uint16_t peer_port, bool want_dead, int tim
 		conn = server_side(&sock_loop, peer_port);
 		if (conn && (!want_dead || conn_is_dead(conn)))
 			return conn;
-	} while (http_now_ns() < deadline);
+	} while (clock_mono_ns() < deadline);
 	return conn;
 }
 
@@ -756,10 +757,10 @@ static void run_peer_kill(bool unread_data, uint32_t expected_reason)
 	    !ASSERT_EQ(conn->reason, LP_CONN_ALIVE, "alive before the kill"))
 		goto cleanup;
 
-	killed_ns = http_now_ns();
+	killed_ns = clock_mono_ns();
 	kill(pid, SIGKILL);
 	conn = poll_server_side(ntohs(peer.sin_port), true, 2000);
-	seen_ns = http_now_ns();
+	seen_ns = clock_mono_ns();
 	if (!ASSERT_TRUE(conn && conn_is_dead(conn), "death seen"))
 		goto cleanup;
 	ASSERT_STREQ(conn_reason_name(conn->reason), conn_reason_name(expected_reason),
@@ -776,7 +777,7 @@ static void run_peer_kill(bool unread_data, uint32_t expected_reason)
 	/* The close that follows is seen too, though the socket has given its port back. */
 	close(accepted);
 	accepted = -1;
-	for (uint64_t deadline = http_now_ns() + 2000000000ull; http_now_ns() < deadline;) {
+	for (uint64_t deadline = clock_mono_ns() + 2000000000ull; clock_mono_ns() < deadline;) {
 		loop_poll_once(&sock_loop, 5);
 		conn = server_side(&sock_loop, ntohs(peer.sin_port));
 		if (!conn || conn->gone)

@@ -89,13 +89,13 @@ static void test_opts_errors(void)
 
 static void test_worker_names(void)
 {
-	ASSERT_TRUE(opts_valid_worker_name("actor-7"), "simple");
-	ASSERT_TRUE(opts_valid_worker_name("10.0.0.2:5555"), "peer address");
-	ASSERT_TRUE(opts_valid_worker_name("[fd00::2]:80"), "v6 peer");
-	ASSERT_TRUE(!opts_valid_worker_name(""), "empty");
-	ASSERT_TRUE(!opts_valid_worker_name("a/b"), "slash");
-	ASSERT_TRUE(!opts_valid_worker_name("a b"), "space");
-	ASSERT_TRUE(!opts_valid_worker_name("x\"y"), "quote");
+	ASSERT_TRUE(worker_name_valid("actor-7"), "simple");
+	ASSERT_TRUE(worker_name_valid("10.0.0.2:5555"), "peer address");
+	ASSERT_TRUE(worker_name_valid("[fd00::2]:80"), "v6 peer");
+	ASSERT_TRUE(!worker_name_valid(""), "empty");
+	ASSERT_TRUE(!worker_name_valid("a/b"), "slash");
+	ASSERT_TRUE(!worker_name_valid("a b"), "space");
+	ASSERT_TRUE(!worker_name_valid("x\"y"), "quote");
 }
 
 static void test_proc_parse_stat(void)
@@ -188,10 +188,17 @@ static void test_fleet_lifecycle(void)
 	fleet_apply_exit(&fleet, worker, &exit, WS_EXITED, 6000);
 	ASSERT_EQ(worker->state, WS_KILLED, "second death ignored");
 
-	ASSERT_EQ(fleet_remove(&fleet, "a"), 0, "remove");
+	fleet_remove(&fleet, worker);
 	ASSERT_EQ(fleet.count, 1, "one left");
 	ASSERT_STREQ(fleet.workers[0].name, "b", "order kept");
-	ASSERT_EQ(fleet_remove(&fleet, "a"), -ENOENT, "remove twice");
+	ASSERT_TRUE(fleet_find(&fleet, "a") == NULL, "the name is gone");
+
+	/* A live worker forgotten frees its pid: a new worker may take that pid. */
+	worker = fleet_find(&fleet, "b");
+	fleet_bind_process(&fleet, worker, 11, 100, "sleep", -1, 7000);
+	ASSERT_TRUE(fleet_find_live_pid(&fleet, 11) == worker, "the live pid is indexed");
+	fleet_remove(&fleet, worker);
+	ASSERT_TRUE(fleet_find_live_pid(&fleet, 11) == NULL, "removal frees the pid index");
 	fleet_free(&fleet);
 }
 
@@ -214,7 +221,7 @@ static const char *json_str(json_object *obj, const char *key)
 
 static struct snapshot *make_snapshot(struct fleet *fleet)
 {
-	struct probe_status status = {.attached = true};
+	struct daemon_status status = {.attached = true};
 
 	return snapshot_take(fleet, &status, 0);
 }
@@ -289,11 +296,11 @@ static void test_render_host_without_evidence(void)
 	ASSERT_STREQ(json_str(root, "health"), "amber", "no workers is not green");
 	json_object_put(root);
 
-	snapshot->probe.stats[LP_STAT_RINGBUF_DROPS] = 5;
-	snapshot->probe.drops_reconciled = 2;
+	snapshot->status.stats[LP_STAT_RINGBUF_DROPS] = 5;
+	snapshot->status.drops_reconciled = 2;
 	free(render_healthz(snapshot, &healthy));
 	ASSERT_EQ(healthy, 0, "unreconciled drops make /healthz fail");
-	snapshot->probe.drops_reconciled = 5;
+	snapshot->status.drops_reconciled = 5;
 	free(render_healthz(snapshot, &healthy));
 	ASSERT_EQ(healthy, 1, "reconciled drops are healthy");
 	snapshot_release(snapshot);
@@ -475,7 +482,7 @@ static void test_fleet_connections(void)
 	ASSERT_TRUE(strstr(fleet.workers[0].reason, "process 100 alive") != NULL,
 		    "reason names the live process");
 
-	snapshot = snapshot_take(&fleet, &(struct probe_status){0}, 60);
+	snapshot = snapshot_take(&fleet, &(struct daemon_status){0}, 60);
 	ASSERT_EQ(snapshot->n_conns, 3, "every connection published");
 	ASSERT_EQ(snapshot->workers[0].n_conns, 1, "proc owns one");
 	ASSERT_EQ(snapshot_conns_of(snapshot, &snapshot->workers[0])->cookie, 3, "its own");
@@ -493,7 +500,7 @@ static void test_fleet_connections(void)
 	ASSERT_TRUE(fleet_conn_find(&fleet, 1) == NULL, "the oldest went first");
 
 	ASSERT_EQ(fleet.workers[1].n_conns_dead, FLEET_DEAD_CONNS_KEPT, "dead count kept");
-	fleet_remove(&fleet, "10.0.0.2");
+	fleet_remove(&fleet, fleet_find(&fleet, "10.0.0.2"));
 	ASSERT_EQ(fleet.n_conns, 1, "a forgotten worker's connections go with it");
 	ASSERT_TRUE(fleet_conn_find(&fleet, 3) == &fleet.conns[0], "the index follows moves");
 	ASSERT_TRUE(fleet_find(&fleet, "10.0.0.2") == NULL, "the name is free again");

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The directories a root daemon creates and trusts: the pin root, the state dir and the socket
+ * directories. Creates missing ones (mkdir -p) with the mode asked for. Returns 0 or -errno and
+ * logs nothing: the caller knows which option the path came from and says so in its one line.
+ */
+#ifndef LP_PATHS_H
+#define LP_PATHS_H
+
+#include <sys/types.h>
+
+/* Creates path and its missing parents with mode; an existing directory is fine. */
+int paths_mkdir_p(const char *path, mode_t mode);
+/* Creates the parents of a file path (a socket), not the file. */
+int paths_mkdir_parents(const char *file_path, mode_t mode);
+
+#endif

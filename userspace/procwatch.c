@@ -1,0 +1,399 @@
+// SPDX-License-Identifier: GPL-2.0
+/* See procwatch.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "log.h"
+#include "probe.h"
+#include "proc.h"
+#include "procwatch.h"
+#include "state.h"
+
+void procwatch_init(struct procwatch *watch, struct probe *probe, const char (*comms)[16],
+		    int n_comms)
+{
+	memset(watch, 0, sizeof(*watch));
+	watch->probe = probe;
+	watch->comms = comms;
+	watch->n_comms = n_comms;
+}
+
+static void close_pidfd(struct worker *worker)
+{
+	if (worker->pidfd >= 0) {
+		close(worker->pidfd);
+		worker->pidfd = -1;
+	}
+}
+
+void procwatch_destroy(struct procwatch *watch, struct fleet *fleet)
+{
+	(void)watch;
+	for (size_t i = 0; i < fleet->count; i++)
+		close_pidfd(&fleet->workers[i]);
+}
+
+static void exit_from_proc(const struct lp_proc *proc, struct worker_exit *exit,
+			   enum worker_state *state)
+{
+	memset(exit, 0, sizeof(*exit));
+	*state = fleet_classify_exit(proc->exit_code, proc->flags & LP_PROC_OOM, exit);
+	exit->at_ns = proc->exit_ns;
+	if (proc->flags & LP_PROC_SIGNALED) {
+		exit->has_killer = true;
+		exit->killer_pid = proc->killer_pid;
+		exit->kill_signal = proc->kill_signal;
+		memcpy(exit->killer_comm, proc->killer_comm, sizeof(exit->killer_comm));
+		exit->killer_comm[sizeof(exit->killer_comm) - 1] = '\0';
+	}
+}
+
+/* The process is gone: the fleet gets its death, the kernel forgets the entry. */
+static void end_process(struct procwatch *watch, struct fleet *fleet, struct worker *worker,
+			const struct worker_exit *exit, enum worker_state state, uint64_t now_ns)
+{
+	fleet_apply_exit(fleet, worker, exit, state, now_ns);
+	close_pidfd(worker);
+	probe_unwatch(watch->probe, worker->pid, worker->start_ticks);
+	log_debug("worker %s: %s (%s)", worker->name, fleet_state_name(worker->state),
+		  worker->reason);
+}
+
+static void record_exit(struct procwatch *watch, struct fleet *fleet, struct worker *worker,
+			const struct lp_proc *proc, uint64_t now_ns)
+{
+	struct worker_exit exit;
+	enum worker_state state;
+
+	exit_from_proc(proc, &exit, &state);
+	end_process(watch, fleet, worker, &exit, state, now_ns);
+}
+
+/* A process the kernel adopted by comm: name it COMM-PID, or COMM-PID.N if that is taken. */
+static struct worker *adopt_process(struct procwatch *watch, struct fleet *fleet, uint32_t tgid,
+				    const struct lp_proc *proc, uint64_t now_ns)
+{
+	char comm[LP_COMM_LEN + 1] = {};
+	char name[WORKER_NAME_MAX + 1];
+	struct worker *worker = NULL;
+	int err = -EEXIST;
+
+	memcpy(comm, proc->comm, LP_COMM_LEN);
+	for (int attempt = 1; err == -EEXIST && attempt < 100; attempt++) {
+		if (attempt == 1)
+			snprintf(name, sizeof(name), "%s-%u", comm, tgid);
+		else
+			snprintf(name, sizeof(name), "%s-%u.%d", comm, tgid, attempt);
+		err = fleet_add(fleet, name, tgid, proc->start_ticks, comm, ORIGIN_COMM, now_ns,
+				&worker);
+	}
+	if (err == -EINVAL) {
+		/* The comm has characters a name may not; fall back to the pid alone. */
+		snprintf(name, sizeof(name), "pid-%u", tgid);
+		err = fleet_add(fleet, name, tgid, proc->start_ticks, comm, ORIGIN_COMM, now_ns,
+				&worker);
+	}
+	if (err) {
+		log_warn("cannot adopt %s[%u]: %s", comm, tgid, strerror(-err));
+		probe_unwatch(watch->probe, tgid, proc->start_ticks);
+		return NULL;
+	}
+	fleet_bind_process(fleet, worker, tgid, proc->start_ticks, comm, proc_pidfd_open(tgid),
+			   now_ns);
+	log_debug("adopted %s by comm", worker->name);
+	return worker;
+}
+
+void procwatch_on_event(struct procwatch *watch, struct fleet *fleet,
+			const struct lp_proc_event *event, uint64_t now_ns)
+{
+	struct worker *worker = fleet_find_process(fleet, event->tgid, event->proc.start_ticks);
+
+	if (!worker && (event->proc.flags & LP_PROC_ADOPTED))
+		worker = adopt_process(watch, fleet, event->tgid, &event->proc, now_ns);
+	if (!worker)
+		return; /* forgotten while the event was in flight */
+	if (event->header.kind == LP_EV_PROC_EXIT)
+		record_exit(watch, fleet, worker, &event->proc, now_ns);
+}
+
+/*
+ * Opens a pidfd on pid (which pins what /proc says about it) and reads its identity; a zombie
+ * or a vanished process is -ESRCH. On success the caller owns *pidfd.
+ */
+static int open_process(int64_t pid, struct proc_identity *id, int *pidfd, char *err,
+			size_t err_len)
+{
+	int ret;
+
+	*pidfd = proc_pidfd_open(pid);
+	if (*pidfd < 0 && errno == ESRCH) {
+		snprintf(err, err_len, "no process with pid %lld", (long long)pid);
+		return -ESRCH;
+	}
+	if (*pidfd < 0) {
+		ret = -errno;
+		snprintf(err, err_len, "cannot open pid %lld: %s", (long long)pid, strerror(errno));
+		return ret == -EMFILE || ret == -ENFILE ? -ENOSPC : ret;
+	}
+	ret = proc_read_identity(pid, id);
+	if (ret || id->state == 'Z' || proc_pidfd_exited(*pidfd)) {
+		snprintf(err, err_len, "process %lld has already exited", (long long)pid);
+		close(*pidfd);
+		*pidfd = -1;
+		return -ESRCH;
+	}
+	return 0;
+}
+
+/* Puts an opened process under a worker, in the kernel map first; on success owns pidfd. */
+static int watch_process(struct procwatch *watch, struct fleet *fleet, struct worker *worker,
+			 int64_t pid, const struct proc_identity *id, int pidfd, char *err,
+			 size_t err_len)
+{
+	struct lp_proc proc = {};
+	int ret;
+
+	proc.start_ticks = id->start_ticks;
+	memcpy(proc.comm, id->comm, sizeof(proc.comm));
+	snprintf(proc.name, sizeof(proc.name), "%.*s", (int)sizeof(proc.name) - 1, worker->name);
+	ret = probe_watch(watch->probe, pid, &proc);
+	if (ret) {
+		snprintf(err, err_len, "cannot watch pid %lld in the kernel: %s", (long long)pid,
+			 strerror(-ret));
+		return ret;
+	}
+	/* Died between the checks and the map insert: the kernel could not have seen it. */
+	if (proc_pidfd_exited(pidfd) && probe_lookup(watch->probe, pid, &proc) == 0 &&
+	    !(proc.flags & LP_PROC_EXITED)) {
+		snprintf(err, err_len, "process %lld exited during registration", (long long)pid);
+		probe_unwatch(watch->probe, pid, id->start_ticks);
+		return -ESRCH;
+	}
+	fleet_bind_process(fleet, worker, pid, id->start_ticks, id->comm, pidfd, clock_mono_ns());
+	return 0;
+}
+
+static void set_name_error(struct fleet *fleet, int ret, const char *name, char *err,
+			   size_t err_len)
+{
+	if (ret == -EEXIST)
+		snprintf(err, err_len, "a worker named %s exists already", name);
+	else if (ret == -ENOSPC)
+		snprintf(err, err_len, "worker limit reached (--max-workers %zu)", fleet->capacity);
+	else
+		snprintf(err, err_len, WORKER_NAME_RULE);
+}
+
+int procwatch_register(struct procwatch *watch, struct fleet *fleet, const char *name, int64_t pid,
+		       enum worker_origin origin, struct worker **out, char *err, size_t err_len)
+{
+	struct proc_identity id;
+	struct worker *worker;
+	char default_name[WORKER_NAME_MAX + 1];
+	int pidfd, ret;
+
+	if (name[0] && !worker_name_valid(name)) {
+		set_name_error(fleet, -EINVAL, name, err, err_len);
+		return -EINVAL;
+	}
+	if (name[0] && fleet_find(fleet, name)) {
+		set_name_error(fleet, -EEXIST, name, err, err_len);
+		return -EEXIST;
+	}
+	ret = open_process(pid, &id, &pidfd, err, err_len);
+	if (ret)
+		return ret;
+	worker = fleet_find_process(fleet, pid, id.start_ticks);
+	if (worker && !worker->has_exit) {
+		snprintf(err, err_len, "process %lld is already watched as %s", (long long)pid,
+			 worker->name);
+		ret = -EEXIST;
+		goto cleanup;
+	}
+	if (!name[0]) {
+		snprintf(default_name, sizeof(default_name), "%s-%lld", id.comm, (long long)pid);
+		if (!worker_name_valid(default_name))
+			snprintf(default_name, sizeof(default_name), "pid-%lld", (long long)pid);
+		name = default_name;
+	}
+	ret = fleet_add(fleet, name, 0, 0, id.comm, origin, clock_mono_ns(), &worker);
+	if (ret) {
+		set_name_error(fleet, ret, name, err, err_len);
+		goto cleanup;
+	}
+	ret = watch_process(watch, fleet, worker, pid, &id, pidfd, err, err_len);
+	if (ret) {
+		fleet_remove(fleet, worker);
+		goto cleanup;
+	}
+	log_debug("watching %s (pid %lld)", name, (long long)pid);
+	if (out)
+		*out = worker;
+	return 0;
+
+cleanup:
+	close(pidfd);
+	return ret;
+}
+
+int procwatch_rebind(struct procwatch *watch, struct fleet *fleet, struct worker *worker,
+		     int64_t pid, char *err, size_t err_len)
+{
+	struct proc_identity id;
+	struct worker *other;
+	int pidfd, ret;
+
+	ret = open_process(pid, &id, &pidfd, err, err_len);
+	if (ret)
+		return ret;
+	other = fleet_find_process(fleet, pid, id.start_ticks);
+	if (other && other != worker && !other->has_exit) {
+		snprintf(err, err_len, "process %lld is already watched as %s", (long long)pid,
+			 other->name);
+		close(pidfd);
+		return -EEXIST;
+	}
+	if (worker->pid && !worker->has_exit)
+		probe_unwatch(watch->probe, worker->pid, worker->start_ticks);
+	fleet_unindex_pid(fleet, worker);
+	close_pidfd(worker);
+	ret = watch_process(watch, fleet, worker, pid, &id, pidfd, err, err_len);
+	if (ret) {
+		close(pidfd);
+		return ret;
+	}
+	log_debug("worker %s now watches pid %lld", worker->name, (long long)pid);
+	return 0;
+}
+
+int procwatch_claim(struct procwatch *watch, struct fleet *fleet, const char *name, int64_t pid,
+		    char *err, size_t err_len)
+{
+	struct worker *known = name[0] ? fleet_find(fleet, name) : NULL;
+
+	if (!known || (known->pid != (uint32_t)pid && known->pid && !known->has_exit))
+		return procwatch_register(watch, fleet, name, pid, ORIGIN_FLAG, NULL, err,
+					  err_len);
+	if (known->pid == (uint32_t)pid && !known->has_exit)
+		return 0; /* the same process, watched again by the restore */
+	return procwatch_rebind(watch, fleet, known, pid, err, err_len);
+}
+
+/* Adopt what the kernel adopted while its event was dropped. */
+static void reconcile_adopted(struct procwatch *watch, struct fleet *fleet, uint64_t now_ns)
+{
+	uint32_t tgid, *prev = NULL;
+	struct lp_proc proc;
+
+	while (probe_next_proc(watch->probe, prev, &tgid) == 0) {
+		prev = &tgid;
+		if (probe_lookup(watch->probe, tgid, &proc) || !(proc.flags & LP_PROC_ADOPTED))
+			continue;
+		if (!fleet_find_process(fleet, tgid, proc.start_ticks))
+			adopt_process(watch, fleet, tgid, &proc, now_ns);
+	}
+}
+
+struct comm_scan {
+	struct procwatch *watch;
+	struct fleet *fleet;
+};
+
+static void adopt_running(pid_t pid, const struct proc_identity *id, void *ctx)
+{
+	struct comm_scan *scan = ctx;
+	char err[160];
+
+	if (pid == getpid() || fleet_find_process(scan->fleet, pid, id->start_ticks))
+		return;
+	if (procwatch_register(scan->watch, scan->fleet, "", pid, ORIGIN_COMM, NULL, err,
+			       sizeof(err)))
+		log_debug("comm scan: %s", err);
+}
+
+void procwatch_reconcile(struct procwatch *watch, struct fleet *fleet, uint64_t now_ns)
+{
+	struct comm_scan scan = {watch, fleet};
+
+	if (watch->n_comms)
+		reconcile_adopted(watch, fleet, now_ns);
+	for (size_t i = 0; i < fleet->count; i++) {
+		struct worker *worker = &fleet->workers[i];
+		struct lp_proc proc;
+
+		if (!worker->pid || worker->has_exit)
+			continue;
+		if (probe_lookup(watch->probe, worker->pid, &proc) == 0 &&
+		    proc.start_ticks == worker->start_ticks && (proc.flags & LP_PROC_EXITED)) {
+			log_debug("reconcile: %s exited while its event was lost", worker->name);
+			record_exit(watch, fleet, worker, &proc, now_ns);
+		} else if (worker->pidfd >= 0 && proc_pidfd_exited(worker->pidfd)) {
+			struct worker_exit exit = {.code = -1, .at_ns = now_ns};
+
+			/* Gone, and the kernel never recorded how: say so, in red. */
+			end_process(watch, fleet, worker, &exit, WS_UNKNOWN, now_ns);
+		}
+	}
+	for (int i = 0; i < watch->n_comms; i++)
+		proc_for_each_with_comm(watch->comms[i], adopt_running, &scan);
+}
+
+struct worker *procwatch_restore(struct procwatch *watch, struct fleet *fleet,
+				 const struct state_worker *saved, uint64_t now_ns)
+{
+	struct worker_exit unobserved = {.code = -1, .at_ns = now_ns};
+	struct proc_identity id;
+	struct worker *worker;
+	char err[160];
+	int pidfd;
+
+	if (fleet_add(fleet, saved->name, 0, 0, saved->comm, saved->origin, now_ns, &worker)) {
+		if (watch->restore_failures++ == 0)
+			log_warn("state: cannot restore worker %s (and maybe more): over "
+				 "--max-workers %zu, or a duplicate name",
+				 saved->name, fleet->capacity);
+		return NULL;
+	}
+	worker->output.episodes_total = saved->episodes_total;
+	worker->output.heartbeats_total = saved->heartbeats_total;
+	fleet_set_bye(fleet, worker, saved->bye);
+	if (saved->has_exit) {
+		worker->pid = saved->pid;
+		worker->start_ticks = saved->start_ticks;
+		worker->has_exit = true;
+		worker->exit = saved->exit;
+		fleet_set_state(fleet, worker, saved->state, saved->reason, now_ns);
+		return worker;
+	}
+	if (saved->pid) {
+		if (open_process(saved->pid, &id, &pidfd, err, sizeof(err)) == 0) {
+			if (id.start_ticks == saved->start_ticks &&
+			    watch_process(watch, fleet, worker, saved->pid, &id, pidfd, err,
+					  sizeof(err)) == 0)
+				return worker; /* the same process: watched again, amber until it
+						  reports */
+			close(pidfd);
+		}
+		worker->pid = saved->pid;
+		worker->start_ticks = saved->start_ticks;
+		fleet_apply_exit(fleet, worker, &unobserved, WS_UNKNOWN, now_ns);
+		fleet_set_state(fleet, worker, WS_UNKNOWN,
+				"gone while the daemon was down; exit status not observed", now_ns);
+		return worker;
+	}
+	worker->awaiting_evidence = true;
+	fleet_set_state(fleet, worker, WS_UNKNOWN, "not seen since the daemon restarted", now_ns);
+	return worker;
+}
+
+void procwatch_forget(struct procwatch *watch, struct fleet *fleet, struct worker *worker)
+{
+	if (worker->pid && !worker->has_exit)
+		probe_unwatch(watch->probe, worker->pid, worker->start_ticks);
+	close_pidfd(worker);
+	fleet_remove(fleet, worker);
+}
