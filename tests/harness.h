@@ -2,7 +2,9 @@
 /*
  * A small test harness in the style of the kernel's test_progs: each test is a function, ASSERT_*
  * macros print the failed comparison with its values and mark the current test failed, and the
- * runner prints one "PASS: name" or "FAIL: name" line per test for tests/run.sh to count.
+ * runner prints one "PASS: name", "FAIL: name" or "SKIP: name (why)" line per test for
+ * tests/run.sh to count. A test that cannot run here calls test__skip() with the reason and
+ * returns: it is counted as skipped, never as passed.
  * Include it in exactly one file per test binary, after defining the test table.
  */
 #ifndef LP_HARNESS_H
@@ -18,6 +20,10 @@ struct harness_test {
 };
 
 static bool harness_failed;
+static char harness_skip_reason[160];
+
+/* The current test cannot run on this machine; why is shown beside its name. */
+#define test__skip(why) snprintf(harness_skip_reason, sizeof(harness_skip_reason), "%s", why)
 
 #define HARNESS_FAIL(fmt, ...)                                                                     \
 	do {                                                                                       \
@@ -39,6 +45,26 @@ static bool harness_failed;
 		bool ___ok = ___a == ___e;                                                         \
 		if (!___ok)                                                                        \
 			HARNESS_FAIL("%s: %s = %lld, expected %lld", what, #actual, ___a, ___e);   \
+		___ok;                                                                             \
+	})
+
+/* 0 is success, anything else (a -errno) is the failure shown. */
+#define ASSERT_OK(res, what)                                                                       \
+	({                                                                                         \
+		long long ___r = (long long)(res);                                                 \
+		bool ___ok = ___r == 0;                                                            \
+		if (!___ok)                                                                        \
+			HARNESS_FAIL("%s: %s = %lld (%s), expected 0", what, #res, ___r,           \
+				     ___r < 0 ? strerror((int)-___r) : "not an errno");            \
+		___ok;                                                                             \
+	})
+
+#define ASSERT_OK_PTR(ptr, what)                                                                   \
+	({                                                                                         \
+		const void *___p = (ptr);                                                          \
+		bool ___ok = ___p != NULL;                                                         \
+		if (!___ok)                                                                        \
+			HARNESS_FAIL("%s: %s is NULL", what, #ptr);                                \
 		___ok;                                                                             \
 	})
 
@@ -71,8 +97,12 @@ static inline int harness_run(const struct harness_test *tests, int n_tests, con
 		if (filter && !strstr(tests[i].name, filter))
 			continue;
 		harness_failed = false;
+		harness_skip_reason[0] = '\0';
 		tests[i].fn();
-		printf("%s: %s\n", harness_failed ? "FAIL" : "PASS", tests[i].name);
+		if (!harness_failed && harness_skip_reason[0])
+			printf("SKIP: %s (%s)\n", tests[i].name, harness_skip_reason);
+		else
+			printf("%s: %s\n", harness_failed ? "FAIL" : "PASS", tests[i].name);
 		fflush(stdout);
 		failed += harness_failed;
 	}

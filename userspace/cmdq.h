@@ -6,6 +6,9 @@
  * a result (0 or -errno, and a sentence for people), never with HTTP: status codes and bodies
  * are the HTTP module's business. Answers are released only after the loop has published a
  * snapshot that holds their effect, so a read right after a write sees it.
+ *
+ * Errors: cmdq_submit returns -ESHUTDOWN once the loop stopped; the command's own outcome
+ * is its result field, never a return value of the queue.
  */
 #ifndef LP_CMDQ_H
 #define LP_CMDQ_H

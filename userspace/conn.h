@@ -5,6 +5,8 @@
  * and not acknowledged) or dead with a reason. Pure logic, no I/O, so every rule is unit tested:
  * a more specific death reason replaces a vaguer one, suspicion needs evidence newer than the
  * last retransmission to clear, and addresses print the way operators type them.
+ *
+ * Errors: none; pure functions of their inputs.
  */
 #ifndef LP_CONN_H
 #define LP_CONN_H

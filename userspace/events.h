@@ -5,6 +5,9 @@
  * its own HTTP thread, wait on it and stream what they have not seen yet, in order, resuming
  * from Last-Event-ID. The only state shared between the loop and HTTP threads besides the
  * snapshot, guarded by one mutex; the number of readers is capped.
+ *
+ * Errors: none reach callers; a full ring drops the oldest entry, and a reader past the
+ * --sse-clients cap is refused by events_join() returning false.
  */
 #ifndef LP_EVENTS_LOG_H
 #define LP_EVENTS_LOG_H

@@ -4,6 +4,8 @@
  * no I/O, owned by the event loop thread: it turns kernel facts (an exit status, a killer, the
  * OOM mark) into states and health, keeps the time a state began, and reports each transition
  * to a hook. Lifecycle (state) and health (green/amber/red) are kept apart on purpose.
+ *
+ * Errors: -errno (-EINVAL bad name, -EEXIST taken, -ENOSPC full, -ENOENT missing); never logs.
  */
 #ifndef LP_FLEET_H
 #define LP_FLEET_H

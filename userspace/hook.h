@@ -5,6 +5,9 @@
  * LIVEPROBE_REASON, LIVEPROBE_AT), like keepalived's notify scripts. posix_spawn never blocks
  * the event loop; finished commands are reaped on the loop's tick; at most HOOK_MAX_RUNNING run
  * at once, and what does not fit is counted, not queued.
+ *
+ * Errors: a command that cannot start, or fails, is counted (failed), and the first such
+ * failure and the first skip are logged; the loop never waits for a command.
  */
 #ifndef LP_HOOK_H
 #define LP_HOOK_H

@@ -3,6 +3,9 @@
  * The HTTP API on libmicrohttpd: routes, request limits and responses. Reads are rendered from
  * the published snapshot on the request's own thread; writes become commands for the event loop
  * (cmdq). Owns the listening socket, so an occupied port is one clear error at start.
+ *
+ * Errors: every refusal is an HTTP status with a JSON body {"error":"..."}; http_start
+ * returns -errno after one logged line.
  */
 #ifndef LP_HTTP_H
 #define LP_HTTP_H

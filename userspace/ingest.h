@@ -5,6 +5,9 @@
  * (--ingest-udp) for reporters elsewhere. Owns both sockets and the per-reason counts of what
  * was dropped; reads a bounded number of datagrams per wake-up so a flood never starves the
  * event loop, and never blocks. What a report means is the loop's business.
+ *
+ * Errors: ingest_open returns -errno after one logged line; at run time a bad datagram is
+ * counted under its reason, never logged per datagram.
  */
 #ifndef LP_INGEST_H
 #define LP_INGEST_H

@@ -5,6 +5,9 @@
  * new snapshot when anything changed. Reconciliation (lp_procs and pidfds, lp_conns and
  * sock_diag against the fleet) runs on the timer and at once after the kernel reports a
  * ring-buffer drop.
+ *
+ * Errors: loop_init returns -errno after one logged line; at run time nothing stops the
+ * loop but a signal: failures are logged once and shown in /healthz and /api/v1/host.
  */
 #ifndef LP_LOOP_H
 #define LP_LOOP_H

@@ -6,6 +6,8 @@
  * counts; per host: totals, kernel events by kind, drops, ingest drops by reason, and the
  * probe's own cost per BPF program. Pure, like render.c: the same snapshot gives the same text.
  * Worker names need no escaping: their alphabet ([A-Za-z0-9._-:@[]+]) has no ", \ or newline.
+ *
+ * Errors: NULL only when out of memory (the HTTP layer answers 500).
  */
 #ifndef LP_METRICS_H
 #define LP_METRICS_H

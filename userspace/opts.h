@@ -3,6 +3,8 @@
  * Command line of liveprobed: every option, its default and its limit. Parsing is pure (no I/O
  * but the help text), so it is unit tested; validation that needs the system (is the pid alive,
  * is the port free) happens where the resource is used.
+ *
+ * Errors: OPTS_ERROR with one sentence naming the option (and config line) in err.
  */
 #ifndef LP_OPTS_H
 #define LP_OPTS_H

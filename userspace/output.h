@@ -6,6 +6,8 @@
  * passed in: liveness uses the daemon's CLOCK_MONOTONIC at receipt, never a worker's clock;
  * throughput places each episode in the minute it was completed, corrected by the estimated
  * clock offset, so a burst of buffered episodes cannot inflate the current rate.
+ *
+ * Errors: none; pure arithmetic.
  */
 #ifndef LP_OUTPUT_H
 #define LP_OUTPUT_H

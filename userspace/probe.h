@@ -3,6 +3,8 @@
  * The kernel side as userspace sees it: owns the BPF skeleton, its links, the pins under the pin
  * root and the ring-buffer consumer. Follows libbpf's order: open, configure (map sizes, which
  * programs load), load, attach, pin. Everything else talks to the kernel through these calls.
+ *
+ * Errors: 0 or -errno; probe_start logs one line naming what failed, the map calls log nothing.
  */
 #ifndef LP_PROBE_H
 #define LP_PROBE_H

@@ -3,6 +3,8 @@
  * What userspace can learn about a process without BPF: its identity (comm and start time from
  * /proc/PID/stat) and whether it still lives (a pidfd, which cannot be fooled by pid reuse).
  * Used to validate registrations and to reconcile after lost events.
+ *
+ * Errors: 0 or -errno (-ENOENT when the process is gone); nothing is logged.
  */
 #ifndef LP_PROC_H
 #define LP_PROC_H

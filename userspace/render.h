@@ -3,6 +3,8 @@
  * JSON views of a snapshot: a worker (W), the worker list, the host verdict and /healthz. Pure:
  * the same snapshot and clock give the same bytes, so the views are unit tested. Ages are
  * computed against the caller's CLOCK_MONOTONIC, never a wall clock.
+ *
+ * Errors: NULL only when out of memory (the HTTP layer answers 500).
  */
 #ifndef LP_RENDER_H
 #define LP_RENDER_H

@@ -5,6 +5,8 @@
  * rule is unit tested: unknown keys are ignored and every field but the worker is optional, so
  * reporters and daemon upgrade independently; a malformed line is counted under its reason and
  * dropped without touching the other lines of its datagram.
+ *
+ * Errors: an enum report_error per line, counted by reason; never logs.
  */
 #ifndef LP_REPORT_H
 #define LP_REPORT_H

@@ -4,6 +4,8 @@
  * reference-counted snapshot and swaps it in; HTTP threads acquire the current one, render from
  * it and release it. Readers never see half-updated state and never block the loop for longer
  * than a pointer swap.
+ *
+ * Errors: snapshot_take returns NULL when out of memory (readers keep the previous one).
  */
 #ifndef LP_SNAPSHOT_H
 #define LP_SNAPSHOT_H

@@ -6,6 +6,8 @@
  * that existed before it started, to repair lost events, to measure how long a connection has
  * been silent, and to tie a socket to its owner through /proc/PID/fd. Owns only the netlink
  * socket; callers decide what the entries mean.
+ *
+ * Errors: 0 or -errno; nothing is logged.
  */
 #ifndef LP_SOCKDIAG_H
 #define LP_SOCKDIAG_H

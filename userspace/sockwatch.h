@@ -5,6 +5,9 @@
  * called connect(), the watched process holding the socket's inode in /proc/PID/fd, or a
  * connection-only worker named after the peer) and re-evaluates the owners. Owns the
  * sock_diag socket; runs on the event loop's thread only.
+ *
+ * Errors: sockwatch_init returns -errno after one logged line; at run time a limit is
+ * counted (untracked_total) and logged once, never per connection.
  */
 #ifndef LP_SOCKWATCH_H
 #define LP_SOCKWATCH_H

@@ -6,6 +6,9 @@
  * stays dead with its facts; one whose process is still the same process is watched again, but
  * amber until it shows fresh evidence; one whose process went away meanwhile is `unknown`.
  * Owns the file format (json-c), nothing else.
+ *
+ * Errors: 0 or -errno; state_prepare and state_load say what failed (load in err, for the
+ * caller's one line), state_save leaves the logging to the caller, once per kind of failure.
  */
 #ifndef LP_STATE_H
 #define LP_STATE_H

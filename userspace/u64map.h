@@ -5,6 +5,8 @@
  * The fleet indexes its connections by socket cookie and its workers by name hash with it, so
  * an event costs O(1) however many workers and connections are tracked. No I/O, no resizing:
  * the capacity comes from the daemon's explicit limits.
+ *
+ * Errors: u64map_put returns -ENOSPC when full; never logs.
  */
 #ifndef LP_U64MAP_H
 #define LP_U64MAP_H

@@ -236,7 +236,7 @@ static void test_segv_without_core(void)
 static void test_segv_with_core(void)
 {
 	if (!core_files_possible()) {
-		printf("SKIP: core_pattern pipes cores to a helper; core flag not checked\n");
+		test__skip("core_pattern pipes cores to a helper; core flag not checked");
 		return;
 	}
 	run_segv(true);
@@ -344,7 +344,7 @@ static void test_oom_kill(void)
 	bool v2;
 
 	if (!find_memory_cgroup(root, sizeof(root), &v2)) {
-		printf("SKIP: no memory cgroup controller mounted; OOM kill not tested\n");
+		test__skip("no memory cgroup controller mounted; OOM kill not tested");
 		return;
 	}
 	snprintf(group, sizeof(group), "%s/liveprobe-test-oom-%d", root, getpid());
@@ -537,7 +537,7 @@ static void test_drop_storm(void)
 	test_opts(&opts, "-drops");
 	opts.ringbuf_bytes = 4096;
 	opts.reconcile_ms = 60000; /* only a drop may trigger reconciliation */
-	if (!ASSERT_EQ(loop_init(&loop, &opts), 0, "load a probe with a tiny ring buffer"))
+	if (!ASSERT_OK(loop_init(&loop, &opts), "load a probe with a tiny ring buffer"))
 		goto cleanup;
 	for (int i = 0; i < N; i++) {
 		children[i] = spawn(body_sleep, NULL);
@@ -606,7 +606,7 @@ static void test_watch_comm(void)
 		loop_poll_once(&main_loop, 10);
 		worker = find_adopted(&main_loop, child.pid);
 	}
-	if (ASSERT_TRUE(worker != NULL, "process adopted by comm at exec")) {
+	if (ASSERT_OK_PTR(worker, "process adopted by comm at exec")) {
 		snprintf(name, sizeof(name), "lp-comm-wkr-%d", child.pid);
 		ASSERT_STREQ(worker->name, name, "named COMM-PID");
 		kill(child.pid, SIGKILL);
@@ -753,7 +753,7 @@ static void run_peer_kill(bool unread_data, uint32_t expected_reason)
 	if (unread_data && !ASSERT_EQ(write(accepted, "unread", 6), 6, "send unread data"))
 		goto cleanup;
 	conn = poll_server_side(ntohs(peer.sin_port), false, 2000);
-	if (!ASSERT_TRUE(conn != NULL, "server side tracked") ||
+	if (!ASSERT_OK_PTR(conn, "server side tracked") ||
 	    !ASSERT_EQ(conn->reason, LP_CONN_ALIVE, "alive before the kill"))
 		goto cleanup;
 
@@ -768,7 +768,7 @@ static void run_peer_kill(bool unread_data, uint32_t expected_reason)
 	/* The kernel's own timestamp: what the probe knew, free of this test's polling. */
 	ASSERT_TRUE(conn->dead_ns - killed_ns < 100000000ull, "kernel saw it within 100 ms");
 	owner = fleet_find_id(&sock_loop.fleet, conn->worker_id);
-	if (ASSERT_TRUE(owner != NULL, "owned by a worker"))
+	if (ASSERT_OK_PTR(owner, "owned by a worker"))
 		ASSERT_EQ(owner->state, WS_DISCONNECTED, "its worker is disconnected");
 	printf("    peer kill -> %s: kernel %.3f ms, loop %.3f ms\n",
 	       conn_reason_name(conn->reason), (conn->dead_ns - killed_ns) / 1e6,
@@ -883,7 +883,7 @@ static void test_conn_drop_storm(void)
 	opts.ringbuf_bytes = 4096;
 	opts.reconcile_ms = 60000; /* only a drop may trigger reconciliation */
 	opts.watch_ports[opts.n_watch_ports++] = ntohs(addr.sin_port);
-	if (!ASSERT_EQ(loop_init(&loop, &opts), 0, "load a probe with a tiny ring buffer"))
+	if (!ASSERT_OK(loop_init(&loop, &opts), "load a probe with a tiny ring buffer"))
 		goto cleanup;
 
 	for (int i = 0; i < N; i++) {

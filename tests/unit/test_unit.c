@@ -104,7 +104,7 @@ static void test_proc_parse_stat(void)
 	const char *text = "4242 (we ird) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 "
 			   "1 0 987654 1000 10 18446744073709551615";
 
-	ASSERT_EQ(proc_parse_stat(text, &id), 0, "parses");
+	ASSERT_OK(proc_parse_stat(text, &id), "parses");
 	ASSERT_STREQ(id.comm, "we ird) name", "comm with parens and spaces");
 	ASSERT_EQ(id.state, 'S', "state");
 	ASSERT_EQ(id.start_ticks, 987654, "start ticks");
@@ -153,7 +153,7 @@ static void test_fleet_lifecycle(void)
 	struct fleet fleet;
 	struct worker *worker;
 
-	ASSERT_EQ(fleet_init(&fleet, 2, 16), 0, "init");
+	ASSERT_OK(fleet_init(&fleet, 2, 16), "init");
 	fleet.on_transition = count_transition;
 	fleet.ctx = &seen;
 	ASSERT_EQ(fleet_add(&fleet, "a", 10, 100, "sleep", ORIGIN_API, 1000, &worker), 0, "add a");
@@ -542,7 +542,7 @@ static void test_u64map(void)
 	uint32_t value;
 	int stored = 0;
 
-	ASSERT_EQ(u64map_init(&map, 1000), 0, "init");
+	ASSERT_OK(u64map_init(&map, 1000), "init");
 	for (uint64_t key = 1; key <= 1000; key++)
 		stored += u64map_put(&map, key << 32, key) == 0;
 	ASSERT_EQ(stored, 1000, "room for the limit");
