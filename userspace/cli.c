@@ -4,6 +4,7 @@
  * prints what it says. `status` exits 0/1/2 for green/amber/red, so it works as a health check.
  */
 #include <curl/curl.h>
+#include <errno.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <stdbool.h>
@@ -16,6 +17,7 @@
 #include "liveprobe.h"
 
 #define DEFAULT_URL	   "http://127.0.0.1:9476"
+#define DEFAULT_API_SOCKET "/run/liveprobe/api.sock"
 #define MAX_RESPONSE_BYTES (64u << 20)
 
 struct buffer {
@@ -23,9 +25,18 @@ struct buffer {
 	size_t len;
 };
 
+/* Where writes go: the control socket, or the URL with a bearer token. */
+static const char *write_socket = DEFAULT_API_SOCKET;
+static char auth_line[600]; /* "Authorization: Bearer ...", empty without a token */
+
 static const char usage_text[] =
-	"Usage: liveprobe [--url URL] COMMAND [ARGS]\n"
-	"Client of liveprobed's HTTP API (default URL " DEFAULT_URL ").\n"
+	"Usage: liveprobe [--url URL] [--api-socket PATH] [--token-file FILE] COMMAND [ARGS]\n"
+	"Client of liveprobed's HTTP API. Reads go to URL ($LIVEPROBE_URL, default " DEFAULT_URL
+	").\n"
+	"Writes (watch, forget) go to the control socket ($LIVEPROBE_API_SOCKET, default\n"
+	DEFAULT_API_SOCKET "), where root and --api-group members may write; with --url\n"
+	"(or $LIVEPROBE_URL) they go there instead, with the bearer token in FILE\n"
+	"($LIVEPROBE_TOKEN_FILE), as the daemon's --api-token-file.\n"
 	"\n"
 	"Commands:\n"
 	"  status [--json]               host verdict and workers; exit 0 green, 1 amber, 2 red\n"
@@ -63,16 +74,23 @@ static size_t collect(char *data, size_t size, size_t count, void *ctx)
 static long request(const char *base, const char *method, const char *path, const char *body,
 		    struct buffer *out)
 {
+	bool is_write = strcmp(method, "GET") != 0;
 	struct curl_slist *headers = NULL;
 	char url[1024];
 	long status = -1;
 	CURLcode code;
 	CURL *curl;
 
+	if (is_write && write_socket)
+		base = "http://localhost";
 	snprintf(url, sizeof(url), "%s%s", base, path);
 	curl = curl_easy_init();
 	if (!curl)
 		return -1;
+	if (is_write && write_socket)
+		curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, write_socket);
+	if (is_write && auth_line[0])
+		headers = curl_slist_append(headers, auth_line);
 	curl_easy_setopt(curl, CURLOPT_URL, url);
 	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
@@ -80,14 +98,15 @@ static long request(const char *base, const char *method, const char *path, cons
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
 	if (body) {
 		headers = curl_slist_append(headers, "Content-Type: application/json");
-		curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
 	}
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
 	code = curl_easy_perform(curl);
 	if (code == CURLE_OK)
 		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
 	else
-		fprintf(stderr, "liveprobe: %s: %s\n", url, curl_easy_strerror(code));
+		fprintf(stderr, "liveprobe: %s%s%s: %s\n", is_write && write_socket ? write_socket : "",
+			is_write && write_socket ? " " : "", url, curl_easy_strerror(code));
 	curl_slist_free_all(headers);
 	curl_easy_cleanup(curl);
 	return status;
@@ -442,14 +461,52 @@ static int cmd_forget(const char *base, int argc, char **argv)
 	return print_answer(status, &buffer, 200);
 }
 
+/* The bearer token for writes over --url; one line, as the daemon reads it. */
+static int read_token(const char *path)
+{
+	char token[512];
+	FILE *file = fopen(path, "re");
+
+	if (!file || !fgets(token, sizeof(token), file)) {
+		fprintf(stderr, "liveprobe: token file %s: %s\n", path,
+			file ? "empty" : strerror(errno));
+		if (file)
+			fclose(file);
+		return -1;
+	}
+	fclose(file);
+	token[strcspn(token, "\r\n")] = '\0';
+	snprintf(auth_line, sizeof(auth_line), "Authorization: Bearer %s", token);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *base = getenv("LIVEPROBE_URL") ? getenv("LIVEPROBE_URL") : DEFAULT_URL;
+	const char *token_file = getenv("LIVEPROBE_TOKEN_FILE");
+	bool url_given = getenv("LIVEPROBE_URL") != NULL, socket_given = false;
 	int first = 1, ret;
 
-	if (argc > 2 && !strcmp(argv[1], "--url")) {
-		base = argv[2];
-		first = 3;
+	if (getenv("LIVEPROBE_API_SOCKET"))
+		write_socket = getenv("LIVEPROBE_API_SOCKET");
+	while (first + 1 < argc && argv[first][0] == '-' && argv[first][1] == '-') {
+		if (!strcmp(argv[first], "--url")) {
+			base = argv[first + 1];
+			url_given = true;
+		} else if (!strcmp(argv[first], "--api-socket")) {
+			write_socket = argv[first + 1];
+			socket_given = true;
+		} else if (!strcmp(argv[first], "--token-file")) {
+			token_file = argv[first + 1];
+		} else {
+			break;
+		}
+		first += 2;
+	}
+	if (url_given && !socket_given) {
+		write_socket = NULL;
+		if (token_file && read_token(token_file))
+			return 3;
 	}
 	if (first >= argc || !strcmp(argv[first], "--help") || !strcmp(argv[first], "help")) {
 		fputs(usage_text, first >= argc ? stderr : stdout);

@@ -13,6 +13,8 @@ int cmdq_init(struct cmdq *queue)
 	pthread_cond_init(&queue->answered, NULL);
 	queue->head = queue->tail = NULL;
 	queue->stopped = false;
+	for (int reason = 0; reason < REPORT_ERR__COUNT; reason++)
+		atomic_init(&queue->refused[reason], 0);
 	queue->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	return queue->wake_fd < 0 ? -errno : 0;
 }

@@ -14,6 +14,7 @@
 #define LP_CMDQ_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -42,6 +43,8 @@ struct cmd {
 };
 
 struct cmdq {
+	/* Writes refused before they were queued (no authority), by reason; any thread adds. */
+	_Atomic uint64_t refused[REPORT_ERR__COUNT];
 	pthread_mutex_t lock;
 	pthread_cond_t answered;
 	struct cmd *head, *tail;
@@ -57,6 +60,11 @@ int cmdq_submit(struct cmdq *queue, struct cmd *cmd);
  * then releases their waiters. */
 void cmdq_drain(struct cmdq *queue, void (*handle)(void *ctx, struct cmd *cmd),
 		void (*settle)(void *ctx), void *ctx);
+/* Counts a write refused before it reached the queue. */
+static inline void cmdq_count_refusal(struct cmdq *queue, enum report_error reason)
+{
+	atomic_fetch_add(&queue->refused[reason], 1);
+}
 /* Refuses new commands and releases every waiter. */
 void cmdq_stop(struct cmdq *queue);
 

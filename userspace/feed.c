@@ -8,23 +8,61 @@
 #include "clock.h"
 #include "feed.h"
 #include "log.h"
+#include "proc.h"
 
 /* The pid a report binds: its own pid=, else its Unix sender, unless it speaks for a peer. */
-static uint32_t pid_to_bind(const struct report *report, pid_t sender, enum ingest_via via)
+static uint32_t pid_to_bind(const struct report *report, const struct ingest_sender *sender)
 {
 	/* Over UDP a pid may be another host's or another pid namespace's: never bind it. */
-	if (via == INGEST_UDP)
+	if (sender->via == INGEST_UDP)
 		return 0;
 	if (report->pid)
 		return report->pid;
-	if (report->has_peer || via != INGEST_UNIX)
+	if (report->has_peer || sender->via != INGEST_UNIX)
 		return 0;
-	return sender > 0 ? (uint32_t)sender : 0;
+	return sender->pid > 0 ? (uint32_t)sender->pid : 0;
+}
+
+/*
+ * The security model in one place. Root and authorised API writers may do anything. A UDP
+ * sender speaks only for workers UDP created. A Unix reporter speaks for the workers its uid
+ * owns, for the worker watching its own process, and may claim a worker UDP created (a verified
+ * sender beats an unverified one).
+ */
+static bool may_speak_for(const struct ingest_sender *sender, const struct worker *worker)
+{
+	if (sender->admin)
+		return true;
+	if (sender->via == INGEST_UDP)
+		return worker->authority == AUTHORITY_UDP;
+	if (sender->pid > 0 && worker->pid == (uint32_t)sender->pid && !worker->has_exit)
+		return true;
+	if (worker->authority == AUTHORITY_UDP)
+		return sender->uid != INGEST_NO_UID;
+	return sender->uid != INGEST_NO_UID && worker->owner_uid == sender->uid;
+}
+
+static bool may_take_peer(void *ctx, const struct worker *holder)
+{
+	const struct ingest_sender *sender = ctx;
+
+	return holder->origin == ORIGIN_PEER || may_speak_for(sender, holder);
+}
+
+/* Who a worker made by this sender belongs to. */
+static void set_creator(struct fleet *fleet, struct worker *worker,
+			const struct ingest_sender *sender)
+{
+	if (sender->via == INGEST_UDP)
+		fleet_set_owner(fleet, worker, AUTHORITY_UDP, FLEET_NO_OWNER);
+	else if (!sender->admin)
+		fleet_set_owner(fleet, worker, AUTHORITY_UID, sender->uid);
 }
 
 /* A new worker for this report; NULL (and counted) when it cannot be made. */
 static struct worker *create(struct fleet *fleet, struct procwatch *procs, const char *name,
-			     uint32_t pid, uint64_t dropped[REPORT_ERR__COUNT])
+			     uint32_t pid, const struct ingest_sender *sender,
+			     uint64_t dropped[REPORT_ERR__COUNT])
 {
 	struct worker *worker;
 	char err[160];
@@ -32,6 +70,10 @@ static struct worker *create(struct fleet *fleet, struct procwatch *procs, const
 
 	if (pid) {
 		worker = fleet_find_live_pid(fleet, pid);
+		if (worker && !may_speak_for(sender, worker)) {
+			dropped[REPORT_ERR_NOT_OWNER]++;
+			return NULL;
+		}
 		/* Adopted by --watch-comm (or registered) under a default name: take the real one.
 		 */
 		if (worker && name[0] && worker->origin == ORIGIN_COMM &&
@@ -42,8 +84,10 @@ static struct worker *create(struct fleet *fleet, struct procwatch *procs, const
 		if (!worker) {
 			ret = procwatch_register(procs, fleet, name, pid, ORIGIN_REPORT, &worker,
 						 err, sizeof(err));
-			if (ret == 0)
+			if (ret == 0) {
+				set_creator(fleet, worker, sender);
 				return worker;
+			}
 			if (ret == -ENOSPC) {
 				dropped[REPORT_ERR_WORKER_LIMIT]++;
 				return NULL;
@@ -66,44 +110,87 @@ static struct worker *create(struct fleet *fleet, struct procwatch *procs, const
 		dropped[REPORT_ERR_WORKER_LIMIT]++;
 	else if (ret)
 		dropped[REPORT_ERR_BAD_WORKER]++;
-	return ret ? NULL : worker;
+	if (ret)
+		return NULL;
+	set_creator(fleet, worker, sender);
+	return worker;
+}
+
+/* Why this sender may not send this report at all, before any worker is looked at. */
+static enum report_error refuse_early(const struct report *report,
+				     const struct ingest_sender *sender)
+{
+	if (sender->admin)
+		return REPORT_OK;
+	if (sender->via == INGEST_UDP && report->has_peer)
+		return REPORT_ERR_UDP_FORBIDDEN;
+	if (sender->via == INGEST_UNIX && sender->uid == INGEST_NO_UID)
+		return REPORT_ERR_NOT_OWNER;
+	/* pid= binds the kernel's attention: only to the sender itself or what it started. */
+	if (report->pid && sender->via != INGEST_UDP &&
+	    (sender->pid <= 0 || !proc_is_self_or_descendant(report->pid, sender->pid)))
+		return REPORT_ERR_PID_NOT_SENDER;
+	return REPORT_OK;
 }
 
 void feed_apply(struct fleet *fleet, struct procwatch *procs, struct sockwatch *sockets,
-		const struct report *report, pid_t sender, enum ingest_via via,
+		const struct report *report, const struct ingest_sender *sender,
 		uint64_t dropped[REPORT_ERR__COUNT])
 {
-	uint32_t pid = pid_to_bind(report, sender, via);
+	enum report_error refused = refuse_early(report, sender);
+	uint32_t pid = pid_to_bind(report, sender);
 	uint64_t now_ns = clock_mono_ns();
 	struct worker *worker = NULL;
 	char err[160];
 
+	if (refused) {
+		dropped[refused]++;
+		log_limited(refused, "report for %s from pid %d uid %d refused: %s",
+			    report->worker[0] ? report->worker : "-", (int)sender->pid,
+			    (int)sender->uid, report_error_name(refused));
+		return;
+	}
 	if (report->worker[0])
 		worker = fleet_find(fleet, report->worker);
 	else if (pid)
-		worker = fleet_find_live_pid(fleet,
-					     pid); /* sd_notify names the worker by its sender */
+		worker = fleet_find_live_pid(fleet, pid); /* sd_notify names it by its sender */
+	if (worker && !may_speak_for(sender, worker)) {
+		refused = sender->via == INGEST_UDP ? REPORT_ERR_UDP_FORBIDDEN
+						    : REPORT_ERR_NOT_OWNER;
+		dropped[refused]++;
+		log_limited(refused, "report for %s from pid %d uid %d refused: %s", worker->name,
+			    (int)sender->pid, (int)sender->uid, report_error_name(refused));
+		return;
+	}
 	if (!worker) {
-		worker = create(fleet, procs, report->worker, pid, dropped);
+		worker = create(fleet, procs, report->worker, pid, sender, dropped);
 		if (!worker)
 			return;
-	} else if (pid && worker->pid != pid && (!worker->pid || worker->has_exit) &&
-		   !fleet_find_live_pid(fleet, pid)) {
-		/* A restarted worker under its old name, or a name that gains its process. */
-		if (procwatch_rebind(procs, fleet, worker, pid, err, sizeof(err)))
-			log_debug("report for %s: %s", worker->name, err);
+	} else {
+		/* A verified reporter claims what an unverified one made. */
+		if (worker->authority == AUTHORITY_UDP && sender->via != INGEST_UDP)
+			set_creator(fleet, worker, sender);
+		if (pid && worker->pid != pid && (!worker->pid || worker->has_exit) &&
+		    !fleet_find_live_pid(fleet, pid)) {
+			/* A restarted worker under its old name, or a name that gains its process. */
+			if (procwatch_rebind(procs, fleet, worker, pid, err, sizeof(err)))
+				log_debug("report for %s: %s", worker->name, err);
+		}
 	}
 	if (report->has_peer) {
 		uint32_t id = worker->id;
+		int ret = sockwatch_bind_peer(sockets, fleet, report->peer_family, report->peer_addr,
+					      report->peer_port, worker, may_take_peer,
+					      (void *)sender, now_ns);
 
-		if (sockwatch_bind_peer(sockets, fleet, report->peer_family,
-					report->peer_addr, report->peer_port, worker, now_ns))
+		if (ret == -EPERM)
+			dropped[REPORT_ERR_NOT_OWNER]++;
+		else if (ret)
 			dropped[REPORT_ERR_WORKER_LIMIT]++;
 		worker = fleet_find_id(fleet, id); /* binding may have removed a placeholder */
-		if (!worker)
+		if (!worker || ret == -EPERM)
 			return;
 	}
-
 	switch (report->kind) {
 	case REPORT_EPISODE:
 		output_record_episode(&worker->output, report, now_ns, clock_wall_s());

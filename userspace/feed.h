@@ -6,6 +6,10 @@
  * (peer=), and then the output, hello, bye or sd_notify fields themselves. Runs on the event
  * loop's thread, for the ingest sockets and for POST /api/v1/episodes alike.
  *
+ * Who may say what (the security model) is decided here too, in may_speak_for(): root and
+ * authorised API writers anything, a reporter only for what its uid owns or its own process,
+ * UDP only for workers UDP created, and pid= only for the sender or its descendants.
+ *
  * Errors: a report is applied whole or dropped whole; a dropped one is counted under its
  * reason in the caller's dropped[] (logged at debug level only: reporters are many, logs few).
  */
@@ -20,7 +24,7 @@
 #include "sockwatch.h"
 
 void feed_apply(struct fleet *fleet, struct procwatch *procs, struct sockwatch *sockets,
-		const struct report *report, pid_t sender, enum ingest_via via,
+		const struct report *report, const struct ingest_sender *sender,
 		uint64_t dropped[REPORT_ERR__COUNT]);
 
 #endif

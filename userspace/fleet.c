@@ -85,6 +85,26 @@ int fleet_origin_from_name(const char *name)
 	return -1;
 }
 
+static const char *const authority_names[AUTHORITY__COUNT] = {
+	[AUTHORITY_ADMIN] = "admin",
+	[AUTHORITY_UID] = "uid",
+	[AUTHORITY_UDP] = "udp",
+};
+
+const char *fleet_authority_name(enum worker_authority authority)
+{
+	return authority < AUTHORITY__COUNT ? authority_names[authority] : "admin";
+}
+
+int fleet_authority_from_name(const char *name)
+{
+	for (int authority = 0; authority < AUTHORITY__COUNT; authority++) {
+		if (!strcmp(authority_names[authority], name))
+			return authority;
+	}
+	return -1;
+}
+
 const char *fleet_health_name(enum worker_health health)
 {
 	switch (health) {
@@ -204,6 +224,8 @@ int fleet_add(struct fleet *fleet, const char *name, uint32_t pid, uint64_t star
 	worker->pid = pid;
 	worker->start_ticks = start_ticks;
 	worker->origin = origin;
+	worker->authority = AUTHORITY_ADMIN;
+	worker->owner_uid = FLEET_NO_OWNER;
 	worker->state = WS_STARTING;
 	worker->state_since_ns = now_ns;
 	worker->registered_ns = now_ns;
@@ -600,6 +622,17 @@ void fleet_bind_process(struct fleet *fleet, struct worker *worker, uint32_t pid
 	worker->registered_ns = now_ns;
 	if (pid)
 		u64map_put(&fleet->worker_by_pid, pid, worker->id);
+	fleet->generation++;
+	fleet->lifecycle++;
+}
+
+void fleet_set_owner(struct fleet *fleet, struct worker *worker, enum worker_authority authority,
+		     uint32_t owner_uid)
+{
+	if (worker->authority == authority && worker->owner_uid == owner_uid)
+		return;
+	worker->authority = authority;
+	worker->owner_uid = owner_uid;
 	fleet->generation++;
 	fleet->lifecycle++;
 }

@@ -48,6 +48,19 @@ enum worker_origin {
 	ORIGIN_REPORT, /* registered by its own report (ingest socket, UDP, HTTP episodes) */
 };
 
+/*
+ * Who may speak for a worker. Every worker has an owner uid (the uid whose reporters may report
+ * for it) and the authority that created it; root and authorised API writers may do anything.
+ */
+enum worker_authority {
+	AUTHORITY_ADMIN, /* a flag or config line, an authorised write, root, the kernel's adoption */
+	AUTHORITY_UID,	 /* a reporter, by its kernel-verified uid (SO_PASSCRED) */
+	AUTHORITY_UDP,	 /* an unauthenticated UDP report: feeds only UDP workers */
+	AUTHORITY__COUNT,
+};
+
+#define FLEET_NO_OWNER UINT32_MAX /* no uid may report for it; admins only */
+
 /* Dead connections kept per worker, newest first, so the facts of a death stay visible. */
 #define FLEET_DEAD_CONNS_KEPT 4
 
@@ -71,6 +84,8 @@ struct worker {
 	uint64_t start_ticks;
 	char comm[16];
 	enum worker_origin origin;
+	enum worker_authority authority;
+	uint32_t owner_uid; /* FLEET_NO_OWNER: none */
 	enum worker_state state;
 	uint64_t state_since_ns;
 	uint64_t registered_ns;
@@ -127,6 +142,8 @@ const char *fleet_health_name(enum worker_health health);
 int fleet_state_from_name(const char *name); /* -1 when unknown */
 const char *fleet_origin_name(enum worker_origin origin);
 int fleet_origin_from_name(const char *name);
+const char *fleet_authority_name(enum worker_authority authority);
+int fleet_authority_from_name(const char *name); /* -1 when unknown */
 enum worker_health fleet_state_health(enum worker_state state);
 bool fleet_state_is_dead(enum worker_state state);
 const char *fleet_signal_name(int signal);
@@ -189,6 +206,9 @@ void fleet_bind_process(struct fleet *fleet, struct worker *worker, uint32_t pid
 			uint64_t start_ticks, const char *comm, int pidfd, uint64_t now_ns);
 /* Drops worker->pid from the live-pid index; fleet_apply_exit and fleet_remove do it too. */
 void fleet_unindex_pid(struct fleet *fleet, struct worker *worker);
+/* Who created it and which uid may report for it (saved with the worker). */
+void fleet_set_owner(struct fleet *fleet, struct worker *worker, enum worker_authority authority,
+		     uint32_t owner_uid);
 /* A clean stop announced (bye, STOPPING=1), or taken back (a new episode, READY=1). */
 void fleet_set_bye(struct fleet *fleet, struct worker *worker, bool bye);
 /* Something readers see changed (output, a connection's facts): publish a new snapshot. */

@@ -10,7 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,14 +24,29 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "paths.h"
 #include "render.h"
 
 #define API_WORKERS "/api/v1/workers"
 
-struct http_server {
+struct http_server;
+
+/* One listening socket and its libmicrohttpd daemon: the TCP API, or the control socket. */
+struct http_listener {
+	struct http_server *server;
 	struct MHD_Daemon *daemon;
+	int fd;
+	bool control;
+};
+
+struct http_server {
+	struct http_listener tcp, control;
 	struct cmdq *commands;
-	int listen_fd;
+	char control_path[108];
+	char token[HTTP_TOKEN_MAX + 1];
+	size_t token_len; /* 0: no token, writes over TCP are refused */
+	bool has_api_group;
+	gid_t api_gid;
 };
 
 struct request {
@@ -58,6 +78,9 @@ static enum MHD_Result send_json(struct MHD_Connection *connection, unsigned int
 	MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
 		MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, "GET, POST, DELETE");
+	if (status == MHD_HTTP_UNAUTHORIZED)
+		MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+					"Bearer realm=\"liveprobe\"");
 	ret = MHD_queue_response(connection, status, response);
 	MHD_destroy_response(response);
 	return ret;
@@ -208,6 +231,78 @@ static enum MHD_Result get_events(struct MHD_Connection *connection)
 	ret = MHD_queue_response(connection, MHD_HTTP_OK, response);
 	MHD_destroy_response(response);
 	return ret;
+}
+
+/* Compares in time that depends only on the token's length, not on where a guess goes wrong. */
+static bool token_matches(const struct http_server *server, const char *given)
+{
+	size_t given_len = strlen(given);
+	unsigned char diff = given_len != server->token_len;
+
+	for (size_t i = 0; i < server->token_len; i++)
+		diff |= (unsigned char)server->token[i] ^ (unsigned char)(i < given_len ? given[i] : 0);
+	return diff == 0;
+}
+
+static bool in_api_group(const struct http_server *server, int fd, gid_t primary)
+{
+	gid_t groups[256];
+	socklen_t len = sizeof(groups);
+
+	if (!server->has_api_group)
+		return false;
+	if (primary == server->api_gid)
+		return true;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len))
+		return false;
+	for (size_t i = 0; i < len / sizeof(gid_t); i++) {
+		if (groups[i] == server->api_gid)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * May this connection write? Over the control socket: root or an --api-group member, by the
+ * kernel's word (SO_PEERCRED, SO_PEERGROUPS). Over TCP: the bearer token. REPORT_OK or the
+ * reason for the refusal, which is answered and counted here.
+ */
+static enum report_error check_writer(const struct http_listener *listener,
+				      struct MHD_Connection *connection, enum MHD_Result *answer)
+{
+	struct http_server *server = listener->server;
+	enum report_error refused = REPORT_OK;
+	unsigned int status = MHD_HTTP_FORBIDDEN;
+	const char *message = NULL;
+
+	if (listener->control) {
+		const union MHD_ConnectionInfo *info =
+			MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+
+		if (info && !getsockopt(info->connect_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) &&
+		    (cred.uid == 0 || in_api_group(server, info->connect_fd, cred.gid)))
+			return REPORT_OK;
+		refused = REPORT_ERR_WRITE_NOT_AUTHORISED;
+		message = "writes through the control socket need root or --api-group membership";
+	} else if (!server->token_len) {
+		refused = REPORT_ERR_WRITE_NO_TOKEN;
+		message = "writes need --api-token-file or the control socket";
+	} else {
+		const char *header = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
+								 MHD_HTTP_HEADER_AUTHORIZATION);
+
+		if (header && !strncasecmp(header, "Bearer ", 7) && token_matches(server, header + 7))
+			return REPORT_OK;
+		status = MHD_HTTP_UNAUTHORIZED;
+		refused = header ? REPORT_ERR_WRITE_BAD_TOKEN : REPORT_ERR_WRITE_NO_TOKEN;
+		message = header ? "wrong bearer token" : "writes need Authorization: Bearer TOKEN";
+	}
+	cmdq_count_refusal(server->commands, refused);
+	log_limited(refused, "HTTP write refused: %s", message);
+	*answer = send_error(connection, status, message);
+	return refused;
 }
 
 static unsigned int status_of_error(int err)
@@ -480,8 +575,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, cons
 			      const char *method, const char *version, const char *upload_data,
 			      size_t *upload_data_size, void **con_cls)
 {
-	struct http_server *server = cls;
+	struct http_listener *listener = cls;
+	struct http_server *server = listener->server;
 	struct request *request = *con_cls;
+	enum MHD_Result answer;
 	enum route route = route_of(url);
 	bool is_get = !strcmp(method, MHD_HTTP_METHOD_GET) || !strcmp(method, MHD_HTTP_METHOD_HEAD);
 	bool is_post = !strcmp(method, MHD_HTTP_METHOD_POST);
@@ -513,6 +610,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, cons
 		return MHD_YES;
 	}
 
+	if ((is_post || is_delete) &&
+	    (route == ROUTE_WORKERS || route == ROUTE_WORKER_ONE || route == ROUTE_EPISODES) &&
+	    check_writer(listener, connection, &answer) != REPORT_OK)
+		return answer;
 	switch (route) {
 	case ROUTE_NONE:
 		return send_error(connection, MHD_HTTP_NOT_FOUND, "no such path");
@@ -575,7 +676,7 @@ static bool is_loopback(const struct sockaddr *addr)
 	return false;
 }
 
-static int open_listener(const char *host, uint16_t port)
+static int open_listener(const char *host, uint16_t port, bool writes_allowed)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
 	struct addrinfo *info = NULL;
@@ -599,57 +700,186 @@ static int open_listener(const char *host, uint16_t port)
 		return err;
 	}
 	if (!is_loopback(info->ai_addr))
-		log_warn("HTTP API bound to %s:%u, beyond loopback: anyone who reaches it can "
-			 "register and forget workers",
-			 host, port);
+		log_warn("HTTP API bound to %s:%u, beyond loopback: anyone who reaches it can read "
+			 "every worker's state%s",
+			 host, port,
+			 writes_allowed ? ", and the token is sent in clear text (put TLS in front)"
+					: "");
 	freeaddrinfo(info);
 	return fd;
+}
+
+/* The token: a root-owned regular file nobody else may write or read (0600, 0640 or less). */
+static int load_token(struct http_server *server, const char *path)
+{
+	struct stat st;
+	ssize_t len;
+	int fd, err = 0;
+
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		log_error("--api-token-file %s: %s", path, strerror(errno));
+		return err;
+	}
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		log_error("--api-token-file %s: not a regular file", path);
+		err = -EINVAL;
+	} else if (st.st_uid != 0 || (st.st_mode & 0137)) {
+		log_error("--api-token-file %s: must be owned by root with mode 0600 or 0640 (it is "
+			  "uid %u, mode %04o)",
+			  path, (unsigned int)st.st_uid, (unsigned int)(st.st_mode & 07777));
+		err = -EPERM;
+	}
+	len = err ? 0 : read(fd, server->token, sizeof(server->token) - 1);
+	close(fd);
+	if (err)
+		return err;
+	while (len > 0 && (server->token[len - 1] == '\n' || server->token[len - 1] == '\r'))
+		len--;
+	server->token[len > 0 ? len : 0] = '\0';
+	if (len < HTTP_TOKEN_MIN || len >= HTTP_TOKEN_MAX ||
+	    strspn(server->token, "!\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				  "[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~") != (size_t)len) {
+		log_error("--api-token-file %s: the token must be %d..%d printable characters "
+			  "without spaces, on one line",
+			  path, HTTP_TOKEN_MIN, HTTP_TOKEN_MAX - 1);
+		return -EINVAL;
+	}
+	server->token_len = len;
+	return 0;
+}
+
+/* The control socket: mode 0660, owned by root and --api-group. */
+static int open_control(struct http_server *server, const char *path, const char *group_name)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	struct group *group = NULL;
+	int fd, err;
+
+	if (strlen(path) >= sizeof(addr.sun_path)) {
+		log_error("--api-socket %s: longer than %zu bytes", path, sizeof(addr.sun_path) - 1);
+		return -ENAMETOOLONG;
+	}
+	if (group_name[0]) {
+		group = getgrnam(group_name);
+		if (!group) {
+			log_error("--api-group %s: no such group", group_name);
+			return -ENOENT;
+		}
+		server->has_api_group = true;
+		server->api_gid = group->gr_gid;
+	}
+	strcpy(addr.sun_path, path);
+	err = paths_mkdir_parents(path, 0755);
+	if (!err)
+		err = paths_claim_socket(path, SOCK_STREAM);
+	if (err) {
+		log_error("--api-socket %s: %s%s", path, strerror(-err),
+			  err == -EADDRINUSE ? " (another liveprobed serves it; use --api-socket)"
+					     : "");
+		return err;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) ||
+	    chmod(path, 0660) || chown(path, 0, group ? group->gr_gid : 0) || listen(fd, 128)) {
+		err = -errno;
+		log_error("--api-socket %s: %s", path, strerror(errno));
+		if (fd >= 0) {
+			close(fd);
+			unlink(path);
+		}
+		return err;
+	}
+	snprintf(server->control_path, sizeof(server->control_path), "%s", path);
+	return fd;
+}
+
+static int start_listener(struct http_server *server, struct http_listener *listener, int fd,
+			  bool control, unsigned int max_connections)
+{
+	unsigned int flags =
+		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
+
+	if (log_is_verbose())
+		flags |= MHD_USE_ERROR_LOG;
+	listener->server = server;
+	listener->fd = fd;
+	listener->control = control;
+	listener->daemon = MHD_start_daemon(
+		flags, 0, NULL, NULL, handle, listener, MHD_OPTION_LISTEN_SOCKET, fd,
+		MHD_OPTION_CONNECTION_LIMIT, max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned int)HTTP_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
+		MHD_OPTION_END);
+	return listener->daemon ? 0 : -EIO;
 }
 
 int http_start(const struct http_config *config, struct http_server **out)
 {
 	struct http_server *server;
-	unsigned int flags =
-		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
-	int err;
+	int fd, err;
 
 	*out = NULL;
 	server = calloc(1, sizeof(*server));
 	if (!server)
 		return -ENOMEM;
 	server->commands = config->commands;
-	server->listen_fd = open_listener(config->host, config->port);
-	if (server->listen_fd < 0) {
-		err = server->listen_fd;
+	server->tcp.fd = server->control.fd = -1;
+	if (config->token_file && config->token_file[0]) {
+		err = load_token(server, config->token_file);
+		if (err)
+			goto cleanup;
+	}
+	fd = open_listener(config->host, config->port, server->token_len > 0);
+	if (fd < 0) {
+		err = fd;
 		goto cleanup;
 	}
-	if (log_is_verbose())
-		flags |= MHD_USE_ERROR_LOG;
-	server->daemon = MHD_start_daemon(
-		flags, 0, NULL, NULL, handle, server, MHD_OPTION_LISTEN_SOCKET, server->listen_fd,
-		MHD_OPTION_CONNECTION_LIMIT, config->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned int)HTTP_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
-		MHD_OPTION_END);
-	if (!server->daemon) {
-		err = -EIO;
+	err = start_listener(server, &server->tcp, fd, false, config->max_connections);
+	if (err) {
+		close(fd);
 		log_error("cannot start the HTTP server on %s:%u", config->host, config->port);
 		goto cleanup;
+	}
+	if (config->api_socket && config->api_socket[0]) {
+		fd = open_control(server, config->api_socket, config->api_group ?: "");
+		if (fd < 0) {
+			err = fd;
+			goto cleanup;
+		}
+		err = start_listener(server, &server->control, fd, true, HTTP_CONTROL_CONNECTIONS);
+		if (err) {
+			close(fd);
+			log_error("cannot serve the control socket %s", config->api_socket);
+			goto cleanup;
+		}
 	}
 	*out = server;
 	return 0;
 
 cleanup:
-	if (server->listen_fd >= 0)
-		close(server->listen_fd);
-	free(server);
+	http_stop(server);
 	return err;
+}
+
+static void stop_listener(struct http_listener *listener)
+{
+	if (listener->daemon)
+		MHD_stop_daemon(listener->daemon);
+	if (listener->fd >= 0)
+		close(listener->fd);
+	listener->daemon = NULL;
+	listener->fd = -1;
 }
 
 void http_stop(struct http_server *server)
 {
 	if (!server)
 		return;
-	MHD_stop_daemon(server->daemon);
-	close(server->listen_fd);
+	stop_listener(&server->tcp);
+	stop_listener(&server->control);
+	if (server->control_path[0])
+		unlink(server->control_path);
+	explicit_bzero(server->token, sizeof(server->token));
 	free(server);
 }

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The HTTP API on libmicrohttpd: routes, request limits and responses. Reads are rendered from
- * the published snapshot on the request's own thread; writes become commands for the event loop
- * (cmdq). Owns the listening socket, so an occupied port is one clear error at start.
+ * The HTTP API on libmicrohttpd: routes, request limits, authority and responses. Reads are
+ * rendered from the published snapshot on the request's own thread; writes become commands for
+ * the event loop (cmdq), and only with authority: over TCP a bearer token from
+ * --api-token-file, over the control socket (--api-socket) the caller's kernel-verified uid
+ * (root) or group (--api-group). Owns both listening sockets, so an occupied port or path is
+ * one clear error at start.
  *
  * Errors: every refusal is an HTTP status with a JSON body {"error":"..."}; http_start
  * returns -errno after one logged line.
@@ -16,6 +19,9 @@
 
 #define HTTP_MAX_BODY_BYTES (64 * 1024)
 #define HTTP_TIMEOUT_S	    30
+#define HTTP_TOKEN_MIN	    16
+#define HTTP_TOKEN_MAX	    4096
+#define HTTP_CONTROL_CONNECTIONS 32
 
 struct http_server;
 
@@ -24,6 +30,9 @@ struct http_config {
 	uint16_t port;
 	unsigned int max_connections;
 	struct cmdq *commands;
+	const char *token_file; /* empty: writes over TCP are refused */
+	const char *api_socket; /* empty: no control socket */
+	const char *api_group;	/* empty: only root writes through the control socket */
 };
 
 int http_start(const struct http_config *config, struct http_server **out);

@@ -18,28 +18,6 @@
 
 #define RCVBUF_BYTES (4 << 20)
 
-/* A socket file left by a daemon that died is stale; one that answers belongs to a live one. */
-static int claim_path(const struct sockaddr_un *addr)
-{
-	struct stat st;
-	int probe, err;
-
-	if (lstat(addr->sun_path, &st))
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISSOCK(st.st_mode))
-		return -ENOTSOCK;
-	probe = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (probe < 0)
-		return -errno;
-	err = connect(probe, (const struct sockaddr *)addr, sizeof(*addr)) ? errno : 0;
-	close(probe);
-	if (err == 0)
-		return -EADDRINUSE;
-	if (err != ECONNREFUSED)
-		return -err;
-	return unlink(addr->sun_path) ? -errno : 0;
-}
-
 static void grow_rcvbuf(int fd)
 {
 	int bytes = RCVBUF_BYTES;
@@ -61,7 +39,7 @@ static int open_unix(struct ingest *ingest, const char *path)
 	strcpy(addr.sun_path, path);
 	err = paths_mkdir_parents(path, 0755);
 	if (!err)
-		err = claim_path(&addr);
+		err = paths_claim_socket(path, SOCK_DGRAM);
 	if (err) {
 		log_error("--ingest %s: %s%s", path, strerror(-err),
 			  err == -EADDRINUSE ? " (another liveprobed reads it; use --ingest)" : "");
@@ -172,8 +150,7 @@ struct dispatch {
 	struct ingest *ingest;
 	ingest_fn fn;
 	void *ctx;
-	pid_t sender;
-	enum ingest_via via;
+	struct ingest_sender sender;
 };
 
 static void dispatch_report(void *ctx, const struct report *report)
@@ -181,7 +158,7 @@ static void dispatch_report(void *ctx, const struct report *report)
 	struct dispatch *dispatch = ctx;
 
 	dispatch->ingest->stats.reports++;
-	dispatch->fn(dispatch->ctx, report, dispatch->sender, dispatch->via);
+	dispatch->fn(dispatch->ctx, report, &dispatch->sender);
 }
 
 int ingest_drain(struct ingest *ingest, int fd, ingest_fn fn, void *ctx)
@@ -192,8 +169,12 @@ int ingest_drain(struct ingest *ingest, int fd, ingest_fn fn, void *ctx)
 	} control[INGEST_BATCH];
 	struct mmsghdr messages[INGEST_BATCH];
 	struct iovec iov[INGEST_BATCH];
-	struct dispatch dispatch = {ingest, fn, ctx, 0,
-				    fd == ingest->udp_fd ? INGEST_UDP : INGEST_UNIX};
+	struct dispatch dispatch = {
+		.ingest = ingest,
+		.fn = fn,
+		.ctx = ctx,
+		.sender.via = fd == ingest->udp_fd ? INGEST_UDP : INGEST_UNIX,
+	};
 	int total = 0;
 
 	while (total < INGEST_PER_WAKE) {
@@ -223,14 +204,19 @@ int ingest_drain(struct ingest *ingest, int fd, ingest_fn fn, void *ctx)
 				ingest->stats.dropped[REPORT_ERR_TRUNCATED]++;
 				continue;
 			}
-			dispatch.sender = 0;
+			dispatch.sender.pid = 0;
+			dispatch.sender.uid = INGEST_NO_UID;
+			dispatch.sender.admin = false;
 			for (cmsg = CMSG_FIRSTHDR(msg); cmsg; cmsg = CMSG_NXTHDR(msg, cmsg)) {
 				if (cmsg->cmsg_level == SOL_SOCKET &&
-				    cmsg->cmsg_type == SCM_CREDENTIALS) {
+				    cmsg->cmsg_type == SCM_CREDENTIALS &&
+				    cmsg->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
 					struct ucred cred;
 
 					memcpy(&cred, CMSG_DATA(cmsg), sizeof(cred));
-					dispatch.sender = cred.pid;
+					dispatch.sender.pid = cred.pid;
+					dispatch.sender.uid = cred.uid;
+					dispatch.sender.admin = cred.uid == 0;
 				}
 			}
 			report_parse_datagram(iov[i].iov_base, messages[i].msg_len, dispatch_report,

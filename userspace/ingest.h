@@ -28,9 +28,18 @@ enum ingest_via {
 	INGEST_HTTP,
 };
 
-/* sender_pid: kernel-verified over the Unix socket, 0 otherwise. */
-typedef void (*ingest_fn)(void *ctx, const struct report *report, pid_t sender_pid,
-			  enum ingest_via via);
+#define INGEST_NO_UID ((uid_t)-1)
+
+/* Who sent a report, as far as the kernel (or the HTTP layer's authorisation) can vouch. */
+struct ingest_sender {
+	enum ingest_via via;
+	pid_t pid; /* kernel-verified over the Unix socket (SO_PASSCRED), else 0 */
+	uid_t uid; /* likewise, else INGEST_NO_UID */
+	bool admin; /* root over the Unix socket, or an authorised HTTP writer */
+};
+
+typedef void (*ingest_fn)(void *ctx, const struct report *report,
+			  const struct ingest_sender *sender);
 
 struct ingest_stats {
 	uint64_t datagrams;

@@ -64,6 +64,9 @@ int main(int argc, char **argv)
 		.port = opts.listen_port,
 		.max_connections = opts.http_connections,
 		.commands = &loop.commands,
+		.token_file = opts.api_token_file,
+		.api_socket = opts.api_socket,
+		.api_group = opts.api_group,
 	};
 	if (http_start(&http_config, &http))
 		goto cleanup;

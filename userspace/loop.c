@@ -61,9 +61,12 @@ static void handle_command(void *ctx, struct cmd *cmd)
 
 		for (int reason = 1; reason < REPORT_ERR__COUNT; reason++)
 			before += cmd->dropped[reason];
+		/* Only authorised writers reach the loop (http.c checks before queueing). */
+		struct ingest_sender writer = {.via = INGEST_HTTP, .uid = INGEST_NO_UID, .admin = true};
+
 		for (size_t i = 0; i < cmd->n_reports; i++)
-			feed_apply(&loop->fleet, &loop->procs, &loop->sockets, &cmd->reports[i], 0,
-				   INGEST_HTTP, cmd->dropped);
+			feed_apply(&loop->fleet, &loop->procs, &loop->sockets, &cmd->reports[i],
+				   &writer, cmd->dropped);
 		for (int reason = 1; reason < REPORT_ERR__COUNT; reason++) {
 			loop->ingest.stats.dropped[reason] += cmd->dropped[reason];
 			after += cmd->dropped[reason];
@@ -132,7 +135,7 @@ static void restore_worker(void *ctx, const struct state_worker *saved)
 
 		if (!report_parse_endpoint(saved->peers[i], &family, addr, &port))
 			sockwatch_bind_peer(&loop->sockets, &loop->fleet, family, addr, port,
-					    worker, now_ns);
+					    worker, NULL, NULL, now_ns);
 		worker = fleet_find_id(&loop->fleet, id);
 	}
 }
@@ -171,11 +174,11 @@ static void on_transition(void *ctx, const struct fleet_transition *transition)
 	hook_run(transition, at);
 }
 
-static void on_report(void *ctx, const struct report *report, pid_t sender, enum ingest_via via)
+static void on_report(void *ctx, const struct report *report, const struct ingest_sender *sender)
 {
 	struct loop *loop = ctx;
 
-	feed_apply(&loop->fleet, &loop->procs, &loop->sockets, report, sender, via,
+	feed_apply(&loop->fleet, &loop->procs, &loop->sockets, report, sender,
 		   loop->ingest.stats.dropped);
 }
 
@@ -200,9 +203,15 @@ static void on_tick(struct loop *loop, uint64_t now_ns)
 			loop->status_changed = true;
 		}
 	}
-	if (memcmp(&loop->status.ingest, &loop->ingest.stats, sizeof(loop->ingest.stats))) {
-		loop->status.ingest = loop->ingest.stats;
-		loop->status_changed = true;
+	{
+		struct ingest_stats ingest = loop->ingest.stats;
+
+		for (int reason = 1; reason < REPORT_ERR__COUNT; reason++)
+			ingest.dropped[reason] += atomic_load(&loop->commands.refused[reason]);
+		if (memcmp(&loop->status.ingest, &ingest, sizeof(ingest))) {
+			loop->status.ingest = ingest;
+			loop->status_changed = true;
+		}
 	}
 
 	if (probe_read_stats(loop->probe, stats) == 0) {

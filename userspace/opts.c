@@ -48,7 +48,17 @@ static const char usage_text[] =
 	"  --ingest-group GROUP    the group that owns the ingest socket: its members (and root)\n"
 	"                          may report (default: the daemon's group)\n"
 	"  --ingest-udp ADDR:PORT  also take report lines over UDP (e.g. 127.0.0.1:9477); not\n"
-	"                          loopback prints a warning: UDP reports are not authenticated\n"
+	"                          loopback prints a warning. UDP reports are not authenticated:\n"
+	"                          they feed only workers that UDP created, never bind a pid and\n"
+	"                          never change a worker the kernel watches\n"
+	"  --api-socket PATH       control socket: the HTTP API over a Unix stream socket, where\n"
+	"                          root and --api-group members may write (default\n"
+	"                          " OPTS_DEFAULT_API_SOCKET ", mode 0660; \"\" for none)\n"
+	"  --api-group GROUP       the group whose members may write through the control socket\n"
+	"                          (default: root only)\n"
+	"  --api-token-file FILE   writes over --listen need \"Authorization: Bearer TOKEN\" with\n"
+	"                          the token in FILE (owned by root, mode 0600 or 0640);\n"
+	"                          without it, writes over TCP are refused. Reads stay open\n"
 	"  --stale-after SECONDS   a live worker without output for this long is stale (default:\n"
 	"                          adaptive, from each worker's own rhythm, 1..600 s)\n"
 	"  --start-grace SECONDS   how long a worker may go without any output (or with too few\n"
@@ -103,6 +113,7 @@ void opts_defaults(struct opts *opts)
 	snprintf(opts->pin_root, sizeof(opts->pin_root), "%s", OPTS_DEFAULT_PIN_ROOT);
 	snprintf(opts->ingest_path, sizeof(opts->ingest_path), "%s", OPTS_DEFAULT_INGEST);
 	snprintf(opts->state_dir, sizeof(opts->state_dir), "%s", OPTS_DEFAULT_STATE_DIR);
+	snprintf(opts->api_socket, sizeof(opts->api_socket), "%s", OPTS_DEFAULT_API_SOCKET);
 	opts->ringbuf_bytes = OPTS_DEFAULT_RINGBUF_BYTES;
 	opts->max_workers = OPTS_DEFAULT_MAX_WORKERS;
 	opts->reconcile_ms = OPTS_DEFAULT_RECONCILE_MS;
@@ -267,7 +278,7 @@ static enum opts_result parse_watch_pid(const char *text, struct opts *opts, cha
 	return OPTS_RUN;
 }
 
-/* The three path options differ only in where the path goes and how long it may be. */
+/* The path options differ only in where the path goes and how long it may be. */
 static enum opts_result parse_path(const char *option, const char *arg, struct opts *opts,
 				   char *err, size_t err_len)
 {
@@ -282,6 +293,16 @@ static enum opts_result parse_path(const char *option, const char *arg, struct o
 	} else if (!strcmp(option, "--ingest")) {
 		dst = opts->ingest_path;
 		dst_len = sizeof(opts->ingest_path);
+	} else if (!strcmp(option, "--api-token-file")) {
+		dst = opts->api_token_file;
+		dst_len = sizeof(opts->api_token_file);
+	} else if (!strcmp(option, "--api-socket")) {
+		dst = opts->api_socket;
+		dst_len = sizeof(opts->api_socket);
+		if (!arg[0]) {
+			dst[0] = '\0'; /* no control socket */
+			return OPTS_RUN;
+		}
 	}
 	if (!arg[0])
 		return fail(err, err_len, "%s: empty path", option);
@@ -396,6 +417,9 @@ static enum opts_result parse_args(int argc, char **argv, struct opts *opts, cha
 		OPT_MAX_CONNECTIONS,
 		OPT_INGEST_UDP,
 		OPT_INGEST_GROUP,
+		OPT_API_SOCKET,
+		OPT_API_GROUP,
+		OPT_API_TOKEN_FILE,
 		OPT_STALE_AFTER,
 		OPT_START_GRACE,
 		OPT_BPF_STATS,
@@ -425,6 +449,9 @@ static enum opts_result parse_args(int argc, char **argv, struct opts *opts, cha
 		{"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
 		{"ingest-udp", required_argument, NULL, OPT_INGEST_UDP},
 		{"ingest-group", required_argument, NULL, OPT_INGEST_GROUP},
+		{"api-socket", required_argument, NULL, OPT_API_SOCKET},
+		{"api-group", required_argument, NULL, OPT_API_GROUP},
+		{"api-token-file", required_argument, NULL, OPT_API_TOKEN_FILE},
 		{"stale-after", required_argument, NULL, OPT_STALE_AFTER},
 		{"start-grace", required_argument, NULL, OPT_START_GRACE},
 		{"bpf-stats", no_argument, NULL, OPT_BPF_STATS},
@@ -471,9 +498,13 @@ static enum opts_result parse_args(int argc, char **argv, struct opts *opts, cha
 		case OPT_PIN_ROOT:
 		case OPT_INGEST:
 		case OPT_STATE_DIR:
-			result = parse_path(option == OPT_PIN_ROOT ? "--pin-root"
-					    : option == OPT_INGEST ? "--ingest"
-								   : "--state-dir",
+		case OPT_API_SOCKET:
+		case OPT_API_TOKEN_FILE:
+			result = parse_path(option == OPT_PIN_ROOT	   ? "--pin-root"
+					    : option == OPT_INGEST	   ? "--ingest"
+					    : option == OPT_API_SOCKET	   ? "--api-socket"
+					    : option == OPT_API_TOKEN_FILE ? "--api-token-file"
+									   : "--state-dir",
 					    arg, opts, err, err_len);
 			if (result != OPTS_RUN)
 				return result;
@@ -531,12 +562,17 @@ static enum opts_result parse_args(int argc, char **argv, struct opts *opts, cha
 					    arg);
 			break;
 		case OPT_INGEST_GROUP:
+		case OPT_API_GROUP: {
+			char *group = option == OPT_API_GROUP ? opts->api_group : opts->ingest_group;
+
 			if (!arg[0] || strlen(arg) >= sizeof(opts->ingest_group))
-				return fail(err, err_len,
-					    "--ingest-group: a group name of 1..%zu bytes",
+				return fail(err, err_len, "%s: a group name of 1..%zu bytes",
+					    option == OPT_API_GROUP ? "--api-group"
+								    : "--ingest-group",
 					    sizeof(opts->ingest_group) - 1);
-			strcpy(opts->ingest_group, arg);
+			strcpy(group, arg);
 			break;
+		}
 		case OPT_STALE_AFTER:
 			if (parse_seconds(arg, &opts->stale_after_s))
 				return fail(err, err_len,

@@ -20,6 +20,7 @@
 #define OPTS_DEFAULT_PIN_ROOT	   "/sys/fs/bpf/liveprobe"
 #define OPTS_DEFAULT_INGEST	   "/run/liveprobe/ingest.sock"
 #define OPTS_DEFAULT_STATE_DIR	   "/var/lib/liveprobe"
+#define OPTS_DEFAULT_API_SOCKET	   "/run/liveprobe/api.sock"
 #define OPTS_DEFAULT_RINGBUF_BYTES (1u << 20)
 #define OPTS_DEFAULT_MAX_WORKERS   16384
 #define OPTS_DEFAULT_RECONCILE_MS  1000
@@ -36,6 +37,9 @@ struct opts {
 	uint16_t listen_port;
 	char pin_root[256];
 	char ingest_path[108]; /* sun_path */
+	char api_socket[108];  /* the control socket; empty: none */
+	char api_group[32];    /* may write through the control socket; empty: root only */
+	char api_token_file[256]; /* empty: no writes over TCP */
 	char state_dir[256];
 	uint32_t ringbuf_bytes;
 	uint32_t max_workers;

@@ -4,7 +4,10 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "paths.h"
 
@@ -42,4 +45,29 @@ int paths_mkdir_parents(const char *file_path, mode_t mode)
 		return 0;
 	*slash = '\0';
 	return paths_mkdir_p(dir, mode);
+}
+
+int paths_claim_socket(const char *path, int type)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	struct stat st;
+	int probe, err;
+
+	if (strlen(path) >= sizeof(addr.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(addr.sun_path, path);
+	if (lstat(path, &st))
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -ENOTSOCK;
+	probe = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+	if (probe < 0)
+		return -errno;
+	err = connect(probe, (const struct sockaddr *)&addr, sizeof(addr)) ? errno : 0;
+	close(probe);
+	if (err == 0)
+		return -EADDRINUSE;
+	if (err != ECONNREFUSED)
+		return -err;
+	return unlink(path) ? -errno : 0;
 }

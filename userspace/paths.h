@@ -13,5 +13,10 @@
 int paths_mkdir_p(const char *path, mode_t mode);
 /* Creates the parents of a file path (a socket), not the file. */
 int paths_mkdir_parents(const char *file_path, mode_t mode);
+/*
+ * Makes a Unix socket path free to bind: a socket file left by a daemon that died is stale and
+ * removed; one that answers is -EADDRINUSE; anything but a socket is -ENOTSOCK.
+ */
+int paths_claim_socket(const char *path, int type);
 
 #endif

@@ -30,13 +30,18 @@ int proc_parse_stat(const char *text, struct proc_identity *id)
 	id->comm[comm_len] = '\0';
 	id->state = close[2];
 
-	/* Field 3 is the state; starttime is field 22. */
+	/* Field 3 is the state, 4 the parent; starttime is field 22. */
 	field = close + 2;
 	for (index = 3; index < 22; index++) {
 		field = strchr(field, ' ');
 		if (!field)
 			return -EINVAL;
 		field++;
+		if (index == 3) {
+			if (!isdigit((unsigned char)*field))
+				return -EINVAL;
+			id->ppid = strtoul(field, NULL, 10);
+		}
 	}
 	if (!isdigit((unsigned char)*field))
 		return -EINVAL;
@@ -100,4 +105,56 @@ int proc_for_each_with_comm(const char *comm,
 	}
 	closedir(dir);
 	return matched;
+}
+
+uint32_t proc_parse_status_uid(const char *text)
+{
+	const char *line = strstr(text, "\nUid:");
+	char *end;
+	unsigned long uid;
+
+	if (!line)
+		return PROC_NO_UID;
+	line += strlen("\nUid:");
+	while (*line == '\t' || *line == ' ')
+		line++;
+	if (!isdigit((unsigned char)*line))
+		return PROC_NO_UID;
+	errno = 0;
+	uid = strtoul(line, &end, 10);
+	if (errno || uid >= PROC_NO_UID || (*end != '\t' && *end != ' '))
+		return PROC_NO_UID;
+	return uid;
+}
+
+uint32_t proc_read_uid(pid_t pid)
+{
+	char path[64], text[4096];
+	ssize_t len;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return PROC_NO_UID;
+	len = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (len <= 0)
+		return PROC_NO_UID;
+	text[len] = '\0';
+	return proc_parse_status_uid(text);
+}
+
+bool proc_is_self_or_descendant(pid_t pid, pid_t ancestor)
+{
+	struct proc_identity id;
+
+	for (int step = 0; step < 256 && pid > 1; step++) {
+		if (pid == ancestor)
+			return true;
+		if (proc_read_identity(pid, &id))
+			return false;
+		pid = id.ppid;
+	}
+	return pid == ancestor;
 }

@@ -16,13 +16,22 @@
 struct proc_identity {
 	char comm[16];
 	char state; /* R S D Z T ... as in /proc/PID/stat */
+	uint32_t ppid;
 	uint64_t start_ticks;
 };
+
+#define PROC_NO_UID UINT32_MAX
 
 /* 0, -ENOENT (no such process) or another -errno. */
 int proc_read_identity(pid_t pid, struct proc_identity *id);
 /* Parses the text of /proc/PID/stat; 0 or -EINVAL. */
 int proc_parse_stat(const char *text, struct proc_identity *id);
+/* The real uid of pid (the one SO_PASSCRED reports), or PROC_NO_UID. */
+uint32_t proc_read_uid(pid_t pid);
+/* Parses the "Uid:" line of /proc/PID/status text; PROC_NO_UID when there is none. */
+uint32_t proc_parse_status_uid(const char *text);
+/* True when pid is ancestor itself or one of its descendants (walks ppid, at most 256 steps). */
+bool proc_is_self_or_descendant(pid_t pid, pid_t ancestor);
 int proc_pidfd_open(pid_t pid);
 /* True once the process behind the pidfd has exited (zombie or reaped). */
 bool proc_pidfd_exited(int pidfd);

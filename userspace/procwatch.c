@@ -103,6 +103,7 @@ static struct worker *adopt_process(struct procwatch *watch, struct fleet *fleet
 	}
 	fleet_bind_process(fleet, worker, tgid, proc->start_ticks, comm, proc_pidfd_open(tgid),
 			   now_ns);
+	fleet_set_owner(fleet, worker, AUTHORITY_ADMIN, proc_read_uid(tgid));
 	log_debug("adopted %s by comm", worker->name);
 	return worker;
 }
@@ -174,6 +175,9 @@ static int watch_process(struct procwatch *watch, struct fleet *fleet, struct wo
 		return -ESRCH;
 	}
 	fleet_bind_process(fleet, worker, pid, id->start_ticks, id->comm, pidfd, clock_mono_ns());
+	/* A worker an admin named is spoken for by its process's own uid (its reports, its bye). */
+	if (worker->authority == AUTHORITY_ADMIN)
+		fleet_set_owner(fleet, worker, AUTHORITY_ADMIN, proc_read_uid(pid));
 	return 0;
 }
 
@@ -358,6 +362,7 @@ struct worker *procwatch_restore(struct procwatch *watch, struct fleet *fleet,
 				 saved->name, fleet->capacity);
 		return NULL;
 	}
+	fleet_set_owner(fleet, worker, saved->authority, saved->owner_uid);
 	worker->output.episodes_total = saved->episodes_total;
 	worker->output.heartbeats_total = saved->heartbeats_total;
 	fleet_set_bye(fleet, worker, saved->bye);

@@ -206,6 +206,17 @@ static json_object *worker_object(const struct worker *worker, const struct conn
 			       worker->comm[0] ? json_object_new_string(worker->comm) : NULL);
 	json_object_object_add(obj, "origin",
 			       json_object_new_string(fleet_origin_name(worker->origin)));
+	{
+		json_object *owner = json_object_new_object();
+
+		json_object_object_add(owner, "authority",
+				       json_object_new_string(fleet_authority_name(worker->authority)));
+		json_object_object_add(owner, "uid",
+				       worker->owner_uid == FLEET_NO_OWNER
+					       ? NULL
+					       : json_object_new_int64(worker->owner_uid));
+		json_object_object_add(obj, "owner", owner);
+	}
 	json_object_object_add(obj, "state", json_object_new_string(fleet_state_name(state)));
 	json_object_object_add(
 		obj, "health",

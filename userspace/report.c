@@ -29,6 +29,12 @@ const char *report_error_name(enum report_error error)
 		[REPORT_ERR_BAD_SEQ] = "bad_seq",
 		[REPORT_ERR_WORKER_LIMIT] = "worker_limit",
 		[REPORT_ERR_UNBOUND] = "unbound_pid",
+		[REPORT_ERR_NOT_OWNER] = "not_owner",
+		[REPORT_ERR_PID_NOT_SENDER] = "pid_not_sender",
+		[REPORT_ERR_UDP_FORBIDDEN] = "udp_forbidden",
+		[REPORT_ERR_WRITE_NO_TOKEN] = "write_without_credentials",
+		[REPORT_ERR_WRITE_BAD_TOKEN] = "write_bad_token",
+		[REPORT_ERR_WRITE_NOT_AUTHORISED] = "write_not_authorised",
 		[REPORT_ERR_TRUNCATED] = "truncated_datagram",
 	};
 

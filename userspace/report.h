@@ -45,6 +45,13 @@ enum report_error {
 	REPORT_ERR_WORKER_LIMIT, /* a new worker past --max-workers */
 	REPORT_ERR_UNBOUND,	 /* a pid that cannot be watched: gone, or another's name */
 	REPORT_ERR_TRUNCATED,	 /* a datagram larger than the receive buffer */
+	/* refused for want of authority (the security model in README) */
+	REPORT_ERR_NOT_OWNER,	   /* a worker owned by another uid, or another's binding */
+	REPORT_ERR_PID_NOT_SENDER, /* pid= names neither the sender nor one of its descendants */
+	REPORT_ERR_UDP_FORBIDDEN,  /* UDP for a worker UDP did not create, or with peer= */
+	REPORT_ERR_WRITE_NO_TOKEN, /* an HTTP write without credentials */
+	REPORT_ERR_WRITE_BAD_TOKEN, /* an HTTP write with a wrong bearer token */
+	REPORT_ERR_WRITE_NOT_AUTHORISED, /* a control-socket caller neither root nor --api-group */
 	REPORT_ERR__COUNT,
 };
 

@@ -151,15 +151,39 @@ static void drop_placeholder(struct fleet *fleet, uint32_t id)
 		fleet_remove(fleet, worker);
 }
 
+static bool holds_endpoint(const struct conn *conn, uint16_t family, const uint8_t *addr,
+			   uint16_t port)
+{
+	return conn->family == family && conn->peer_port == port &&
+	       !memcmp(conn->peer_addr, addr, 16);
+}
+
 int sockwatch_bind_peer(struct sockwatch *watch, struct fleet *fleet, uint16_t family,
 			const uint8_t addr[16], uint16_t port, struct worker *worker,
-			uint64_t now_ns)
+			sockwatch_may_take_fn may_take, void *ctx, uint64_t now_ns)
 {
 	struct sockwatch_binding *binding = find_binding(watch, family, addr, port);
 	uint32_t worker_id = worker->id;
 
 	if (binding && binding->worker_id == worker_id)
 		return 0;
+	if (may_take) {
+		const struct worker *holder =
+			binding ? fleet_find_id(fleet, binding->worker_id) : NULL;
+
+		if (holder && !may_take(ctx, holder))
+			return -EPERM;
+		for (size_t i = 0; i < fleet->n_conns; i++) {
+			const struct conn *conn = &fleet->conns[i];
+
+			if (conn->worker_id == worker_id ||
+			    !holds_endpoint(conn, family, addr, port))
+				continue;
+			holder = fleet_find_id(fleet, conn->worker_id);
+			if (holder && !may_take(ctx, holder))
+				return -EPERM;
+		}
+	}
 	if (!binding) {
 		if (watch->n_bindings == watch->max_bindings ||
 		    u64map_put(&watch->binding_by_endpoint, endpoint_key(family, addr, port),
@@ -177,8 +201,7 @@ int sockwatch_bind_peer(struct sockwatch *watch, struct fleet *fleet, uint16_t f
 		struct conn *conn = &fleet->conns[i];
 		uint32_t from = conn->worker_id;
 
-		if (from == worker_id || conn->family != family || conn->peer_port != port ||
-		    memcmp(conn->peer_addr, addr, 16))
+		if (from == worker_id || !holds_endpoint(conn, family, addr, port))
 			continue;
 		fleet_conn_move(fleet, conn, fleet_find_id(fleet, worker_id));
 		drop_placeholder(fleet, from);

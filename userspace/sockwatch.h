@@ -70,13 +70,18 @@ void sockwatch_on_event(struct sockwatch *watch, struct fleet *fleet,
 void sockwatch_reconcile(struct sockwatch *watch, struct fleet *fleet, struct probe *probe,
 			 uint64_t now_ns);
 
+/* May the binder take a connection or binding that this worker holds? */
+typedef bool (*sockwatch_may_take_fn)(void *ctx, const struct worker *holder);
+
 /*
  * A proxy named the worker behind a peer endpoint: that connection, now and in future, belongs
- * to worker, and the placeholder named after the peer goes. 0, or -ENOSPC past the limit.
+ * to worker, and the placeholder named after the peer goes. 0; -EPERM (nothing changed) when
+ * may_take (NULL: always) refuses the binding's or a connection's current holder; -ENOSPC past
+ * the limit.
  */
 int sockwatch_bind_peer(struct sockwatch *watch, struct fleet *fleet, uint16_t family,
 			const uint8_t addr[16], uint16_t port, struct worker *worker,
-			uint64_t now_ns);
+			sockwatch_may_take_fn may_take, void *ctx, uint64_t now_ns);
 
 /* Before a worker is forgotten: its dead connections are never tracked again, and the kernel
  * records of its closed ones are dropped. Live ones come back, as they should, while they live. */

@@ -55,6 +55,10 @@ static json_object *worker_json(const struct worker *worker, const struct sockwa
 	json_object_object_add(obj, "comm", json_object_new_string(worker->comm));
 	json_object_object_add(obj, "origin",
 			       json_object_new_string(fleet_origin_name(worker->origin)));
+	json_object_object_add(obj, "authority",
+			       json_object_new_string(fleet_authority_name(worker->authority)));
+	if (worker->owner_uid != FLEET_NO_OWNER)
+		json_object_object_add(obj, "owner_uid", json_object_new_int64(worker->owner_uid));
 	json_object_object_add(obj, "pid", json_object_new_int64(worker->pid));
 	json_object_object_add(obj, "start_ticks", json_object_new_uint64(worker->start_ticks));
 	json_object_object_add(obj, "state",
@@ -105,8 +109,13 @@ int state_save(const char *dir, const struct fleet *fleet, const struct sockwatc
 	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, STATE_FILE);
 	json_object_object_add(root, "version", json_object_new_int(STATE_VERSION));
 	json_object_object_add(root, "saved_at", json_object_new_int64(time(NULL)));
-	for (size_t i = 0; i < fleet->count; i++)
+	for (size_t i = 0; i < fleet->count; i++) {
+		/* What unauthenticated UDP made comes back with its next report, not from disk:
+		 * junk names must not outlive a restart. */
+		if (fleet->workers[i].authority == AUTHORITY_UDP)
+			continue;
 		json_object_array_add(list, worker_json(&fleet->workers[i], watch));
+	}
 	json_object_object_add(root, "workers", list);
 	text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN);
 
@@ -176,7 +185,8 @@ static void read_exit(json_object *obj, struct worker_exit *exit)
 static bool read_worker(json_object *obj, struct state_worker *saved)
 {
 	json_object *exit, *peers;
-	int origin, state;
+	int origin, state, authority;
+	int64_t owner;
 
 	memset(saved, 0, sizeof(*saved));
 	if (!json_object_is_type(obj, json_type_object) ||
@@ -187,6 +197,13 @@ static bool read_worker(json_object *obj, struct state_worker *saved)
 	snprintf(saved->comm, sizeof(saved->comm), "%s", get_string(obj, "comm"));
 	origin = fleet_origin_from_name(get_string(obj, "origin"));
 	saved->origin = origin < 0 ? ORIGIN_API : origin;
+	authority = fleet_authority_from_name(get_string(obj, "authority"));
+	saved->authority = authority < 0 ? AUTHORITY_ADMIN : authority;
+	owner = get_int(obj, "owner_uid");
+	saved->owner_uid = json_object_object_get_ex(obj, "owner_uid", NULL) && owner >= 0 &&
+					   owner < FLEET_NO_OWNER
+				   ? (uint32_t)owner
+				   : FLEET_NO_OWNER;
 	saved->pid =
 		get_int(obj, "pid") > 0 && get_int(obj, "pid") <= 4194304 ? get_int(obj, "pid") : 0;
 	saved->start_ticks = get_int(obj, "start_ticks");

@@ -33,6 +33,8 @@ struct state_worker {
 	char name[WORKER_NAME_MAX + 1];
 	char comm[16];
 	enum worker_origin origin;
+	enum worker_authority authority;
+	uint32_t owner_uid;
 	uint32_t pid;
 	uint64_t start_ticks;
 	bool has_exit;

@@ -19,6 +19,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,11 +56,35 @@ static size_t collect(char *data, size_t size, size_t count, void *ctx)
 	return size * count;
 }
 
+/* Writes carry the daemon's bearer token, read from $LIVEPROBE_TOKEN_FILE. */
+static struct curl_slist *auth_header(void)
+{
+	static struct curl_slist *headers;
+	static bool read_once;
+	const char *path = getenv("LIVEPROBE_TOKEN_FILE");
+	char token[512], line[600];
+	FILE *file;
+
+	if (read_once)
+		return headers;
+	read_once = true;
+	file = path ? fopen(path, "re") : NULL;
+	if (file && fgets(token, sizeof(token), file)) {
+		token[strcspn(token, "\r\n")] = '\0';
+		snprintf(line, sizeof(line), "Authorization: Bearer %s", token);
+		headers = curl_slist_append(NULL, line);
+	}
+	if (file)
+		fclose(file);
+	return headers;
+}
+
 static long http(CURL *curl, const char *method, const char *url, const char *body,
 		 struct buffer *out)
 {
 	long status = 0;
 
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, auth_header());
 	out->len = 0;
 	out->data[0] = '\0';
 	curl_easy_setopt(curl, CURLOPT_URL, url);

@@ -22,9 +22,13 @@ STORM_CPU=$(($(nproc) - 1))
 OTHER_CPUS=0-$((STORM_CPU > 0 ? STORM_CPU - 1 : 0))
 storm() { taskset -c $STORM_CPU $BUILD/bench "$@"; }
 
+export LIVEPROBE_TOKEN_FILE=/tmp/lp-bench-$$.token
+head -c 24 /dev/urandom | base64 >"$LIVEPROBE_TOKEN_FILE"
+chmod 0600 "$LIVEPROBE_TOKEN_FILE"
 start_daemon() { # ARGS...
 	taskset -c $OTHER_CPUS $BUILD/liveprobed --listen 127.0.0.1:$PORT --pin-root $PIN --ingest /tmp/lp-bench-$$.sock \
-		--state-dir /tmp/lp-bench-$$-state "$@" &
+		--state-dir /tmp/lp-bench-$$-state --api-token-file "$LIVEPROBE_TOKEN_FILE" \
+		--api-socket /tmp/lp-bench-$$-api.sock "$@" &
 	DAEMON=$!
 	for _ in $(seq 100); do
 		kill -0 $DAEMON 2>/dev/null || break

@@ -21,6 +21,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Writes over TCP need the bearer token: every daemon here shares one, and curl and the CLI in
+# these scripts send it. Attacks run as another user through `runuser`, without it.
+LP_TOKEN=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
+printf '%s\n' "$LP_TOKEN" >"$TEST_TMP/token"
+chmod 0600 "$TEST_TMP/token"
+export LIVEPROBE_TOKEN_FILE=$TEST_TMP/token
+curl() { command curl -H "Authorization: Bearer $LP_TOKEN" "$@"; }
+
 check() { # name, command...
 	local name=$1
 	shift
@@ -43,13 +51,16 @@ start_daemon() {
 	port=$(free_port)
 	local tag="e2e-$$-$port"
 	"$BUILD/liveprobed" --listen "127.0.0.1:$port" --pin-root "/sys/fs/bpf/liveprobe-$tag" \
-		--ingest "$TEST_TMP/$tag.sock" --state-dir "$TEST_TMP/$tag-state" "$@" \
+		--ingest "$TEST_TMP/$tag.sock" --state-dir "$TEST_TMP/$tag-state" \
+		--api-token-file "$TEST_TMP/token" --api-socket "$TEST_TMP/$tag.api" "$@" \
 		2>"$TEST_TMP/$tag.log" &
 	local pid=$!
 	PIDS_TO_KILL+=("$pid")
 	printf -v "$var" 'http://127.0.0.1:%s' "$port"
 	printf -v "${var}_PID" '%s' "$pid"
 	printf -v "${var}_PIN" '%s' "/sys/fs/bpf/liveprobe-$tag"
+	printf -v "${var}_API" '%s' "$TEST_TMP/$tag.api"
+	printf -v "${var}_INGEST" '%s' "$TEST_TMP/$tag.sock"
 	for _ in $(seq 100); do
 		curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && return 0
 		kill -0 "$pid" 2>/dev/null || break

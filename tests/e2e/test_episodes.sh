@@ -40,7 +40,7 @@ wait_field() { # URL FILTER EXPECTED [SECONDS]
 
 udp_port=$(free_port)
 start_daemon A --ingest-udp "127.0.0.1:$udp_port" --ingest-group daemon || { echo "FAIL: episodes/daemon_start"; exit 1; }
-SOCK="$TEST_TMP/$(basename "$(ls "$TEST_TMP"/*.sock | head -1)")"
+SOCK=$A_INGEST
 W="$A/api/v1/workers"
 export LIVEPROBE_SOCKET=$SOCK
 
