@@ -36,7 +36,7 @@ check "operator/sse_ids_increase" test "$(grep '^id: ' "$TEST_TMP/sse" | awk '{p
 check "operator/sse_has_reason" grep -q '"to":"killed","reason":"SIGKILL from' "$TEST_TMP/sse"
 check "operator/cli_events_follows" grep -Eq 'op-1 +working +-> killed +SIGKILL' "$TEST_TMP/cli-events"
 # A reconnecting client resumes after the last id it saw (a slot is freed first).
-kill "$(pgrep -f "curl -sN $A/api/v1/events")" 2>/dev/null
+kill "$(pgrep -f "curl .*-sN $A/api/v1/events")" 2>/dev/null
 sleep 1.5 # a stream notices its client left within a second
 last_id=$(grep '^id: ' "$TEST_TMP/sse" | tail -1 | awk '{print $2}')
 resumed=$(curl -sN --max-time 1 -H "Last-Event-ID: $((last_id - 1))" "$A/api/v1/events" 2>/dev/null | grep '^id: ' | awk '{print $2}' | paste -sd ' ')
