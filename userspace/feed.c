@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* See feed.h. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -143,6 +144,10 @@ void feed_apply(struct fleet *fleet, struct procwatch *procs, struct sockwatch *
 	struct worker *worker = NULL;
 	char err[160];
 
+	/* A time a day away from ours is no clock skew but garbage, and would poison the rates. */
+	if (!refused && report->has_completed_at &&
+	    fabs(report->completed_at - clock_rating_s()) > FEED_COMPLETED_AT_WINDOW_S)
+		refused = REPORT_ERR_BAD_COMPLETED_AT;
 	if (refused) {
 		dropped[refused]++;
 		log_limited(refused, "report for %s from pid %d uid %d refused: %s",
@@ -193,7 +198,7 @@ void feed_apply(struct fleet *fleet, struct procwatch *procs, struct sockwatch *
 	}
 	switch (report->kind) {
 	case REPORT_EPISODE:
-		output_record_episode(&worker->output, report, now_ns, clock_wall_s());
+		output_record_episode(&worker->output, report, now_ns, clock_rating_s());
 		fleet_set_bye(fleet, worker, false);
 		break;
 	case REPORT_HELLO:

@@ -23,6 +23,9 @@
 #include "procwatch.h"
 #include "sockwatch.h"
 
+/* completed_at must be within a day of the daemon's clock, either way. */
+#define FEED_COMPLETED_AT_WINDOW_S 86400.0
+
 void feed_apply(struct fleet *fleet, struct procwatch *procs, struct sockwatch *sockets,
 		const struct report *report, const struct ingest_sender *sender,
 		uint64_t dropped[REPORT_ERR__COUNT]);

@@ -8,9 +8,16 @@
 #define GAP_GAIN                                                                                   \
 	0.125 /* RFC 6298's alpha; the deviation uses it too, a little smoother than beta */
 
+/* Callers pass bounded times, but a double out of int64_t's range must not be undefined. */
 static int64_t floor_div(double seconds, int64_t unit)
 {
-	return (int64_t)floor(seconds / unit);
+	double quotient = floor(seconds / unit);
+
+	if (!(quotient > -4e18))
+		return -4000000000000000000ll;
+	if (quotient > 4e18)
+		return 4000000000000000000ll;
+	return (int64_t)quotient;
 }
 
 static void note_arrival(struct output *output, uint64_t now_ns)
@@ -33,6 +40,36 @@ static void note_arrival(struct output *output, uint64_t now_ns)
 	output->last_ns = now_ns;
 }
 
+/*
+ * The worker's clock stepped back or froze: its samples sit well below the estimate and agree
+ * with each other (within a second, plus the receipt time between them for a frozen clock) for
+ * OUTPUT_STEP_SPAN_S of receipts. A backlog flush arrives at once and spreads out, so it is not
+ * one. Then the old samples describe another clock: forget them.
+ */
+static bool clock_stepped(struct output *output, double sample, double now_real_s)
+{
+	double estimate;
+
+	if (!output_clock_offset(output, now_real_s, &estimate) ||
+	    sample >= estimate - OUTPUT_STEP_S) {
+		output->low_run = 0;
+		return false;
+	}
+	if (output->low_run &&
+	    fabs(sample - output->low_last_sample_s) >
+		    1.0 + (now_real_s - output->low_first_real_s)) {
+		output->low_run = 0;
+	}
+	if (output->low_run++ == 0)
+		output->low_first_real_s = now_real_s;
+	output->low_last_sample_s = sample;
+	if (output->low_run < 3 || now_real_s - output->low_first_real_s < OUTPUT_STEP_SPAN_S)
+		return false;
+	output->low_run = 0;
+	memset(output->offset_minute, 0, sizeof(output->offset_minute));
+	return true;
+}
+
 static void note_offset(struct output *output, double completed_at, double now_real_s)
 {
 	int64_t minute = floor_div(now_real_s, 60);
@@ -40,6 +77,7 @@ static void note_offset(struct output *output, double completed_at, double now_r
 			 OUTPUT_OFFSET_WINDOW);
 	double sample = completed_at - now_real_s;
 
+	clock_stepped(output, sample, now_real_s);
 	/* The freshest report has the smallest delay: the largest (completed - receipt). */
 	if (output->offset_minute[slot] != minute) {
 		output->offset_minute[slot] = minute;
@@ -102,7 +140,9 @@ void output_record_episode(struct output *output, const struct report *report, u
 			event_s = now_real_s;
 	}
 	if (report->has_seq) {
-		if (output->has_seq && report->seq > output->next_seq)
+		/* A jump past OUTPUT_SEQ_MAX_GAP is a new sequence (a restart), not lost reports. */
+		if (output->has_seq && report->seq > output->next_seq &&
+		    report->seq - output->next_seq <= OUTPUT_SEQ_MAX_GAP)
 			output->seq_gaps += report->seq - output->next_seq;
 		if (!output->has_seq || report->seq >= output->next_seq)
 			output->next_seq = report->seq + 1;

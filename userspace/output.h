@@ -20,6 +20,12 @@
 #define OUTPUT_BUCKET_S	     10 /* event-time buckets of 10 s ... */
 #define OUTPUT_BUCKETS	     90 /* ... over the last 15 minutes */
 #define OUTPUT_OFFSET_WINDOW 10 /* minutes of clock-offset samples */
+/* A worker's clock stepped (or froze) when its offset samples stay this far below the estimate,
+ * agreeing with each other, for this long of receipt time: a backlog flush does neither. */
+#define OUTPUT_STEP_S	     5.0
+#define OUTPUT_STEP_SPAN_S   2.0
+/* A seq jump larger than this is a restarted sequence, not lost reports. */
+#define OUTPUT_SEQ_MAX_GAP   1000000
 /* Rhythm: gaps closer than this are one burst (one datagram of many lines), not a rhythm. */
 #define OUTPUT_MIN_GAP_S 0.01
 /* Adaptive staleness: needs this many gaps; then mean + 6 deviations, within the bounds. */
@@ -40,6 +46,9 @@ struct output {
 	uint32_t buckets[OUTPUT_BUCKETS];
 	int64_t offset_minute[OUTPUT_OFFSET_WINDOW]; /* Unix minute of each sample slot */
 	double offset_max_s[OUTPUT_OFFSET_WINDOW];   /* max(completed_at - receipt) that minute */
+	/* A run of samples below the estimate that may be a step of the worker's clock. */
+	uint32_t low_run;
+	double low_first_real_s, low_last_sample_s;
 	bool has_seq;
 	uint64_t next_seq;
 	uint64_t seq_gaps;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "proc.h"
+#include "text.h"
 
 int proc_parse_stat(const char *text, struct proc_identity *id)
 {
@@ -24,10 +25,7 @@ int proc_parse_stat(const char *text, struct proc_identity *id)
 	if (!open || !close || close < open || close[1] != ' ')
 		return -EINVAL;
 	comm_len = close - open - 1;
-	if (comm_len >= sizeof(id->comm))
-		comm_len = sizeof(id->comm) - 1;
-	memcpy(id->comm, open + 1, comm_len);
-	id->comm[comm_len] = '\0';
+	text_clean(id->comm, sizeof(id->comm), open + 1, comm_len);
 	id->state = close[2];
 
 	/* Field 3 is the state, 4 the parent; starttime is field 22. */

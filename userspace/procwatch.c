@@ -11,6 +11,7 @@
 #include "proc.h"
 #include "procwatch.h"
 #include "state.h"
+#include "text.h"
 
 void procwatch_init(struct procwatch *watch, struct probe *probe, const char (*comms)[16],
 		    int n_comms)
@@ -46,8 +47,8 @@ static void exit_from_proc(const struct lp_proc *proc, struct worker_exit *exit,
 		exit->has_killer = true;
 		exit->killer_pid = proc->killer_pid;
 		exit->kill_signal = proc->kill_signal;
-		memcpy(exit->killer_comm, proc->killer_comm, sizeof(exit->killer_comm));
-		exit->killer_comm[sizeof(exit->killer_comm) - 1] = '\0';
+		text_clean(exit->killer_comm, sizeof(exit->killer_comm), proc->killer_comm,
+			   sizeof(proc->killer_comm));
 	}
 }
 
@@ -81,7 +82,7 @@ static struct worker *adopt_process(struct procwatch *watch, struct fleet *fleet
 	struct worker *worker = NULL;
 	int err = -EEXIST;
 
-	memcpy(comm, proc->comm, LP_COMM_LEN);
+	text_clean(comm, sizeof(comm), proc->comm, LP_COMM_LEN);
 	for (int attempt = 1; err == -EEXIST && attempt < 100; attempt++) {
 		if (attempt == 1)
 			snprintf(name, sizeof(name), "%s-%u", comm, tgid);

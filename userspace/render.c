@@ -31,14 +31,18 @@ static json_object *json_seconds(double seconds)
 
 	if (fabs(seconds) < 0.0005)
 		seconds = 0; /* no "-0.000" */
-	snprintf(text, sizeof(text), "%.3f", seconds);
+	/* Three decimals when they fit; json-c's own form for anything else (never cut short). */
+	if (!isfinite(seconds) ||
+	    snprintf(text, sizeof(text), "%.3f", seconds) >= (int)sizeof(text))
+		return isfinite(seconds) ? json_object_new_double(seconds) : NULL;
 	return json_object_new_double_s(seconds, text);
 }
 
 void render_view_init(struct render_view *view, const struct snapshot *snapshot)
 {
 	view->now_ns = clock_mono_ns();
-	view->now_real_s = clock_wall_s();
+	view->now_real_s = clock_rating_s();
+	view->wall_step_s = clock_step_s();
 	view->policy = snapshot->status.policy;
 }
 
@@ -171,9 +175,10 @@ static void output_fields(json_object *obj, const struct worker *worker, enum wo
 			       output->n_gaps ? json_seconds(output->gap_mean_s) : NULL);
 	json_object_object_add(obj, "stale_after_s",
 			       json_seconds(output_stale_after(output, &view->policy)));
+	/* Measured against the rating clock; shown against the wall clock, as people read it. */
 	json_object_object_add(obj, "clock_offset_s",
 			       output_clock_offset(output, view->now_real_s, &offset_s)
-				       ? json_seconds(offset_s)
+				       ? json_seconds(offset_s - view->wall_step_s)
 				       : NULL);
 	json_object_object_add(obj, "seq_gaps", json_object_new_uint64(output->seq_gaps));
 	json_object_object_add(obj, "status",

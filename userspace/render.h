@@ -19,7 +19,8 @@
 /* When a view is rendered, and the staleness policy it applies (?stale_after=). */
 struct render_view {
 	uint64_t now_ns;   /* CLOCK_MONOTONIC */
-	double now_real_s; /* CLOCK_REALTIME, for event-time rates only */
+	double now_real_s;  /* the rating clock (clock.h), for event-time rates only */
+	double wall_step_s; /* how far the wall clock stepped since start */
 	struct output_policy policy;
 };
 

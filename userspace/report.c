@@ -12,6 +12,7 @@
 
 #include "opts.h"
 #include "report.h"
+#include "text.h"
 
 const char *report_error_name(enum report_error error)
 {
@@ -196,10 +197,7 @@ static enum report_error apply_notify(struct report *notify, const char *line, s
 	else if (KEY_IS("STOPPING"))
 		notify->stopping = value_len == 1 && value[0] == '1';
 	else if (KEY_IS("STATUS")) {
-		if (value_len >= sizeof(notify->status))
-			value_len = sizeof(notify->status) - 1;
-		memcpy(notify->status, value, value_len);
-		notify->status[value_len] = '\0';
+		text_clean(notify->status, sizeof(notify->status), value, value_len);
 		notify->has_status = true;
 	} else if (KEY_IS("LIVEPROBE_WORKER")) {
 		char name[WORKER_NAME_MAX + 1];
@@ -257,9 +255,31 @@ size_t report_parse_datagram(const char *data, size_t len, report_fn fn, void *c
 	return handed;
 }
 
-/* JSON numbers become the text the line protocol would carry, so both share one validator. */
+/* The error a wrong value of this key is counted as. */
+static enum report_error field_error(const char *key)
+{
+	if (!strcmp(key, "worker"))
+		return REPORT_ERR_BAD_WORKER;
+	if (!strcmp(key, "completed_at"))
+		return REPORT_ERR_BAD_COMPLETED_AT;
+	if (!strcmp(key, "count"))
+		return REPORT_ERR_BAD_COUNT;
+	if (!strcmp(key, "pid"))
+		return REPORT_ERR_BAD_PID;
+	if (!strcmp(key, "peer"))
+		return REPORT_ERR_BAD_PEER;
+	return REPORT_ERR_BAD_SEQ;
+}
+
+/*
+ * JSON values become the text the line protocol would carry, so both share one validator. Each
+ * key takes one JSON type: names and peers are strings (without NUL bytes), completed_at a
+ * number, the counters integers; anything else is that field's error, never coerced.
+ */
 static enum report_error json_field(struct report *out, json_object *obj, const char *key)
 {
+	bool wants_string = !strcmp(key, "worker") || !strcmp(key, "peer");
+	bool wants_real = !strcmp(key, "completed_at");
 	json_object *value;
 	char text[REPORT_LINE_MAX];
 
@@ -268,22 +288,27 @@ static enum report_error json_field(struct report *out, json_object *obj, const 
 		return REPORT_OK;
 	switch (json_object_get_type(value)) {
 	case json_type_string:
-		if (strlen(json_object_get_string(value)) >= sizeof(text))
+		if (!wants_string)
+			return field_error(key);
+		if ((size_t)json_object_get_string_len(value) >= sizeof(text))
 			return REPORT_ERR_TOO_LONG;
+		if ((size_t)json_object_get_string_len(value) !=
+		    strlen(json_object_get_string(value)))
+			return field_error(key); /* an embedded NUL would cut the name short */
 		snprintf(text, sizeof(text), "%s", json_object_get_string(value));
 		break;
 	case json_type_int:
-		if (json_object_get_int64(value) < 0)
-			snprintf(text, sizeof(text), "-");
-		else
-			snprintf(text, sizeof(text), "%" PRIu64, json_object_get_uint64(value));
+		if (wants_string || json_object_get_int64(value) < 0)
+			return field_error(key);
+		snprintf(text, sizeof(text), "%" PRIu64, json_object_get_uint64(value));
 		break;
 	case json_type_double:
+		if (!wants_real || !isfinite(json_object_get_double(value)))
+			return field_error(key);
 		snprintf(text, sizeof(text), "%.6f", json_object_get_double(value));
 		break;
 	default:
-		snprintf(text, sizeof(text), "-"); /* objects, arrays, booleans: invalid */
-		break;
+		return field_error(key); /* objects, arrays, booleans */
 	}
 	return apply_field(out, key, text);
 }
@@ -303,6 +328,8 @@ enum report_error report_from_json(json_object *obj, struct report *out)
 	    !json_object_is_type(type, json_type_null)) {
 		const char *name = json_object_get_string(type);
 
+		if (!json_object_is_type(type, json_type_string))
+			return REPORT_ERR_UNKNOWN_VERB;
 		if (!strcmp(name, "hello"))
 			out->kind = REPORT_HELLO;
 		else if (!strcmp(name, "bye"))

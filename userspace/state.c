@@ -13,6 +13,7 @@
 #include "log.h"
 #include "paths.h"
 #include "state.h"
+#include "text.h"
 
 int state_prepare(const char *dir)
 {
@@ -176,8 +177,8 @@ static void read_exit(json_object *obj, struct worker_exit *exit)
 	exit->has_killer = get_bool(obj, "has_killer");
 	exit->killer_pid = get_int(obj, "killer_pid");
 	exit->kill_signal = get_int(obj, "kill_signal");
-	snprintf(exit->killer_comm, sizeof(exit->killer_comm), "%s",
-		 get_string(obj, "killer_comm"));
+	text_clean(exit->killer_comm, sizeof(exit->killer_comm), get_string(obj, "killer_comm"),
+		   SIZE_MAX);
 	exit->status_known = get_bool(obj, "status_known");
 }
 
@@ -194,7 +195,7 @@ static bool read_worker(json_object *obj, struct state_worker *saved)
 		    (int)sizeof(saved->name) ||
 	    !saved->name[0])
 		return false;
-	snprintf(saved->comm, sizeof(saved->comm), "%s", get_string(obj, "comm"));
+	text_clean(saved->comm, sizeof(saved->comm), get_string(obj, "comm"), SIZE_MAX);
 	origin = fleet_origin_from_name(get_string(obj, "origin"));
 	saved->origin = origin < 0 ? ORIGIN_API : origin;
 	authority = fleet_authority_from_name(get_string(obj, "authority"));
@@ -209,7 +210,7 @@ static bool read_worker(json_object *obj, struct state_worker *saved)
 	saved->start_ticks = get_int(obj, "start_ticks");
 	state = fleet_state_from_name(get_string(obj, "state"));
 	saved->state = state < 0 ? WS_UNKNOWN : state;
-	snprintf(saved->reason, sizeof(saved->reason), "%s", get_string(obj, "reason"));
+	text_clean(saved->reason, sizeof(saved->reason), get_string(obj, "reason"), SIZE_MAX);
 	if (json_object_object_get_ex(obj, "exit", &exit) &&
 	    json_object_is_type(exit, json_type_object)) {
 		saved->has_exit = true;

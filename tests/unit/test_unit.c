@@ -17,6 +17,7 @@
 #include "render.h"
 #include "report.h"
 #include "sockdiag.h"
+#include "text.h"
 
 static enum opts_result parse(struct opts *opts, char *err, int argc, ...)
 {
@@ -681,6 +682,99 @@ static void test_output_rates(void)
 	ASSERT_TRUE(output_stale_after(&steady, &policy) == 30, "a fixed threshold wins");
 }
 
+/* A worker clock that steps back an hour, or freezes, is still rated by its real rhythm. */
+static void test_output_clock_steps(void)
+{
+	struct report report = {.kind = REPORT_EPISODE, .count = 1, .has_completed_at = true};
+	const double t0 = 1700000000.0;
+	struct output stepped = {0}, frozen = {0};
+
+	/* 10 Hz for two minutes, then the clock steps back 1 h (or stops) for another two. */
+	for (int i = 0; i < 2400; i++) {
+		double now = t0 + i * 0.1;
+		uint64_t now_ns = (uint64_t)(i + 1) * 100000000ull;
+
+		report.completed_at = now - 0.01 - (i >= 1200 ? 3600 : 0);
+		output_record_episode(&stepped, &report, now_ns, now);
+		report.completed_at = i >= 1200 ? t0 + 120 : now - 0.01;
+		output_record_episode(&frozen, &report, now_ns, now);
+	}
+	ASSERT_TRUE(fabs(output_per_min(&stepped, t0 + 240) - 600) <= 30,
+		    "a clock stepped back 1 h: still 600 per minute");
+	ASSERT_TRUE(fabs(output_per_min(&frozen, t0 + 240) - 600) <= 60,
+		    "a frozen clock: still about 600 per minute");
+}
+
+/* Whatever is reported, nothing overflows: a far completed_at, a huge seq jump. */
+static void test_output_hostile_values(void)
+{
+	struct report report = {.kind = REPORT_EPISODE, .count = 1, .has_completed_at = true};
+	struct output output = {0};
+
+	report.completed_at = 1e300;
+	output_record_episode(&output, &report, 1000000000ull, 1.7e9);
+	report.completed_at = 1.7e9;
+	output_record_episode(&output, &report, 2000000000ull, 1.7e9 + 1);
+	ASSERT_TRUE(output_per_min(&output, 1.7e9 + 1) >= 0, "rates stay defined");
+
+	report.has_completed_at = false;
+	report.has_seq = true;
+	report.seq = 1;
+	output_record_episode(&output, &report, 3000000000ull, 1.7e9 + 2);
+	report.seq = UINT64_MAX;
+	output_record_episode(&output, &report, 4000000000ull, 1.7e9 + 3);
+	report.seq = 5;
+	output_record_episode(&output, &report, 5000000000ull, 1.7e9 + 4);
+	ASSERT_TRUE(output.seq_gaps <= OUTPUT_SEQ_MAX_GAP, "a wild seq is a restart, not 1.8e19 gaps");
+}
+
+/* Text from outside becomes valid, printable UTF-8. */
+static void test_text_clean(void)
+{
+	char out[16];
+
+	ASSERT_STREQ(text_clean(out, sizeof(out), "plain", 5), "plain", "ASCII kept");
+	ASSERT_STREQ(text_clean(out, sizeof(out), "a\xff" "b", 3), "a?b", "invalid byte replaced");
+	ASSERT_STREQ(text_clean(out, sizeof(out), "\x1b[31mred", 8), "?[31mred",
+		     "terminal escape defused");
+	ASSERT_STREQ(text_clean(out, sizeof(out), "caf\xc3" "\xa9", 5), "caf\xc3" "\xa9", "UTF-8 kept");
+	ASSERT_STREQ(text_clean(out, sizeof(out), "\xc0\xaf", 2), "??", "overlong refused");
+	ASSERT_STREQ(text_clean(out, sizeof(out), "\xc2\x85", 2), "??", "C1 control refused");
+	ASSERT_STREQ(text_clean(out, 5, "abc\xc3" "\xa9", 5), "abc", "never half a character");
+	ASSERT_EQ(proc_parse_status_uid("Name:\tx\nUid:\t1001\t1001\t1001\t1001\n"), 1001,
+		  "uid from status");
+	ASSERT_EQ(proc_parse_status_uid("Name:\tx\n"), PROC_NO_UID, "no uid line");
+}
+
+/* JSON reports take each field in its own type: no coercion, no embedded NUL. */
+static void test_report_json_types(void)
+{
+	static const char *const refused[] = {
+		"{\"worker\":{\"a\":1}}",   "{\"worker\":true}",	 "{\"worker\":-7}",
+		"{\"worker\":\"a\\u0000b\"}", "{\"worker\":\"a\",\"pid\":\"12\"}",
+		"{\"worker\":\"a\",\"count\":1.5}", "{\"worker\":\"a\",\"type\":7}",
+		"{\"worker\":\"a\",\"completed_at\":\"soon\"}", "{\"worker\":[\"a\"]}",
+	};
+	struct report report;
+
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		json_object *obj = json_tokener_parse(refused[i]);
+
+		if (!ASSERT_OK_PTR(obj, refused[i]))
+			continue;
+		ASSERT_TRUE(report_from_json(obj, &report) != REPORT_OK, refused[i]);
+		json_object_put(obj);
+	}
+	{
+		json_object *obj = json_tokener_parse(
+			"{\"worker\":\"a\",\"count\":3,\"completed_at\":1700000000.5,\"x\":{}}");
+
+		ASSERT_EQ(report_from_json(obj, &report), REPORT_OK, "right types, unknown key");
+		ASSERT_EQ(report.count, 3, "count");
+		json_object_put(obj);
+	}
+}
+
 static void test_output_seq(void)
 {
 	struct report report = {.kind = REPORT_EPISODE, .count = 1, .has_seq = true};
@@ -715,6 +809,10 @@ static const struct harness_test tests[] = {
 	{"unit/report_notify", test_report_notify},
 	{"unit/output_rates", test_output_rates},
 	{"unit/output_seq", test_output_seq},
+	{"unit/output_clock_steps", test_output_clock_steps},
+	{"unit/output_hostile_values", test_output_hostile_values},
+	{"unit/text_clean", test_text_clean},
+	{"unit/report_json_types", test_report_json_types},
 };
 
 int main(int argc, char **argv)
