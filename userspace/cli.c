@@ -126,6 +126,29 @@ static json_object *get_json(const char *base, const char *path)
 	return root;
 }
 
+/*
+ * What the daemon says, made safe for a terminal: control characters (an escape sequence in a
+ * process name, say) are printed as \xNN, never sent raw. The result lives until 16 more calls.
+ */
+static const char *terminal_safe(const char *text)
+{
+	static char buffers[16][1024];
+	static unsigned int next;
+	char *out = buffers[next++ % 16];
+	size_t used = 0;
+
+	for (; *text && used + 5 < sizeof(buffers[0]); text++) {
+		unsigned char c = *text;
+
+		if (c < 0x20 || c == 0x7f)
+			used += snprintf(out + used, 5, "\\x%02x", c);
+		else
+			out[used++] = c;
+	}
+	out[used] = '\0';
+	return out;
+}
+
 static const char *str_field(json_object *obj, const char *key)
 {
 	json_object *value;
@@ -133,7 +156,7 @@ static const char *str_field(json_object *obj, const char *key)
 	if (!json_object_object_get_ex(obj, key, &value) ||
 	    json_object_is_type(value, json_type_null))
 		return "-";
-	return json_object_get_string(value);
+	return terminal_safe(json_object_get_string(value));
 }
 
 static const char *health_colour(const char *health, bool colour)
@@ -198,8 +221,8 @@ static int cmd_status(const char *base, int argc, char **argv)
 	       str_field(host, "workers_total"), str_field(host, "episodes_per_min_total"));
 	if (json_object_object_get_ex(host, "reasons", &reasons)) {
 		for (size_t i = 0; i < json_object_array_length(reasons); i++)
-			printf("  - %s\n",
-			       json_object_get_string(json_object_array_get_idx(reasons, i)));
+			printf("  - %s\n", terminal_safe(json_object_get_string(
+						    json_object_array_get_idx(reasons, i))));
 	}
 	printf("\n%-24s %-8s %-13s %-6s %9s %9s %8s %6s  %s\n", "WORKER", "PID", "STATE", "HEALTH",
 	       "FOR(s)", "OUTPUT(s)", "EP/MIN", "CONNS", "REASON");

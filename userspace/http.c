@@ -772,8 +772,16 @@ static int open_control(struct http_server *server, const char *path, const char
 	}
 	strcpy(addr.sun_path, path);
 	err = paths_mkdir_parents(path, 0755);
-	if (!err)
+	if (!err) {
+		char why[320];
+
+		err = paths_check_private_parent(path, why, sizeof(why));
+		if (err) {
+			log_error("--api-socket: %s", why);
+			return err;
+		}
 		err = paths_claim_socket(path, SOCK_STREAM);
+	}
 	if (err) {
 		log_error("--api-socket %s: %s%s", path, strerror(-err),
 			  err == -EADDRINUSE ? " (another liveprobed serves it; use --api-socket)"

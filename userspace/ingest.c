@@ -38,8 +38,16 @@ static int open_unix(struct ingest *ingest, const char *path)
 	}
 	strcpy(addr.sun_path, path);
 	err = paths_mkdir_parents(path, 0755);
-	if (!err)
+	if (!err) {
+		char why[320];
+
+		err = paths_check_private_parent(path, why, sizeof(why));
+		if (err) {
+			log_error("--ingest: %s", why);
+			return err;
+		}
 		err = paths_claim_socket(path, SOCK_DGRAM);
+	}
 	if (err) {
 		log_error("--ingest %s: %s%s", path, strerror(-err),
 			  err == -EADDRINUSE ? " (another liveprobed reads it; use --ingest)" : "");

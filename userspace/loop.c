@@ -43,6 +43,12 @@ static void on_ring_event(void *ctx, const void *data, size_t size)
 	}
 }
 
+void loop_forget(struct loop *loop, struct worker *worker)
+{
+	sockwatch_forget(&loop->sockets, &loop->fleet, loop->probe, worker);
+	procwatch_forget(&loop->procs, &loop->fleet, worker);
+}
+
 static void handle_command(void *ctx, struct cmd *cmd)
 {
 	struct loop *loop = ctx;
@@ -82,8 +88,7 @@ static void handle_command(void *ctx, struct cmd *cmd)
 			snprintf(cmd->error, sizeof(cmd->error), "no such worker");
 			return;
 		}
-		sockwatch_forget(&loop->sockets, &loop->fleet, loop->probe, worker);
-		procwatch_forget(&loop->procs, &loop->fleet, worker);
+		loop_forget(loop, worker);
 		return;
 	}
 }
@@ -144,7 +149,9 @@ static void save_state(struct loop *loop, uint64_t now_ns, bool force)
 {
 	int err;
 
-	if (!loop->opts->state_dir[0] || !loop->probe)
+	/* A start that failed, or a daemon that never ran, writes nothing: the file stays as the
+	 * last daemon that ran left it. */
+	if (!loop->opts->state_dir[0] || !loop->probe || !loop->running)
 		return;
 	if (!force &&
 	    (loop->fleet.lifecycle == loop->saved_lifecycle || now_ns < loop->next_save_ns))
@@ -304,7 +311,7 @@ int loop_init(struct loop *loop, const struct opts *opts)
 
 	memset(loop, 0, sizeof(*loop));
 	loop->opts = opts;
-	loop->epoll_fd = loop->signal_fd = loop->timer_fd = -1;
+	loop->epoll_fd = loop->signal_fd = loop->timer_fd = loop->state_lock_fd = -1;
 	loop->commands.wake_fd = -1;
 	loop->sockets.diag_fd = -1;
 	loop->ingest.unix_fd = loop->ingest.udp_fd = -1;
@@ -378,7 +385,7 @@ int loop_init(struct loop *loop, const struct opts *opts)
 	}
 
 	if (opts->state_dir[0]) {
-		ret = state_prepare(opts->state_dir);
+		ret = state_prepare(opts->state_dir, &loop->state_lock_fd);
 		if (!ret)
 			ret = state_load(opts->state_dir, restore_worker, loop, err, sizeof(err));
 		if (ret) {
@@ -444,6 +451,7 @@ void loop_poll_once(struct loop *loop, int timeout_ms)
 
 int loop_run(struct loop *loop)
 {
+	loop->running = true;
 	while (!loop->stopping) {
 		int timeout_ms = -1;
 
@@ -474,6 +482,8 @@ void loop_destroy(struct loop *loop)
 		close(loop->signal_fd);
 	if (loop->timer_fd >= 0)
 		close(loop->timer_fd);
+	if (loop->state_lock_fd >= 0)
+		close(loop->state_lock_fd);
 	cmdq_destroy(&loop->commands);
 	fleet_free(&loop->fleet);
 }

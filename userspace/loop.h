@@ -35,6 +35,7 @@ struct loop {
 	int epoll_fd;
 	int signal_fd;
 	int timer_fd;
+	int state_lock_fd; /* flock on --state-dir, held while running */
 	uint64_t published_generation;
 	uint64_t next_publish_ns; /* earliest time of the next snapshot copy */
 	uint64_t saved_lifecycle; /* fleet.lifecycle at the last state save */
@@ -43,12 +44,16 @@ struct loop {
 	bool status_changed;
 	uint64_t next_reconcile_ns;
 	bool stopping;
+	bool running; /* loop_run began: from then on the state file is this daemon's to write */
 };
 
 /* Loads the probe and registers the --watch-pid workers; 0 or -errno after one logged line. */
 int loop_init(struct loop *loop, const struct opts *opts);
 int loop_run(struct loop *loop);
 void loop_destroy(struct loop *loop);
+
+/* Forgets a worker with everything it held: connections, bindings, its process and pid. */
+void loop_forget(struct loop *loop, struct worker *worker);
 
 /* Exposed for the kernel tests, which drive the loop's pieces directly. */
 void loop_reconcile(struct loop *loop, uint64_t now_ns);

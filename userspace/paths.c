@@ -71,3 +71,43 @@ int paths_claim_socket(const char *path, int type)
 		return -err;
 	return unlink(path) ? -errno : 0;
 }
+
+int paths_check_private(const char *dir, char *err, size_t err_len)
+{
+	struct stat st;
+
+	if (lstat(dir, &st)) {
+		snprintf(err, err_len, "%s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, err_len, "%s is not a directory%s", dir,
+			 S_ISLNK(st.st_mode) ? " (a symbolic link)" : "");
+		return -ENOTDIR;
+	}
+	if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 022)) {
+		snprintf(err, err_len,
+			 "%s must be owned by root and writable by no one else (it is uid %u, "
+			 "mode %04o)",
+			 dir, (unsigned int)st.st_uid, (unsigned int)(st.st_mode & 07777));
+		return -EPERM;
+	}
+	return 0;
+}
+
+int paths_check_private_parent(const char *file_path, char *err, size_t err_len)
+{
+	char dir[PATH_MAX];
+	char *slash;
+
+	if (snprintf(dir, sizeof(dir), "%s", file_path) >= (int)sizeof(dir))
+		return -ENAMETOOLONG;
+	slash = strrchr(dir, '/');
+	if (!slash)
+		return paths_check_private(".", err, err_len);
+	if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	return paths_check_private(dir, err, err_len);
+}

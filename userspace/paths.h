@@ -7,12 +7,20 @@
 #ifndef LP_PATHS_H
 #define LP_PATHS_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 /* Creates path and its missing parents with mode; an existing directory is fine. */
 int paths_mkdir_p(const char *path, mode_t mode);
 /* Creates the parents of a file path (a socket), not the file. */
 int paths_mkdir_parents(const char *file_path, mode_t mode);
+/*
+ * A directory the daemon may trust: a real directory (not a symlink), owned by root or by the
+ * daemon's own user, and writable by no one else. 0, -ENOTDIR, or -EPERM with why in err.
+ */
+int paths_check_private(const char *dir, char *err, size_t err_len);
+/* The same for the directory a file (a socket) lives in. */
+int paths_check_private_parent(const char *file_path, char *err, size_t err_len);
 /*
  * Makes a Unix socket path free to bind: a socket file left by a daemon that died is stale and
  * removed; one that answers is -EADDRINUSE; anything but a socket is -ENOTSOCK.

@@ -86,6 +86,15 @@ static int prepare_pin_root(struct probe *probe, const char *pin_root)
 			  pin_root);
 		return -EINVAL;
 	}
+	{
+		char why[320];
+
+		err = paths_check_private(pin_root, why, sizeof(why));
+		if (err) {
+			log_error("--pin-root: %s", why);
+			return err;
+		}
+	}
 	probe->pin_root_fd = open(pin_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (probe->pin_root_fd < 0 || flock(probe->pin_root_fd, LOCK_EX | LOCK_NB)) {
 		err = -errno;

@@ -141,8 +141,10 @@ static int open_process(int64_t pid, struct proc_identity *id, int *pidfd, char 
 		snprintf(err, err_len, "cannot open pid %lld: %s", (long long)pid, strerror(errno));
 		return ret == -EMFILE || ret == -ENFILE ? -ENOSPC : ret;
 	}
+	/* The pidfd, not the leader's state: a leader that called pthread_exit is a zombie in
+	 * /proc while its process lives on in other threads. */
 	ret = proc_read_identity(pid, id);
-	if (ret || id->state == 'Z' || proc_pidfd_exited(*pidfd)) {
+	if (ret || proc_pidfd_exited(*pidfd)) {
 		snprintf(err, err_len, "process %lld has already exited", (long long)pid);
 		close(*pidfd);
 		*pidfd = -1;

@@ -151,6 +151,36 @@ static void drop_placeholder(struct fleet *fleet, uint32_t id)
 		fleet_remove(fleet, worker);
 }
 
+static void drop_binding(struct sockwatch *watch, size_t index)
+{
+	struct sockwatch_binding *binding = &watch->bindings[index];
+	struct sockwatch_binding *last = &watch->bindings[watch->n_bindings - 1];
+
+	u64map_del(&watch->binding_by_endpoint,
+		   endpoint_key(binding->family, binding->addr, binding->port));
+	if (binding != last) {
+		*binding = *last;
+		u64map_put(&watch->binding_by_endpoint,
+			   endpoint_key(binding->family, binding->addr, binding->port), index);
+	}
+	watch->n_bindings--;
+}
+
+/* A worker's bindings, bounded: at SOCKWATCH_PEERS_PER_WORKER its oldest one goes. */
+static void make_room_for_binding(struct sockwatch *watch, uint32_t worker_id)
+{
+	size_t held = 0, oldest = 0;
+
+	for (size_t i = 0; i < watch->n_bindings; i++) {
+		if (watch->bindings[i].worker_id != worker_id)
+			continue;
+		if (!held++ || watch->bindings[i].made < watch->bindings[oldest].made)
+			oldest = i;
+	}
+	if (held >= SOCKWATCH_PEERS_PER_WORKER)
+		drop_binding(watch, oldest);
+}
+
 static bool holds_endpoint(const struct conn *conn, uint16_t family, const uint8_t *addr,
 			   uint16_t port)
 {
@@ -185,6 +215,7 @@ int sockwatch_bind_peer(struct sockwatch *watch, struct fleet *fleet, uint16_t f
 		}
 	}
 	if (!binding) {
+		make_room_for_binding(watch, worker_id);
 		if (watch->n_bindings == watch->max_bindings ||
 		    u64map_put(&watch->binding_by_endpoint, endpoint_key(family, addr, port),
 			       watch->n_bindings))
@@ -195,6 +226,7 @@ int sockwatch_bind_peer(struct sockwatch *watch, struct fleet *fleet, uint16_t f
 		memcpy(binding->addr, addr, 16);
 	}
 	binding->worker_id = worker_id;
+	binding->made = ++watch->bindings_made;
 	fleet_touch_saved(fleet);
 	/* Connections already tracked under the peer's own name move now. */
 	for (size_t i = 0; i < fleet->n_conns; i++) {
@@ -508,6 +540,10 @@ void sockwatch_reconcile(struct sockwatch *watch, struct fleet *fleet, struct pr
 void sockwatch_forget(struct sockwatch *watch, struct fleet *fleet, struct probe *probe,
 		      const struct worker *worker)
 {
+	for (size_t i = watch->n_bindings; i-- > 0;) {
+		if (watch->bindings[i].worker_id == worker->id)
+			drop_binding(watch, i);
+	}
 	for (size_t i = 0; i < fleet->n_conns; i++) {
 		const struct conn *conn = &fleet->conns[i];
 

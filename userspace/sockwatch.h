@@ -42,7 +42,12 @@ struct sockwatch_binding {
 	uint16_t port;
 	uint8_t addr[16];
 	uint32_t worker_id;
+	uint64_t made; /* order of binding, so a worker's oldest goes first */
 };
+
+/* Bindings kept per worker (a reconnecting actor binds a new port each time): the oldest goes.
+ * The state file keeps as many. */
+#define SOCKWATCH_PEERS_PER_WORKER 8
 
 struct sockwatch {
 	int diag_fd;
@@ -55,6 +60,7 @@ struct sockwatch {
 	struct sockwatch_stats stats;
 	struct sockwatch_binding *bindings;
 	size_t n_bindings, max_bindings;
+	uint64_t bindings_made;
 	struct u64map binding_by_endpoint; /* endpoint hash → index in bindings */
 	uint64_t forgotten[SOCKWATCH_FORGOTTEN_MAX];
 	size_t n_forgotten; /* total ever; the ring holds the newest */
@@ -83,8 +89,9 @@ int sockwatch_bind_peer(struct sockwatch *watch, struct fleet *fleet, uint16_t f
 			const uint8_t addr[16], uint16_t port, struct worker *worker,
 			sockwatch_may_take_fn may_take, void *ctx, uint64_t now_ns);
 
-/* Before a worker is forgotten: its dead connections are never tracked again, and the kernel
- * records of its closed ones are dropped. Live ones come back, as they should, while they live. */
+/* Before a worker is forgotten: its dead connections are never tracked again, the kernel
+ * records of its closed ones are dropped, and so are its peer bindings. Live connections come
+ * back, as they should, while they live. */
 void sockwatch_forget(struct sockwatch *watch, struct fleet *fleet, struct probe *probe,
 		      const struct worker *worker);
 

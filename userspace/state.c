@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -15,12 +16,29 @@
 #include "state.h"
 #include "text.h"
 
-int state_prepare(const char *dir)
+int state_prepare(const char *dir, int *lock_fd)
 {
 	int err = paths_mkdir_p(dir, 0700);
+	char why[320];
 
+	*lock_fd = -1;
 	if (err) {
 		log_error("--state-dir %s: cannot create it: %s", dir, strerror(-err));
+		return err;
+	}
+	err = paths_check_private(dir, why, sizeof(why));
+	if (err) {
+		log_error("--state-dir: %s", why);
+		return err;
+	}
+	*lock_fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (*lock_fd < 0 || flock(*lock_fd, LOCK_EX | LOCK_NB)) {
+		err = -errno;
+		log_error("--state-dir %s: %s", dir,
+			  err == -EWOULDBLOCK ? "another liveprobed uses it" : strerror(-err));
+		if (*lock_fd >= 0)
+			close(*lock_fd);
+		*lock_fd = -1;
 		return err;
 	}
 	if (access(dir, W_OK)) {
@@ -120,7 +138,9 @@ int state_save(const char *dir, const struct fleet *fleet, const struct sockwatc
 	json_object_object_add(root, "workers", list);
 	text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN);
 
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* Never through a link someone planted: a stale temp file goes, a new one is ours. */
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	err = fd < 0 ? -errno : write_all(fd, text, strlen(text));
 	if (!err && fsync(fd))
 		err = -errno;

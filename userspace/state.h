@@ -23,8 +23,11 @@
 #define STATE_INTERVAL_NS 1000000000ull
 #define STATE_MAX_BYTES	  (256 << 20) /* a million workers fit in far less */
 
-/* Creates the directory if missing; 0 or -errno after one logged line. */
-int state_prepare(const char *dir);
+/*
+ * Creates the directory if missing, refuses one that others could write, and locks it for this
+ * daemon (*lock_fd, held until exit); 0 or -errno after one logged line.
+ */
+int state_prepare(const char *dir, int *lock_fd);
 /* 0 or -errno (logged once per kind of failure by the caller). */
 int state_save(const char *dir, const struct fleet *fleet, const struct sockwatch *watch);
 

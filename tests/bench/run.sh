@@ -22,13 +22,14 @@ STORM_CPU=$(($(nproc) - 1))
 OTHER_CPUS=0-$((STORM_CPU > 0 ? STORM_CPU - 1 : 0))
 storm() { taskset -c $STORM_CPU $BUILD/bench "$@"; }
 
-export LIVEPROBE_TOKEN_FILE=/tmp/lp-bench-$$.token
+BENCH_DIR=$(mktemp -d /tmp/lp-bench.XXXXXX) # private: the daemon refuses shared socket dirs
+export LIVEPROBE_TOKEN_FILE=$BENCH_DIR/token
 head -c 24 /dev/urandom | base64 >"$LIVEPROBE_TOKEN_FILE"
 chmod 0600 "$LIVEPROBE_TOKEN_FILE"
 start_daemon() { # ARGS...
-	taskset -c $OTHER_CPUS $BUILD/liveprobed --listen 127.0.0.1:$PORT --pin-root $PIN --ingest /tmp/lp-bench-$$.sock \
-		--state-dir /tmp/lp-bench-$$-state --api-token-file "$LIVEPROBE_TOKEN_FILE" \
-		--api-socket /tmp/lp-bench-$$-api.sock "$@" &
+	taskset -c $OTHER_CPUS $BUILD/liveprobed --listen 127.0.0.1:$PORT --pin-root $PIN --ingest $BENCH_DIR/ingest.sock \
+		--state-dir $BENCH_DIR/state --api-token-file "$LIVEPROBE_TOKEN_FILE" \
+		--api-socket $BENCH_DIR/api.sock "$@" &
 	DAEMON=$!
 	for _ in $(seq 100); do
 		kill -0 $DAEMON 2>/dev/null || break
@@ -42,7 +43,7 @@ stop_daemon() {
 	kill -TERM $DAEMON 2>/dev/null || true
 	wait $DAEMON || true
 	DAEMON=
-	rm -rf /tmp/lp-bench-$$-state # every run starts without known workers
+	rm -rf $BENCH_DIR/state # every run starts without known workers
 }
 # The peer tool a user would reach for; tracefs must be mounted for its tp/ programs.
 start_tcpstates() {
@@ -212,7 +213,7 @@ sysctl -qw kernel.bpf_stats_enabled="$old_stats"
 
 echo
 echo "== ingest: episodes per second one daemon (one event-loop core) takes"
-INGEST=/tmp/lp-bench-$$.sock
+INGEST=$BENCH_DIR/ingest.sock
 start_daemon
 printf 'unix socket, 500 lines per datagram: %10s /s (target >= 500000)\n' "$($BUILD/bench ingest-unix $URL $INGEST ${BENCH_INGEST:-5000000} 500)"
 printf 'unix socket, 1 line per datagram:    %10s /s\n' "$($BUILD/bench ingest-unix $URL $INGEST $((${BENCH_INGEST:-5000000} / 10)) 1)"

@@ -17,6 +17,15 @@ try {
   await page.waitForFunction(() => document.getElementById("mode").textContent.startsWith("live"),
     null, { timeout: 10000 });
   console.log("page: worker working, stream live");
+  // A killer named "<b>xss</b>" put markup in a reason: it must show as text, never as HTML.
+  const xss = await page.evaluate(() => {
+    const row = document.querySelector('tr[data-worker="xss"]');
+    return { row: row ? row.textContent : "", bold: document.querySelectorAll("body b").length };
+  });
+  if (xss.row.includes("<b>xss</b>") && xss.bold === 0)
+    console.log("page: markup in a reason shown as text");
+  else
+    console.log(`page: markup check failed: ${JSON.stringify(xss)}`);
   process.kill(Number(pid), "SIGKILL");
   const started = Date.now();
   await page.waitForSelector(`tr[data-worker="${name}"][data-health="red"]`, { timeout: 5000 });

@@ -63,6 +63,11 @@ fi
 check "operator/playwright_available" test -d "$NODE_DIR/node_modules/playwright-core"
 spawn_sleeper shown
 curl -s -X POST "$A/api/v1/episodes" -d "[{\"worker\":\"op-3\",\"pid\":$shown}]" >/dev/null
+# a worker killed by a process named "<b>xss</b>": its reason carries markup
+spawn_sleeper xss_victim
+curl -s -X POST "$A/api/v1/workers" -d "{\"name\":\"xss\",\"pid\":$xss_victim}" >/dev/null
+python3 -c 'import ctypes, os, sys; ctypes.CDLL(None).prctl(15, b"<b>xss</b>", 0, 0, 0); os.kill(int(sys.argv[1]), 9)' "$xss_victim"
+wait_state "$A" xss killed
 cp "$ROOT/tests/e2e/dashboard.mjs" "$NODE_DIR/"
 # keep op-3 producing while the page watches it
 ( while kill -0 "$shown" 2>/dev/null; do
@@ -74,6 +79,7 @@ sed 's/^/    /' <<<"$page"
 check "operator/dashboard_shows_working_live" grep -q "worker working, stream live" <<<"$page"
 check "operator/dashboard_turns_red_on_kill" grep -q "worker red after" <<<"$page"
 check "operator/dashboard_host_red" grep -q "host red" <<<"$page"
+check "operator/dashboard_markup_is_text" grep -q "markup in a reason shown as text" <<<"$page"
 check "operator/dashboard_screenshot_saved" test -s "$OUT/dashboard.png"
 echo "    screenshot: $OUT/dashboard.png"
 

@@ -153,7 +153,7 @@ static void forget(struct loop *loop, const char *name)
 	struct worker *worker = find(loop, name);
 
 	if (worker)
-		procwatch_forget(&loop->procs, &loop->fleet, worker);
+		loop_forget(loop, worker);
 }
 
 static void test_exit_zero(void)
@@ -396,6 +396,26 @@ static void body_main_thread_exits(void *arg)
 	pthread_exit(NULL);
 }
 
+/*
+ * Registered after its main thread called pthread_exit: /proc/PID/stat shows the leader as a
+ * zombie, but the process lives on in its other threads, so it is accepted, then seen to die.
+ */
+static void test_register_after_pthread_exit(void)
+{
+	struct child child = spawn(body_main_thread_exits, NULL);
+	struct worker *worker;
+
+	release(&child);
+	usleep(100000); /* the leader is a zombie now; its thread lives for 300 ms more */
+	if (register_child(&main_loop, "headless", child.pid)) {
+		worker = wait_final(&main_loop, "headless", 3000);
+		ASSERT_EQ(worker->state, WS_CRASHED, "dead once the last thread exits");
+		ASSERT_EQ(worker->exit.code, 7, "code from the last thread");
+	}
+	reap(&child);
+	forget(&main_loop, "headless");
+}
+
 static void test_main_thread_pthread_exit(void)
 {
 	struct child child = spawn(body_main_thread_exits, NULL);
@@ -411,6 +431,36 @@ static void test_main_thread_pthread_exit(void)
 	}
 	reap(&child);
 	forget(&main_loop, "pthread");
+}
+
+/* Forgetting a live worker frees its pid and its peer bindings; bindings stay bounded. */
+static void test_forget_frees_everything(void)
+{
+	struct child child = spawn(body_sleep, NULL);
+	struct worker *worker;
+	uint8_t addr[16] = {10, 9, 9, 9};
+	uint32_t id;
+
+	if (!register_child(&main_loop, "held", child.pid))
+		goto cleanup;
+	worker = find(&main_loop, "held");
+	id = worker->id;
+	for (uint16_t port = 4000; port < 4020; port++) {
+		worker = fleet_find_id(&main_loop.fleet, id);
+		ASSERT_OK(sockwatch_bind_peer(&main_loop.sockets, &main_loop.fleet, AF_INET, addr,
+					      port, worker, NULL, NULL, clock_mono_ns()),
+			  "bind a peer");
+	}
+	ASSERT_EQ(main_loop.sockets.n_bindings, SOCKWATCH_PEERS_PER_WORKER,
+		  "a worker's bindings are bounded; the oldest went");
+	forget(&main_loop, "held");
+	ASSERT_TRUE(fleet_find_live_pid(&main_loop.fleet, child.pid) == NULL, "the pid is free");
+	ASSERT_EQ(main_loop.sockets.n_bindings, 0, "the bindings are gone");
+	ASSERT_TRUE(register_child(&main_loop, "held-again", child.pid), "the pid can be watched again");
+	forget(&main_loop, "held-again");
+cleanup:
+	release(&child);
+	reap(&child);
 }
 
 /* Fork a child with a chosen pid through ns_last_pid; -1 when the kernel would not. */
@@ -940,6 +990,8 @@ static const struct harness_test tests[] = {
 	{"kernel/sigterm", test_sigterm},
 	{"kernel/oom_kill", test_oom_kill},
 	{"kernel/main_thread_pthread_exit", test_main_thread_pthread_exit},
+	{"kernel/register_after_pthread_exit", test_register_after_pthread_exit},
+	{"kernel/forget_frees_everything", test_forget_frees_everything},
 	{"kernel/pid_reuse", test_pid_reuse},
 	{"kernel/unwatched_exit_burst", test_unwatched_exit_burst},
 	{"kernel/watch_comm", test_watch_comm},

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Hardening: hostile input never makes the output invalid, never reaches a terminal raw, and
+# never makes the daemon write through a planted link or share its state; a write is visible to
+# the read that follows it.
+source "$(dirname "$0")/lib.sh"
+
+start_daemon A || { echo "FAIL: hardening/daemon_start"; exit 1; }
+send() { python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.connect(sys.argv[1]); s.send(sys.argv[2].encode("latin-1"))' "$A_INGEST" "$1"; }
+# valid_json URL: the body parses as strict JSON from strict UTF-8
+valid_json() { curl -s "$1" | python3 -c 'import json,sys; json.loads(sys.stdin.buffer.read().decode("utf-8", "strict"))'; }
+
+# --- every response stays valid JSON (UTF-8), whatever was reported
+spawn_sleeper S1
+send "episode worker=far pid=$S1 completed_at=123456789012345678901234567890"
+send "episode worker=far pid=$S1 completed_at=1e300"
+python3 -c '
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.connect(sys.argv[1])
+s.send(b"READY=1\nLIVEPROBE_WORKER=latin\nSTATUS=caf\xe9 \xff<b>")
+' "$A_INGEST"
+sleep 0.3
+check "hardening/far_completed_at_counted" test "$(curl -s "$A/api/v1/host" | jq -r .ingest.dropped.bad_completed_at)" -ge 2
+check "hardening/workers_valid_json" valid_json "$A/api/v1/workers"
+check "hardening/host_valid_json" valid_json "$A/api/v1/host"
+status=$(curl -s "$A/api/v1/workers/latin" | jq -r .status)
+echo "    status shown as: $status"
+check "hardening/status_cleaned" test "$status" = "caf? ?<b>"
+
+# --- JSON reports: wrong types and embedded NULs are entry errors, never a worker named "-"
+answer=$(curl -s -X POST "$A/api/v1/episodes" -d '[{"worker":{"a":1}},{"worker":true},{"worker":-7},{"worker":"a\u0000b"},{"worker":"typed","count":"3"}]')
+check "hardening/json_types_refused" test "$(jq -r .accepted <<<"$answer")" = 0
+check "hardening/no_dash_worker" test "$(curl -s -o /dev/null -w '%{http_code}' "$A/api/v1/workers/-")" = 404
+check "hardening/no_truncated_name" test "$(curl -s -o /dev/null -w '%{http_code}' "$A/api/v1/workers/a")" = 404
+
+# --- read-your-writes: a 201 is always followed by a read that sees the worker
+misses=0
+for i in $(seq 100); do
+	spawn_sleeper P
+	[ "$(status_of POST "$A/api/v1/workers" "{\"name\":\"ryw-$i\",\"pid\":$P}")" = 201 ] || misses=$((misses + 1))
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "$A/api/v1/workers/ryw-$i")" = 200 ] || misses=$((misses + 1))
+	curl -s -o /dev/null -X DELETE "$A/api/v1/workers/ryw-$i"
+	kill "$P"
+done
+check "hardening/read_your_writes" test "$misses" = 0
+
+# --- a process name with a terminal escape reaches `liveprobe status` escaped
+python3 -c 'import ctypes, time; ctypes.CDLL(None).prctl(15, b"\x1b]0;owned\x07x", 0, 0, 0); time.sleep(1000)' &
+EVIL=$!
+PIDS_TO_KILL+=("$EVIL")
+sleep 0.2
+curl -s -X POST "$A/api/v1/workers" -d "{\"name\":\"evil\",\"pid\":$EVIL}" >/dev/null
+out=$("$BUILD/liveprobe" --url "$A" status)
+check "hardening/cli_no_raw_escape" test "$(grep -c $'\x1b' <<<"$out")" = 0
+check "hardening/comm_cleaned" test "$(curl -s "$A/api/v1/workers/evil" | jq -r .comm)" = "?]0;owned?x"
+
+# --- --state-dir: no write through a planted link, no shared or open directory
+STATE=$TEST_TMP/hard-state
+start_daemon B --state-dir "$STATE" || { echo "FAIL: hardening/daemon_b_start"; exit 1; }
+echo precious >"$TEST_TMP/victim"
+ln -sf "$TEST_TMP/victim" "$STATE/.workers.json.tmp"
+spawn_sleeper S2
+curl -s -X POST "$B/api/v1/workers" -d "{\"name\":\"saved\",\"pid\":$S2}" >/dev/null
+sleep 1.5 # a save runs at most once a second
+check "hardening/saved" wait_jq "file://$STATE/workers.json" '.workers[0].name' saved 3
+check "hardening/planted_link_not_followed" test "$(cat "$TEST_TMP/victim")" = precious
+out=$("$BUILD/liveprobed" --state-dir "$STATE" --listen "127.0.0.1:$(free_port)" \
+	--pin-root "/sys/fs/bpf/liveprobe-e2e-$$-second" --ingest "$TEST_TMP/second.sock" \
+	--api-socket "$TEST_TMP/second.api" 2>&1)
+rc=$?
+check "hardening/state_dir_locked" test "$rc" -ne 0
+check "hardening/state_dir_locked_says_why" grep -q "another liveprobed uses it" <<<"$out"
+kill -TERM "$B_PID"
+wait "$B_PID" 2>/dev/null
+before=$(sha256sum <"$STATE/workers.json")
+# a start that fails (the ingest path is another daemon's) leaves the state file as it was
+out=$("$BUILD/liveprobed" --state-dir "$STATE" --listen "127.0.0.1:$(free_port)" \
+	--pin-root "/sys/fs/bpf/liveprobe-e2e-$$-third" --ingest "$A_INGEST" \
+	--api-socket "$TEST_TMP/third.api" 2>&1)
+rc=$?
+check "hardening/failed_start_fails" test "$rc" -ne 0
+check "hardening/failed_start_writes_nothing" test "$(sha256sum <"$STATE/workers.json")" = "$before"
+mkdir -p "$TEST_TMP/open-state" && chmod 0777 "$TEST_TMP/open-state"
+out=$("$BUILD/liveprobed" --state-dir "$TEST_TMP/open-state" --listen "127.0.0.1:$(free_port)" \
+	--pin-root "/sys/fs/bpf/liveprobe-e2e-$$-fourth" --ingest "$TEST_TMP/fourth.sock" \
+	--api-socket "$TEST_TMP/fourth.api" 2>&1)
+rc=$?
+check "hardening/open_state_dir_refused" test "$rc" -ne 0 -a "$(wc -l <<<"$out")" -eq 1
+check "hardening/open_state_dir_says_why" grep -q "writable by no one else" <<<"$out"
+mkdir -p /tmp/lp-open-$$ && chmod 1777 /tmp/lp-open-$$
+out=$("$BUILD/liveprobed" --state-dir "$TEST_TMP/fifth-state" --listen "127.0.0.1:$(free_port)" \
+	--pin-root "/sys/fs/bpf/liveprobe-e2e-$$-fifth" --ingest "/tmp/lp-open-$$/ingest.sock" \
+	--api-socket "$TEST_TMP/fifth.api" 2>&1)
+rc=$?
+rmdir /tmp/lp-open-$$
+check "hardening/open_socket_dir_refused" test "$rc" -ne 0
+check "hardening/open_socket_dir_says_why" grep -q "^liveprobed: --ingest: .*writable by no one else" <<<"$out"
