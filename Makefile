@@ -2,7 +2,14 @@
 .DELETE_ON_ERROR:
 .SUFFIXES:
 
+# SANITIZE=1 builds everything with ASan and UBSan (aborting on the first report) in its own tree.
+ifeq ($(SANITIZE),1)
+OUTPUT := build-san
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+else
 OUTPUT := build
+SAN_FLAGS :=
+endif
 CLANG ?= clang
 BPFTOOL ?= bpftool
 CC ?= cc
@@ -22,7 +29,7 @@ DEPS_STAMP := $(OUTPUT)/.deps-ok
 PKGS := libbpf libelf zlib libmicrohttpd json-c libcurl
 WARN := -Wall -Wextra -Werror
 CFLAGS ?= -g -O2
-ALL_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -MMD -MP -Iinclude -Iuserspace \
+ALL_CFLAGS = $(CFLAGS) $(SAN_FLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -MMD -MP -Iinclude -Iuserspace \
 	-I$(OUTPUT) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 
@@ -31,13 +38,13 @@ BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
 SKEL := $(OUTPUT)/liveprobe.skel.h
 
 # Modules linked into the daemon and the kernel tests; the CLI needs only a few.
-CORE_MODS := probe proc procwatch paths clock fleet conn u64map output report ingest feed state events hook metrics dashboard sockdiag sockwatch snapshot render opts cmdq log loop http
+CORE_MODS := probe proc procwatch paths clock route fleet conn u64map output report ingest feed state events hook metrics dashboard sockdiag sockwatch snapshot render opts cmdq log loop http
 DAEMON_OBJS := $(patsubst %,$(OUTPUT)/%.o,$(CORE_MODS) liveprobed)
 CLI_OBJS := $(patsubst %,$(OUTPUT)/%.o,cli log)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 KTEST_SRCS := $(wildcard tests/kernel/*.c)
 
-.PHONY: all deps run test bench clean install format
+.PHONY: all deps run test bench clean install format fuzz fuzz-build
 all: $(OUTPUT)/liveprobed $(OUTPUT)/liveprobe
 
 deps: $(DEPS_STAMP)
@@ -91,8 +98,37 @@ $(OUTPUT)/test_kernel: $(KTEST_SRCS) $(patsubst %,$(OUTPUT)/%.o,$(CORE_MODS)) te
 run: all
 	$(OUTPUT)/liveprobed $(ARGS)
 
-test: all $(OUTPUT)/test_unit $(OUTPUT)/test_kernel
-	$(Q)bash tests/run.sh
+test: all $(OUTPUT)/test_unit $(OUTPUT)/test_kernel fuzz-build
+	$(Q)LP_BUILD=$(CURDIR)/$(OUTPUT) LP_FUZZ=$(CURDIR)/build/fuzz LP_SANITIZE=$(SANITIZE) \
+		bash tests/run.sh
+
+# libFuzzer harnesses (always with ASan and UBSan) for every parser of untrusted bytes.
+# `make fuzz` runs each for FUZZ_SECONDS; `make test` replays the seeds and every saved crash.
+FUZZ_TARGETS := datagram json_report state config proc route
+FUZZ_SECONDS ?= 30
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	-std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -Iuserspace
+FUZZ_MODS_datagram := report opts
+FUZZ_MODS_json_report := report opts
+FUZZ_MODS_state := state fleet conn output u64map report opts log paths
+FUZZ_MODS_config := opts
+FUZZ_MODS_proc := proc
+FUZZ_MODS_route := route
+fuzz-build: $(patsubst %,build/fuzz/fuzz_%,$(FUZZ_TARGETS))
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard userspace/*.c userspace/*.h) | $(DEPS_STAMP)
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $< $(patsubst %,userspace/%.c,$(FUZZ_MODS_$*)) \
+		$(shell pkg-config --cflags --libs json-c) -lm -o $@
+fuzz: fuzz-build
+	$(Q)for t in $(FUZZ_TARGETS); do \
+		mkdir -p build/fuzz/work-$$t; \
+		dict=; [ -f tests/fuzz/$$t.dict ] && dict=-dict=tests/fuzz/$$t.dict; \
+		echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
+		build/fuzz/fuzz_$$t $$dict -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			-artifact_prefix=build/fuzz/crash-$$t- build/fuzz/work-$$t tests/fuzz/corpus/$$t \
+			|| { echo "fuzz $$t: a crash, saved as build/fuzz/crash-$$t-*; copy it to tests/fuzz/crashes/$$t/"; exit 1; }; \
+	done
 
 $(OUTPUT)/bench: tests/bench/bench.c | $(DEPS_STAMP)
 	$(call msg,CC,$@)
@@ -122,6 +158,6 @@ format:
 	clang-format -i userspace/*.c userspace/*.h bpf/*.c bpf/*.h include/*.h tests/*/*.c tests/*.h
 
 clean:
-	rm -rf $(OUTPUT)
+	rm -rf build build-san
 
 -include $(wildcard $(OUTPUT)/*.d)

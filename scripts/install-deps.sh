@@ -5,9 +5,9 @@ set -euo pipefail
 
 packages=(
 	# build
-	make clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev libjson-c-dev libcurl4-openssl-dev pkg-config
+	make clang llvm libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev libjson-c-dev libcurl4-openssl-dev pkg-config
 	# tests and daemon runtime helpers
-	curl jq iproute2 nftables procps python3
+	curl jq iproute2 nftables procps python3 util-linux passwd
 	# benchmarks: the peer tools liveprobe is measured against
 	libbpf-tools
 	# operator surfaces: the Prometheus server and promtool, and a browser for the dashboard test

@@ -26,8 +26,8 @@
 #include "metrics.h"
 #include "paths.h"
 #include "render.h"
+#include "route.h"
 
-#define API_WORKERS "/api/v1/workers"
 
 struct http_server;
 
@@ -486,16 +486,12 @@ static bool view_from_query(struct MHD_Connection *connection, const struct snap
 {
 	const char *text =
 		MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "stale_after");
-	char *end;
 	double seconds;
 
 	render_view_init(view, snapshot);
 	if (!text)
 		return true;
-	if (!text[0] || strspn(text, "0123456789.") != strlen(text))
-		return false;
-	seconds = strtod(text, &end);
-	if (*end || seconds <= 0 || seconds > 86400)
+	if (route_parse_stale_after(text, &seconds))
 		return false;
 	view->policy.stale_after_s = seconds;
 	return true;
@@ -522,10 +518,10 @@ static enum MHD_Result get_view(struct MHD_Connection *connection, const char *u
 		status = healthy ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
 	} else if (!strcmp(url, "/api/v1/host")) {
 		body = render_host(snapshot, &view);
-	} else if (!strcmp(url, API_WORKERS)) {
+	} else if (!strcmp(url, ROUTE_WORKERS_PATH)) {
 		body = render_workers(snapshot, &view);
 	} else {
-		const char *name = url + strlen(API_WORKERS "/");
+		const char *name = url + strlen(ROUTE_WORKERS_PATH "/");
 
 		const struct worker *worker = snapshot_find_name(snapshot, name);
 
@@ -538,37 +534,6 @@ static enum MHD_Result get_view(struct MHD_Connection *connection, const char *u
 	}
 	snapshot_release(snapshot);
 	return send_json(connection, status, body);
-}
-
-enum route {
-	ROUTE_NONE,
-	ROUTE_READ,	  /* GET only */
-	ROUTE_WORKERS,	  /* GET, POST */
-	ROUTE_WORKER_ONE, /* GET, DELETE */
-	ROUTE_EPISODES,	  /* POST */
-	ROUTE_METRICS,	  /* GET */
-	ROUTE_EVENTS,	  /* GET, Server-Sent Events */
-	ROUTE_DASHBOARD,  /* GET */
-};
-
-static enum route route_of(const char *url)
-{
-	if (!strcmp(url, "/healthz") || !strcmp(url, "/api/v1/host"))
-		return ROUTE_READ;
-	if (!strcmp(url, API_WORKERS))
-		return ROUTE_WORKERS;
-	if (!strcmp(url, "/api/v1/episodes"))
-		return ROUTE_EPISODES;
-	if (!strcmp(url, "/metrics"))
-		return ROUTE_METRICS;
-	if (!strcmp(url, "/api/v1/events"))
-		return ROUTE_EVENTS;
-	if (!strcmp(url, "/") || !strcmp(url, "/index.html"))
-		return ROUTE_DASHBOARD;
-	if (!strncmp(url, API_WORKERS "/", strlen(API_WORKERS "/")) &&
-	    url[strlen(API_WORKERS "/")] && !strchr(url + strlen(API_WORKERS "/"), '/'))
-		return ROUTE_WORKER_ONE;
-	return ROUTE_NONE;
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, const char *url,
@@ -631,7 +596,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, cons
 		if (is_get)
 			return get_view(connection, url);
 		if (is_delete)
-			return forget_worker(server, connection, url + strlen(API_WORKERS "/"));
+			return forget_worker(server, connection, url + strlen(ROUTE_WORKERS_PATH "/"));
 		break;
 	case ROUTE_EPISODES:
 		if (is_post)

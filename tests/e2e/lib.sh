@@ -3,7 +3,7 @@
 # Every daemon and child started here is killed on exit.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-BUILD=$ROOT/build
+BUILD=${LP_BUILD:-$ROOT/build}
 TEST_TMP=$(mktemp -d /tmp/liveprobe-e2e.XXXXXX)
 PIDS_TO_KILL=()
 NETNS_TO_DELETE=()
@@ -15,6 +15,12 @@ cleanup() {
 	sleep 0.2
 	for pid in "${PIDS_TO_KILL[@]}"; do kill -9 "$pid" 2>/dev/null; done
 	wait 2>/dev/null
+	# A sanitized daemon's report lands in its log: any report fails the suite.
+	local log
+	for log in "$TEST_TMP"/*.log; do
+		[ -f "$log" ] && grep -Eq 'ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:' "$log" &&
+			{ sed 's/^/    /' "$log"; echo "FAIL: sanitizer report in ${log##*/}"; }
+	done
 	for ns in "${NETNS_TO_DELETE[@]}"; do ip netns del "$ns" 2>/dev/null; done
 	for link in "${LINKS_TO_DELETE[@]}"; do ip link del "$link" 2>/dev/null; done
 	rm -rf "$TEST_TMP" /sys/fs/bpf/liveprobe-e2e-$$-*

@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: GPL-2.0
+/* See route.h. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "route.h"
+
+enum route route_of(const char *url)
+{
+	size_t prefix = strlen(ROUTE_WORKERS_PATH "/");
+
+	if (!strcmp(url, "/healthz") || !strcmp(url, "/api/v1/host"))
+		return ROUTE_READ;
+	if (!strcmp(url, ROUTE_WORKERS_PATH))
+		return ROUTE_WORKERS;
+	if (!strcmp(url, "/api/v1/episodes"))
+		return ROUTE_EPISODES;
+	if (!strcmp(url, "/metrics"))
+		return ROUTE_METRICS;
+	if (!strcmp(url, "/api/v1/events"))
+		return ROUTE_EVENTS;
+	if (!strcmp(url, "/") || !strcmp(url, "/index.html"))
+		return ROUTE_DASHBOARD;
+	if (!strncmp(url, ROUTE_WORKERS_PATH "/", prefix) && url[prefix] && !strchr(url + prefix, '/'))
+		return ROUTE_WORKER_ONE;
+	return ROUTE_NONE;
+}
+
+int route_parse_stale_after(const char *text, double *seconds)
+{
+	char *end;
+
+	if (!text[0] || strspn(text, "0123456789.") != strlen(text))
+		return -EINVAL;
+	*seconds = strtod(text, &end);
+	if (*end || !(*seconds > 0) || *seconds > 86400)
+		return -EINVAL;
+	return 0;
+}
