@@ -16,20 +16,22 @@
 #include "loop.h"
 #include "opts.h"
 
-/* One pidfd per watched process: let the fd limit follow --max-workers. */
+/* One pidfd per watched process: the soft limit goes up to the hard one, whatever it was. */
 static void raise_fd_limit(uint32_t max_workers)
 {
 	struct rlimit limit;
 
 	if (getrlimit(RLIMIT_NOFILE, &limit))
 		return;
-	if (limit.rlim_cur < max_workers + 256ul) {
-		limit.rlim_cur = limit.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &limit) || limit.rlim_cur < max_workers + 256ul)
-			log_warn("open-file limit %lu is below --max-workers %u; late workers will "
-				 "be checked through /proc only",
-				 (unsigned long)limit.rlim_cur, max_workers);
-	}
+	limit.rlim_cur = limit.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &limit);
+	getrlimit(RLIMIT_NOFILE, &limit);
+	if (limit.rlim_cur < max_workers + 256ul)
+		log_warn("open-file limit %lu is below --max-workers %u + 256: past %lu pidfds, "
+			 "registrations answer 503 and adopted processes are watched by the kernel "
+			 "map alone",
+			 (unsigned long)limit.rlim_cur, max_workers,
+			 (unsigned long)(limit.rlim_cur > 256 ? limit.rlim_cur - 256 : 0));
 }
 
 int main(int argc, char **argv)

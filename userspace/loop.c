@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include "feed.h"
 #include "hook.h"
 #include "log.h"
+#include "proc.h"
 #include "loop.h"
 #include "state.h"
 
@@ -114,6 +116,9 @@ void loop_reconcile(struct loop *loop, uint64_t now_ns)
 	procwatch_reconcile(&loop->procs, &loop->fleet, now_ns);
 	sockwatch_reconcile(&loop->sockets, &loop->fleet, loop->probe, now_ns);
 	loop->status.conns = loop->sockets.stats;
+	loop->status.pidfds_open = loop->procs.pidfds_open;
+	loop->status.pidfds_max = loop->procs.pidfds_max;
+	loop->status.pidfd_limit_total = loop->procs.pidfd_limit_total;
 	loop->status.n_progs = probe_prog_stats(loop->probe, loop->status.progs);
 	/* The sysctl shows only what was written to it, not a BPF_ENABLE_STATS fd like ours. */
 	loop->status.bpf_stats_enabled = loop->opts->bpf_stats || bpf_stats_on();
@@ -342,8 +347,14 @@ int loop_init(struct loop *loop, const struct opts *opts)
 	ret = probe_start(&config, &loop->probe);
 	if (ret)
 		return ret;
-	procwatch_init(&loop->procs, loop->probe, (const char(*)[16])opts->watch_comms,
-		       opts->n_watch_comms);
+	{
+		struct rlimit nofile = {.rlim_cur = 1024};
+
+		getrlimit(RLIMIT_NOFILE, &nofile);
+		procwatch_init(&loop->procs, loop->probe, (const char(*)[16])opts->watch_comms,
+			       opts->n_watch_comms,
+			       procwatch_pidfd_budget(nofile.rlim_cur, proc_count_open_fds()));
+	}
 	loop->status.attached = true;
 
 	sigemptyset(&signals);

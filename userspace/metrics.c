@@ -194,6 +194,14 @@ static void probe_families(struct out *out, const struct snapshot *snapshot,
 	       "Drops that no completed reconciliation has covered yet.");
 	sample(out, "liveprobe_ringbuf_drops_unreconciled %llu",
 	       (unsigned long long)snapshot_unreconciled_drops(snapshot));
+	family(out, "liveprobe_pidfds_open", "gauge", "Process file descriptors the daemon holds.");
+	sample(out, "liveprobe_pidfds_open %llu", (unsigned long long)probe->pidfds_open);
+	family(out, "liveprobe_pidfds_max", "gauge",
+	       "The pidfd budget: RLIMIT_NOFILE less a reserve for sockets and connections.");
+	sample(out, "liveprobe_pidfds_max %llu", (unsigned long long)probe->pidfds_max);
+	family(out, "liveprobe_pidfd_limit_total", "counter",
+	       "pidfds refused by the budget or the kernel's open-file limit.");
+	sample(out, "liveprobe_pidfd_limit_total %llu", (unsigned long long)probe->pidfd_limit_total);
 	family(out, "liveprobe_map_full_total", "counter",
 	       "Kernel map inserts refused because the map was full, by map.");
 	sample(out, "liveprobe_map_full_total{map=\"lp_procs\"} %llu",

@@ -156,3 +156,17 @@ bool proc_is_self_or_descendant(pid_t pid, pid_t ancestor)
 	}
 	return pid == ancestor;
 }
+
+unsigned int proc_count_open_fds(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	unsigned int count = 0;
+	struct dirent *entry;
+
+	if (!dir)
+		return 0;
+	while ((entry = readdir(dir)))
+		count += entry->d_name[0] != '.';
+	closedir(dir);
+	return count;
+}

@@ -33,6 +33,8 @@ uint32_t proc_parse_status_uid(const char *text);
 /* True when pid is ancestor itself or one of its descendants (walks ppid, at most 256 steps). */
 bool proc_is_self_or_descendant(pid_t pid, pid_t ancestor);
 int proc_pidfd_open(pid_t pid);
+/* Descriptors this process holds now (/proc/self/fd). */
+unsigned int proc_count_open_fds(void);
 /* True once the process behind the pidfd has exited (zombie or reaped). */
 bool proc_pidfd_exited(int pidfd);
 /* Calls fn for every process whose comm is comm; returns how many matched. */

@@ -13,28 +13,60 @@
 #include "state.h"
 #include "text.h"
 
+size_t procwatch_pidfd_budget(uint64_t nofile_limit, uint64_t open_now)
+{
+	uint64_t reserve = nofile_limit / 4;
+
+	reserve = reserve < 64 ? 64 : reserve > 512 ? 512 : reserve;
+	return nofile_limit > open_now + reserve ? nofile_limit - open_now - reserve : 0;
+}
+
 void procwatch_init(struct procwatch *watch, struct probe *probe, const char (*comms)[16],
-		    int n_comms)
+		    int n_comms, size_t max_pidfds)
 {
 	memset(watch, 0, sizeof(*watch));
 	watch->probe = probe;
 	watch->comms = comms;
 	watch->n_comms = n_comms;
+	watch->pidfds_max = max_pidfds;
 }
 
-static void close_pidfd(struct worker *worker)
+/* A pidfd within the budget; -1 with errno EMFILE past it. */
+static int open_pidfd(struct procwatch *watch, pid_t pid)
 {
-	if (worker->pidfd >= 0) {
-		close(worker->pidfd);
-		worker->pidfd = -1;
+	int fd;
+
+	if (watch->pidfds_open >= watch->pidfds_max) {
+		watch->pidfd_limit_total++;
+		errno = EMFILE;
+		return -1;
 	}
+	fd = proc_pidfd_open(pid);
+	if (fd >= 0)
+		watch->pidfds_open++;
+	else if (errno == EMFILE || errno == ENFILE)
+		watch->pidfd_limit_total++;
+	return fd;
+}
+
+static void release_pidfd(struct procwatch *watch, int fd)
+{
+	if (fd < 0)
+		return;
+	close(fd);
+	watch->pidfds_open--;
+}
+
+static void close_pidfd(struct procwatch *watch, struct worker *worker)
+{
+	release_pidfd(watch, worker->pidfd);
+	worker->pidfd = -1;
 }
 
 void procwatch_destroy(struct procwatch *watch, struct fleet *fleet)
 {
-	(void)watch;
 	for (size_t i = 0; i < fleet->count; i++)
-		close_pidfd(&fleet->workers[i]);
+		close_pidfd(watch, &fleet->workers[i]);
 }
 
 static void exit_from_proc(const struct lp_proc *proc, struct worker_exit *exit,
@@ -57,7 +89,7 @@ static void end_process(struct procwatch *watch, struct fleet *fleet, struct wor
 			const struct worker_exit *exit, enum worker_state state, uint64_t now_ns)
 {
 	fleet_apply_exit(fleet, worker, exit, state, now_ns);
-	close_pidfd(worker);
+	close_pidfd(watch, worker);
 	probe_unwatch(watch->probe, worker->pid, worker->start_ticks);
 	log_debug("worker %s: %s (%s)", worker->name, fleet_state_name(worker->state),
 		  worker->reason);
@@ -102,7 +134,9 @@ static struct worker *adopt_process(struct procwatch *watch, struct fleet *fleet
 		probe_unwatch(watch->probe, tgid, proc->start_ticks);
 		return NULL;
 	}
-	fleet_bind_process(fleet, worker, tgid, proc->start_ticks, comm, proc_pidfd_open(tgid),
+	/* Past the pidfd budget the kernel map alone watches it: no fact is lost, only the
+	 * second witness. */
+	fleet_bind_process(fleet, worker, tgid, proc->start_ticks, comm, open_pidfd(watch, tgid),
 			   now_ns);
 	fleet_set_owner(fleet, worker, AUTHORITY_ADMIN, proc_read_uid(tgid));
 	log_debug("adopted %s by comm", worker->name);
@@ -126,27 +160,50 @@ void procwatch_on_event(struct procwatch *watch, struct fleet *fleet,
  * Opens a pidfd on pid (which pins what /proc says about it) and reads its identity; a zombie
  * or a vanished process is -ESRCH. On success the caller owns *pidfd.
  */
-static int open_process(int64_t pid, struct proc_identity *id, int *pidfd, char *err,
-			size_t err_len)
+static int limit_error(struct procwatch *watch, int64_t pid, char *err, size_t err_len)
+{
+	if (errno != EMFILE || watch->pidfds_open < watch->pidfds_max)
+		watch->pidfd_limit_total++; /* the kernel's limit, not our budget (counted there) */
+	snprintf(err, err_len,
+		 "cannot watch pid %lld: open-file limit reached (%zu pidfds open, RLIMIT_NOFILE "
+		 "leaves %zu); raise LimitNOFILE",
+		 (long long)pid, watch->pidfds_open, watch->pidfds_max);
+	return -ENOSPC;
+}
+
+/*
+ * Opens a pidfd on pid (which pins what /proc says about it) and reads its identity; a zombie
+ * or a vanished process is -ESRCH, and running out of descriptors is a limit (-ENOSPC), never
+ * a dead process. On success the caller owns *pidfd.
+ */
+static int open_process(struct procwatch *watch, int64_t pid, struct proc_identity *id,
+			int *pidfd, char *err, size_t err_len)
 {
 	int ret;
 
-	*pidfd = proc_pidfd_open(pid);
+	*pidfd = open_pidfd(watch, pid);
 	if (*pidfd < 0 && errno == ESRCH) {
 		snprintf(err, err_len, "no process with pid %lld", (long long)pid);
 		return -ESRCH;
 	}
+	if (*pidfd < 0 && (errno == EMFILE || errno == ENFILE))
+		return limit_error(watch, pid, err, err_len);
 	if (*pidfd < 0) {
 		ret = -errno;
 		snprintf(err, err_len, "cannot open pid %lld: %s", (long long)pid, strerror(errno));
-		return ret == -EMFILE || ret == -ENFILE ? -ENOSPC : ret;
+		return ret;
 	}
 	/* The pidfd, not the leader's state: a leader that called pthread_exit is a zombie in
 	 * /proc while its process lives on in other threads. */
 	ret = proc_read_identity(pid, id);
+	if (ret == -EMFILE || ret == -ENFILE) {
+		release_pidfd(watch, *pidfd);
+		*pidfd = -1;
+		return limit_error(watch, pid, err, err_len);
+	}
 	if (ret || proc_pidfd_exited(*pidfd)) {
 		snprintf(err, err_len, "process %lld has already exited", (long long)pid);
-		close(*pidfd);
+		release_pidfd(watch, *pidfd);
 		*pidfd = -1;
 		return -ESRCH;
 	}
@@ -211,7 +268,7 @@ int procwatch_register(struct procwatch *watch, struct fleet *fleet, const char 
 		set_name_error(fleet, -EEXIST, name, err, err_len);
 		return -EEXIST;
 	}
-	ret = open_process(pid, &id, &pidfd, err, err_len);
+	ret = open_process(watch, pid, &id, &pidfd, err, err_len);
 	if (ret)
 		return ret;
 	worker = fleet_find_process(fleet, pid, id.start_ticks);
@@ -243,7 +300,7 @@ int procwatch_register(struct procwatch *watch, struct fleet *fleet, const char 
 	return 0;
 
 cleanup:
-	close(pidfd);
+	release_pidfd(watch, pidfd);
 	return ret;
 }
 
@@ -254,23 +311,23 @@ int procwatch_rebind(struct procwatch *watch, struct fleet *fleet, struct worker
 	struct worker *other;
 	int pidfd, ret;
 
-	ret = open_process(pid, &id, &pidfd, err, err_len);
+	ret = open_process(watch, pid, &id, &pidfd, err, err_len);
 	if (ret)
 		return ret;
 	other = fleet_find_process(fleet, pid, id.start_ticks);
 	if (other && other != worker && !other->has_exit) {
 		snprintf(err, err_len, "process %lld is already watched as %s", (long long)pid,
 			 other->name);
-		close(pidfd);
+		release_pidfd(watch, pidfd);
 		return -EEXIST;
 	}
 	if (worker->pid && !worker->has_exit)
 		probe_unwatch(watch->probe, worker->pid, worker->start_ticks);
 	fleet_unindex_pid(fleet, worker);
-	close_pidfd(worker);
+	close_pidfd(watch, worker);
 	ret = watch_process(watch, fleet, worker, pid, &id, pidfd, err, err_len);
 	if (ret) {
-		close(pidfd);
+		release_pidfd(watch, pidfd);
 		return ret;
 	}
 	log_debug("worker %s now watches pid %lld", worker->name, (long long)pid);
@@ -378,13 +435,13 @@ struct worker *procwatch_restore(struct procwatch *watch, struct fleet *fleet,
 		return worker;
 	}
 	if (saved->pid) {
-		if (open_process(saved->pid, &id, &pidfd, err, sizeof(err)) == 0) {
+		if (open_process(watch, saved->pid, &id, &pidfd, err, sizeof(err)) == 0) {
 			if (id.start_ticks == saved->start_ticks &&
 			    watch_process(watch, fleet, worker, saved->pid, &id, pidfd, err,
 					  sizeof(err)) == 0)
 				return worker; /* the same process: watched again, amber until it
 						  reports */
-			close(pidfd);
+			release_pidfd(watch, pidfd);
 		}
 		worker->pid = saved->pid;
 		worker->start_ticks = saved->start_ticks;
@@ -402,6 +459,6 @@ void procwatch_forget(struct procwatch *watch, struct fleet *fleet, struct worke
 {
 	if (worker->pid && !worker->has_exit)
 		probe_unwatch(watch->probe, worker->pid, worker->start_ticks);
-	close_pidfd(worker);
+	close_pidfd(watch, worker);
 	fleet_remove(fleet, worker);
 }

@@ -29,10 +29,17 @@ struct procwatch {
 	const char (*comms)[16]; /* --watch-comm */
 	int n_comms;
 	size_t restore_failures;
+	/* One pidfd per watched process, within a budget carved from RLIMIT_NOFILE so that the
+	 * sockets, the HTTP connections and /proc reads always have descriptors left. */
+	size_t pidfds_open, pidfds_max;
+	uint64_t pidfd_limit_total; /* pidfds refused by the budget or the kernel's limit */
 };
 
+/* The pidfd budget: the open-file limit less what is open now (the probe's maps and links, the
+ * sockets) and a reserve for HTTP connections and /proc reads. */
+size_t procwatch_pidfd_budget(uint64_t nofile_limit, uint64_t open_now);
 void procwatch_init(struct procwatch *watch, struct probe *probe, const char (*comms)[16],
-		    int n_comms);
+		    int n_comms, size_t max_pidfds);
 /* Closes every worker's pidfd; the kernel entries stay for the probe's own teardown. */
 void procwatch_destroy(struct procwatch *watch, struct fleet *fleet);
 

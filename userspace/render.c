@@ -350,6 +350,10 @@ static json_object *probe_object(const struct snapshot *snapshot, uint64_t now_n
 			       json_object_new_uint64(probe->conns.untracked_total));
 	json_object_object_add(obj, "conns_vanished_total",
 			       json_object_new_uint64(probe->conns.vanished_total));
+	json_object_object_add(obj, "pidfds_open", json_object_new_uint64(probe->pidfds_open));
+	json_object_object_add(obj, "pidfds_max", json_object_new_uint64(probe->pidfds_max));
+	json_object_object_add(obj, "pidfd_limit_total",
+			       json_object_new_uint64(probe->pidfd_limit_total));
 	json_object_object_add(obj, "max_connections",
 			       json_object_new_uint64(probe->max_connections));
 	return obj;

@@ -41,6 +41,7 @@ struct daemon_status {
 	uint32_t expected_workers;	    /* --expected-workers, 0: not set */
 	uint64_t exits_by_state[WS__COUNT]; /* transitions into each dead state since start */
 	uint64_t hooks_started, hooks_skipped, hooks_failed; /* --on-transition */
+	uint64_t pidfds_open, pidfds_max, pidfd_limit_total;  /* the open-file budget */
 };
 
 struct snapshot {

@@ -12,7 +12,13 @@ LINKS_TO_DELETE=()
 cleanup() {
 	# TERM first so daemons unpin their maps; KILL whatever is left.
 	for pid in "${PIDS_TO_KILL[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-	sleep 0.2
+	# Up to 2 s for clean exits (a sanitized daemon checks for leaks on its way out).
+	for _ in $(seq 20); do
+		local alive=0 pid
+		for pid in "${PIDS_TO_KILL[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+		[ "$alive" = 0 ] && break
+		sleep 0.1
+	done
 	for pid in "${PIDS_TO_KILL[@]}"; do kill -9 "$pid" 2>/dev/null; done
 	wait 2>/dev/null
 	# A sanitized daemon's report lands in its log: any report fails the suite.

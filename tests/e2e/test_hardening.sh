@@ -95,3 +95,27 @@ rc=$?
 rmdir /tmp/lp-open-$$
 check "hardening/open_socket_dir_refused" test "$rc" -ne 0
 check "hardening/open_socket_dir_says_why" grep -q "^liveprobed: --ingest: .*writable by no one else" <<<"$out"
+
+# --- descriptor limits: past the pidfd budget a live process is a named limit (503), never
+# "already exited", and the daemon keeps answering
+port=$(free_port)
+prlimit --nofile=256:256 "$BUILD/liveprobed" --listen "127.0.0.1:$port" \
+	--pin-root "/sys/fs/bpf/liveprobe-e2e-$$-nofile" --ingest "$TEST_TMP/nofile.sock" \
+	--api-token-file "$TEST_TMP/token" --api-socket "$TEST_TMP/nofile.api" \
+	--state-dir "$TEST_TMP/nofile-state" 2>"$TEST_TMP/nofile.log" &
+PIDS_TO_KILL+=("$!")
+N=http://127.0.0.1:$port
+for _ in $(seq 100); do curl -fs "$N/healthz" >/dev/null && break; sleep 0.05; done
+codes=""
+for i in $(seq 170); do
+	spawn_sleeper P
+	codes+=" $(status_of POST "$N/api/v1/workers" "{\"name\":\"fd-$i\",\"pid\":$P}")"
+done
+echo "    170 registrations under RLIMIT_NOFILE 256:$(tr ' ' '\n' <<<"$codes" | sort | uniq -c | tr -s ' \n' ' ')"
+check "hardening/fd_budget_fills" test "$(grep -o 201 <<<"$codes" | wc -l)" -ge 100
+check "hardening/fd_limit_is_503" grep -q 503 <<<"$codes"
+body=$(curl -s -X POST "$N/api/v1/workers" -d "{\"name\":\"fd-last\",\"pid\":$P}")
+check "hardening/fd_limit_named" grep -q "open-file limit reached" <<<"$body"
+check "hardening/fd_limit_not_exited" test "$(grep -c "already exited" <<<"$body")" = 0
+check "hardening/fd_limit_healthz_answers" test "$(curl -s -o /dev/null -w '%{http_code}' "$N/healthz")" = 200
+check "hardening/fd_limit_counted" wait_jq "$N/api/v1/host" '.probe.pidfd_limit_total > 0' true
