@@ -4,14 +4,17 @@
  * the transition in its environment (LIVEPROBE_WORKER, LIVEPROBE_FROM, LIVEPROBE_TO,
  * LIVEPROBE_REASON, LIVEPROBE_AT), like keepalived's notify scripts. posix_spawn never blocks
  * the event loop; finished commands are reaped on the loop's tick; at most HOOK_MAX_RUNNING run
- * at once, and what does not fit is counted, not queued.
+ * at once. What does not fit waits, one entry per worker: a newer transition of a waiting
+ * worker merges into its entry (from the first state to the latest, with the latest reason),
+ * so a flood of transitions can delay a command but never silence a worker's latest one.
  *
  * Errors: a command that cannot start, or fails, is counted (failed), and the first such
- * failure and the first skip are logged; the loop never waits for a command.
+ * failure is logged; merged transitions are counted; the loop never waits for a command.
  */
 #ifndef LP_HOOK_H
 #define LP_HOOK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "fleet.h"
@@ -20,13 +23,15 @@
 
 struct hook_stats {
 	uint64_t started;
-	uint64_t skipped; /* HOOK_MAX_RUNNING were already running */
-	uint64_t failed;  /* could not be started, or exited non-zero */
+	uint64_t merged; /* transitions folded into a waiting one of the same worker */
+	uint64_t failed; /* could not be started, or exited non-zero */
+	uint64_t waiting; /* workers with a transition waiting for a free slot, now */
 };
 
-void hook_init(const char *command); /* NULL or empty: no hook */
+/* NULL or empty command: no hook. max_workers bounds the waiting entries. 0 or -ENOMEM. */
+int hook_init(const char *command, size_t max_workers);
 void hook_run(const struct fleet_transition *transition, double at);
-/* Reaps finished commands; call from the loop's tick. */
+/* Reaps finished commands and starts waiting ones; call from the loop's tick. */
 void hook_reap(void);
 struct hook_stats hook_stats(void);
 

@@ -57,7 +57,11 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit(opts.max_workers);
 	events_init(opts.sse_clients);
-	hook_init(opts.on_transition);
+	if (hook_init(opts.on_transition, opts.max_workers)) {
+		fprintf(stderr, "liveprobed: --on-transition: out of memory for %u workers\n",
+			opts.max_workers);
+		return 1;
+	}
 
 	if (loop_init(&loop, &opts))
 		goto cleanup;

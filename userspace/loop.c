@@ -208,10 +208,12 @@ static void on_tick(struct loop *loop, uint64_t now_ns)
 
 		if (hooks.started != loop->status.hooks_started ||
 		    hooks.failed != loop->status.hooks_failed ||
-		    hooks.skipped != loop->status.hooks_skipped) {
+		    hooks.merged != loop->status.hooks_merged ||
+		    hooks.waiting != loop->status.hooks_waiting) {
 			loop->status.hooks_started = hooks.started;
 			loop->status.hooks_failed = hooks.failed;
-			loop->status.hooks_skipped = hooks.skipped;
+			loop->status.hooks_merged = hooks.merged;
+			loop->status.hooks_waiting = hooks.waiting;
 			loop->status_changed = true;
 		}
 	}

@@ -222,14 +222,19 @@ static void probe_families(struct out *out, const struct snapshot *snapshot,
 		       report_error_name(reason),
 		       (unsigned long long)probe->ingest.dropped[reason]);
 	family(out, "liveprobe_transition_commands_total", "counter",
-	       "--on-transition commands, by result: started, failed (could not start, or exited "
-	       "non-zero), skipped (too many running).");
+	       "--on-transition commands and transitions, by result: started, failed (could not "
+	       "start, or exited non-zero), merged (folded into a waiting transition of the same "
+	       "worker while all slots were busy).");
 	sample(out, "liveprobe_transition_commands_total{result=\"started\"} %llu",
 	       (unsigned long long)probe->hooks_started);
 	sample(out, "liveprobe_transition_commands_total{result=\"failed\"} %llu",
 	       (unsigned long long)probe->hooks_failed);
-	sample(out, "liveprobe_transition_commands_total{result=\"skipped\"} %llu",
-	       (unsigned long long)probe->hooks_skipped);
+	sample(out, "liveprobe_transition_commands_total{result=\"merged\"} %llu",
+	       (unsigned long long)probe->hooks_merged);
+	family(out, "liveprobe_transition_commands_waiting", "gauge",
+	       "Workers whose latest transition waits for a free --on-transition slot.");
+	sample(out, "liveprobe_transition_commands_waiting %llu",
+	       (unsigned long long)probe->hooks_waiting);
 	family(out, "liveprobe_bpf_stats_enabled", "gauge",
 	       "1 while kernel.bpf_stats_enabled is on, so run times are being counted.");
 	sample(out, "liveprobe_bpf_stats_enabled %d", probe->bpf_stats_enabled);

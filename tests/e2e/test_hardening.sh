@@ -119,3 +119,24 @@ check "hardening/fd_limit_named" grep -q "open-file limit reached" <<<"$body"
 check "hardening/fd_limit_not_exited" test "$(grep -c "already exited" <<<"$body")" = 0
 check "hardening/fd_limit_healthz_answers" test "$(curl -s -o /dev/null -w '%{http_code}' "$N/healthz")" = 200
 check "hardening/fd_limit_counted" wait_jq "$N/api/v1/host" '.probe.pidfd_limit_total > 0' true
+
+# --- --on-transition under a flood: every worker's latest transition runs, merged, none lost
+HOOK_LOG=$TEST_TMP/hook.log
+start_daemon H --on-transition "sleep 0.2; echo \"\$LIVEPROBE_WORKER \$LIVEPROBE_FROM>\$LIVEPROBE_TO\" >>$HOOK_LOG" ||
+	{ echo "FAIL: hardening/hook_daemon_start"; exit 1; }
+python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.connect(sys.argv[1])
+for i in range(100):
+    s.send(f"hello worker=flood-{i}".encode())
+' "$H_INGEST"
+spawn_sleeper VICTIM
+curl -s -X POST "$H/api/v1/workers" -d "{\"name\":\"victim\",\"pid\":$VICTIM}" >/dev/null
+kill -SEGV "$VICTIM"
+for _ in $(seq 150); do grep -q "^victim " "$HOOK_LOG" 2>/dev/null && break; sleep 0.1; done
+check "hardening/hook_crash_not_silenced" grep -q "^victim >crashed" "$HOOK_LOG"
+sleep 1 # the last waiting commands
+n_flood=$(grep '^flood-' "$HOOK_LOG" | cut -d' ' -f1 | sort -u | wc -l); echo "    flooded workers the hook ran for: $n_flood of 100, victim: $(grep "^victim" "$HOOK_LOG")"
+check "hardening/hook_every_worker_seen" test "$n_flood" = 100
+check "hardening/hook_merged_counted" grep -q '^liveprobe_transition_commands_total{result="merged"} [1-9]' <<<"$(curl -s "$H/metrics")"
