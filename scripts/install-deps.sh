@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
 	# build
-	make clang llvm libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev libjson-c-dev libcurl4-openssl-dev pkg-config
+	make clang llvm libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev libjson-c-dev libcurl4-openssl-dev libseccomp-dev libcap-dev pkg-config
 	# tests and daemon runtime helpers
 	curl jq iproute2 nftables procps python3 util-linux passwd
 	# benchmarks: the peer tools liveprobe is measured against

@@ -7,7 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "hook.h"
 #include "log.h"
@@ -25,13 +29,15 @@ struct waiting {
 };
 
 static const char *hook_command;
-static pid_t running[HOOK_MAX_RUNNING];
-static int n_running;
+static int n_running; /* commands the spawner runs for us now */
 static struct hook_stats stats;
 static struct waiting *waiting; /* slots; queue holds their order of arrival */
 static uint32_t *queue, *free_slots;
 static size_t capacity, queue_head, queue_len, n_free;
 static struct u64map waiting_by_name; /* name hash → slot */
+static int spawner_fd = -1; /* to the spawner process */
+
+static void spawner_main(int sock) __attribute__((noreturn));
 
 int hook_init(const char *command, size_t max_workers)
 {
@@ -46,26 +52,47 @@ int hook_init(const char *command, size_t max_workers)
 		return -ENOMEM;
 	for (n_free = 0; n_free < capacity; n_free++)
 		free_slots[n_free] = capacity - 1 - n_free;
+	{
+		int pair[2];
+		pid_t pid;
+
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair))
+			return -errno;
+		pid = fork();
+		if (pid < 0)
+			return -errno;
+		if (pid == 0) {
+			close(pair[0]);
+			spawner_main(pair[1]);
+		}
+		close(pair[1]);
+		spawner_fd = pair[0];
+	}
 	return 0;
 }
 
-static void spawn_command(const char *worker_name, const char *from_state, const char *to_state,
-			  const char *why, double at)
+/* What the daemon asks of its spawner: one transition, as the command's environment. */
+struct hook_request {
+	char worker[WORKER_NAME_MAX + 1];
+	char from[16];
+	char to[16];
+	char reason[FLEET_REASON_MAX];
+	double at;
+};
+
+/* Runs in the spawner process: the configured command for one request. 0 or an errno. */
+static int spawner_start(const struct hook_request *request, pid_t *pid)
 {
 	char worker[96], from[48], to[48], reason[FLEET_REASON_MAX + 32], when[48];
 	char *argv[] = {"/bin/sh", "-c", (char *)hook_command, NULL};
 	char *envp[64];
-	posix_spawnattr_t attr;
-	sigset_t none;
 	size_t n = 0;
-	pid_t pid;
-	int err;
 
-	snprintf(worker, sizeof(worker), "LIVEPROBE_WORKER=%s", worker_name);
-	snprintf(from, sizeof(from), "LIVEPROBE_FROM=%s", from_state);
-	snprintf(to, sizeof(to), "LIVEPROBE_TO=%s", to_state);
-	snprintf(reason, sizeof(reason), "LIVEPROBE_REASON=%s", why);
-	snprintf(when, sizeof(when), "LIVEPROBE_AT=%.3f", at);
+	snprintf(worker, sizeof(worker), "LIVEPROBE_WORKER=%s", request->worker);
+	snprintf(from, sizeof(from), "LIVEPROBE_FROM=%s", request->from);
+	snprintf(to, sizeof(to), "LIVEPROBE_TO=%s", request->to);
+	snprintf(reason, sizeof(reason), "LIVEPROBE_REASON=%s", request->reason);
+	snprintf(when, sizeof(when), "LIVEPROBE_AT=%.3f", request->at);
 	envp[n++] = worker;
 	envp[n++] = from;
 	envp[n++] = to;
@@ -76,20 +103,68 @@ static void spawn_command(const char *worker_name, const char *from_state, const
 		if (strncmp(*var, "LIVEPROBE_", 10))
 			envp[n++] = *var;
 	envp[n] = NULL;
+	return posix_spawn(pid, "/bin/sh", NULL, NULL, argv, envp);
+}
 
-	/* The loop blocks SIGINT/SIGTERM for its signalfd; the command must not inherit that. */
+/*
+ * The spawner: a process forked before the daemon gives up its privileges and installs its
+ * seccomp filter, so the operator's command runs as it always did, while the daemon itself
+ * cannot exec anything. It only runs the command fixed at start; the daemon sends values.
+ * Each finished (or failed) command is answered with one byte: 1 ok, 0 failed.
+ */
+static void spawner_main(int sock)
+{
+	struct hook_request request;
+	sigset_t none;
+
 	sigemptyset(&none);
-	posix_spawnattr_init(&attr);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-	err = posix_spawn(&pid, "/bin/sh", NULL, &attr, argv, envp);
-	posix_spawnattr_destroy(&attr);
-	if (err) {
+	sigprocmask(SIG_SETMASK, &none, NULL); /* the daemon blocks SIGINT/SIGTERM */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	for (;;) {
+		struct pollfd pfd = {.fd = sock, .events = POLLIN};
+		int status;
+		pid_t pid;
+		char ok;
+
+		if (poll(&pfd, 1, 100) > 0) {
+			ssize_t len = recv(sock, &request, sizeof(request), 0);
+
+			if (len <= 0)
+				_exit(0); /* the daemon is gone */
+			if (len == sizeof(request)) {
+				request.worker[sizeof(request.worker) - 1] = '\0';
+				request.from[sizeof(request.from) - 1] = '\0';
+				request.to[sizeof(request.to) - 1] = '\0';
+				request.reason[sizeof(request.reason) - 1] = '\0';
+				if (spawner_start(&request, &pid)) {
+					ok = 0;
+					send(sock, &ok, 1, MSG_NOSIGNAL);
+				}
+			}
+		}
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+			ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+			send(sock, &ok, 1, MSG_NOSIGNAL);
+		}
+	}
+}
+
+static void spawn_command(const char *worker_name, const char *from_state, const char *to_state,
+			  const char *why, double at)
+{
+	struct hook_request request = {.at = at};
+
+	snprintf(request.worker, sizeof(request.worker), "%s", worker_name);
+	snprintf(request.from, sizeof(request.from), "%s", from_state);
+	snprintf(request.to, sizeof(request.to), "%s", to_state);
+	snprintf(request.reason, sizeof(request.reason), "%s", why);
+	if (send(spawner_fd, &request, sizeof(request), MSG_NOSIGNAL | MSG_DONTWAIT) !=
+	    sizeof(request)) {
 		if (stats.failed++ == 0)
-			log_warn("--on-transition: cannot start /bin/sh: %s", strerror(err));
+			log_warn("--on-transition: the spawner does not answer: %s", strerror(errno));
 		return;
 	}
-	running[n_running++] = pid;
+	n_running++;
 	stats.started++;
 }
 
@@ -139,17 +214,13 @@ void hook_run(const struct fleet_transition *transition, double at)
 
 void hook_reap(void)
 {
-	for (int i = 0; i < n_running;) {
-		int status;
-		pid_t done = waitpid(running[i], &status, WNOHANG);
+	char ok;
 
-		if (done == 0) {
-			i++;
-			continue;
-		}
-		if (done < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+	while (spawner_fd >= 0 && recv(spawner_fd, &ok, 1, MSG_DONTWAIT) == 1) {
+		if (!ok)
 			stats.failed++;
-		running[i] = running[--n_running];
+		if (n_running > 0)
+			n_running--;
 	}
 	while (n_running < HOOK_MAX_RUNNING && queue_len) {
 		uint32_t slot = queue[queue_head];

@@ -42,6 +42,8 @@ struct http_listener {
 struct http_server {
 	struct http_listener tcp, control;
 	struct cmdq *commands;
+	unsigned int max_connections;
+	char where[96];
 	char control_path[108];
 	char token[HTTP_TOKEN_MAX + 1];
 	size_t token_len; /* 0: no token, writes over TCP are refused */
@@ -787,7 +789,7 @@ static int start_listener(struct http_server *server, struct http_listener *list
 	return listener->daemon ? 0 : -EIO;
 }
 
-int http_start(const struct http_config *config, struct http_server **out)
+int http_open(const struct http_config *config, struct http_server **out)
 {
 	struct http_server *server;
 	int fd, err;
@@ -797,7 +799,9 @@ int http_start(const struct http_config *config, struct http_server **out)
 	if (!server)
 		return -ENOMEM;
 	server->commands = config->commands;
+	server->max_connections = config->max_connections;
 	server->tcp.fd = server->control.fd = -1;
+	snprintf(server->where, sizeof(server->where), "%s:%u", config->host, config->port);
 	if (config->token_file && config->token_file[0]) {
 		err = load_token(server, config->token_file);
 		if (err)
@@ -808,24 +812,14 @@ int http_start(const struct http_config *config, struct http_server **out)
 		err = fd;
 		goto cleanup;
 	}
-	err = start_listener(server, &server->tcp, fd, false, config->max_connections);
-	if (err) {
-		close(fd);
-		log_error("cannot start the HTTP server on %s:%u", config->host, config->port);
-		goto cleanup;
-	}
+	server->tcp.fd = fd;
 	if (config->api_socket && config->api_socket[0]) {
 		fd = open_control(server, config->api_socket, config->api_group ?: "");
 		if (fd < 0) {
 			err = fd;
 			goto cleanup;
 		}
-		err = start_listener(server, &server->control, fd, true, HTTP_CONTROL_CONNECTIONS);
-		if (err) {
-			close(fd);
-			log_error("cannot serve the control socket %s", config->api_socket);
-			goto cleanup;
-		}
+		server->control.fd = fd;
 	}
 	*out = server;
 	return 0;
@@ -833,6 +827,21 @@ int http_start(const struct http_config *config, struct http_server **out)
 cleanup:
 	http_stop(server);
 	return err;
+}
+
+int http_serve(struct http_server *server)
+{
+	if (start_listener(server, &server->tcp, server->tcp.fd, false, server->max_connections)) {
+		log_error("cannot start the HTTP server on %s", server->where);
+		return -EIO;
+	}
+	if (server->control.fd >= 0 &&
+	    start_listener(server, &server->control, server->control.fd, true,
+			   HTTP_CONTROL_CONNECTIONS)) {
+		log_error("cannot serve the control socket %s", server->control_path);
+		return -EIO;
+	}
+	return 0;
 }
 
 static void stop_listener(struct http_listener *listener)

@@ -35,7 +35,10 @@ struct http_config {
 	const char *api_group;	/* empty: only root writes through the control socket */
 };
 
-int http_start(const struct http_config *config, struct http_server **out);
+/* Opens the listening sockets (the privileged part); 0 or -errno after one logged line. */
+int http_open(const struct http_config *config, struct http_server **out);
+/* Starts serving them, with threads of its own; after privs_drop. */
+int http_serve(struct http_server *server);
 void http_stop(struct http_server *server);
 
 #endif

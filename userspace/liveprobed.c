@@ -15,6 +15,7 @@
 #include "log.h"
 #include "loop.h"
 #include "opts.h"
+#include "privs.h"
 
 /* One pidfd per watched process: the soft limit goes up to the hard one, whatever it was. */
 static void raise_fd_limit(uint32_t max_workers)
@@ -74,7 +75,12 @@ int main(int argc, char **argv)
 		.api_socket = opts.api_socket,
 		.api_group = opts.api_group,
 	};
-	if (http_start(&http_config, &http))
+	if (http_open(&http_config, &http))
+		goto cleanup;
+	/* Everything privileged is done: the probe is attached, every socket is open. */
+	if (!opts.no_sandbox && privs_drop())
+		goto cleanup;
+	if (http_serve(http))
 		goto cleanup;
 	log_info("listening on %s:%u, watching %zu workers", opts.listen_host, opts.listen_port,
 		 loop.fleet.count);

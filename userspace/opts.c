@@ -84,6 +84,9 @@ static const char usage_text[] =
 	"                          keys as the long options (\"watch-port = 6000\", \"verbose =\n"
 	"                          true\"), # comments. Flags on the command line win; lists\n"
 	"                          (watch-pid, watch-comm, watch-port) add up\n"
+	"  --no-sandbox            keep every capability and allow every system call after start\n"
+	"                          (for debugging; by default only CAP_SYS_PTRACE and\n"
+	"                          CAP_DAC_READ_SEARCH stay, under a seccomp allowlist)\n"
 	"  --verbose               debug lines on stderr\n"
 	"  --help                  this text\n"
 	"  --version               version\n"
@@ -427,6 +430,7 @@ static enum opts_result parse_args(int argc, char **argv, struct opts *opts, cha
 		OPT_ON_TRANSITION,
 		OPT_SSE_CLIENTS,
 		OPT_VERBOSE,
+		OPT_NO_SANDBOX,
 		OPT_CONFIG,
 		OPT_HELP,
 		OPT_VERSION,
@@ -459,6 +463,7 @@ static enum opts_result parse_args(int argc, char **argv, struct opts *opts, cha
 		{"on-transition", required_argument, NULL, OPT_ON_TRANSITION},
 		{"sse-clients", required_argument, NULL, OPT_SSE_CLIENTS},
 		{"verbose", no_argument, NULL, OPT_VERBOSE},
+		{"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
 		{"config", required_argument, NULL, OPT_CONFIG},
 		{"help", no_argument, NULL, OPT_HELP},
 		{"version", no_argument, NULL, OPT_VERSION},
@@ -604,6 +609,9 @@ static enum opts_result parse_args(int argc, char **argv, struct opts *opts, cha
 			if (parse_u32(arg, 1, 1024, &opts->sse_clients))
 				return fail(err, err_len, "--sse-clients '%s': expected 1..1024",
 					    arg);
+			break;
+		case OPT_NO_SANDBOX:
+			opts->no_sandbox = true;
 			break;
 		case OPT_VERBOSE:
 			opts->verbose = true;

@@ -66,6 +66,7 @@ struct opts {
 	char on_transition[1024];  /* empty: no hook */
 	uint32_t sse_clients;
 	double start_grace_s;
+	bool no_sandbox; /* keep every capability, no seccomp filter: for debugging only */
 };
 
 enum opts_result {

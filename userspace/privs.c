@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: GPL-2.0
+/* See privs.h. */
+#include <errno.h>
+#include <seccomp.h>
+#include <string.h>
+#include <sys/capability.h>
+#include <sys/prctl.h>
+
+#include "log.h"
+#include "privs.h"
+
+static const cap_value_t kept[] = {CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH};
+
+static int drop_capabilities(void)
+{
+	cap_t caps = cap_init();
+	int err = 0;
+
+	if (!caps)
+		return -errno;
+	/* The bounding set first: dropping from it needs CAP_SETPCAP, which goes next. */
+	for (cap_value_t cap = 0; cap <= CAP_LAST_CAP; cap++) {
+		bool keep = cap == kept[0] || cap == kept[1];
+
+		if (!keep && CAP_IS_SUPPORTED(cap) && cap_drop_bound(cap) && errno != EINVAL) {
+			err = -errno;
+			goto cleanup;
+		}
+	}
+	if (cap_reset_ambient() && errno != EINVAL) {
+		err = -errno;
+		goto cleanup;
+	}
+	if (cap_set_flag(caps, CAP_EFFECTIVE, 2, kept, CAP_SET) ||
+	    cap_set_flag(caps, CAP_PERMITTED, 2, kept, CAP_SET) || cap_set_proc(caps))
+		err = -errno;
+cleanup:
+	cap_free(caps);
+	return err;
+}
+
+/* Every system call the running daemon makes (glibc, libbpf, libmicrohttpd, json-c, and the
+ * sanitizers' runtime in a SANITIZE=1 build); anything else is an attacker's. */
+static const char *const allowed[] = {
+	"read", "write", "readv", "writev", "pread64", "pwrite64", "open", "openat", "close",
+	"fstat", "stat", "lstat", "newfstatat", "statx", "statfs", "fstatfs", "lseek", "mmap",
+	"munmap", "mprotect", "mremap", "madvise", "brk", "rt_sigaction", "rt_sigprocmask",
+	"rt_sigreturn", "sigaltstack", "ioctl", "poll", "ppoll", "select", "pselect6",
+	"epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "eventfd2", "timerfd_create",
+	"timerfd_settime", "timerfd_gettime", "signalfd4", "socket", "bind", "listen", "accept",
+	"accept4", "connect", "getsockname", "getpeername", "getsockopt", "setsockopt", "sendto",
+	"recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg", "shutdown", "clone", "clone3",
+	"exit", "exit_group", "wait4", "waitid", "kill", "tgkill", "tkill", "getpid", "gettid",
+	"getppid", "getuid", "geteuid", "getgid", "getegid", "getgroups", "futex",
+	"set_robust_list", "get_robust_list", "nanosleep", "clock_nanosleep", "clock_gettime",
+	"clock_getres", "gettimeofday", "time", "getrandom", "sched_yield", "sched_getaffinity",
+	"prlimit64", "getrlimit", "uname", "fcntl", "dup", "dup2", "dup3", "pipe", "pipe2",
+	"getdents64", "readlink", "readlinkat", "unlink", "unlinkat", "rename", "renameat",
+	"renameat2", "mkdir", "mkdirat", "rmdir", "fsync", "fdatasync", "ftruncate", "flock", "fchmod",
+	"chmod", "access", "faccessat", "faccessat2", "umask", "getcwd", "bpf", "pidfd_open",
+	"prctl", "rseq", "set_tid_address", "membarrier", "restart_syscall", "sched_getparam",
+	"sched_getscheduler", "sysinfo", "capget", "getresuid", "getresgid", "mincore",
+	"process_vm_readv", "getrusage",
+#if defined(__SANITIZE_ADDRESS__)
+	/* LeakSanitizer stops the world with a tracer thread at exit. */
+	"ptrace",
+#endif
+};
+
+static int install_seccomp(void)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+	int err = 0;
+
+	if (!ctx)
+		return -ENOMEM;
+	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]) && !err; i++) {
+		int nr = seccomp_syscall_resolve_name(allowed[i]);
+
+		if (nr != __NR_SCMP_ERROR)
+			err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+	}
+	if (!err)
+		err = seccomp_load(ctx);
+	seccomp_release(ctx);
+	return err;
+}
+
+int privs_drop(void)
+{
+	int err = drop_capabilities();
+
+	if (err) {
+		log_error("cannot drop capabilities: %s", strerror(-err));
+		return err;
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) {
+		err = -errno;
+		log_error("cannot set no_new_privs: %s", strerror(errno));
+		return err;
+	}
+	err = install_seccomp();
+	if (err)
+		log_error("cannot install the seccomp filter: %s", strerror(-err));
+	return err;
+}
