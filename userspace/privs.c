@@ -22,7 +22,9 @@ static int drop_capabilities(void)
 	for (cap_value_t cap = 0; cap <= CAP_LAST_CAP; cap++) {
 		bool keep = cap == kept[0] || cap == kept[1];
 
-		if (!keep && CAP_IS_SUPPORTED(cap) && cap_drop_bound(cap) && errno != EINVAL) {
+		/* Only what is still bounded: a unit's CapabilityBoundingSet may have done most. */
+		if (!keep && CAP_IS_SUPPORTED(cap) && cap_get_bound(cap) == 1 &&
+		    cap_drop_bound(cap)) {
 			err = -errno;
 			goto cleanup;
 		}
@@ -55,7 +57,7 @@ static const char *const allowed[] = {
 	"set_robust_list", "get_robust_list", "nanosleep", "clock_nanosleep", "clock_gettime",
 	"clock_getres", "gettimeofday", "time", "getrandom", "sched_yield", "sched_getaffinity",
 	"prlimit64", "getrlimit", "uname", "fcntl", "dup", "dup2", "dup3", "pipe", "pipe2",
-	"getdents64", "readlink", "readlinkat", "unlink", "unlinkat", "rename", "renameat",
+	"getdents", "getdents64", "readlink", "readlinkat", "unlink", "unlinkat", "rename", "renameat",
 	"renameat2", "mkdir", "mkdirat", "rmdir", "fsync", "fdatasync", "ftruncate", "flock", "fchmod",
 	"chmod", "access", "faccessat", "faccessat2", "umask", "getcwd", "bpf", "pidfd_open",
 	"prctl", "rseq", "set_tid_address", "membarrier", "restart_syscall", "sched_getparam",

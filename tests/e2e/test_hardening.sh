@@ -140,3 +140,13 @@ sleep 1 # the last waiting commands
 n_flood=$(grep '^flood-' "$HOOK_LOG" | cut -d' ' -f1 | sort -u | wc -l); echo "    flooded workers the hook ran for: $n_flood of 100, victim: $(grep "^victim" "$HOOK_LOG")"
 check "hardening/hook_every_worker_seen" test "$n_flood" = 100
 check "hardening/hook_merged_counted" grep -q '^liveprobe_transition_commands_total{result="merged"} [1-9]' <<<"$(curl -s "$H/metrics")"
+
+# --- least privilege: a running daemon holds two capabilities, no_new_privs and a seccomp
+# filter, and still does its work (connection owners from other users' /proc/PID/fd)
+status=/proc/$A_PID/status
+check "hardening/capeff_reduced" test "$(awk '/^CapEff:/ {print $2}' "$status")" = 0000000000080004
+check "hardening/capbnd_reduced" test "$(awk '/^CapBnd:/ {print $2}' "$status")" = 0000000000080004
+check "hardening/no_new_privs" test "$(awk '/^NoNewPrivs:/ {print $2}' "$status")" = 1
+check "hardening/seccomp_filter" test "$(awk '/^Seccomp:/ {print $2}' "$status")" = 2
+check "hardening/hook_spawner_keeps_privileges" test "$(awk '/^Seccomp:/ {print $2}' "/proc/$(pgrep -P "$H_PID" | head -1)/status")" = 0
+check "hardening/still_works" test "$(curl -s "$A/healthz" | jq -r .status)" = ok
