@@ -150,3 +150,14 @@ check "hardening/no_new_privs" test "$(awk '/^NoNewPrivs:/ {print $2}' "$status"
 check "hardening/seccomp_filter" test "$(awk '/^Seccomp:/ {print $2}' "$status")" = 2
 check "hardening/hook_spawner_keeps_privileges" test "$(awk '/^Seccomp:/ {print $2}' "/proc/$(pgrep -P "$H_PID" | head -1)/status")" = 0
 check "hardening/still_works" test "$(curl -s "$A/healthz" | jq -r .status)" = ok
+# under the systemd unit's bounding set (scripts/systemd), the daemon starts and drops the same way
+port=$(free_port)
+setpriv --bounding-set -all,+bpf,+perfmon,+net_admin,+chown,+setpcap,+sys_ptrace,+dac_read_search \
+	"$BUILD/liveprobed" --listen "127.0.0.1:$port" --pin-root "/sys/fs/bpf/liveprobe-e2e-$$-unit" \
+	--ingest "$TEST_TMP/unit.sock" --api-socket "$TEST_TMP/unit.api" \
+	--state-dir "$TEST_TMP/unit-state" 2>"$TEST_TMP/unit.log" &
+UNIT_PID=$!
+PIDS_TO_KILL+=("$UNIT_PID")
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
+check "hardening/unit_capabilities_start" test "$(curl -s "http://127.0.0.1:$port/healthz" | jq -r .status)" = ok
+check "hardening/unit_capabilities_dropped" test "$(awk '/^CapEff:/ {print $2}' "/proc/$UNIT_PID/status")" = 0000000000080004
