@@ -4,9 +4,12 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <json-c/json.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "dashboard.h"
 #include "events.h"
 #include "http.h"
@@ -115,19 +119,148 @@ static enum MHD_Result send_text(struct MHD_Connection *connection, const char *
 	return ret;
 }
 
+/*
+ * The fleet-sized views (the worker list, the host, /metrics) are rendered once and shared:
+ * concurrent readers cost one render and one copy of the body, held by reference until the
+ * last of them is sent. Renders of a view are serialised, so rendering holds one tree under
+ * construction per view, whatever the load. A body is reused for the snapshot it was rendered
+ * from (up to HTTP_SHARE_MAX_AGE_NS, as its ages drift), and for newer snapshots only while it
+ * is younger than HTTP_SHARE_FRESH_NS and no write was answered since (read-your-writes): under
+ * a stream of changes, at most one body per view per HTTP_SHARE_FRESH_NS, however many read.
+ */
+#define HTTP_SHARE_MAX_AGE_NS 1000000000ull
+#define HTTP_SHARE_FRESH_NS   100000000ull
+
+static _Atomic uint64_t writes_answered;
+
+enum shared_view { SHARED_WORKERS, SHARED_HOST, SHARED_METRICS, SHARED__COUNT };
+
+struct shared_body {
+	_Atomic int refs;
+	size_t len;
+	char text[];
+};
+
+static struct shared_cache {
+	pthread_mutex_t lock;
+	struct shared_body *body;
+	uint64_t sequence; /* of the snapshot it was rendered from */
+	uint64_t writes;   /* writes_answered when it was rendered */
+	uint64_t started_ns; /* when its render began */
+} shared[SHARED__COUNT] = {
+	{.lock = PTHREAD_MUTEX_INITIALIZER},
+	{.lock = PTHREAD_MUTEX_INITIALIZER},
+	{.lock = PTHREAD_MUTEX_INITIALIZER},
+};
+
+static void shared_release(void *cls)
+{
+	struct shared_body *body = cls;
+
+	if (body && atomic_fetch_sub(&body->refs, 1) == 1) {
+		bool large = body->len > (1u << 20);
+
+		free(body);
+		/* A large body leaves a hole in the heap that glibc keeps resident: give it back. */
+		if (large)
+			malloc_trim(0);
+	}
+}
+
+static char *render_shared_view(enum shared_view view_kind, const struct snapshot *snapshot,
+				const struct render_view *view)
+{
+	switch (view_kind) {
+	case SHARED_WORKERS:
+		return render_workers(snapshot, view);
+	case SHARED_HOST:
+		return render_host(snapshot, view);
+	default:
+		return metrics_render(snapshot, view);
+	}
+}
+
+/*
+ * The current body of a view, with a reference for the caller; NULL before the first snapshot
+ * or when out of memory. A render that began after this reader arrived is as new as the
+ * reader asked for: readers who queued behind it take it instead of rendering again.
+ */
+static struct shared_body *shared_get(enum shared_view view_kind)
+{
+	struct shared_cache *cache = &shared[view_kind];
+	uint64_t arrived_ns = clock_mono_ns(), now_ns;
+	uint64_t writes = atomic_load(&writes_answered);
+	struct shared_body *body = NULL;
+	struct snapshot *snapshot;
+	struct render_view view;
+	bool fresh;
+	char *text;
+	size_t len;
+
+	pthread_mutex_lock(&cache->lock);
+	snapshot = snapshot_acquire();
+	if (!snapshot)
+		goto cleanup;
+	now_ns = clock_mono_ns();
+	fresh = cache->body &&
+		(cache->started_ns >= arrived_ns ||
+		 (cache->sequence == snapshot->sequence &&
+		  now_ns - cache->started_ns <= HTTP_SHARE_MAX_AGE_NS) ||
+		 (cache->writes == writes && now_ns - cache->started_ns <= HTTP_SHARE_FRESH_NS));
+	if (!fresh) {
+		render_view_init(&view, snapshot);
+		text = render_shared_view(view_kind, snapshot, &view);
+		len = text ? strlen(text) : 0;
+		body = text ? malloc(sizeof(*body) + len + 1) : NULL;
+		if (body) {
+			atomic_init(&body->refs, 1); /* the cache's own */
+			body->len = len;
+			memcpy(body->text, text, len + 1);
+			shared_release(cache->body);
+			cache->body = body;
+			cache->sequence = snapshot->sequence;
+			cache->writes = writes;
+			cache->started_ns = now_ns;
+		}
+		free(text);
+		if (!body)
+			goto cleanup;
+	}
+	body = cache->body;
+	atomic_fetch_add(&body->refs, 1);
+cleanup:
+	if (snapshot)
+		snapshot_release(snapshot);
+	pthread_mutex_unlock(&cache->lock);
+	return body;
+}
+
+static enum MHD_Result send_shared(struct MHD_Connection *connection, enum shared_view view_kind,
+				   const char *type)
+{
+	struct shared_body *body = shared_get(view_kind);
+	struct MHD_Response *response;
+	enum MHD_Result ret;
+
+	if (!body)
+		return send_error(connection, MHD_HTTP_SERVICE_UNAVAILABLE,
+				  "daemon is starting, or out of memory");
+	response = MHD_create_response_from_buffer_with_free_callback_cls(body->len, body->text,
+									  shared_release, body);
+	if (!response) {
+		shared_release(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	ret = MHD_queue_response(connection, MHD_HTTP_OK, response);
+	MHD_destroy_response(response);
+	return ret;
+}
+
 static enum MHD_Result get_metrics(struct MHD_Connection *connection)
 {
-	struct snapshot *snapshot = snapshot_acquire();
-	struct render_view view;
-	char *text;
-
-	if (!snapshot)
-		return send_error(connection, MHD_HTTP_SERVICE_UNAVAILABLE, "daemon is starting");
-	render_view_init(&view, snapshot);
-	text = metrics_render(snapshot, &view);
-	snapshot_release(snapshot);
-	return send_text(connection, "text/plain; version=0.0.4; charset=utf-8", text,
-			 MHD_RESPMEM_MUST_FREE);
+	return send_shared(connection, SHARED_METRICS, "text/plain; version=0.0.4; charset=utf-8");
 }
 
 /* One SSE stream: the id of the last transition sent, and what is left of the current one. */
@@ -351,6 +484,7 @@ static enum MHD_Result run_command(struct http_server *server, struct MHD_Connec
 {
 	if (cmdq_submit(server->commands, cmd))
 		return send_error(connection, MHD_HTTP_SERVICE_UNAVAILABLE, "daemon is stopping");
+	atomic_fetch_add(&writes_answered, 1); /* shared bodies from before it are stale now */
 	if (cmd->result)
 		return send_error(connection, status_of_error(cmd->result), cmd->error);
 	switch (cmd->kind) {
@@ -501,11 +635,19 @@ static bool view_from_query(struct MHD_Connection *connection, const struct snap
 
 static enum MHD_Result get_view(struct MHD_Connection *connection, const char *url)
 {
-	struct snapshot *snapshot = snapshot_acquire();
+	struct snapshot *snapshot;
 	unsigned int status = MHD_HTTP_OK;
 	struct render_view view;
 	char *body = NULL;
 
+	/* The default views of the whole fleet are shared; a ?stale_after= view is the reader's. */
+	if (!MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "stale_after")) {
+		if (!strcmp(url, "/api/v1/host"))
+			return send_shared(connection, SHARED_HOST, "application/json");
+		if (!strcmp(url, ROUTE_WORKERS_PATH))
+			return send_shared(connection, SHARED_WORKERS, "application/json");
+	}
+	snapshot = snapshot_acquire();
 	if (!snapshot)
 		return send_error(connection, MHD_HTTP_SERVICE_UNAVAILABLE, "daemon is starting");
 	if (!view_from_query(connection, snapshot, &view)) {
@@ -862,6 +1004,12 @@ void http_stop(struct http_server *server)
 	stop_listener(&server->control);
 	if (server->control_path[0])
 		unlink(server->control_path);
+	for (int view = 0; view < SHARED__COUNT; view++) {
+		pthread_mutex_lock(&shared[view].lock);
+		shared_release(shared[view].body);
+		shared[view].body = NULL;
+		pthread_mutex_unlock(&shared[view].lock);
+	}
 	explicit_bzero(server->token, sizeof(server->token));
 	free(server);
 }

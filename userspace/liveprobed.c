@@ -3,6 +3,7 @@
  * liveprobed: parses the options, starts the event loop (which loads the probe) and the HTTP
  * server, and runs until SIGINT or SIGTERM. Start-up errors are one line on stderr and exit 1.
  */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,9 @@ int main(int argc, char **argv)
 		break;
 	}
 	log_init("liveprobed", opts.verbose);
+	/* Renders run on HTTP threads; with an arena each, every thread would keep the peak of
+	 * its own largest render. Two arenas bound what concurrent reads can hold. */
+	mallopt(M_ARENA_MAX, 2);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit(opts.max_workers);
 	events_init(opts.sse_clients);

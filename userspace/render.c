@@ -270,23 +270,50 @@ void render_throughput(const struct snapshot *snapshot, const struct render_view
 	}
 }
 
+/*
+ * One worker's object at a time, written out and freed, so that rendering a fleet needs the
+ * body and one worker's tree, not a tree of the whole fleet (170 MB at 16,384 workers).
+ */
 char *render_workers(const struct snapshot *snapshot, const struct render_view *view)
 {
-	json_object *root = json_object_new_object();
-	json_object *list = json_object_new_array_ext(snapshot->count);
-	size_t producing;
+	const int flags = JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE;
+	json_object *tail = json_object_new_object();
+	size_t producing, size = 0;
+	char *text = NULL;
+	const char *rest;
 	double total;
+	FILE *out;
 
-	for (size_t i = 0; i < snapshot->count; i++)
-		json_object_array_add(
-			list,
-			worker_object(&snapshot->workers[i],
-				      snapshot_conns_of(snapshot, &snapshot->workers[i]), view));
-	json_object_object_add(root, "workers", list);
+	out = open_memstream(&text, &size);
+	if (!out || !tail) {
+		if (out)
+			fclose(out);
+		json_object_put(tail);
+		free(text);
+		return NULL;
+	}
+	fputs("{\"workers\":[", out);
+	for (size_t i = 0; i < snapshot->count; i++) {
+		const struct worker *worker = &snapshot->workers[i];
+		json_object *obj = worker_object(worker, snapshot_conns_of(snapshot, worker), view);
+
+		if (i)
+			fputc(',', out);
+		fputs(json_object_to_json_string_ext(obj, flags), out);
+		json_object_put(obj);
+	}
 	render_throughput(snapshot, view, &producing, &total, NULL);
-	json_object_object_add(root, "workers_producing", json_object_new_uint64(producing));
-	json_object_object_add(root, "episodes_per_min_total", json_seconds(total));
-	return finish(root);
+	json_object_object_add(tail, "workers_producing", json_object_new_uint64(producing));
+	json_object_object_add(tail, "episodes_per_min_total", json_seconds(total));
+	/* The rest of the root object: the tail object's members, after the list. */
+	rest = json_object_to_json_string_ext(tail, flags);
+	fprintf(out, "],%s", rest + 1);
+	json_object_put(tail);
+	if (fclose(out)) {
+		free(text);
+		return NULL;
+	}
+	return text;
 }
 
 static void add_reason(json_object *reasons, size_t *n_reasons, const char *fmt, ...)

@@ -19,7 +19,10 @@ struct snapshot *snapshot_take(const struct fleet *fleet, const struct daemon_st
 			  fleet->n_conns * sizeof(struct conn));
 	if (!snapshot)
 		return NULL;
+	static uint64_t taken;
+
 	snapshot->refs = 1;
+	snapshot->sequence = ++taken; /* the loop's thread only */
 	snapshot->taken_ns = now_ns;
 	snapshot->status = *status;
 	snapshot->count = fleet->count;

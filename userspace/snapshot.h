@@ -46,6 +46,7 @@ struct daemon_status {
 
 struct snapshot {
 	int refs;
+	uint64_t sequence; /* 1, 2, ... in publishing order: a cache key that is never reused */
 	uint64_t taken_ns;
 	struct daemon_status status;
 	size_t count;
