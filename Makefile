@@ -151,6 +151,7 @@ install: all
 		> $(DESTDIR)$(UNITDIR)/liveprobed.service
 	test -e $(DESTDIR)$(SYSCONFDIR)/liveprobe/liveprobed.conf || \
 		install -D -m 0644 scripts/systemd/liveprobed.conf $(DESTDIR)$(SYSCONFDIR)/liveprobe/liveprobed.conf
+	install -D -m 0644 scripts/sysctl/60-liveprobe.conf $(DESTDIR)$(PREFIX)/lib/sysctl.d/60-liveprobe.conf
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
 	install -m 0644 scripts/prometheus/*.yml $(DESTDIR)$(DOCDIR)/prometheus/
 

@@ -14,14 +14,17 @@
  *	liveprobe_bye(&lp, "actor-7");                  // a clean stop is `exited`, not `crashed`
  *	liveprobe_close(&lp);
  *
- * Sends never block: when the daemon is behind (or gone) a report is dropped with -EAGAIN (or
- * -ECONNREFUSED) rather than stall the worker. The wire format is the line protocol in
- * README.md, so any language can do the same with a plain datagram socket.
+ * Sends never stall the worker for long: when the daemon's queue is full a send waits for
+ * room at most LIVEPROBE_RETRY_MS, and when the daemon restarted (the socket was bound anew) it
+ * reconnects once; what still cannot be sent is dropped with -EAGAIN (or -ECONNREFUSED while
+ * no daemon runs) and counted in lp.unsent. The wire format is the line protocol in README.md,
+ * so any language can do the same with a plain datagram socket.
  */
 #ifndef LIVEPROBE_H
 #define LIVEPROBE_H
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,34 +35,44 @@
 
 #define LIVEPROBE_DEFAULT_SOCKET "/run/liveprobe/ingest.sock"
 #define LIVEPROBE_LINE_MAX	 1024
+#define LIVEPROBE_RETRY_MS	 20
 
 struct liveprobe {
 	int fd;
+	char path[108];
+	unsigned long unsent; /* reports that could not be sent (queue full, no daemon) */
 };
+
+static inline int liveprobe_connect(struct liveprobe *lp)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+
+	strcpy(addr.sun_path, lp->path);
+	return connect(lp->fd, (struct sockaddr *)&addr, sizeof(addr)) ? -errno : 0;
+}
 
 /* path NULL: $LIVEPROBE_SOCKET, else the default. 0 or -errno. */
 static inline int liveprobe_open(struct liveprobe *lp, const char *path)
 {
-	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	int err;
 
+	lp->unsent = 0;
 	if (!path)
 		path = getenv("LIVEPROBE_SOCKET");
 	if (!path || !path[0])
 		path = LIVEPROBE_DEFAULT_SOCKET;
-	if (strlen(path) >= sizeof(addr.sun_path))
+	if (strlen(path) >= sizeof(lp->path))
 		return -ENAMETOOLONG;
-	strcpy(addr.sun_path, path);
+	strcpy(lp->path, path);
 	lp->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (lp->fd < 0)
 		return -errno;
-	if (connect(lp->fd, (struct sockaddr *)&addr, sizeof(addr))) {
-		int err = -errno;
-
+	err = liveprobe_connect(lp);
+	if (err) {
 		close(lp->fd);
 		lp->fd = -1;
-		return err;
 	}
-	return 0;
+	return err;
 }
 
 static inline void liveprobe_close(struct liveprobe *lp)
@@ -81,9 +94,24 @@ static inline double liveprobe_now(void)
 /* One or more protocol lines, newline-separated, in one datagram. 0 or -errno. */
 static inline int liveprobe_send(struct liveprobe *lp, const char *lines)
 {
-	if (send(lp->fd, lines, strlen(lines), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-		return -errno;
-	return 0;
+	size_t len = strlen(lines);
+	int err = 0;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		struct pollfd room = {.fd = lp->fd, .events = POLLOUT};
+
+		if (send(lp->fd, lines, len, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
+			return 0;
+		err = errno;
+		if (err == EAGAIN)
+			poll(&room, 1, LIVEPROBE_RETRY_MS); /* the daemon drains in bursts */
+		else if (err == ENOTCONN || err == ECONNREFUSED)
+			liveprobe_connect(lp); /* a restarted daemon bound a new socket */
+		else
+			break;
+	}
+	lp->unsent++;
+	return -err;
 }
 
 /* completed_at 0: the daemon uses the time it receives the report. */

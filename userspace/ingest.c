@@ -18,6 +18,35 @@
 
 #define RCVBUF_BYTES (4 << 20)
 
+/*
+ * A Unix datagram socket queues at most net.unix.max_dgram_qlen datagrams (10 by default)
+ * whatever its buffer, so ordinary load makes honest non-blocking reporters drop. Raise it
+ * (it is per network namespace and read when a socket is made) before binding ours.
+ */
+static void raise_dgram_queue(void)
+{
+	const char *path = "/proc/sys/net/unix/max_dgram_qlen";
+	FILE *file = fopen(path, "re");
+	int qlen = 0;
+
+	if (file) {
+		if (fscanf(file, "%d", &qlen) != 1)
+			qlen = 0;
+		fclose(file);
+	}
+	if (qlen >= INGEST_QUEUE_MIN)
+		return;
+	file = fopen(path, "we");
+	if (!file || fprintf(file, "%d\n", INGEST_QUEUE_MIN) < 0 || fclose(file)) {
+		log_warn("net.unix.max_dgram_qlen is %d and cannot be raised to %d: under load, "
+			 "non-blocking reporters will see EAGAIN (set it with sysctl)",
+			 qlen, INGEST_QUEUE_MIN);
+		return;
+	}
+	log_info("raised net.unix.max_dgram_qlen from %d to %d for the ingest socket", qlen,
+		 INGEST_QUEUE_MIN);
+}
+
 static void grow_rcvbuf(int fd)
 {
 	int bytes = RCVBUF_BYTES;
@@ -53,6 +82,7 @@ static int open_unix(struct ingest *ingest, const char *path)
 			  err == -EADDRINUSE ? " (another liveprobed reads it; use --ingest)" : "");
 		return err;
 	}
+	raise_dgram_queue();
 	ingest->unix_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (ingest->unix_fd < 0 ||
 	    setsockopt(ingest->unix_fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) ||

@@ -161,3 +161,48 @@ PIDS_TO_KILL+=("$UNIT_PID")
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
 check "hardening/unit_capabilities_start" test "$(curl -s "http://127.0.0.1:$port/healthz" | jq -r .status)" = ok
 check "hardening/unit_capabilities_dropped" test "$(awk '/^CapEff:/ {print $2}' "/proc/$UNIT_PID/status")" = 0000000000080004
+
+# --- an honest 100 Hz reporter (include/liveprobe.h) loses nothing while another uid floods
+cat >"$TEST_TMP/honest.c" <<'CEOF'
+#include <stdlib.h>
+#include "liveprobe.h"
+int main(int argc, char **argv)
+{
+	struct liveprobe lp;
+	int n = atoi(argv[2]);
+
+	if (argc < 3 || liveprobe_open(&lp, argv[1]))
+		return 2;
+	for (int i = 0; i < n; i++) {
+		liveprobe_report_episode(&lp, "honest", liveprobe_now(), 1);
+		usleep(10000);
+	}
+	printf("%lu\n", lp.unsent);
+	return 0;
+}
+CEOF
+cc -I"$ROOT/include" -o "$TEST_TMP/honest" "$TEST_TMP/honest.c" || echo "FAIL: hardening/honest_reporter_builds"
+chmod 711 "$TEST_TMP" # the flooder reaches the socket; its mode decides the rest
+start_daemon F --ingest-group nogroup || { echo "FAIL: hardening/flood_daemon_start"; exit 1; }
+setpriv --reuid=nobody --regid=nogroup --clear-groups /usr/bin/python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.connect(sys.argv[1])
+s.setblocking(False)
+end, sent = time.time() + 7, 0
+while time.time() < end:
+    try:
+        s.send(b"episode worker=flood\nepisode worker=flood\nepisode worker=flood")
+        sent += 1
+    except BlockingIOError:
+        pass
+print(sent)
+' "$F_INGEST" >"$TEST_TMP/flood.out" &
+FLOOD=$!
+sleep 1
+unsent=$("$TEST_TMP/honest" "$F_INGEST" 500)
+wait "$FLOOD"
+got=$(curl -s "$F/api/v1/workers/honest" | jq -r .episodes_total)
+echo "    flood: $(cat "$TEST_TMP/flood.out") datagrams from uid nobody; honest reporter: 500 sent, $unsent unsent, $got received"
+check "hardening/honest_reporter_unsent_none" test "$unsent" = 0
+check "hardening/honest_reporter_all_received" test "$got" = 500
