@@ -46,7 +46,10 @@ struct http_listener {
 struct http_server {
 	struct http_listener tcp, control;
 	struct cmdq *commands;
-	unsigned int max_connections;
+	unsigned int max_connections, per_client;
+	pthread_t watchman;
+	bool has_watchman;
+	_Atomic bool stopping;
 	char where[96];
 	char control_path[108];
 	char token[HTTP_TOKEN_MAX + 1];
@@ -263,13 +266,120 @@ static enum MHD_Result get_metrics(struct MHD_Connection *connection)
 	return send_shared(connection, SHARED_METRICS, "text/plain; version=0.0.4; charset=utf-8");
 }
 
-/* One SSE stream: the id of the last transition sent, and what is left of the current one. */
+/*
+ * Request deadlines. An idle timeout alone lets a client that sends one byte every few seconds
+ * hold a connection forever; so each request's headers and body must arrive within
+ * HTTP_REQUEST_DEADLINE_S of the connection (or of the previous answer on it), or the
+ * watchman shuts the socket down. Answered requests and event streams have no deadline.
+ */
+struct conn_watch {
+	int fd;
+	uint64_t deadline_ns; /* 0: none */
+	struct conn_watch *prev, *next;
+};
+
+static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct conn_watch *watched;
+static _Atomic uint64_t deadline_cuts;
+
+static void notify_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
+			      enum MHD_ConnectionNotificationCode code)
+{
+	struct conn_watch *watch = *socket_context;
+
+	(void)cls;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *info =
+			MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		watch = calloc(1, sizeof(*watch));
+		if (!watch || !info) {
+			free(watch);
+			return;
+		}
+		watch->fd = info->connect_fd;
+		watch->deadline_ns = clock_mono_ns() + HTTP_REQUEST_DEADLINE_S * 1000000000ull;
+		pthread_mutex_lock(&watch_lock);
+		watch->next = watched;
+		if (watched)
+			watched->prev = watch;
+		watched = watch;
+		pthread_mutex_unlock(&watch_lock);
+		*socket_context = watch;
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED && watch) {
+		/* Before MHD closes the socket: the watchman must never touch a reused fd. */
+		pthread_mutex_lock(&watch_lock);
+		if (watch->prev)
+			watch->prev->next = watch->next;
+		else
+			watched = watch->next;
+		if (watch->next)
+			watch->next->prev = watch->prev;
+		pthread_mutex_unlock(&watch_lock);
+		free(watch);
+		*socket_context = NULL;
+	}
+}
+
+/* A request arrived whole (answered: no deadline), or was answered and the next may come. */
+static void set_deadline(struct MHD_Connection *connection, bool none)
+{
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct conn_watch *watch = info ? info->socket_context : NULL;
+
+	if (!watch)
+		return;
+	pthread_mutex_lock(&watch_lock);
+	watch->deadline_ns =
+		none ? 0 : clock_mono_ns() + HTTP_REQUEST_DEADLINE_S * 1000000000ull;
+	pthread_mutex_unlock(&watch_lock);
+}
+
+static void cut_late_requests(void)
+{
+	uint64_t now_ns = clock_mono_ns();
+
+	pthread_mutex_lock(&watch_lock);
+	for (struct conn_watch *watch = watched; watch; watch = watch->next) {
+		if (watch->deadline_ns && now_ns > watch->deadline_ns) {
+			shutdown(watch->fd, SHUT_RDWR);
+			watch->deadline_ns = 0;
+			atomic_fetch_add(&deadline_cuts, 1);
+		}
+	}
+	pthread_mutex_unlock(&watch_lock);
+}
+
+/*
+ * Server-Sent Events on a thread pool: a stream with nothing to send suspends its connection
+ * (it costs no thread while it waits), and the watchman thread resumes every waiting stream
+ * when a transition is published, and once a second so that a client that hung up is noticed
+ * and a keep-alive goes out. The suspend decision and the resume pass hold sse_lock, and the
+ * stream looks at the newest id under it, so no transition can slip in between unnoticed.
+ */
 struct sse_client {
+	struct MHD_Connection *connection;
 	int fd; /* the connection's socket, watched for a client that went away */
 	uint64_t last_id;
+	uint64_t last_sent_ns;
+	bool suspended;
+	struct sse_client *next;
 	char pending[2 * FLEET_REASON_MAX + 512];
 	size_t pending_len, pending_off;
 };
+
+static pthread_mutex_t sse_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sse_client *sse_clients;
+static bool sse_stopping;
+
+static bool client_hung_up(const struct sse_client *client)
+{
+	struct pollfd hangup = {.fd = client->fd, .events = POLLRDHUP};
+
+	return client->fd >= 0 && poll(&hangup, 1, 0) > 0 &&
+	       (hangup.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
 
 static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -279,31 +389,33 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 
 	(void)pos;
 	if (client->pending_off == client->pending_len) {
-		int got = 0, waited_ms = 0;
+		int got = events_next(client->last_id, &entry, 0);
 
-		/* Wait in slices, so a client that hung up frees its slot within a second. */
-		while (got == 0 && waited_ms < EVENTS_KEEPALIVE_MS) {
-			struct pollfd hangup = {.fd = client->fd, .events = POLLRDHUP};
-
-			got = events_next(client->last_id, &entry, 1000);
-			waited_ms += 1000;
-			if (got == 0 && client->fd >= 0 && poll(&hangup, 1, 0) > 0 &&
-			    (hangup.revents & (POLLRDHUP | POLLHUP | POLLERR)))
-				return MHD_CONTENT_READER_END_WITH_ERROR;
-		}
-		if (got < 0)
+		if (got < 0 || sse_stopping)
 			return MHD_CONTENT_READER_END_OF_STREAM;
-		if (got == 0) {
-			client->pending_len = snprintf(client->pending, sizeof(client->pending),
-						       ": keep-alive\n\n");
-		} else {
+		if (got == 0 && client_hung_up(client))
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		if (got > 0) {
 			client->last_id = entry.id;
 			client->pending_len =
 				events_format(&entry, client->pending, sizeof(client->pending));
 			if (client->pending_len >= sizeof(client->pending))
 				client->pending_len = sizeof(client->pending) - 1;
+		} else if (clock_mono_ns() - client->last_sent_ns >=
+			   EVENTS_KEEPALIVE_MS * 1000000ull) {
+			client->pending_len = snprintf(client->pending, sizeof(client->pending),
+						       ": keep-alive\n\n");
+		} else {
+			pthread_mutex_lock(&sse_lock);
+			if (events_last_id() == client->last_id || client->last_id > events_last_id()) {
+				client->suspended = true;
+				MHD_suspend_connection(client->connection);
+			}
+			pthread_mutex_unlock(&sse_lock);
+			return 0; /* resumed by the watchman */
 		}
 		client->pending_off = 0;
+		client->last_sent_ns = clock_mono_ns();
 	}
 	n = client->pending_len - client->pending_off;
 	if (n > max)
@@ -315,8 +427,31 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 
 static void sse_done(void *cls)
 {
-	free(cls);
+	struct sse_client *client = cls;
+
+	pthread_mutex_lock(&sse_lock);
+	for (struct sse_client **at = &sse_clients; *at; at = &(*at)->next) {
+		if (*at == client) {
+			*at = client->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&sse_lock);
+	free(client);
 	events_leave();
+}
+
+/* Resumes every waiting stream; each looks for its news, or suspends again. */
+static void sse_resume_all(void)
+{
+	pthread_mutex_lock(&sse_lock);
+	for (struct sse_client *client = sse_clients; client; client = client->next) {
+		if (client->suspended) {
+			client->suspended = false;
+			MHD_resume_connection(client->connection);
+		}
+	}
+	pthread_mutex_unlock(&sse_lock);
 }
 
 static enum MHD_Result get_events(struct MHD_Connection *connection)
@@ -341,6 +476,8 @@ static enum MHD_Result get_events(struct MHD_Connection *connection)
 
 		client->fd = info ? info->connect_fd : -1;
 	}
+	client->connection = connection;
+	client->last_sent_ns = clock_mono_ns();
 	/*
 	 * Without Last-Event-ID a stream starts now; with it, right after that event. An id this
 	 * daemon never gave (not a number, or from before a restart: ids start again at 1) would
@@ -365,6 +502,13 @@ static enum MHD_Result get_events(struct MHD_Connection *connection)
 	MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	ret = MHD_queue_response(connection, MHD_HTTP_OK, response);
 	MHD_destroy_response(response);
+	if (ret == MHD_YES) {
+		pthread_mutex_lock(&sse_lock);
+		client->next = sse_clients;
+		sse_clients = client;
+		pthread_mutex_unlock(&sse_lock);
+		set_deadline(connection, true);
+	}
 	return ret;
 }
 
@@ -719,6 +863,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, cons
 		return MHD_YES;
 	}
 
+	set_deadline(connection, true); /* the whole request is here: it is answered now */
 	if ((is_post || is_delete) &&
 	    (route == ROUTE_WORKERS || route == ROUTE_WORKER_ONE || route == ROUTE_EPISODES) &&
 	    check_writer(listener, connection, &answer) != REPORT_OK)
@@ -768,7 +913,8 @@ static void request_completed(void *cls, struct MHD_Connection *connection, void
 {
 	struct request *request = *con_cls;
 
-	(void)cls, (void)connection, (void)code;
+	(void)cls, (void)code;
+	set_deadline(connection, false); /* the next request on this connection has its own */
 	if (request) {
 		free(request->body);
 		free(request);
@@ -912,11 +1058,15 @@ static int open_control(struct http_server *server, const char *path, const char
 	return fd;
 }
 
+/*
+ * libmicrohttpd's epoll thread pool: thousands of idle connections cost a few KiB each, not a
+ * thread each. A handler never blocks for long: reads render from the snapshot, writes wait
+ * for the event loop's answer (sub-millisecond), event streams suspend while idle.
+ */
 static int start_listener(struct http_server *server, struct http_listener *listener, int fd,
 			  bool control, unsigned int max_connections)
 {
-	unsigned int flags =
-		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
+	unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME;
 
 	if (log_is_verbose())
 		flags |= MHD_USE_ERROR_LOG;
@@ -925,10 +1075,36 @@ static int start_listener(struct http_server *server, struct http_listener *list
 	listener->control = control;
 	listener->daemon = MHD_start_daemon(
 		flags, 0, NULL, NULL, handle, listener, MHD_OPTION_LISTEN_SOCKET, fd,
-		MHD_OPTION_CONNECTION_LIMIT, max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned int)HTTP_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
-		MHD_OPTION_END);
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)HTTP_THREADS,
+		MHD_OPTION_CONNECTION_LIMIT, max_connections,
+		/* Per client address; the control socket's peers all share one. */
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, control ? 0u : server->per_client,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_TIMEOUT_S,
+		MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
+		MHD_OPTION_NOTIFY_CONNECTION, notify_connection, NULL, MHD_OPTION_END);
 	return listener->daemon ? 0 : -EIO;
+}
+
+/* Resumes event streams when a transition is published (and once a second), cuts late
+ * requests. */
+static void *watchman(void *arg)
+{
+	struct http_server *server = arg;
+	uint64_t seen = events_last_id();
+
+	while (!atomic_load(&server->stopping)) {
+		struct events_entry entry;
+
+		int got = events_next(seen, &entry, 1000);
+
+		if (got > 0)
+			seen = events_last_id();
+		else if (got < 0)
+			usleep(100000); /* the log stopped: the daemon is stopping */
+		sse_resume_all();
+		cut_late_requests();
+	}
+	return NULL;
 }
 
 int http_open(const struct http_config *config, struct http_server **out)
@@ -942,6 +1118,7 @@ int http_open(const struct http_config *config, struct http_server **out)
 		return -ENOMEM;
 	server->commands = config->commands;
 	server->max_connections = config->max_connections;
+	server->per_client = config->per_client;
 	server->tcp.fd = server->control.fd = -1;
 	snprintf(server->where, sizeof(server->where), "%s:%u", config->host, config->port);
 	if (config->token_file && config->token_file[0]) {
@@ -973,6 +1150,13 @@ cleanup:
 
 int http_serve(struct http_server *server)
 {
+	int err = pthread_create(&server->watchman, NULL, watchman, server);
+
+	if (err) {
+		log_error("cannot start the HTTP watchman thread: %s", strerror(err));
+		return -err;
+	}
+	server->has_watchman = true;
 	if (start_listener(server, &server->tcp, server->tcp.fd, false, server->max_connections)) {
 		log_error("cannot start the HTTP server on %s", server->where);
 		return -EIO;
@@ -1000,6 +1184,14 @@ void http_stop(struct http_server *server)
 {
 	if (!server)
 		return;
+	/* Suspended streams must be resumed to end before their daemon stops. */
+	atomic_store(&server->stopping, true);
+	pthread_mutex_lock(&sse_lock);
+	sse_stopping = true;
+	pthread_mutex_unlock(&sse_lock);
+	if (server->has_watchman)
+		pthread_join(server->watchman, NULL);
+	sse_resume_all();
 	stop_listener(&server->tcp);
 	stop_listener(&server->control);
 	if (server->control_path[0])

@@ -18,7 +18,9 @@
 #include "cmdq.h"
 
 #define HTTP_MAX_BODY_BYTES (64 * 1024)
-#define HTTP_TIMEOUT_S	    30
+#define HTTP_TIMEOUT_S	    30 /* idle */
+#define HTTP_REQUEST_DEADLINE_S 10 /* for a request's headers and body, from its first byte */
+#define HTTP_THREADS	    4
 #define HTTP_TOKEN_MIN	    16
 #define HTTP_TOKEN_MAX	    4096
 #define HTTP_CONTROL_CONNECTIONS 32
@@ -29,6 +31,7 @@ struct http_config {
 	const char *host;
 	uint16_t port;
 	unsigned int max_connections;
+	unsigned int per_client; /* connections from one client address */
 	struct cmdq *commands;
 	const char *token_file; /* empty: writes over TCP are refused */
 	const char *api_socket; /* empty: no control socket */

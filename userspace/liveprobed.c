@@ -74,6 +74,7 @@ int main(int argc, char **argv)
 		.host = opts.listen_host,
 		.port = opts.listen_port,
 		.max_connections = opts.http_connections,
+		.per_client = opts.http_per_client,
 		.commands = &loop.commands,
 		.token_file = opts.api_token_file,
 		.api_socket = opts.api_socket,

@@ -355,7 +355,9 @@ int loop_init(struct loop *loop, const struct opts *opts)
 		getrlimit(RLIMIT_NOFILE, &nofile);
 		procwatch_init(&loop->procs, loop->probe, (const char(*)[16])opts->watch_comms,
 			       opts->n_watch_comms,
-			       procwatch_pidfd_budget(nofile.rlim_cur, proc_count_open_fds()));
+			       procwatch_pidfd_budget(nofile.rlim_cur, proc_count_open_fds(),
+						      opts->http_connections +
+							      HTTP_CONTROL_CONNECTIONS_RESERVE));
 	}
 	loop->status.attached = true;
 

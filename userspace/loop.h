@@ -22,6 +22,8 @@
 #include "sockwatch.h"
 
 #define LOOP_TICK_MS 100
+/* Descriptors kept aside for the control socket's connections and event streams. */
+#define HTTP_CONTROL_CONNECTIONS_RESERVE 64
 
 struct loop {
 	const struct opts *opts;

@@ -71,7 +71,12 @@ static const char usage_text[] =
 	"  --reconcile-ms MS       how often watched processes and connections are checked\n"
 	"                          against /proc, sock_diag and the kernel maps, to repair lost\n"
 	"                          events and sample tcp_info (default 1000, 10..60000)\n"
-	"  --http-connections N    concurrent HTTP connections (default 64, 1..1024)\n"
+	"  --http-connections N    concurrent HTTP connections, served by a pool of 4 threads\n"
+	"                          (default 4096, 1..65536); a request's headers and body must\n"
+	"                          arrive within 10 s, an idle connection closes after 30 s\n"
+	"  --http-connections-per-client N\n"
+	"                          concurrent connections from one client address (default\n"
+	"                          64, 1..65536)\n"
 	"  --on-transition COMMAND run COMMAND (with /bin/sh) on every worker state transition,\n"
 	"                          with LIVEPROBE_WORKER, _FROM, _TO, _REASON and _AT set; never\n"
 	"                          waited for; at most 16 at once\n"
@@ -120,7 +125,8 @@ void opts_defaults(struct opts *opts)
 	opts->ringbuf_bytes = OPTS_DEFAULT_RINGBUF_BYTES;
 	opts->max_workers = OPTS_DEFAULT_MAX_WORKERS;
 	opts->reconcile_ms = OPTS_DEFAULT_RECONCILE_MS;
-	opts->http_connections = 64;
+	opts->http_connections = 4096;
+	opts->http_per_client = 64;
 	opts->max_connections = OPTS_DEFAULT_MAX_CONNS;
 	opts->start_grace_s = 60;
 	opts->sse_clients = 16;
@@ -413,6 +419,7 @@ static enum opts_result parse_args(int argc, char **argv, struct opts *opts, cha
 		OPT_RINGBUF_SIZE,
 		OPT_RECONCILE_MS,
 		OPT_HTTP_CONNECTIONS,
+		OPT_HTTP_PER_CLIENT,
 		OPT_WATCH_PORT,
 		OPT_GROUP_BY_PEER_IP,
 		OPT_KEEPALIVE,
@@ -446,6 +453,7 @@ static enum opts_result parse_args(int argc, char **argv, struct opts *opts, cha
 		{"ringbuf-size", required_argument, NULL, OPT_RINGBUF_SIZE},
 		{"reconcile-ms", required_argument, NULL, OPT_RECONCILE_MS},
 		{"http-connections", required_argument, NULL, OPT_HTTP_CONNECTIONS},
+		{"http-connections-per-client", required_argument, NULL, OPT_HTTP_PER_CLIENT},
 		{"watch-port", required_argument, NULL, OPT_WATCH_PORT},
 		{"group-by-peer-ip", no_argument, NULL, OPT_GROUP_BY_PEER_IP},
 		{"keepalive", required_argument, NULL, OPT_KEEPALIVE},
@@ -533,9 +541,15 @@ static enum opts_result parse_args(int argc, char **argv, struct opts *opts, cha
 					    arg);
 			break;
 		case OPT_HTTP_CONNECTIONS:
-			if (parse_u32(arg, 1, 1024, &opts->http_connections))
+			if (parse_u32(arg, 1, 65536, &opts->http_connections))
 				return fail(err, err_len,
-					    "--http-connections '%s': expected 1..1024", arg);
+					    "--http-connections '%s': expected 1..65536", arg);
+			break;
+		case OPT_HTTP_PER_CLIENT:
+			if (parse_u32(arg, 1, 65536, &opts->http_per_client))
+				return fail(err, err_len,
+					    "--http-connections-per-client '%s': expected 1..65536",
+					    arg);
 			break;
 		case OPT_WATCH_PORT:
 			result = parse_watch_port(arg, opts, err, err_len);

@@ -45,6 +45,7 @@ struct opts {
 	uint32_t max_workers;
 	uint32_t reconcile_ms;
 	uint32_t http_connections;
+	uint32_t http_per_client;
 	bool verbose;
 	int n_watch_pids;
 	struct opts_watch_pid watch_pids[OPTS_MAX_WATCH_PIDS];

@@ -13,11 +13,14 @@
 #include "state.h"
 #include "text.h"
 
-size_t procwatch_pidfd_budget(uint64_t nofile_limit, uint64_t open_now)
+size_t procwatch_pidfd_budget(uint64_t nofile_limit, uint64_t open_now, uint64_t connections)
 {
 	uint64_t reserve = nofile_limit / 4;
 
 	reserve = reserve < 64 ? 64 : reserve > 512 ? 512 : reserve;
+	/* Connections take what they are allowed, but never more than half: under a low limit
+	 * the processes watched matter more than the clients served. */
+	reserve += connections < nofile_limit / 2 ? connections : nofile_limit / 2;
 	return nofile_limit > open_now + reserve ? nofile_limit - open_now - reserve : 0;
 }
 

@@ -36,8 +36,8 @@ struct procwatch {
 };
 
 /* The pidfd budget: the open-file limit less what is open now (the probe's maps and links, the
- * sockets) and a reserve for HTTP connections and /proc reads. */
-size_t procwatch_pidfd_budget(uint64_t nofile_limit, uint64_t open_now);
+ * sockets), the HTTP connections allowed, and a reserve for /proc reads and the like. */
+size_t procwatch_pidfd_budget(uint64_t nofile_limit, uint64_t open_now, uint64_t connections);
 void procwatch_init(struct procwatch *watch, struct probe *probe, const char (*comms)[16],
 		    int n_comms, size_t max_pidfds);
 /* Closes every worker's pidfd; the kernel entries stay for the probe's own teardown. */

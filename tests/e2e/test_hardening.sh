@@ -99,7 +99,7 @@ check "hardening/open_socket_dir_says_why" grep -q "^liveprobed: --ingest: .*wri
 # --- descriptor limits: past the pidfd budget a live process is a named limit (503), never
 # "already exited", and the daemon keeps answering
 port=$(free_port)
-prlimit --nofile=256:256 "$BUILD/liveprobed" --listen "127.0.0.1:$port" \
+prlimit --nofile=512:512 "$BUILD/liveprobed" --listen "127.0.0.1:$port" --http-connections 64 \
 	--pin-root "/sys/fs/bpf/liveprobe-e2e-$$-nofile" --ingest "$TEST_TMP/nofile.sock" \
 	--api-token-file "$TEST_TMP/token" --api-socket "$TEST_TMP/nofile.api" \
 	--state-dir "$TEST_TMP/nofile-state" 2>"$TEST_TMP/nofile.log" &
@@ -107,12 +107,12 @@ PIDS_TO_KILL+=("$!")
 N=http://127.0.0.1:$port
 for _ in $(seq 100); do curl -fs "$N/healthz" >/dev/null && break; sleep 0.05; done
 codes=""
-for i in $(seq 170); do
+for i in $(seq 260); do
 	spawn_sleeper P
 	codes+=" $(status_of POST "$N/api/v1/workers" "{\"name\":\"fd-$i\",\"pid\":$P}")"
 done
-echo "    170 registrations under RLIMIT_NOFILE 256:$(tr ' ' '\n' <<<"$codes" | sort | uniq -c | tr -s ' \n' ' ')"
-check "hardening/fd_budget_fills" test "$(grep -o 201 <<<"$codes" | wc -l)" -ge 100
+echo "    260 registrations under RLIMIT_NOFILE 512:$(tr ' ' '\n' <<<"$codes" | sort | uniq -c | tr -s ' \n' ' ')"
+check "hardening/fd_budget_fills" test "$(grep -o 201 <<<"$codes" | wc -l)" -ge 150
 check "hardening/fd_limit_is_503" grep -q 503 <<<"$codes"
 body=$(curl -s -X POST "$N/api/v1/workers" -d "{\"name\":\"fd-last\",\"pid\":$P}")
 check "hardening/fd_limit_named" grep -q "open-file limit reached" <<<"$body"
@@ -206,3 +206,52 @@ got=$(curl -s "$F/api/v1/workers/honest" | jq -r .episodes_total)
 echo "    flood: $(cat "$TEST_TMP/flood.out") datagrams from uid nobody; honest reporter: 500 sent, $unsent unsent, $got received"
 check "hardening/honest_reporter_unsent_none" test "$unsent" = 0
 check "hardening/honest_reporter_all_received" test "$got" = 500
+
+# --- slow clients: 1,000 connections that trickle one byte every 2 s hold no thread and no
+# slot for long; a good client is served meanwhile, and the trickles are cut at the deadline
+start_daemon S || { echo "FAIL: hardening/slow_daemon_start"; exit 1; }
+SPORT=${S##*:}
+python3 -c '
+import select, socket, sys, time
+port, n = int(sys.argv[1]), 1000
+socks = []
+for i in range(n):
+    s = socket.socket()
+    s.bind((f"127.1.{i // 200}.{i % 200 + 1}", 0))  # many client addresses, as many hosts would be
+    s.setblocking(False)
+    try:
+        s.connect(("127.0.0.1", port))
+    except BlockingIOError:
+        pass
+    socks.append(s)
+time.sleep(0.5)
+print("connected", flush=True)
+closed, start = set(), time.time()
+while time.time() - start < 14:
+    for i, s in enumerate(socks):
+        if i in closed:
+            continue
+        try:
+            s.send(b"G")
+        except OSError:
+            closed.add(i)
+            continue
+        r, _, _ = select.select([s], [], [], 0)
+        if r:
+            try:
+                if not s.recv(100):
+                    closed.add(i)
+            except OSError:
+                closed.add(i)
+    time.sleep(2)
+print(f"closed {len(closed)}", flush=True)
+' "$SPORT" >"$TEST_TMP/slow.out" 2>&1 &
+SLOW=$!
+for _ in $(seq 100); do grep -q connected "$TEST_TMP/slow.out" && break; sleep 0.1; done
+good=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' "$S/api/v1/host")
+echo "    with 1,000 slow clients connected, a good client: HTTP ${good% *} in ${good#* } s"
+check "hardening/good_client_served_among_slow_ones" test "${good% *}" = 200
+wait "$SLOW"
+echo "    slow clients cut by the request deadline: $(cat "$TEST_TMP/slow.out" | tail -1)"
+check "hardening/slow_clients_cut" test "$(awk '/^closed/ {print $2}' "$TEST_TMP/slow.out")" -ge 990
+check "hardening/daemon_alive_after_slow_clients" test "$(curl -s -o /dev/null -w '%{http_code}' "$S/healthz")" = 200
