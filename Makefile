@@ -98,7 +98,12 @@ $(OUTPUT)/test_kernel: $(KTEST_SRCS) $(patsubst %,$(OUTPUT)/%.o,$(CORE_MODS)) te
 run: all
 	$(OUTPUT)/liveprobed $(ARGS)
 
-test: all $(OUTPUT)/test_unit $(OUTPUT)/test_kernel fuzz-build
+# The honest reporter of the flood test and bench, built from include/liveprobe.h alone.
+$(OUTPUT)/honest: tests/e2e/honest.c include/liveprobe.h | $(DEPS_STAMP)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $(WARN) -Iinclude $< -o $@
+
+test: all $(OUTPUT)/test_unit $(OUTPUT)/test_kernel $(OUTPUT)/honest fuzz-build
 	$(Q)LP_BUILD=$(CURDIR)/$(OUTPUT) LP_FUZZ=$(CURDIR)/build/fuzz LP_SANITIZE=$(SANITIZE) \
 		bash tests/run.sh
 
@@ -134,7 +139,7 @@ $(OUTPUT)/bench: tests/bench/bench.c | $(DEPS_STAMP)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $< $(LDLIBS) -o $@
 
-bench: all $(OUTPUT)/bench
+bench: all $(OUTPUT)/bench $(OUTPUT)/honest
 	$(Q)bash tests/bench/run.sh
 
 SYSCONFDIR ?= /etc

@@ -163,44 +163,13 @@ check "hardening/unit_capabilities_start" test "$(curl -s "http://127.0.0.1:$por
 check "hardening/unit_capabilities_dropped" test "$(awk '/^CapEff:/ {print $2}' "/proc/$UNIT_PID/status")" = 0000000000080004
 
 # --- an honest 100 Hz reporter (include/liveprobe.h) loses nothing while another uid floods
-cat >"$TEST_TMP/honest.c" <<'CEOF'
-#include <stdlib.h>
-#include "liveprobe.h"
-int main(int argc, char **argv)
-{
-	struct liveprobe lp;
-	int n = atoi(argv[2]);
-
-	if (argc < 3 || liveprobe_open(&lp, argv[1]))
-		return 2;
-	for (int i = 0; i < n; i++) {
-		liveprobe_report_episode(&lp, "honest", liveprobe_now(), 1);
-		usleep(10000);
-	}
-	printf("%lu\n", lp.unsent);
-	return 0;
-}
-CEOF
-cc -I"$ROOT/include" -o "$TEST_TMP/honest" "$TEST_TMP/honest.c" || echo "FAIL: hardening/honest_reporter_builds"
 chmod 711 "$TEST_TMP" # the flooder reaches the socket; its mode decides the rest
 start_daemon F --ingest-group nogroup || { echo "FAIL: hardening/flood_daemon_start"; exit 1; }
-setpriv --reuid=nobody --regid=nogroup --clear-groups /usr/bin/python3 -c '
-import socket, sys, time
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.connect(sys.argv[1])
-s.setblocking(False)
-end, sent = time.time() + 7, 0
-while time.time() < end:
-    try:
-        s.send(b"episode worker=flood\nepisode worker=flood\nepisode worker=flood")
-        sent += 1
-    except BlockingIOError:
-        pass
-print(sent)
-' "$F_INGEST" >"$TEST_TMP/flood.out" &
+setpriv --reuid=nobody --regid=nogroup --clear-groups /usr/bin/python3 "$ROOT/tests/e2e/flood.py" \
+	"$F_INGEST" 7 >"$TEST_TMP/flood.out" &
 FLOOD=$!
 sleep 1
-unsent=$("$TEST_TMP/honest" "$F_INGEST" 500)
+unsent=$("$BUILD/honest" "$F_INGEST" 500)
 wait "$FLOOD"
 got=$(curl -s "$F/api/v1/workers/honest" | jq -r .episodes_total)
 echo "    flood: $(cat "$TEST_TMP/flood.out") datagrams from uid nobody; honest reporter: 500 sent, $unsent unsent, $got received"
@@ -211,41 +180,7 @@ check "hardening/honest_reporter_all_received" test "$got" = 500
 # slot for long; a good client is served meanwhile, and the trickles are cut at the deadline
 start_daemon S || { echo "FAIL: hardening/slow_daemon_start"; exit 1; }
 SPORT=${S##*:}
-python3 -c '
-import select, socket, sys, time
-port, n = int(sys.argv[1]), 1000
-socks = []
-for i in range(n):
-    s = socket.socket()
-    s.bind((f"127.1.{i // 200}.{i % 200 + 1}", 0))  # many client addresses, as many hosts would be
-    s.setblocking(False)
-    try:
-        s.connect(("127.0.0.1", port))
-    except BlockingIOError:
-        pass
-    socks.append(s)
-time.sleep(0.5)
-print("connected", flush=True)
-closed, start = set(), time.time()
-while time.time() - start < 14:
-    for i, s in enumerate(socks):
-        if i in closed:
-            continue
-        try:
-            s.send(b"G")
-        except OSError:
-            closed.add(i)
-            continue
-        r, _, _ = select.select([s], [], [], 0)
-        if r:
-            try:
-                if not s.recv(100):
-                    closed.add(i)
-            except OSError:
-                closed.add(i)
-    time.sleep(2)
-print(f"closed {len(closed)}", flush=True)
-' "$SPORT" >"$TEST_TMP/slow.out" 2>&1 &
+python3 "$ROOT/tests/e2e/slow_clients.py" "$SPORT" 1000 14 >"$TEST_TMP/slow.out" 2>&1 &
 SLOW=$!
 for _ in $(seq 100); do grep -q connected "$TEST_TMP/slow.out" && break; sleep 0.1; done
 good=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' "$S/api/v1/host")
