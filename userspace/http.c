@@ -101,11 +101,23 @@ static enum MHD_Result send_error(struct MHD_Connection *connection, unsigned in
 	return send_json(connection, status, render_error(message));
 }
 
+/* A 200 with its type, never cached by anyone between us and the reader. */
+static enum MHD_Result queue_ok(struct MHD_Connection *connection, struct MHD_Response *response,
+				const char *type)
+{
+	enum MHD_Result ret;
+
+	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	ret = MHD_queue_response(connection, MHD_HTTP_OK, response);
+	MHD_destroy_response(response);
+	return ret;
+}
+
 static enum MHD_Result send_text(struct MHD_Connection *connection, const char *type, char *body,
 				 enum MHD_ResponseMemoryMode mode)
 {
 	struct MHD_Response *response;
-	enum MHD_Result ret;
 
 	if (!body)
 		return send_error(connection, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
@@ -115,11 +127,7 @@ static enum MHD_Result send_text(struct MHD_Connection *connection, const char *
 			free(body);
 		return MHD_NO;
 	}
-	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-	MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-	ret = MHD_queue_response(connection, MHD_HTTP_OK, response);
-	MHD_destroy_response(response);
-	return ret;
+	return queue_ok(connection, response, type);
 }
 
 /*
@@ -243,7 +251,6 @@ static enum MHD_Result send_shared(struct MHD_Connection *connection, enum share
 {
 	struct shared_body *body = shared_get(view_kind);
 	struct MHD_Response *response;
-	enum MHD_Result ret;
 
 	if (!body)
 		return send_error(connection, MHD_HTTP_SERVICE_UNAVAILABLE,
@@ -254,11 +261,7 @@ static enum MHD_Result send_shared(struct MHD_Connection *connection, enum share
 		shared_release(body);
 		return MHD_NO;
 	}
-	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-	MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-	ret = MHD_queue_response(connection, MHD_HTTP_OK, response);
-	MHD_destroy_response(response);
-	return ret;
+	return queue_ok(connection, response, type);
 }
 
 static enum MHD_Result get_metrics(struct MHD_Connection *connection)
@@ -1026,22 +1029,17 @@ static int open_control(struct http_server *server, const char *path, const char
 		server->api_gid = group->gr_gid;
 	}
 	strcpy(addr.sun_path, path);
-	err = paths_mkdir_parents(path, 0755);
-	if (!err) {
+	{
 		char why[320];
 
-		err = paths_check_private_parent(path, why, sizeof(why));
+		err = paths_prepare_socket(path, SOCK_STREAM, why, sizeof(why));
 		if (err) {
-			log_error("--api-socket: %s", why);
+			log_error("--api-socket: %s%s", why,
+				  err == -EADDRINUSE
+					  ? " (another liveprobed serves it; use --api-socket)"
+					  : "");
 			return err;
 		}
-		err = paths_claim_socket(path, SOCK_STREAM);
-	}
-	if (err) {
-		log_error("--api-socket %s: %s%s", path, strerror(-err),
-			  err == -EADDRINUSE ? " (another liveprobed serves it; use --api-socket)"
-					     : "");
-		return err;
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) ||

@@ -66,21 +66,16 @@ static int open_unix(struct ingest *ingest, const char *path)
 		return -ENAMETOOLONG;
 	}
 	strcpy(addr.sun_path, path);
-	err = paths_mkdir_parents(path, 0755);
-	if (!err) {
+	{
 		char why[320];
 
-		err = paths_check_private_parent(path, why, sizeof(why));
+		err = paths_prepare_socket(path, SOCK_DGRAM, why, sizeof(why));
 		if (err) {
-			log_error("--ingest: %s", why);
+			log_error("--ingest: %s%s", why,
+				  err == -EADDRINUSE ? " (another liveprobed reads it; use --ingest)"
+						     : "");
 			return err;
 		}
-		err = paths_claim_socket(path, SOCK_DGRAM);
-	}
-	if (err) {
-		log_error("--ingest %s: %s%s", path, strerror(-err),
-			  err == -EADDRINUSE ? " (another liveprobed reads it; use --ingest)" : "");
-		return err;
 	}
 	raise_dgram_queue();
 	ingest->unix_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);

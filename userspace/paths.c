@@ -111,3 +111,18 @@ int paths_check_private_parent(const char *file_path, char *err, size_t err_len)
 		*slash = '\0';
 	return paths_check_private(dir, err, err_len);
 }
+
+int paths_prepare_socket(const char *path, int type, char *err, size_t err_len)
+{
+	int ret = paths_mkdir_parents(path, 0755);
+
+	if (!ret) {
+		ret = paths_check_private_parent(path, err, err_len);
+		if (ret)
+			return ret;
+		ret = paths_claim_socket(path, type);
+	}
+	if (ret)
+		snprintf(err, err_len, "%s: %s", path, strerror(-ret));
+	return ret;
+}

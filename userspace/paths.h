@@ -22,6 +22,12 @@ int paths_check_private(const char *dir, char *err, size_t err_len);
 /* The same for the directory a file (a socket) lives in. */
 int paths_check_private_parent(const char *file_path, char *err, size_t err_len);
 /*
+ * A Unix socket path made ready to bind: its directory created (0755) and checked private, and
+ * a stale socket from a daemon that died removed. 0, or -errno with why in err (-EADDRINUSE:
+ * a live daemon answers there).
+ */
+int paths_prepare_socket(const char *path, int type, char *err, size_t err_len);
+/*
  * Makes a Unix socket path free to bind: a socket file left by a daemon that died is stale and
  * removed; one that answers is -EADDRINUSE; anything but a socket is -ENOTSOCK.
  */
