@@ -127,11 +127,32 @@ static enum report_error refuse_early(const struct report *report,
 		return REPORT_ERR_UDP_FORBIDDEN;
 	if (sender->via == INGEST_UNIX && sender->uid == INGEST_NO_UID)
 		return REPORT_ERR_NOT_OWNER;
-	/* pid= binds the kernel's attention: only to the sender itself or what it started. */
-	if (report->pid && sender->via != INGEST_UDP &&
-	    (sender->pid <= 0 || !proc_is_self_or_descendant(report->pid, sender->pid)))
-		return REPORT_ERR_PID_NOT_SENDER;
 	return REPORT_OK;
+}
+
+/*
+ * pid= binds the kernel's attention: only to the sender itself or what it started. The /proc
+ * walk runs only when a binding could follow, not for every report of a bound worker.
+ */
+static bool may_bind_pid(const struct report *report, const struct ingest_sender *sender,
+			 const struct worker *worker)
+{
+	if (sender->admin || !report->pid || sender->via == INGEST_UDP ||
+	    report->pid == (uint32_t)sender->pid)
+		return true;
+	if (worker && worker->pid == report->pid && !worker->has_exit)
+		return true; /* already watched: nothing is bound */
+	return sender->pid > 0 && proc_is_self_or_descendant(report->pid, sender->pid);
+}
+
+/* Counted always, logged at most once a second per reason: reporters may be hostile. */
+static void refuse(uint64_t dropped[REPORT_ERR__COUNT], enum report_error reason,
+		   const struct report *report, const struct ingest_sender *sender)
+{
+	dropped[reason]++;
+	log_limited(reason, "report for %s from pid %d uid %d refused: %s",
+		    report->worker[0] ? report->worker : "-", (int)sender->pid, (int)sender->uid,
+		    report_error_name(reason));
 }
 
 void feed_apply(struct fleet *fleet, struct procwatch *procs, struct sockwatch *sockets,
@@ -149,22 +170,20 @@ void feed_apply(struct fleet *fleet, struct procwatch *procs, struct sockwatch *
 	    fabs(report->completed_at - clock_rating_s()) > FEED_COMPLETED_AT_WINDOW_S)
 		refused = REPORT_ERR_BAD_COMPLETED_AT;
 	if (refused) {
-		dropped[refused]++;
-		log_limited(refused, "report for %s from pid %d uid %d refused: %s",
-			    report->worker[0] ? report->worker : "-", (int)sender->pid,
-			    (int)sender->uid, report_error_name(refused));
+		refuse(dropped, refused, report, sender);
 		return;
 	}
 	if (report->worker[0])
 		worker = fleet_find(fleet, report->worker);
 	else if (pid)
 		worker = fleet_find_live_pid(fleet, pid); /* sd_notify names it by its sender */
-	if (worker && !may_speak_for(sender, worker)) {
+	if (worker && !may_speak_for(sender, worker))
 		refused = sender->via == INGEST_UDP ? REPORT_ERR_UDP_FORBIDDEN
 						    : REPORT_ERR_NOT_OWNER;
-		dropped[refused]++;
-		log_limited(refused, "report for %s from pid %d uid %d refused: %s", worker->name,
-			    (int)sender->pid, (int)sender->uid, report_error_name(refused));
+	else if (!may_bind_pid(report, sender, worker))
+		refused = REPORT_ERR_PID_NOT_SENDER;
+	if (refused) {
+		refuse(dropped, refused, report, sender);
 		return;
 	}
 	if (!worker) {
