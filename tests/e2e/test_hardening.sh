@@ -190,3 +190,31 @@ wait "$SLOW"
 echo "    slow clients cut by the request deadline: $(cat "$TEST_TMP/slow.out" | tail -1)"
 check "hardening/slow_clients_cut" test "$(awk '/^closed/ {print $2}' "$TEST_TMP/slow.out")" -ge 990
 check "hardening/daemon_alive_after_slow_clients" test "$(curl -s -o /dev/null -w '%{http_code}' "$S/healthz")" = 200
+
+# --- reporters survive a daemon restart without socket activation: the README snippet sends to
+# the path each time, the C client reconnects
+RPORT=$(free_port)
+restartable() {
+	"$BUILD/liveprobed" --listen "127.0.0.1:$RPORT" --pin-root "/sys/fs/bpf/liveprobe-e2e-$$-restart" \
+		--ingest "$TEST_TMP/restart.sock" --api-socket "$TEST_TMP/restart.api" \
+		--state-dir "$TEST_TMP/restart-state" 2>>"$TEST_TMP/restart.log" &
+	RESTART_PID=$!
+	PIDS_TO_KILL+=("$RESTART_PID")
+	for _ in $(seq 100); do curl -fs "http://127.0.0.1:$RPORT/healthz" >/dev/null && return 0; sleep 0.05; done
+	return 1
+}
+restartable || echo "FAIL: hardening/restartable_start"
+sed -n '/^```python$/,/^```$/p' "$ROOT/README.md" | sed '1d;$d' |
+	sed "s|/run/liveprobe/ingest.sock|$TEST_TMP/restart.sock|; s|time.sleep(1)|time.sleep(0.1)|" >"$TEST_TMP/snippet.py"
+python3 "$TEST_TMP/snippet.py" &
+PIDS_TO_KILL+=("$!")
+"$BUILD/honest" "$TEST_TMP/restart.sock" 600 >"$TEST_TMP/honest-restart.out" &
+PIDS_TO_KILL+=("$!")
+R=http://127.0.0.1:$RPORT
+wait_jq "$R/api/v1/workers/actor-1" .state working 5
+kill -TERM "$RESTART_PID"
+wait "$RESTART_PID" 2>/dev/null
+sleep 0.5
+restartable || echo "FAIL: hardening/restartable_restart"
+check "hardening/snippet_survives_restart" wait_jq "$R/api/v1/workers/actor-1" .state working 5
+check "hardening/c_client_survives_restart" wait_jq "$R/api/v1/workers/honest" .state working 5
