@@ -10,6 +10,11 @@
 
 #define LP_COMM_LEN 16
 #define LP_NAME_LEN 32 /* worker name as shown by bpftool; the daemon keeps the full name */
+/*
+ * The layout of the pinned maps. A daemon takes over pinned maps only of its own layout; bump
+ * it whenever a map's key or value changes in a way that appending a field does not cover.
+ */
+#define LP_LAYOUT_VERSION 1
 /* /proc/PID/stat reports start time in USER_HZ ticks; the kernel keeps nanoseconds. */
 #define LP_NSEC_PER_TICK 10000000ULL
 

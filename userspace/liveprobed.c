@@ -4,6 +4,7 @@
  * server, and runs until SIGINT or SIGTERM. Start-up errors are one line on stderr and exit 1.
  */
 #include <malloc.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "loop.h"
 #include "opts.h"
 #include "privs.h"
+#include "probe.h"
 
 /* One pidfd per watched process: the soft limit goes up to the hard one, whatever it was. */
 static void raise_fd_limit(uint32_t max_workers)
@@ -56,6 +58,18 @@ int main(int argc, char **argv)
 		break;
 	}
 	log_init("liveprobed", opts.verbose);
+	if (opts.unload) {
+		ret = probe_unload(opts.pin_root);
+		if (ret < 0) {
+			fprintf(stderr, "liveprobed: --unload %s: %s\n", opts.pin_root,
+				ret == -EBUSY ? "a running liveprobed uses it; stop it first"
+					      : strerror(-ret));
+			return 1;
+		}
+		printf("liveprobed: removed %d pins under %s; nothing of liveprobe stays attached\n",
+		       ret, opts.pin_root);
+		return 0;
+	}
 	/* Renders run on HTTP threads; with an arena each, every thread would keep the peak of
 	 * its own largest render. Two arenas bound what concurrent reads can hold. */
 	mallopt(M_ARENA_MAX, 2);

@@ -119,6 +119,7 @@ void loop_reconcile(struct loop *loop, uint64_t now_ns)
 	loop->status.pidfds_open = loop->procs.pidfds_open;
 	loop->status.pidfds_max = loop->procs.pidfds_max;
 	loop->status.pidfd_limit_total = loop->procs.pidfd_limit_total;
+	loop->status.recovered_total = loop->procs.recovered_total;
 	loop->status.n_progs = probe_prog_stats(loop->probe, loop->status.progs);
 	/* The sysctl shows only what was written to it, not a BPF_ENABLE_STATS fd like ours. */
 	loop->status.bpf_stats_enabled = loop->opts->bpf_stats || bpf_stats_on();
@@ -309,6 +310,7 @@ int loop_init(struct loop *loop, const struct opts *opts)
 		.keepalive_intvl_s = opts->keepalive_intvl_s,
 		.keepalive_cnt = opts->keepalive_cnt,
 		.bpf_stats = opts->bpf_stats,
+		.reset_pins = opts->reset_pins,
 		.on_event = on_ring_event,
 		.ctx = loop,
 	};
@@ -360,6 +362,7 @@ int loop_init(struct loop *loop, const struct opts *opts)
 							      HTTP_CONTROL_CONNECTIONS_RESERVE));
 	}
 	loop->status.attached = true;
+	loop->status.start_mode = probe_start_mode(loop->probe);
 
 	sigemptyset(&signals);
 	sigaddset(&signals, SIGINT);
@@ -409,6 +412,8 @@ int loop_init(struct loop *loop, const struct opts *opts)
 			return ret;
 		}
 	}
+	if (probe_start_mode(loop->probe) == PROBE_TOOK_OVER)
+		procwatch_adopt_orphans(&loop->procs, &loop->fleet, clock_mono_ns());
 	for (int i = 0; i < opts->n_watch_pids; i++) {
 		const struct opts_watch_pid *watch = &opts->watch_pids[i];
 
@@ -484,6 +489,9 @@ int loop_run(struct loop *loop)
 
 void loop_destroy(struct loop *loop)
 {
+	if (loop->running && loop->probe)
+		log_info("stopped; the probe keeps recording under %s (liveprobed --unload removes it)",
+			 loop->opts->pin_root);
 	save_state(loop, clock_mono_ns(), true);
 	cmdq_stop(&loop->commands);
 	procwatch_destroy(&loop->procs, &loop->fleet);

@@ -194,6 +194,15 @@ static void probe_families(struct out *out, const struct snapshot *snapshot,
 	       "Drops that no completed reconciliation has covered yet.");
 	sample(out, "liveprobe_ringbuf_drops_unreconciled %llu",
 	       (unsigned long long)snapshot_unreconciled_drops(snapshot));
+	family(out, "liveprobe_start_info", "gauge",
+	       "How this daemon started: fresh, took_over (a previous daemon's pinned maps) or reset.");
+	sample(out, "liveprobe_start_info{mode=\"%s\"} 1",
+	       probe->start_mode == PROBE_TOOK_OVER ? "took_over"
+	       : probe->start_mode == PROBE_RESET   ? "reset"
+						    : "fresh");
+	family(out, "liveprobe_recovered_total", "counter",
+	       "Deaths taken from a previous daemon's pinned maps, with their exact facts.");
+	sample(out, "liveprobe_recovered_total %llu", (unsigned long long)probe->recovered_total);
 	family(out, "liveprobe_pidfds_open", "gauge", "Process file descriptors the daemon holds.");
 	sample(out, "liveprobe_pidfds_open %llu", (unsigned long long)probe->pidfds_open);
 	family(out, "liveprobe_pidfds_max", "gauge",

@@ -89,6 +89,10 @@ static const char usage_text[] =
 	"                          keys as the long options (\"watch-port = 6000\", \"verbose =\n"
 	"                          true\"), # comments. Flags on the command line win; lists\n"
 	"                          (watch-pid, watch-comm, watch-port) add up\n"
+	"  --reset-pins            drop what a previous daemon left under --pin-root instead of\n"
+	"                          taking it over (the facts recorded there are lost)\n"
+	"  --unload                remove the pins under --pin-root, so every program detaches,\n"
+	"                          and exit (a stopped daemon otherwise keeps recording)\n"
 	"  --no-sandbox            keep every capability and allow every system call after start\n"
 	"                          (for debugging; by default only CAP_SYS_PTRACE and\n"
 	"                          CAP_DAC_READ_SEARCH stay, under a seccomp allowlist)\n"
@@ -438,6 +442,8 @@ static enum opts_result parse_args(int argc, char **argv, struct opts *opts, cha
 		OPT_SSE_CLIENTS,
 		OPT_VERBOSE,
 		OPT_NO_SANDBOX,
+		OPT_RESET_PINS,
+		OPT_UNLOAD,
 		OPT_CONFIG,
 		OPT_HELP,
 		OPT_VERSION,
@@ -472,6 +478,8 @@ static enum opts_result parse_args(int argc, char **argv, struct opts *opts, cha
 		{"sse-clients", required_argument, NULL, OPT_SSE_CLIENTS},
 		{"verbose", no_argument, NULL, OPT_VERBOSE},
 		{"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
+		{"reset-pins", no_argument, NULL, OPT_RESET_PINS},
+		{"unload", no_argument, NULL, OPT_UNLOAD},
 		{"config", required_argument, NULL, OPT_CONFIG},
 		{"help", no_argument, NULL, OPT_HELP},
 		{"version", no_argument, NULL, OPT_VERSION},
@@ -626,6 +634,12 @@ static enum opts_result parse_args(int argc, char **argv, struct opts *opts, cha
 			break;
 		case OPT_NO_SANDBOX:
 			opts->no_sandbox = true;
+			break;
+		case OPT_RESET_PINS:
+			opts->reset_pins = true;
+			break;
+		case OPT_UNLOAD:
+			opts->unload = true;
 			break;
 		case OPT_VERBOSE:
 			opts->verbose = true;

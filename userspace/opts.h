@@ -68,6 +68,8 @@ struct opts {
 	uint32_t sse_clients;
 	double start_grace_s;
 	bool no_sandbox; /* keep every capability, no seccomp filter: for debugging only */
+	bool reset_pins; /* drop what a previous daemon left pinned, instead of taking it over */
+	bool unload;	 /* remove the pins (so every program detaches) and exit */
 };
 
 enum opts_result {

@@ -2,6 +2,7 @@
 /* See probe.h. */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
@@ -12,6 +13,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "liveprobe.skel.h"
@@ -25,11 +27,13 @@ struct probe {
 	struct liveprobe_bpf *skel;
 	struct ring_buffer *ringbuf;
 	struct bpf_link *links[PROBE_MAX_PROGS];
+	char link_names[PROBE_MAX_PROGS][64];
 	int n_links;
 	int pin_root_fd; /* holds an flock so two daemons never share a pin root */
 	int stats_fd;	 /* BPF_ENABLE_STATS: run times are counted while it is open */
 	char pin_root[256];
 	bool pinned;
+	enum probe_start_mode mode;
 	int n_cpus;
 	probe_event_fn on_event;
 	void *ctx;
@@ -132,18 +136,82 @@ static int pin_maps(struct probe *probe)
 	return 0;
 }
 
-static void unpin_maps(struct probe *probe)
+/* Removes every pin under the pin root: what it pinned detaches once nothing holds it. */
+static int unpin_all(const char *pin_root)
 {
-	struct bpf_map *map;
+	DIR *dir = opendir(pin_root);
+	struct dirent *entry;
+	char path[512];
+	int removed = 0;
 
-	if (!probe->pinned)
-		return;
+	if (!dir)
+		return errno == ENOENT ? 0 : -errno;
+	while ((entry = readdir(dir))) {
+		if (entry->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", pin_root, entry->d_name);
+		if (!unlink(path))
+			removed++;
+	}
+	closedir(dir);
+	return removed;
+}
+
+/*
+ * A pin root holding our maps is taken over: the maps (and what the kernel recorded in them
+ * while no daemon ran, the ring buffer's backlog included) are reused as they are. One of
+ * another layout is refused, never half-read.
+ */
+static int reuse_pinned_maps(struct probe *probe)
+{
+	char path[512];
+	struct bpf_map *map;
+	__u32 key = 0, layout = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/lp_meta", probe->pin_root);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0; /* nothing to take over */
+	if (bpf_map_lookup_elem(fd, &key, &layout) || layout != LP_LAYOUT_VERSION) {
+		close(fd);
+		log_error("pin root %s holds maps of layout %u and this liveprobed uses layout %u: "
+			  "start it with --reset-pins (what they recorded is lost), or keep the old "
+			  "daemon",
+			  probe->pin_root, layout, LP_LAYOUT_VERSION);
+		return -EPROTO;
+	}
+	close(fd);
 	bpf_object__for_each_map(map, probe->skel->obj)
 	{
-		if (bpf_map__is_pinned(map))
-			bpf_map__unpin(map, NULL);
+		int err;
+
+		if (strncmp(bpf_map__name(map), "lp_", 3))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", probe->pin_root, bpf_map__name(map));
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			continue; /* a map this layout added since: made anew */
+		err = bpf_map__reuse_fd(map, fd);
+		close(fd);
+		if (err) {
+			log_error("cannot take over pinned map %s: %s", path, strerror(-err));
+			return err;
+		}
 	}
-	rmdir(probe->pin_root);
+	probe->mode = PROBE_TOOK_OVER;
+	return 0;
+}
+
+/* The previous daemon's configuration does not carry over: its comms and ports go. */
+static void clear_map(struct bpf_map *map, size_t key_size)
+{
+	char key[64];
+	int fd = bpf_map__fd(map);
+
+	while (key_size <= sizeof(key) && bpf_map_get_next_key(fd, NULL, key) == 0)
+		if (bpf_map_delete_elem(fd, key))
+			break;
 }
 
 /* The first cgroup v2 mount in /proc/mounts: cgroup programs attach to its root. */
@@ -189,10 +257,53 @@ static struct bpf_link *attach_one(struct bpf_program *prog)
 	return link;
 }
 
+/*
+ * Make before break: each daemon pins its links under names of its own (link_PROG_START), so
+ * the new program is attached and pinned before the previous daemon's links are removed; no
+ * event goes unseen during a takeover (at worst one is seen twice, which the fleet ignores).
+ * bpffs has neither rename nor dotted names, hence these.
+ */
+static int pin_link(struct probe *probe, struct bpf_link *link, int index)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", probe->pin_root, probe->link_names[index]);
+	return bpf_link__pin(link, path);
+}
+
+/* Once ours are pinned: every other link pin (a previous daemon's) goes, and detaches. */
+static void unpin_stale_links(struct probe *probe)
+{
+	DIR *dir = opendir(probe->pin_root);
+	struct dirent *entry;
+	char path[512];
+
+	if (!dir)
+		return;
+	while ((entry = readdir(dir))) {
+		bool ours = false;
+
+		if (strncmp(entry->d_name, "link_", 5))
+			continue;
+		for (int i = 0; i < probe->n_links; i++)
+			ours |= !strcmp(entry->d_name, probe->link_names[i]);
+		if (!ours) {
+			snprintf(path, sizeof(path), "%s/%s", probe->pin_root, entry->d_name);
+			unlink(path);
+		}
+	}
+	closedir(dir);
+}
+
 static int attach_programs(struct probe *probe)
 {
+	struct timespec now;
+	uint64_t started_ns;
 	struct bpf_program *prog;
 	int err;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	started_ns = now.tv_sec * 1000000000ull + now.tv_nsec;
 
 	bpf_object__for_each_program(prog, probe->skel->obj)
 	{
@@ -211,8 +322,18 @@ static int attach_programs(struct probe *probe)
 				  bpf_program__section_name(prog), strerror(-err));
 			return err;
 		}
-		probe->links[probe->n_links++] = link;
+		probe->links[probe->n_links] = link;
+		snprintf(probe->link_names[probe->n_links], sizeof(probe->link_names[0]),
+			 "link_%s_%llx", bpf_program__name(prog), (unsigned long long)started_ns);
+		err = pin_link(probe, link, probe->n_links);
+		probe->n_links++;
+		if (err) {
+			log_error("cannot pin the link of %s under %s: %s", bpf_program__name(prog),
+				  probe->pin_root, strerror(-err));
+			return err;
+		}
 	}
+	unpin_stale_links(probe);
 	return 0;
 }
 
@@ -322,6 +443,19 @@ int probe_start(const struct probe_config *config, struct probe **out)
 	}
 	configure_conns(probe, config);
 
+	if (config->reset_pins) {
+		int removed = unpin_all(probe->pin_root);
+
+		if (removed > 0)
+			log_warn("--reset-pins: removed %d pins under %s; what they recorded while no "
+				 "daemon ran is lost",
+				 removed, probe->pin_root);
+		probe->mode = PROBE_RESET;
+	} else {
+		err = reuse_pinned_maps(probe);
+		if (err)
+			goto cleanup;
+	}
 	err = liveprobe_bpf__load(probe->skel);
 	if (err) {
 		if (err == -EPERM)
@@ -332,6 +466,16 @@ int probe_start(const struct probe_config *config, struct probe **out)
 			log_error("cannot load BPF programs: %s (--verbose shows the verifier log)",
 				  strerror(-err));
 		goto cleanup;
+	}
+	{
+		__u32 key = 0, layout = LP_LAYOUT_VERSION;
+
+		bpf_map__update_elem(probe->skel->maps.lp_meta, &key, sizeof(key), &layout,
+				     sizeof(layout), BPF_ANY);
+	}
+	if (probe->mode == PROBE_TOOK_OVER) {
+		clear_map(probe->skel->maps.lp_comms, sizeof(struct lp_comm_key));
+		clear_map(probe->skel->maps.lp_ports, sizeof(__u16));
 	}
 	err = insert_comms(probe, config);
 	if (!err)
@@ -374,16 +518,39 @@ void probe_stop(struct probe *probe)
 	if (!probe)
 		return;
 	ring_buffer__free(probe->ringbuf);
+	/* The pins stay: the kernel keeps recording for the next daemon (--unload ends that). */
 	for (int i = 0; i < probe->n_links; i++)
 		bpf_link__destroy(probe->links[i]);
-	if (probe->skel)
-		unpin_maps(probe);
 	liveprobe_bpf__destroy(probe->skel);
 	if (probe->pin_root_fd >= 0)
 		close(probe->pin_root_fd);
 	if (probe->stats_fd >= 0)
 		close(probe->stats_fd);
 	free(probe);
+}
+
+enum probe_start_mode probe_start_mode(const struct probe *probe)
+{
+	return probe->mode;
+}
+
+int probe_unload(const char *pin_root)
+{
+	int fd = open(pin_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int removed;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		close(fd);
+		return -EBUSY;
+	}
+	removed = unpin_all(pin_root);
+	close(fd);
+	if (removed < 0)
+		return removed;
+	rmdir(pin_root);
+	return removed;
 }
 
 int probe_epoll_fd(const struct probe *probe)

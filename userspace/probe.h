@@ -33,6 +33,7 @@ struct probe_config {
 	/* --keepalive; idle 0: off. Needs cgroup v2, whose mount is found in /proc/mounts. */
 	int32_t keepalive_idle_s, keepalive_intvl_s, keepalive_cnt;
 	bool bpf_stats; /* hold BPF_STATS_RUN_TIME on while the probe runs */
+	bool reset_pins; /* start fresh: drop what a previous daemon left pinned */
 	probe_event_fn on_event;
 	void *ctx;
 };
@@ -45,8 +46,22 @@ struct probe_prog_stats {
 
 #define PROBE_MAX_PROGS 16
 
-/* 0 or -errno; on failure one line has been logged and *out is NULL. */
+enum probe_start_mode {
+	PROBE_FRESH,	 /* nothing was pinned */
+	PROBE_TOOK_OVER, /* the pinned maps of a previous daemon, and what they recorded, reused */
+	PROBE_RESET,	 /* --reset-pins: what was pinned was dropped */
+};
+
+/*
+ * 0 or -errno; on failure one line has been logged and *out is NULL. Maps and links are pinned
+ * under the pin root and stay there when the daemon exits, so the kernel keeps recording; the
+ * next start takes them over.
+ */
 int probe_start(const struct probe_config *config, struct probe **out);
+enum probe_start_mode probe_start_mode(const struct probe *probe);
+/* liveprobed --unload: every pin removed, so every program detaches. Pins removed, -EBUSY while
+ * a daemon runs there, or -errno. */
+int probe_unload(const char *pin_root);
 void probe_stop(struct probe *probe);
 int probe_epoll_fd(const struct probe *probe);
 /* Drains the ring buffer; returns records consumed or -errno. */

@@ -219,12 +219,17 @@ static int watch_process(struct procwatch *watch, struct fleet *fleet, struct wo
 			 size_t err_len)
 {
 	struct lp_proc proc = {};
-	int ret;
+	int ret = 0;
 
+	/* Taken over from a previous daemon: its entry already holds what the kernel saw. */
+	if (probe_lookup(watch->probe, pid, &proc) == 0 && proc.start_ticks == id->start_ticks)
+		goto watched;
+	memset(&proc, 0, sizeof(proc));
 	proc.start_ticks = id->start_ticks;
 	memcpy(proc.comm, id->comm, sizeof(proc.comm));
 	snprintf(proc.name, sizeof(proc.name), "%.*s", (int)sizeof(proc.name) - 1, worker->name);
 	ret = probe_watch(watch->probe, pid, &proc);
+watched:
 	if (ret) {
 		snprintf(err, err_len, "cannot watch pid %lld in the kernel: %s", (long long)pid,
 			 strerror(-ret));
@@ -438,6 +443,17 @@ struct worker *procwatch_restore(struct procwatch *watch, struct fleet *fleet,
 		return worker;
 	}
 	if (saved->pid) {
+		struct lp_proc proc;
+
+		/* Died while no daemon ran, and the kernel, still watching, recorded how. */
+		if (probe_lookup(watch->probe, saved->pid, &proc) == 0 &&
+		    proc.start_ticks == saved->start_ticks && (proc.flags & LP_PROC_EXITED)) {
+			worker->pid = saved->pid;
+			worker->start_ticks = saved->start_ticks;
+			record_exit(watch, fleet, worker, &proc, now_ns);
+			watch->recovered_total++;
+			return worker;
+		}
 		if (open_process(watch, saved->pid, &id, &pidfd, err, sizeof(err)) == 0) {
 			if (id.start_ticks == saved->start_ticks &&
 			    watch_process(watch, fleet, worker, saved->pid, &id, pidfd, err,
@@ -456,6 +472,51 @@ struct worker *procwatch_restore(struct procwatch *watch, struct fleet *fleet,
 	worker->awaiting_evidence = true;
 	fleet_set_state(fleet, worker, WS_UNKNOWN, "not seen since the daemon restarted", now_ns);
 	return worker;
+}
+
+void procwatch_adopt_orphans(struct procwatch *watch, struct fleet *fleet, uint64_t now_ns)
+{
+	uint32_t tgid, *prev = NULL, orphans[256];
+	size_t n = 0;
+	struct lp_proc proc;
+
+	/* Collected first: adopting changes the map being walked. */
+	while (n < sizeof(orphans) / sizeof(orphans[0]) &&
+	       probe_next_proc(watch->probe, prev, &tgid) == 0) {
+		prev = &tgid;
+		if (probe_lookup(watch->probe, tgid, &proc) == 0 &&
+		    !(proc.flags & LP_PROC_ADOPTED) &&
+		    !fleet_find_process(fleet, tgid, proc.start_ticks))
+			orphans[n++] = tgid;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char name[LP_NAME_LEN + 1] = {};
+		struct worker *worker;
+		char comm[LP_COMM_LEN + 1];
+
+		if (probe_lookup(watch->probe, orphans[i], &proc))
+			continue;
+		memcpy(name, proc.name, LP_NAME_LEN);
+		text_clean(comm, sizeof(comm), proc.comm, LP_COMM_LEN);
+		if (!worker_name_valid(name) || fleet_find(fleet, name))
+			snprintf(name, sizeof(name), "pid-%u", orphans[i]);
+		if (fleet_add(fleet, name, 0, 0, comm, ORIGIN_API, now_ns, &worker)) {
+			probe_unwatch(watch->probe, orphans[i], proc.start_ticks);
+			continue;
+		}
+		log_info("took over %s (pid %u) from the kernel map: registered after the last save",
+			 name, orphans[i]);
+		if (proc.flags & LP_PROC_EXITED) {
+			worker->pid = orphans[i];
+			worker->start_ticks = proc.start_ticks;
+			record_exit(watch, fleet, worker, &proc, now_ns);
+			watch->recovered_total++;
+		} else {
+			fleet_bind_process(fleet, worker, orphans[i], proc.start_ticks, comm,
+					   open_pidfd(watch, orphans[i]), now_ns);
+			fleet_set_owner(fleet, worker, AUTHORITY_ADMIN, proc_read_uid(orphans[i]));
+		}
+	}
 }
 
 void procwatch_forget(struct procwatch *watch, struct fleet *fleet, struct worker *worker)

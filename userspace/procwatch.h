@@ -33,6 +33,7 @@ struct procwatch {
 	 * sockets, the HTTP connections and /proc reads always have descriptors left. */
 	size_t pidfds_open, pidfds_max;
 	uint64_t pidfd_limit_total; /* pidfds refused by the budget or the kernel's limit */
+	uint64_t recovered_total;   /* deaths taken from a previous daemon's pinned lp_procs */
 };
 
 /* The pidfd budget: the open-file limit less what is open now (the probe's maps and links, the
@@ -63,6 +64,10 @@ void procwatch_reconcile(struct procwatch *watch, struct fleet *fleet, uint64_t 
  * (logged once for all such workers). */
 struct worker *procwatch_restore(struct procwatch *watch, struct fleet *fleet,
 				 const struct state_worker *saved, uint64_t now_ns);
+
+/* After a takeover: processes the kernel map watches that no restored worker names (registered
+ * after the last state save) become workers again, named as the map names them. */
+void procwatch_adopt_orphans(struct procwatch *watch, struct fleet *fleet, uint64_t now_ns);
 
 /* Stops watching the worker's process and removes the worker; sockwatch_forget goes first. */
 void procwatch_forget(struct procwatch *watch, struct fleet *fleet, struct worker *worker);

@@ -377,6 +377,12 @@ static json_object *probe_object(const struct snapshot *snapshot, uint64_t now_n
 			       json_object_new_uint64(probe->conns.untracked_total));
 	json_object_object_add(obj, "conns_vanished_total",
 			       json_object_new_uint64(probe->conns.vanished_total));
+	json_object_object_add(obj, "started",
+			       json_object_new_string(probe->start_mode == PROBE_TOOK_OVER ? "took_over"
+						      : probe->start_mode == PROBE_RESET   ? "reset"
+											   : "fresh"));
+	json_object_object_add(obj, "recovered_total",
+			       json_object_new_uint64(probe->recovered_total));
 	json_object_object_add(obj, "pidfds_open", json_object_new_uint64(probe->pidfds_open));
 	json_object_object_add(obj, "pidfds_max", json_object_new_uint64(probe->pidfds_max));
 	json_object_object_add(obj, "pidfd_limit_total",

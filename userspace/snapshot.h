@@ -42,6 +42,8 @@ struct daemon_status {
 	uint64_t exits_by_state[WS__COUNT]; /* transitions into each dead state since start */
 	uint64_t hooks_started, hooks_merged, hooks_failed, hooks_waiting; /* --on-transition */
 	uint64_t pidfds_open, pidfds_max, pidfd_limit_total;  /* the open-file budget */
+	int start_mode;		  /* enum probe_start_mode: fresh, took_over, reset */
+	uint64_t recovered_total; /* deaths recovered from a previous daemon's pinned maps */
 };
 
 struct snapshot {

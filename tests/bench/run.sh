@@ -30,7 +30,7 @@ chmod 0600 "$LIVEPROBE_TOKEN_FILE"
 start_daemon() { # ARGS...
 	taskset -c $OTHER_CPUS $BUILD/liveprobed --listen 127.0.0.1:$PORT --pin-root $PIN --ingest $BENCH_DIR/ingest.sock \
 		--state-dir $BENCH_DIR/state --api-token-file "$LIVEPROBE_TOKEN_FILE" \
-		--api-socket $BENCH_DIR/api.sock "$@" &
+		--api-socket $BENCH_DIR/api.sock --reset-pins "$@" &
 	DAEMON=$!
 	for _ in $(seq 100); do
 		kill -0 $DAEMON 2>/dev/null || break
@@ -43,6 +43,7 @@ start_daemon() { # ARGS...
 stop_daemon() {
 	kill -TERM $DAEMON 2>/dev/null || true
 	wait $DAEMON || true
+	$BUILD/liveprobed --unload --pin-root $PIN >/dev/null # every section starts with nothing attached
 	DAEMON=
 	rm -rf $BENCH_DIR/state # every run starts without known workers
 }

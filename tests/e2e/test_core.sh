@@ -86,4 +86,9 @@ check "api/two_daemons_b_sees" wait_state "$B" shared crashed
 check "cli/status_red_second" test "$rc" = 2
 kill -TERM "$A_PID"; wait "$A_PID"; rc=$?
 check "daemon/sigterm_clean_exit" test "$rc" = 0
-check "daemon/unpins_on_exit" test ! -e "$A_PIN"
+check "daemon/keeps_pins_on_exit" test -e "$A_PIN/lp_procs" -a -n "$(ls "$A_PIN" | grep "^link_lp_proc_exit")"
+link_id=$(bpftool -j link show pinned "$A_PIN/$(ls "$A_PIN" | grep "^link_lp_proc_exit" | head -1)" | jq -r .id)
+out=$("$BUILD/liveprobed" --unload --pin-root "$A_PIN")
+check "daemon/unload_says_so" grep -q "nothing of liveprobe stays attached" <<<"$out"
+check "daemon/unload_removes_pins" test ! -e "$A_PIN"
+check "daemon/unload_detaches" test -z "$(bpftool link show id "$link_id" 2>/dev/null)"

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Zero-loss restarts: the kernel keeps watching while no daemon runs (pinned maps and links), and
+# the next daemon takes over: deaths in the gap come back with their exact facts, not `unknown`.
+source "$(dirname "$0")/lib.sh"
+
+PORT=$(free_port)
+PIN=/sys/fs/bpf/liveprobe-e2e-$$-restart
+URL=http://127.0.0.1:$PORT
+daemon() { # ARGS...: a daemon on fixed paths, so that the next one finds what this one left
+	"$BUILD/liveprobed" --listen "127.0.0.1:$PORT" --pin-root "$PIN" --ingest "$TEST_TMP/r.sock" \
+		--api-socket "$TEST_TMP/r.api" --state-dir "$TEST_TMP/r-state" \
+		--api-token-file "$TEST_TMP/token" "$@" 2>>"$TEST_TMP/restart.log" &
+	DAEMON=$!
+	PIDS_TO_KILL+=("$DAEMON")
+	for _ in $(seq 100); do curl -fs "$URL/healthz" >/dev/null && return 0; sleep 0.05; done
+	cat "$TEST_TMP/restart.log" >&2
+	return 1
+}
+# child NAME: a process that waits, then exits as told by a file (code N, or a signal)
+child() {
+	bash -c 'while [ ! -s "$0" ]; do sleep 0.05; done; read -r how <"$0"; case $how in
+		exit*) exit "${how#exit }" ;; *) kill -"$how" $$ ;; esac' "$TEST_TMP/how-$1" &
+	PIDS_TO_KILL+=("$!")
+	printf -v "PID_$1" '%s' "$!"
+}
+facts() { curl -s "$URL/api/v1/workers/$1" | jq -c '[.state, .exit.code, .exit.signal_name, .exit.status_known]'; }
+
+for mode in kill term; do
+	rm -rf "$TEST_TMP/r-state"
+	daemon || { echo "FAIL: restart/$mode/start"; continue; }
+	for w in segv killed code3 term alive; do
+		child "$w"
+		curl -s -X POST "$URL/api/v1/workers" -d "{\"name\":\"$w\",\"pid\":$(eval echo \$PID_$w)}" >/dev/null
+	done
+	# registered 50 ms before the daemon dies: not yet in the state file, but in the kernel map
+	child late
+	curl -s -X POST "$URL/api/v1/workers" -d "{\"name\":\"late\",\"pid\":$PID_late}" >/dev/null
+	sleep 0.05
+	if [ $mode = kill ]; then kill -KILL "$DAEMON"; else kill -TERM "$DAEMON"; fi
+	wait "$DAEMON" 2>/dev/null
+	# the gap: deaths of four kinds while no daemon runs
+	echo SEGV >"$TEST_TMP/how-segv"
+	echo KILL >"$TEST_TMP/how-killed"
+	echo "exit 3" >"$TEST_TMP/how-code3"
+	echo TERM >"$TEST_TMP/how-term"
+	echo "exit 0" >"$TEST_TMP/how-late"
+	sleep 0.5
+	check "restart/$mode/probe_kept_recording" test -n "$(ls "$PIN" | grep "^link_lp_proc_exit")"
+	started=$(date +%s.%N)
+	daemon || { echo "FAIL: restart/$mode/restart"; continue; }
+	ready=$(python3 -c "import sys; print(f'{$(date +%s.%N) - $started:.3f}')")
+	echo "    $mode: ready again in $ready s"
+	check "restart/$mode/took_over" test "$(curl -s "$URL/api/v1/host" | jq -r .probe.started)" = took_over
+	check "restart/$mode/segv_exact" test "$(facts segv)" = '["crashed",null,"SIGSEGV",true]'
+	check "restart/$mode/kill_exact" test "$(facts killed)" = '["killed",null,"SIGKILL",true]'
+	check "restart/$mode/exit3_exact" test "$(facts code3)" = '["crashed",3,null,true]'
+	check "restart/$mode/term_exact" test "$(facts term)" = '["exited",null,"SIGTERM",true]'
+	check "restart/$mode/late_registration_kept" test "$(facts late)" = '["exited",0,null,true]'
+	check "restart/$mode/recovered_counted" test "$(curl -s "$URL/api/v1/host" | jq -r .probe.recovered_total)" -ge 5
+	check "restart/$mode/alive_still_watched" test "$(curl -s "$URL/api/v1/workers/alive" | jq -r .health)" = amber
+	echo SEGV >"$TEST_TMP/how-alive"
+	check "restart/$mode/death_after_restart_seen" wait_jq "$URL/api/v1/workers/alive" .state crashed
+	kill -TERM "$DAEMON"
+	wait "$DAEMON" 2>/dev/null
+	"$BUILD/liveprobed" --unload --pin-root "$PIN" >/dev/null
+	rm -f "$TEST_TMP"/how-*
+done
+check "restart/unload_leaves_nothing" test ! -e "$PIN"
