@@ -495,7 +495,16 @@ void loop_destroy(struct loop *loop)
 	save_state(loop, clock_mono_ns(), true);
 	cmdq_stop(&loop->commands);
 	procwatch_destroy(&loop->procs, &loop->fleet);
-	probe_stop(loop->probe);
+	{
+		/* A start that failed leaves nothing attached, unless it took over pins that still
+		 * hold a previous daemon's facts. */
+		bool drop = loop->probe && !loop->running &&
+			    probe_start_mode(loop->probe) != PROBE_TOOK_OVER;
+
+		probe_stop(loop->probe);
+		if (drop)
+			probe_unload(loop->opts->pin_root);
+	}
 	loop->probe = NULL;
 	sockwatch_destroy(&loop->sockets);
 	ingest_close(&loop->ingest);

@@ -625,7 +625,6 @@ static void test_drop_storm(void)
 	       (unsigned long long)loop.status.events_received, killed, N);
 cleanup:
 	loop_destroy(&loop);
-	probe_unload(opts.pin_root); /* a stopped probe keeps recording otherwise */
 }
 
 static void body_exec_comm(void *arg)
@@ -724,7 +723,6 @@ static void stop_sock_loop(void)
 	if (sock_listener < 0)
 		return;
 	loop_destroy(&sock_loop);
-	probe_unload(sock_opts.pin_root);
 	close(sock_listener);
 	sock_listener = -1;
 }
@@ -975,7 +973,6 @@ static void test_conn_drop_storm(void)
 	       (unsigned long long)stats[LP_STAT_RINGBUF_DROPS],
 	       (unsigned long long)loop.status.events_received, reset, N);
 	loop_destroy(&loop);
-	probe_unload(opts.pin_root); /* a stopped probe keeps recording otherwise */
 cleanup:
 	for (int i = 0; i < N; i++) {
 		if (clients[i] >= 0)
@@ -1030,6 +1027,5 @@ int main(int argc, char **argv)
 	failed = harness_run(tests, sizeof(tests) / sizeof(tests[0]), argc > 1 ? argv[1] : NULL);
 	stop_sock_loop();
 	loop_destroy(&main_loop);
-	probe_unload(main_opts.pin_root);
 	return failed ? 1 : 0;
 }
