@@ -58,6 +58,14 @@ uint64_t events_last_id(void)
 	return id;
 }
 
+void events_continue_after(uint64_t id)
+{
+	pthread_mutex_lock(&lock);
+	if (id > last_id)
+		last_id = id;
+	pthread_mutex_unlock(&lock);
+}
+
 bool events_join(void)
 {
 	bool joined;

@@ -38,6 +38,8 @@ void events_stop(void);
 /* The newest id so far (0: none): where a stream without Last-Event-ID starts. */
 uint64_t events_last_id(void);
 /* Reader side: false when the cap is reached. */
+/* Ids go on after `id` (from the state file): a restarted daemon never reuses an id. */
+void events_continue_after(uint64_t id);
 bool events_join(void);
 void events_leave(void);
 /*

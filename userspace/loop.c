@@ -162,7 +162,11 @@ static void save_state(struct loop *loop, uint64_t now_ns, bool force)
 	if (!force &&
 	    (loop->fleet.lifecycle == loop->saved_lifecycle || now_ns < loop->next_save_ns))
 		return;
-	err = state_save(loop->opts->state_dir, &loop->fleet, &loop->sockets);
+	err = state_save(loop->opts->state_dir, &loop->fleet, &loop->sockets, events_last_id());
+	if (loop->status.save_error != err) {
+		loop->status.save_error = err;
+		loop->status_changed = true;
+	}
 	loop->next_save_ns = now_ns + STATE_INTERVAL_NS;
 	if (err) {
 		if (!loop->save_failed)
@@ -181,6 +185,9 @@ static void on_transition(void *ctx, const struct fleet_transition *transition)
 	struct loop *loop = ctx;
 	double at = clock_wall_s();
 
+	/* Restoring replays states the previous daemon already announced: not again. */
+	if (loop->restoring)
+		return;
 	if (fleet_state_is_dead(transition->to) || transition->to == WS_DISCONNECTED)
 		loop->status.exits_by_state[transition->to]++;
 	events_publish(transition, at);
@@ -403,9 +410,16 @@ int loop_init(struct loop *loop, const struct opts *opts)
 	}
 
 	if (opts->state_dir[0]) {
+		uint64_t last_event_id = 0;
+
 		ret = state_prepare(opts->state_dir, &loop->state_lock_fd);
+		loop->restoring = true;
 		if (!ret)
-			ret = state_load(opts->state_dir, restore_worker, loop, err, sizeof(err));
+			ret = state_load(opts->state_dir, restore_worker, loop, &last_event_id, err,
+					 sizeof(err));
+		loop->restoring = false;
+		/* Event ids go on from the last daemon's, so a resumed stream misses nothing. */
+		events_continue_after(last_event_id);
 		if (ret) {
 			if (ret == -EINVAL)
 				log_error("--state-dir: %s", err);

@@ -42,11 +42,12 @@ struct loop {
 	uint64_t next_publish_ns; /* earliest time of the next snapshot copy */
 	uint64_t saved_lifecycle; /* fleet.lifecycle at the last state save */
 	uint64_t next_save_ns;
-	bool save_failed;
+	bool save_failed; /* logged once per failing stretch */
 	bool status_changed;
 	uint64_t next_reconcile_ns;
 	bool stopping;
 	bool running; /* loop_run began: from then on the state file is this daemon's to write */
+	bool restoring;	 /* replaying the state file: its transitions were announced before */
 };
 
 /* Loads the probe and registers the --watch-pid workers; 0 or -errno after one logged line. */

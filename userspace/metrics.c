@@ -200,6 +200,9 @@ static void probe_families(struct out *out, const struct snapshot *snapshot,
 	       probe->start_mode == PROBE_TOOK_OVER ? "took_over"
 	       : probe->start_mode == PROBE_RESET   ? "reset"
 						    : "fresh");
+	family(out, "liveprobe_state_save_failing", "gauge",
+	       "1 while the known workers cannot be saved in --state-dir (a restart would forget).");
+	sample(out, "liveprobe_state_save_failing %d", probe->save_error != 0);
 	family(out, "liveprobe_recovered_total", "counter",
 	       "Deaths taken from a previous daemon's pinned maps, with their exact facts.");
 	sample(out, "liveprobe_recovered_total %llu", (unsigned long long)probe->recovered_total);

@@ -445,12 +445,13 @@ struct worker *procwatch_restore(struct procwatch *watch, struct fleet *fleet,
 	if (saved->pid) {
 		struct lp_proc proc;
 
-		/* Died while no daemon ran, and the kernel, still watching, recorded how. */
+		/* Died while no daemon ran, and the kernel, still watching, recorded how: bound to
+		 * its dead process, the first reconciliation applies the exact facts as a new
+		 * transition (the restore itself fires none). */
 		if (probe_lookup(watch->probe, saved->pid, &proc) == 0 &&
 		    proc.start_ticks == saved->start_ticks && (proc.flags & LP_PROC_EXITED)) {
-			worker->pid = saved->pid;
-			worker->start_ticks = saved->start_ticks;
-			record_exit(watch, fleet, worker, &proc, now_ns);
+			fleet_bind_process(fleet, worker, saved->pid, saved->start_ticks, saved->comm,
+					   -1, now_ns);
 			watch->recovered_total++;
 			return worker;
 		}
@@ -506,16 +507,14 @@ void procwatch_adopt_orphans(struct procwatch *watch, struct fleet *fleet, uint6
 		}
 		log_info("took over %s (pid %u) from the kernel map: registered after the last save",
 			 name, orphans[i]);
-		if (proc.flags & LP_PROC_EXITED) {
-			worker->pid = orphans[i];
-			worker->start_ticks = proc.start_ticks;
-			record_exit(watch, fleet, worker, &proc, now_ns);
+		/* A dead one's exact facts come with the first reconciliation. */
+		fleet_bind_process(fleet, worker, orphans[i], proc.start_ticks, comm,
+				   proc.flags & LP_PROC_EXITED ? -1 : open_pidfd(watch, orphans[i]),
+				   now_ns);
+		if (proc.flags & LP_PROC_EXITED)
 			watch->recovered_total++;
-		} else {
-			fleet_bind_process(fleet, worker, orphans[i], proc.start_ticks, comm,
-					   open_pidfd(watch, orphans[i]), now_ns);
+		else
 			fleet_set_owner(fleet, worker, AUTHORITY_ADMIN, proc_read_uid(orphans[i]));
-		}
 	}
 }
 

@@ -431,6 +431,11 @@ static enum worker_health host_verdict(const struct snapshot *snapshot,
 		add_reason(reasons, &n_reasons, "probe: %llu ring-buffer drops not yet reconciled",
 			   (unsigned long long)unreconciled);
 	}
+	if (probe->save_error) {
+		AT_LEAST(HEALTH_AMBER);
+		add_reason(reasons, &n_reasons, "state: cannot save known workers: %s",
+			   strerror(-probe->save_error));
+	}
 	if (probe->ingest.dropped[REPORT_ERR_WORKER_LIMIT]) {
 		AT_LEAST(HEALTH_AMBER);
 		add_reason(reasons, &n_reasons,
@@ -534,6 +539,11 @@ char *render_healthz(const struct snapshot *snapshot, int *healthy)
 
 	if (!snapshot->status.attached)
 		snprintf(reason, sizeof(reason), "BPF programs are not attached");
+	else if (snapshot->status.save_error)
+		snprintf(reason, sizeof(reason),
+			 "cannot save known workers in --state-dir: %s (a restart would forget "
+			 "changes since the last save)",
+			 strerror(-snapshot->status.save_error));
 	else if (unreconciled)
 		snprintf(reason, sizeof(reason), "%llu ring-buffer drops not yet reconciled",
 			 (unsigned long long)unreconciled);

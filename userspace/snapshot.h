@@ -43,6 +43,7 @@ struct daemon_status {
 	uint64_t hooks_started, hooks_merged, hooks_failed, hooks_waiting; /* --on-transition */
 	uint64_t pidfds_open, pidfds_max, pidfd_limit_total;  /* the open-file budget */
 	int start_mode;		  /* enum probe_start_mode: fresh, took_over, reset */
+	int save_error;		  /* the last --state-dir save's -errno; 0 when it succeeded */
 	uint64_t recovered_total; /* deaths recovered from a previous daemon's pinned maps */
 };
 

@@ -117,7 +117,8 @@ static int write_all(int fd, const char *text, size_t len)
 	return 0;
 }
 
-int state_save(const char *dir, const struct fleet *fleet, const struct sockwatch *watch)
+int state_save(const char *dir, const struct fleet *fleet, const struct sockwatch *watch,
+	       uint64_t last_event_id)
 {
 	json_object *root = json_object_new_object(), *list = json_object_new_array();
 	char path[512], tmp[512];
@@ -128,6 +129,7 @@ int state_save(const char *dir, const struct fleet *fleet, const struct sockwatc
 	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, STATE_FILE);
 	json_object_object_add(root, "version", json_object_new_int(STATE_VERSION));
 	json_object_object_add(root, "saved_at", json_object_new_int64(time(NULL)));
+	json_object_object_add(root, "last_event_id", json_object_new_uint64(last_event_id));
 	for (size_t i = 0; i < fleet->count; i++) {
 		/* What unauthenticated UDP made comes back with its next report, not from disk:
 		 * junk names must not outlive a restart. */
@@ -248,13 +250,15 @@ static bool read_worker(json_object *obj, struct state_worker *saved)
 	return true;
 }
 
-int state_load(const char *dir, state_worker_fn fn, void *ctx, char *err, size_t err_len)
+int state_load(const char *dir, state_worker_fn fn, void *ctx, uint64_t *last_event_id, char *err,
+	       size_t err_len)
 {
 	json_object *root, *list;
 	char path[512];
 	struct stat st;
 	int version;
 
+	*last_event_id = 0;
 	snprintf(path, sizeof(path), "%s/%s", dir, STATE_FILE);
 	if (stat(path, &st))
 		return 0;
@@ -274,6 +278,8 @@ int state_load(const char *dir, state_worker_fn fn, void *ctx, char *err, size_t
 		return -EINVAL;
 	}
 	version = get_int(root, "version");
+	if (get_int(root, "last_event_id") > 0)
+		*last_event_id = get_int(root, "last_event_id");
 	if (version > STATE_VERSION)
 		log_warn("%s was written by a newer liveprobed (version %d); reading what is known",
 			 path, version);

@@ -29,7 +29,8 @@
  */
 int state_prepare(const char *dir, int *lock_fd);
 /* 0 or -errno (logged once per kind of failure by the caller). */
-int state_save(const char *dir, const struct fleet *fleet, const struct sockwatch *watch);
+int state_save(const char *dir, const struct fleet *fleet, const struct sockwatch *watch,
+	       uint64_t last_event_id);
 
 /* What was saved about one worker, handed to the loop to restore. */
 struct state_worker {
@@ -54,6 +55,7 @@ struct state_worker {
 typedef void (*state_worker_fn)(void *ctx, const struct state_worker *saved);
 
 /* Reads the file; a missing file is 0 (a first start). -EINVAL names the problem in err. */
-int state_load(const char *dir, state_worker_fn fn, void *ctx, char *err, size_t err_len);
+int state_load(const char *dir, state_worker_fn fn, void *ctx, uint64_t *last_event_id, char *err,
+	       size_t err_len);
 
 #endif

@@ -66,3 +66,39 @@ for mode in kill term; do
 	rm -f "$TEST_TMP"/how-*
 done
 check "restart/unload_leaves_nothing" test ! -e "$PIN"
+
+# --- events across a restart: ids go on, a resumed stream gets what it missed once, and
+# --on-transition runs once per transition
+HOOK_LOG=$TEST_TMP/hook.log
+rm -rf "$TEST_TMP/r-state"
+daemon --on-transition "echo \"\$LIVEPROBE_WORKER \$LIVEPROBE_TO\" >>$HOOK_LOG" || echo "FAIL: restart/events/start"
+child ev
+curl -s -X POST "$URL/api/v1/workers" -d "{\"name\":\"ev\",\"pid\":$PID_ev}" >/dev/null
+sleep 1.2 # saved
+last_id=$(curl -sN --max-time 1 -H "Last-Event-ID: 0" "$URL/api/v1/events" | grep '^id: ' | tail -1 | awk '{print $2}')
+kill -TERM "$DAEMON"
+wait "$DAEMON" 2>/dev/null
+echo SEGV >"$TEST_TMP/how-ev"
+sleep 0.3
+daemon --on-transition "echo \"\$LIVEPROBE_WORKER \$LIVEPROBE_TO\" >>$HOOK_LOG" || echo "FAIL: restart/events/restart"
+wait_jq "$URL/api/v1/workers/ev" .state crashed
+resumed=$(curl -sN --max-time 1 -H "Last-Event-ID: $last_id" "$URL/api/v1/events" | grep '^data: ' | sed 's/^data: //' | jq -r '"\(.id) \(.worker) \(.to)"')
+echo "    resumed after id $last_id: $(tr '\n' ';' <<<"$resumed")"
+check "restart/events/ids_go_on" test "$(awk '{print $1}' <<<"$resumed" | head -1)" -gt "$last_id"
+check "restart/events/resumed_gets_the_gap_death_once" test "$(grep -c '^[0-9]* ev crashed$' <<<"$resumed")" = 1
+sleep 0.5
+check "restart/events/hook_once_per_transition" test "$(sort "$HOOK_LOG" | uniq -d | wc -l)" = 0
+check "restart/events/hook_saw_the_gap_death" grep -q "^ev crashed$" "$HOOK_LOG"
+
+# --- a save that fails is visible: /healthz 503 and the host amber, until a save succeeds
+chmod 0500 "$TEST_TMP/r-state" # the daemon keeps no CAP_DAC_OVERRIDE: root is refused too
+spawn_sleeper SV
+curl -s -X POST "$URL/api/v1/workers" -d "{\"name\":\"unsaved\",\"pid\":$SV}" >/dev/null
+check "restart/save_failure_healthz_503" wait_jq "$URL/healthz" .status unhealthy 4
+check "restart/save_failure_named" grep -q "cannot save known workers" <<<"$(curl -s "$URL/api/v1/host" | jq -r '.reasons[]')"
+chmod 0700 "$TEST_TMP/r-state"
+curl -s -X DELETE "$URL/api/v1/workers/unsaved" >/dev/null
+check "restart/save_recovers" wait_jq "$URL/healthz" .status ok 4
+kill -TERM "$DAEMON"
+wait "$DAEMON" 2>/dev/null
+"$BUILD/liveprobed" --unload --pin-root "$PIN" >/dev/null

@@ -35,6 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	fwrite(data, 1, size, file);
 	fclose(file);
-	state_load(dir, take, NULL, err, sizeof(err));
+	uint64_t last_event_id;
+
+	state_load(dir, take, NULL, &last_event_id, err, sizeof(err));
 	return 0;
 }
