@@ -38,7 +38,7 @@ BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
 SKEL := $(OUTPUT)/liveprobe.skel.h
 
 # Modules linked into the daemon and the kernel tests; the CLI needs only a few.
-CORE_MODS := probe proc procwatch paths clock route fleet conn u64map output report ingest feed state events hook metrics dashboard sockdiag sockwatch snapshot render opts cmdq log privs loop http
+CORE_MODS := probe proc procwatch paths clock route fleet conn u64map output report ingest feed state events hook metrics dashboard sockdiag sockwatch snapshot render opts cmdq log privs systemd loop http
 DAEMON_OBJS := $(patsubst %,$(OUTPUT)/%.o,$(CORE_MODS) liveprobed)
 CLI_OBJS := $(patsubst %,$(OUTPUT)/%.o,cli log)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
@@ -154,6 +154,7 @@ install: all
 	sed -e 's|@SBINDIR@|$(PREFIX)/sbin|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 		-e 's|@DOCDIR@|$(DOCDIR)|g' scripts/systemd/liveprobed.service.in \
 		> $(DESTDIR)$(UNITDIR)/liveprobed.service
+	install -m 0644 scripts/systemd/liveprobed.socket $(DESTDIR)$(UNITDIR)/liveprobed.socket
 	test -e $(DESTDIR)$(SYSCONFDIR)/liveprobe/liveprobed.conf || \
 		install -D -m 0644 scripts/systemd/liveprobed.conf $(DESTDIR)$(SYSCONFDIR)/liveprobe/liveprobed.conf
 	install -D -m 0644 scripts/sysctl/60-liveprobe.conf $(DESTDIR)$(PREFIX)/lib/sysctl.d/60-liveprobe.conf

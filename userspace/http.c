@@ -31,6 +31,7 @@
 #include "paths.h"
 #include "render.h"
 #include "route.h"
+#include "systemd.h"
 
 
 struct http_server;
@@ -941,6 +942,9 @@ static int open_listener(const char *host, uint16_t port, bool writes_allowed)
 	char port_text[8];
 	int fd = -1, one = 1, err;
 
+	fd = systemd_listen_fd(SOCK_STREAM, NULL, port);
+	if (fd >= 0)
+		return fd; /* passed by systemd: connections wait in its backlog across restarts */
 	snprintf(port_text, sizeof(port_text), "%u", port);
 	err = getaddrinfo(host, port_text, &hints, &info);
 	if (err) {
@@ -1029,6 +1033,9 @@ static int open_control(struct http_server *server, const char *path, const char
 		server->api_gid = group->gr_gid;
 	}
 	strcpy(addr.sun_path, path);
+	fd = systemd_listen_fd(SOCK_STREAM, path, 0);
+	if (fd >= 0)
+		return fd; /* passed by systemd, with the socket unit's mode and group */
 	{
 		char why[320];
 

@@ -15,6 +15,7 @@
 #include "ingest.h"
 #include "log.h"
 #include "paths.h"
+#include "systemd.h"
 
 #define RCVBUF_BYTES (4 << 20)
 
@@ -66,6 +67,24 @@ static int open_unix(struct ingest *ingest, const char *path)
 		return -ENAMETOOLONG;
 	}
 	strcpy(addr.sun_path, path);
+	/* Passed by systemd (liveprobed.socket): it outlives the daemon, and reports sent while
+	 * the daemon restarts wait in its queue. Its mode and group are the socket unit's. */
+	ingest->unix_fd = systemd_listen_fd(SOCK_DGRAM, path, 0);
+	if (ingest->unix_fd >= 0) {
+		int flags = fcntl(ingest->unix_fd, F_GETFL);
+
+		if (fcntl(ingest->unix_fd, F_SETFL, flags | O_NONBLOCK) ||
+		    setsockopt(ingest->unix_fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one))) {
+			err = -errno;
+			log_error("--ingest %s: the socket systemd passed: %s", path,
+				  strerror(errno));
+			return err;
+		}
+		snprintf(ingest->path, sizeof(ingest->path), "%s", path);
+		ingest->from_systemd = true;
+		grow_rcvbuf(ingest->unix_fd);
+		return 0;
+	}
 	{
 		char why[320];
 
@@ -158,7 +177,7 @@ int ingest_open(struct ingest *ingest, const char *path, const char *group, cons
 	if (!ingest->buffers)
 		return -ENOMEM;
 	err = open_unix(ingest, path);
-	if (!err && group && group[0])
+	if (!err && group && group[0] && !ingest->from_systemd)
 		err = give_to_group(path, group);
 	if (!err && udp_host && udp_host[0])
 		err = open_udp(ingest, udp_host, udp_port);

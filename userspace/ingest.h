@@ -53,6 +53,7 @@ struct ingest {
 	int udp_fd;
 	char path[108];
 	bool unlink_on_close;
+	bool from_systemd; /* socket activation: systemd owns the path, its mode and group */
 	struct ingest_stats stats;
 	char *buffers; /* INGEST_BATCH datagrams */
 };

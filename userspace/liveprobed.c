@@ -19,6 +19,7 @@
 #include "opts.h"
 #include "privs.h"
 #include "probe.h"
+#include "systemd.h"
 
 /* One pidfd per watched process: the soft limit goes up to the hard one, whatever it was. */
 static void raise_fd_limit(uint32_t max_workers)
@@ -103,7 +104,10 @@ int main(int argc, char **argv)
 		goto cleanup;
 	log_info("listening on %s:%u, watching %zu workers", opts.listen_host, opts.listen_port,
 		 loop.fleet.count);
+	/* Type=notify: ready once the probe is attached and the state restored. */
+	systemd_notify("READY=1");
 	ret = loop_run(&loop);
+	systemd_notify("STOPPING=1");
 cleanup:
 	/* Stop the loop's queue and the event streams first so HTTP threads waiting on them
 	 * return. */

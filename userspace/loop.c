@@ -19,6 +19,7 @@
 #include "proc.h"
 #include "loop.h"
 #include "state.h"
+#include "systemd.h"
 
 #define PUBLISH_MAX_DELAY_NS 50000000ull
 
@@ -204,6 +205,11 @@ static void on_report(void *ctx, const struct report *report, const struct inges
 
 static void on_tick(struct loop *loop, uint64_t now_ns)
 {
+	/* WatchdogSec=: proof of life from the event loop itself, twice per period. */
+	if (loop->watchdog_ns && now_ns >= loop->next_watchdog_ns) {
+		systemd_notify("WATCHDOG=1");
+		loop->next_watchdog_ns = now_ns + loop->watchdog_ns / 2;
+	}
 	uint64_t stats[LP_STAT__COUNT];
 
 	/* Staleness is a matter of time passing: re-judge every live worker. */
@@ -335,6 +341,7 @@ int loop_init(struct loop *loop, const struct opts *opts)
 	loop->status.max_workers = opts->max_workers;
 	loop->status.max_connections = opts->max_connections;
 	loop->published_generation = UINT64_MAX;
+	loop->watchdog_ns = systemd_watchdog_usec() * 1000;
 
 	ret = fleet_init(&loop->fleet, opts->max_workers, opts->max_connections);
 	loop->fleet.policy.stale_after_s = opts->stale_after_s;

@@ -45,6 +45,7 @@ struct loop {
 	bool save_failed; /* logged once per failing stretch */
 	bool status_changed;
 	uint64_t next_reconcile_ns;
+	uint64_t watchdog_ns, next_watchdog_ns; /* systemd's WatchdogSec=, 0: none */
 	bool stopping;
 	bool running; /* loop_run began: from then on the state file is this daemon's to write */
 	bool restoring;	 /* replaying the state file: its transitions were announced before */

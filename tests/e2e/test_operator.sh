@@ -110,6 +110,8 @@ check "operator/install_layout" test -x "$DEST/usr/sbin/liveprobed" -a -x "$DEST
 UNIT=$DEST/usr/lib/systemd/system/liveprobed.service
 check "operator/unit_execstart" grep -q '^ExecStart=/usr/sbin/liveprobed --config /etc/liveprobe/liveprobed.conf$' "$UNIT"
 check "operator/unit_capabilities" grep -q '^CapabilityBoundingSet=CAP_BPF CAP_PERFMON CAP_NET_ADMIN' "$UNIT"
+check "operator/unit_type_notify" grep -q '^Type=notify' "$UNIT"
+check "operator/socket_unit_installed" grep -q '^ListenDatagram=/run/liveprobe/ingest.sock' "${UNIT%.service}.socket"
 check "operator/unit_no_placeholders" test -z "$(grep -o '@[A-Z]*@' "$UNIT")"
 start_daemon D --config "$DEST/etc/liveprobe/liveprobed.conf" || { echo "FAIL: operator/installed_config_runs"; exit 1; }
 check "operator/installed_config_runs" test "$(status_of GET "$D/healthz")" = 200

@@ -102,3 +102,34 @@ check "restart/save_recovers" wait_jq "$URL/healthz" .status ok 4
 kill -TERM "$DAEMON"
 wait "$DAEMON" 2>/dev/null
 "$BUILD/liveprobed" --unload --pin-root "$PIN" >/dev/null
+
+# --- socket activation: a reporter at 100 Hz through a socket that outlives the daemon loses
+# nothing across a restart; Type=notify's READY=1 and STOPPING=1 arrive
+APORT=$(free_port)
+A=http://127.0.0.1:$APORT
+python3 "$ROOT/tests/e2e/activate.py" "$TEST_TMP/act.sock" "$BUILD/liveprobed" --listen "127.0.0.1:$APORT" \
+	--pin-root "/sys/fs/bpf/liveprobe-e2e-$$-act" --ingest "$TEST_TMP/act.sock" \
+	--api-socket "$TEST_TMP/act.api" --state-dir "$TEST_TMP/act-state" >"$TEST_TMP/act.out" 2>>"$TEST_TMP/restart.log" &
+ACTIVATOR=$!
+PIDS_TO_KILL+=("$ACTIVATOR")
+for _ in $(seq 100); do curl -fs "$A/healthz" >/dev/null && break; sleep 0.05; done
+check "restart/notify_ready" grep -q "READY=1" "$TEST_TMP/act.out"
+python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.connect(sys.argv[1])
+for i in range(300):  # blocking sends: a full queue waits, it does not drop
+    s.send(f"episode worker=steady completed_at={time.time()}".encode())
+    time.sleep(0.01)
+' "$TEST_TMP/act.sock" &
+REPORTER=$!
+sleep 1
+kill -USR1 "$ACTIVATOR" # restart the daemon; the socket stays
+wait "$REPORTER"
+check "restart/activated_restart_happened" test "$(grep -c '^started' "$TEST_TMP/act.out")" = 2
+check "restart/notify_stopping" grep -q "STOPPING=1" "$TEST_TMP/act.out"
+check "restart/activated_reports_none_lost" wait_jq "$A/api/v1/workers/steady" .episodes_total 300 5
+echo "    through a restart with socket activation: $(curl -s "$A/api/v1/workers/steady" | jq -r .episodes_total) of 300 episodes"
+kill -TERM "$ACTIVATOR"
+wait "$ACTIVATOR" 2>/dev/null
+"$BUILD/liveprobed" --unload --pin-root "/sys/fs/bpf/liveprobe-e2e-$$-act" >/dev/null
