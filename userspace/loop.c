@@ -46,6 +46,8 @@ static void on_ring_event(void *ctx, const void *data, size_t size)
 	}
 }
 
+static void save_state(struct loop *loop, uint64_t now_ns, bool force);
+
 void loop_forget(struct loop *loop, struct worker *worker)
 {
 	sockwatch_forget(&loop->sockets, &loop->fleet, loop->probe, worker);
@@ -62,8 +64,11 @@ static void handle_command(void *ctx, struct cmd *cmd)
 		cmd->result = procwatch_register(&loop->procs, &loop->fleet, cmd->name, cmd->pid,
 						 ORIGIN_API, &worker, cmd->error,
 						 sizeof(cmd->error));
-		if (!cmd->result)
+		if (!cmd->result) {
 			snprintf(cmd->name, sizeof(cmd->name), "%s", worker->name);
+			/* Durable before its 201: a daemon killed right after still knows it. */
+			save_state(loop, clock_mono_ns(), true);
+		}
 		return;
 	case CMD_REPORTS: {
 		uint64_t before = 0, after = 0;
@@ -417,16 +422,18 @@ int loop_init(struct loop *loop, const struct opts *opts)
 	}
 
 	if (opts->state_dir[0]) {
-		uint64_t last_event_id = 0;
+		struct state_header header = {};
 
 		ret = state_prepare(opts->state_dir, &loop->state_lock_fd);
 		loop->restoring = true;
 		if (!ret)
-			ret = state_load(opts->state_dir, restore_worker, loop, &last_event_id, err,
+			ret = state_load(opts->state_dir, restore_worker, loop, &header, err,
 					 sizeof(err));
 		loop->restoring = false;
 		/* Event ids go on from the last daemon's, so a resumed stream misses nothing. */
-		events_continue_after(last_event_id);
+		events_continue_after(header.last_event_id);
+		if (header.saved_at && probe_start_mode(loop->probe) == PROBE_TOOK_OVER)
+			loop->status.gap_s = clock_wall_s() - header.saved_at;
 		if (ret) {
 			if (ret == -EINVAL)
 				log_error("--state-dir: %s", err);

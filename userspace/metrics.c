@@ -203,6 +203,9 @@ static void probe_families(struct out *out, const struct snapshot *snapshot,
 	family(out, "liveprobe_state_save_failing", "gauge",
 	       "1 while the known workers cannot be saved in --state-dir (a restart would forget).");
 	sample(out, "liveprobe_state_save_failing %d", probe->save_error != 0);
+	family(out, "liveprobe_restart_gap_seconds", "gauge",
+	       "After a takeover: seconds from the previous daemon's last save to this start.");
+	sample(out, "liveprobe_restart_gap_seconds %.3f", probe->gap_s);
 	family(out, "liveprobe_recovered_total", "counter",
 	       "Deaths taken from a previous daemon's pinned maps, with their exact facts.");
 	sample(out, "liveprobe_recovered_total %llu", (unsigned long long)probe->recovered_total);

@@ -29,7 +29,7 @@ struct probe {
 	struct bpf_link *links[PROBE_MAX_PROGS];
 	char link_names[PROBE_MAX_PROGS][64];
 	int n_links;
-	int pin_root_fd; /* holds an flock so two daemons never share a pin root */
+	int pin_root_fd; /* the pin root's lock (lock_pin_root): one daemon per pin root */
 	int stats_fd;	 /* BPF_ENABLE_STATS: run times are counted while it is open */
 	char pin_root[256];
 	bool pinned;
@@ -61,6 +61,35 @@ static bool on_bpffs(const char *path)
 	struct statfs fs;
 
 	return statfs(path, &fs) == 0 && fs.f_type == BPF_FS_MAGIC;
+}
+
+/*
+ * One daemon per pin root, held by a lock that cannot be removed from under it: a file under
+ * /run/liveprobe named after the pin root (the pin directory itself may be removed, and then a
+ * second daemon would start on it). Returns the locked fd, or -errno (-EBUSY: held).
+ */
+static int lock_pin_root(const char *pin_root)
+{
+	char path[512], name[300];
+	int fd, err;
+
+	err = paths_mkdir_p(PROBE_LOCK_DIR, 0755);
+	if (err)
+		return err;
+	snprintf(name, sizeof(name), "%s", pin_root);
+	for (char *c = name; *c; c++)
+		if (*c == '/')
+			*c = '%';
+	snprintf(path, sizeof(path), PROBE_LOCK_DIR "/%s.lock", name);
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
 }
 
 /* A fresh boot may have no bpffs; mount the conventional one when the pin root lives there. */
@@ -99,10 +128,12 @@ static int prepare_pin_root(struct probe *probe, const char *pin_root)
 			return err;
 		}
 	}
-	probe->pin_root_fd = open(pin_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (probe->pin_root_fd < 0 || flock(probe->pin_root_fd, LOCK_EX | LOCK_NB)) {
-		err = -errno;
-		log_error("pin root %s is in use by another liveprobed (use --pin-root)", pin_root);
+	probe->pin_root_fd = lock_pin_root(pin_root);
+	if (probe->pin_root_fd < 0) {
+		err = probe->pin_root_fd;
+		log_error("pin root %s: %s", pin_root,
+			  err == -EBUSY ? "in use by another liveprobed (use --pin-root)"
+					: strerror(-err));
 		return err;
 	}
 	snprintf(probe->pin_root, sizeof(probe->pin_root), "%s", pin_root);
@@ -536,15 +567,11 @@ enum probe_start_mode probe_start_mode(const struct probe *probe)
 
 int probe_unload(const char *pin_root)
 {
-	int fd = open(pin_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = lock_pin_root(pin_root); /* never the pins of a running daemon */
 	int removed;
 
 	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (flock(fd, LOCK_EX | LOCK_NB)) {
-		close(fd);
-		return -EBUSY;
-	}
+		return fd;
 	removed = unpin_all(pin_root);
 	close(fd);
 	if (removed < 0)

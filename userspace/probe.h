@@ -17,6 +17,9 @@
 
 struct probe;
 
+/* Where the pin roots' locks live (lock files cannot be removed from under a daemon there). */
+#define PROBE_LOCK_DIR "/run/liveprobe/pin-locks"
+
 /* Called from probe_consume() for each ring-buffer record, on the caller's thread. */
 typedef void (*probe_event_fn)(void *ctx, const void *data, size_t size);
 

@@ -383,6 +383,9 @@ static json_object *probe_object(const struct snapshot *snapshot, uint64_t now_n
 											   : "fresh"));
 	json_object_object_add(obj, "recovered_total",
 			       json_object_new_uint64(probe->recovered_total));
+	json_object_object_add(obj, "restart_gap_s",
+			       probe->start_mode == PROBE_TOOK_OVER ? json_seconds(probe->gap_s)
+								    : NULL);
 	json_object_object_add(obj, "pidfds_open", json_object_new_uint64(probe->pidfds_open));
 	json_object_object_add(obj, "pidfds_max", json_object_new_uint64(probe->pidfds_max));
 	json_object_object_add(obj, "pidfd_limit_total",

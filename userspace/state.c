@@ -250,15 +250,15 @@ static bool read_worker(json_object *obj, struct state_worker *saved)
 	return true;
 }
 
-int state_load(const char *dir, state_worker_fn fn, void *ctx, uint64_t *last_event_id, char *err,
-	       size_t err_len)
+int state_load(const char *dir, state_worker_fn fn, void *ctx, struct state_header *header,
+	       char *err, size_t err_len)
 {
 	json_object *root, *list;
 	char path[512];
 	struct stat st;
 	int version;
 
-	*last_event_id = 0;
+	memset(header, 0, sizeof(*header));
 	snprintf(path, sizeof(path), "%s/%s", dir, STATE_FILE);
 	if (stat(path, &st))
 		return 0;
@@ -279,7 +279,9 @@ int state_load(const char *dir, state_worker_fn fn, void *ctx, uint64_t *last_ev
 	}
 	version = get_int(root, "version");
 	if (get_int(root, "last_event_id") > 0)
-		*last_event_id = get_int(root, "last_event_id");
+		header->last_event_id = get_int(root, "last_event_id");
+	if (get_int(root, "saved_at") > 0)
+		header->saved_at = get_int(root, "saved_at");
 	if (version > STATE_VERSION)
 		log_warn("%s was written by a newer liveprobed (version %d); reading what is known",
 			 path, version);

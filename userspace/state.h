@@ -55,7 +55,13 @@ struct state_worker {
 typedef void (*state_worker_fn)(void *ctx, const struct state_worker *saved);
 
 /* Reads the file; a missing file is 0 (a first start). -EINVAL names the problem in err. */
-int state_load(const char *dir, state_worker_fn fn, void *ctx, uint64_t *last_event_id, char *err,
-	       size_t err_len);
+/* What the file says about the daemon that wrote it. */
+struct state_header {
+	uint64_t last_event_id; /* SSE ids go on after it */
+	int64_t saved_at;	/* Unix seconds of the save; 0 when unknown */
+};
+
+int state_load(const char *dir, state_worker_fn fn, void *ctx, struct state_header *header,
+	       char *err, size_t err_len);
 
 #endif

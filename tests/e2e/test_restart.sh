@@ -133,3 +133,23 @@ echo "    through a restart with socket activation: $(curl -s "$A/api/v1/workers
 kill -TERM "$ACTIVATOR"
 wait "$ACTIVATOR" 2>/dev/null
 "$BUILD/liveprobed" --unload --pin-root "/sys/fs/bpf/liveprobe-e2e-$$-act" >/dev/null
+
+# --- durable before its 201, one daemon per pin root even when its directory goes, the gap
+rm -rf "$TEST_TMP/r-state"
+daemon || echo "FAIL: restart/durable/start"
+child durable
+long=a-worker-name-longer-than-the-kernel-maps-31-bytes
+check "restart/durable/registered" test "$(status_of POST "$URL/api/v1/workers" "{\"name\":\"$long\",\"pid\":$PID_durable}")" = 201
+kill -KILL "$DAEMON" # at once: no periodic save could have run
+wait "$DAEMON" 2>/dev/null
+daemon || echo "FAIL: restart/durable/restart"
+check "restart/durable/known_by_its_full_name" test "$(curl -s "$URL/api/v1/workers/$long" | jq -r .pid)" = "$PID_durable"
+check "restart/gap_reported" test "$(curl -s "$URL/api/v1/host" | jq -r '.probe.restart_gap_s > 0')" = true
+rm -rf "$PIN" # the pin directory removed from under a running daemon
+out=$("$BUILD/liveprobed" --listen "127.0.0.1:$(free_port)" --pin-root "$PIN" --ingest "$TEST_TMP/r2.sock" \
+	--api-socket "$TEST_TMP/r2.api" --state-dir "$TEST_TMP/r2-state" 2>&1)
+check "restart/second_daemon_refused_without_the_dir" grep -q "in use by another liveprobed" <<<"$out"
+check "restart/unload_refused_while_running" test "$("$BUILD/liveprobed" --unload --pin-root "$PIN" 2>&1 | grep -c 'stop it first')" = 1
+kill -TERM "$DAEMON"
+wait "$DAEMON" 2>/dev/null
+"$BUILD/liveprobed" --unload --pin-root "$PIN" >/dev/null

@@ -35,8 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	fwrite(data, 1, size, file);
 	fclose(file);
-	uint64_t last_event_id;
+	struct state_header header;
 
-	state_load(dir, take, NULL, &last_event_id, err, sizeof(err));
+	state_load(dir, take, NULL, &header, err, sizeof(err));
 	return 0;
 }
