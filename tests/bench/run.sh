@@ -273,3 +273,34 @@ echo "good client among 1,000 slow ones (20 GETs): median $(sed -n 10p "$BENCH_D
 wait $slow
 echo "slow clients cut by the 10 s request deadline: $(awk '/^closed/ {print $2}' "$BENCH_DIR/slow.out") of 1000"
 stop_daemon
+
+echo
+echo "== restart: from a daemon SIGKILL to the new daemon serving the exact facts of the gap"
+for ring in 4096 1048576; do
+	start_daemon --ringbuf-size $ring
+	sleepers=()
+	for i in $(seq 200); do
+		sleep 1000 &
+		sleepers+=($!)
+		curl -s -H "Authorization: Bearer $(cat "$LIVEPROBE_TOKEN_FILE")" -X POST $URL/api/v1/workers \
+			-d "{\"name\":\"gap-$i\",\"pid\":$!}" >/dev/null
+	done
+	kill -KILL $DAEMON
+	wait $DAEMON 2>/dev/null || true
+	for pid in "${sleepers[@]}"; do kill -KILL $pid; done
+	wait "${sleepers[@]}" 2>/dev/null || true
+	started=$(date +%s%N)
+	# take over this time: no --reset-pins
+	taskset -c $OTHER_CPUS $BUILD/liveprobed --listen 127.0.0.1:$PORT --pin-root $PIN \
+		--ingest $BENCH_DIR/ingest.sock --state-dir $BENCH_DIR/state \
+		--api-token-file "$LIVEPROBE_TOKEN_FILE" --api-socket $BENCH_DIR/api.sock 2>/dev/null &
+	DAEMON=$!
+	until [ "$(curl -s $URL/api/v1/host 2>/dev/null | jq -r '.states.killed // 0')" = 200 ]; do
+		sleep 0.002
+		[ $(($(date +%s%N) - started)) -gt 10000000000 ] && break
+	done
+	took=$((($(date +%s%N) - started) / 1000000))
+	echo "ring buffer $ring bytes: 200 deaths in the gap, $(curl -s $URL/api/v1/host | jq -r '.states.killed // 0') reported killed with their facts $took ms after the new daemon was started ($(curl -s $URL/api/v1/host | jq -r .probe.recovered_total) from the kernel's record)"
+	stop_daemon
+	rm -rf $BENCH_DIR/state
+done
