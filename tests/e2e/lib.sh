@@ -152,7 +152,7 @@ tcp_peer() {
 	local pid=$!
 	PIDS_TO_KILL+=("$pid")
 	printf -v "${var}_PID" '%s' "$pid"
-	for _ in $(seq 200); do
+	for _ in $(seq 500); do # 10 s: python starts slowly on a loaded machine
 		if [ -s "$out" ]; then
 			printf -v "${var}_PORT" '%s' "$(awk '/^connected/ {print $2}' "$out")"
 			return 0
