@@ -51,8 +51,24 @@ check() { # name, command...
 	fi
 }
 
+# free_port: a port free on IPv4 and IPv6 loopback, below the ephemeral range, so that no
+# outgoing connection of the tests takes it between this call and its use.
 free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+	python3 -c '
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for _ in range(1000):
+    port = random.randrange(10000, max(low, 10001))
+    try:
+        for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::")):
+            s = socket.socket(family)
+            s.bind((host, port))
+            s.close()
+    except OSError:
+        continue
+    print(port)
+    break
+'
 }
 
 # start_daemon VAR [ARGS...]: sets VAR to the base URL; the daemon's pid is in VAR_PID.
