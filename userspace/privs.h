@@ -13,7 +13,6 @@
 #ifndef LP_PRIVS_H
 #define LP_PRIVS_H
 
-#include <stdbool.h>
 
 int privs_drop(void);
 

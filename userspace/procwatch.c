@@ -475,9 +475,12 @@ struct worker *procwatch_restore(struct procwatch *watch, struct fleet *fleet,
 	return worker;
 }
 
-void procwatch_adopt_orphans(struct procwatch *watch, struct fleet *fleet, uint64_t now_ns)
+#define ORPHAN_BATCH 256
+
+/* Adopts one batch of orphans; returns how many it found (a full batch: look again). */
+static size_t adopt_orphan_batch(struct procwatch *watch, struct fleet *fleet, uint64_t now_ns)
 {
-	uint32_t tgid, *prev = NULL, orphans[256];
+	uint32_t tgid, *prev = NULL, orphans[ORPHAN_BATCH];
 	size_t n = 0;
 	struct lp_proc proc;
 
@@ -494,6 +497,7 @@ void procwatch_adopt_orphans(struct procwatch *watch, struct fleet *fleet, uint6
 		char name[LP_NAME_LEN + 1] = {};
 		struct worker *worker;
 		char comm[LP_COMM_LEN + 1];
+		int err;
 
 		if (probe_lookup(watch->probe, orphans[i], &proc))
 			continue;
@@ -501,7 +505,12 @@ void procwatch_adopt_orphans(struct procwatch *watch, struct fleet *fleet, uint6
 		text_clean(comm, sizeof(comm), proc.comm, LP_COMM_LEN);
 		if (!worker_name_valid(name) || fleet_find(fleet, name))
 			snprintf(name, sizeof(name), "pid-%u", orphans[i]);
-		if (fleet_add(fleet, name, 0, 0, comm, ORIGIN_API, now_ns, &worker)) {
+		err = fleet_add(fleet, name, 0, 0, comm, ORIGIN_API, now_ns, &worker);
+		if (err) {
+			/* Never silently: the kernel's record of it is given up here. */
+			log_warn("cannot take over %s (pid %u) from the kernel map: %s", name,
+				 orphans[i],
+				 err == -ENOSPC ? "over --max-workers" : strerror(-err));
 			probe_unwatch(watch->probe, orphans[i], proc.start_ticks);
 			continue;
 		}
@@ -516,6 +525,14 @@ void procwatch_adopt_orphans(struct procwatch *watch, struct fleet *fleet, uint6
 		else
 			fleet_set_owner(fleet, worker, AUTHORITY_ADMIN, proc_read_uid(orphans[i]));
 	}
+	return n;
+}
+
+void procwatch_adopt_orphans(struct procwatch *watch, struct fleet *fleet, uint64_t now_ns)
+{
+	/* Each batch leaves its orphans known or unwatched, so the next finds only new ones. */
+	while (adopt_orphan_batch(watch, fleet, now_ns) == ORPHAN_BATCH)
+		;
 }
 
 void procwatch_forget(struct procwatch *watch, struct fleet *fleet, struct worker *worker)
