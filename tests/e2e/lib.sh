@@ -129,6 +129,9 @@ status_of() {
 # host. Sets VAR (namespace name), VAR_IP (its address), VAR_LOCAL_IP (ours), VAR_LINK (its end).
 make_peer_host() {
 	local var=$1 ns="lp-$$-$1" octet=$((RANDOM % 200 + 20))
+	# A subnet no other pretend host uses now: two with one subnet would steal each other's
+	# replies.
+	while ip -br addr | grep -q "10\.231\.$octet\."; do octet=$((RANDOM % 200 + 20)); done
 	local ours="lpr$$$1" theirs="lpp$$$1"
 	ip netns add "$ns" || return 1
 	NETNS_TO_DELETE+=("$ns")
