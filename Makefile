@@ -95,6 +95,27 @@ $(OUTPUT)/test_kernel: $(KTEST_SRCS) $(patsubst %,$(OUTPUT)/%.o,$(CORE_MODS)) te
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests $(filter %.c %.o,$^) $(LDLIBS) -o $@
 
+# The restart test's "next version": the same daemon with BPF programs that differ by a few
+# instructions (LP_UPGRADE_VARIANT), to prove an upgrade replaces the programs and keeps the maps.
+UPGRADE := $(OUTPUT)/upgrade
+$(UPGRADE)/bpf/%.bpf.o: bpf/%.bpf.c bpf/liveprobe.bpf.h include/lp_events.h $(OUTPUT)/vmlinux.h
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(ARCH) -DLP_UPGRADE_VARIANT \
+		-Iinclude -I$(OUTPUT) -c $< -o $@
+$(UPGRADE)/liveprobe.bpf.o: $(patsubst bpf/%.bpf.c,$(UPGRADE)/bpf/%.bpf.o,$(BPF_SRCS))
+	$(call msg,LINK-BPF,$@)
+	$(Q)$(BPFTOOL) gen object $@ $^
+$(UPGRADE)/liveprobe.skel.h: $(UPGRADE)/liveprobe.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name liveprobe_bpf > $@
+$(UPGRADE)/probe.o: userspace/probe.c $(UPGRADE)/liveprobe.skel.h
+	$(call msg,CC,$@)
+	$(Q)$(CC) -I$(UPGRADE) $(ALL_CFLAGS) -c $< -o $@
+$(UPGRADE)/liveprobed: $(filter-out $(OUTPUT)/probe.o,$(DAEMON_OBJS)) $(UPGRADE)/probe.o
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
+
 run: all
 	$(OUTPUT)/liveprobed $(ARGS)
 
@@ -103,7 +124,7 @@ $(OUTPUT)/honest: tests/e2e/honest.c include/liveprobe.h | $(DEPS_STAMP)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $(WARN) -Iinclude $< -o $@
 
-test: all $(OUTPUT)/test_unit $(OUTPUT)/test_kernel $(OUTPUT)/honest fuzz-build
+test: all $(OUTPUT)/test_unit $(OUTPUT)/test_kernel $(OUTPUT)/honest $(UPGRADE)/liveprobed fuzz-build
 	$(Q)LP_BUILD=$(CURDIR)/$(OUTPUT) LP_FUZZ=$(CURDIR)/build/fuzz LP_SANITIZE=$(SANITIZE) \
 		bash tests/run.sh
 

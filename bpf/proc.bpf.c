@@ -77,6 +77,11 @@ int BPF_PROG(lp_proc_exit, struct task_struct *task, bool group_dead)
 	/* A thread's exit, even the main thread's, is not the process's. */
 	if (!group_dead)
 		return 0;
+#ifdef LP_UPGRADE_VARIANT
+	/* The restart test's next version: other instructions, the same behaviour. */
+	if (bpf_get_smp_processor_id() == 0xffffffff)
+		return 0;
+#endif
 	lp_stat_inc(LP_STAT_EXITS_SEEN);
 
 	proc = watched_proc(task, &tgid);

@@ -551,8 +551,10 @@ void fleet_evaluate(struct fleet *fleet, struct worker *worker, uint64_t now_ns)
 
 	if (worker->has_exit)
 		return;
+	/* A connection the kernel recorded, alive or dead (its death kept in lp_conns while no
+	 * daemon ran), is evidence as much as a report is. */
 	if (worker->awaiting_evidence) {
-		if (!worker->output.last_ns && worker->n_conns == worker->n_conns_dead)
+		if (!worker->output.last_ns && worker->n_conns == 0)
 			return;
 		worker->awaiting_evidence = false;
 	}

@@ -183,6 +183,18 @@ static void save_state(struct loop *loop, uint64_t now_ns, bool force)
 	}
 	loop->save_failed = false;
 	loop->saved_lifecycle = loop->fleet.lifecycle;
+	loop->saved_next_id = loop->fleet.next_id;
+}
+
+/*
+ * A worker that registered itself by a report has no 201 to wait for: it is durable once the
+ * batch that created it is saved, one fsync per batch at most, so a daemon killed 50 ms later
+ * still knows its full name (the kernel map keeps only 31 bytes of it).
+ */
+static void save_new_workers(struct loop *loop)
+{
+	if (loop->fleet.next_id != loop->saved_next_id && !loop->save_failed)
+		save_state(loop, clock_mono_ns(), true);
 }
 
 /* Every transition goes to the SSE log and the --on-transition hook, and is counted. */
@@ -485,9 +497,11 @@ void loop_poll_once(struct loop *loop, int timeout_ms)
 		}
 		case TAG_COMMANDS:
 			cmdq_drain(&loop->commands, handle_command, publish_now, loop);
+			save_new_workers(loop);
 			break;
 		case TAG_INGEST_UNIX:
 			ingest_drain(&loop->ingest, loop->ingest.unix_fd, on_report, loop);
+			save_new_workers(loop);
 			break;
 		case TAG_INGEST_UDP:
 			ingest_drain(&loop->ingest, loop->ingest.udp_fd, on_report, loop);

@@ -41,6 +41,7 @@ struct loop {
 	uint64_t published_generation;
 	uint64_t next_publish_ns; /* earliest time of the next snapshot copy */
 	uint64_t saved_lifecycle; /* fleet.lifecycle at the last state save */
+	uint32_t saved_next_id;	  /* fleet.next_id at the last state save: new workers since */
 	uint64_t next_save_ns;
 	bool save_failed; /* logged once per failing stretch */
 	bool status_changed;

@@ -6,8 +6,9 @@ source "$(dirname "$0")/lib.sh"
 PORT=$(free_port)
 PIN=/sys/fs/bpf/liveprobe-e2e-$$-restart
 URL=http://127.0.0.1:$PORT
+DAEMON_BIN=$BUILD/liveprobed
 daemon() { # ARGS...: a daemon on fixed paths, so that the next one finds what this one left
-	"$BUILD/liveprobed" --listen "127.0.0.1:$PORT" --pin-root "$PIN" --ingest "$TEST_TMP/r.sock" \
+	"$DAEMON_BIN" --listen "127.0.0.1:$PORT" --pin-root "$PIN" --ingest "$TEST_TMP/r.sock" \
 		--api-socket "$TEST_TMP/r.api" --state-dir "$TEST_TMP/r-state" \
 		--api-token-file "$TEST_TMP/token" "$@" 2>>"$TEST_TMP/restart.log" &
 	DAEMON=$!
@@ -25,9 +26,29 @@ child() {
 }
 facts() { curl -s "$URL/api/v1/workers/$1" | jq -c '[.state, .exit.code, .exit.signal_name, .exit.status_known]'; }
 
-for mode in kill term; do
+# ids of what the pin root holds: the lp_procs map, and the program behind the exit link
+pinned_ids() {
+	local link prog
+	link=$(ls "$PIN" | grep -m1 '^link_lp_proc_exit_')
+	prog=$(bpftool -j link show pinned "$PIN/$link" | jq -r .prog_id)
+	echo "map=$(bpftool -j map show pinned "$PIN/lp_procs" | jq -r .id)" \
+		"tag=$(bpftool -j prog show id "$prog" | jq -r .tag)" "link=$link"
+}
+make_peer_host G || echo "FAIL: restart/make_peer_host"
+
+# kill: SIGKILLed; term: a clean stop; upgrade: a clean stop, then a daemon whose BPF programs
+# differ (built with LP_UPGRADE_VARIANT) takes over
+for mode in kill term upgrade; do
 	rm -rf "$TEST_TMP/r-state"
-	daemon || { echo "FAIL: restart/$mode/start"; continue; }
+	DAEMON_BIN=$BUILD/liveprobed
+	cport=$(free_port)
+	daemon --watch-port "$cport" || { echo "FAIL: restart/$mode/start"; continue; }
+	tcp_peer "srv_$mode" "" server "$G_LOCAL_IP" "$cport"
+	tcp_peer "cli_$mode" "$G" client "$G_LOCAL_IP" "$cport"
+	peer_pid=$(eval echo \$cli_${mode}_PID)
+	peer_name="$G_IP:$(eval echo \$cli_${mode}_PORT)"
+	wait_jq "$URL/api/v1/workers/$peer_name" .state starting >/dev/null
+	before=$(pinned_ids)
 	for w in segv killed code3 term alive; do
 		child "$w"
 		curl -s -X POST "$URL/api/v1/workers" -d "{\"name\":\"$w\",\"pid\":$(eval echo \$PID_$w)}" >/dev/null
@@ -38,6 +59,7 @@ for mode in kill term; do
 	sleep 0.05
 	if [ $mode = kill ]; then kill -KILL "$DAEMON"; else kill -TERM "$DAEMON"; fi
 	wait "$DAEMON" 2>/dev/null
+	kill -KILL "$peer_pid" # a connection dies in the gap: its peer process is killed
 	# the gap: deaths of four kinds while no daemon runs
 	echo SEGV >"$TEST_TMP/how-segv"
 	echo KILL >"$TEST_TMP/how-killed"
@@ -47,6 +69,7 @@ for mode in kill term; do
 	sleep 0.5
 	check "restart/$mode/probe_kept_recording" test -n "$(ls "$PIN" | grep "^link_lp_proc_exit")"
 	started=$(date +%s.%N)
+	[ $mode = upgrade ] && DAEMON_BIN=$BUILD/upgrade/liveprobed
 	daemon || { echo "FAIL: restart/$mode/restart"; continue; }
 	ready=$(python3 -c "import sys; print(f'{$(date +%s.%N) - $started:.3f}')")
 	echo "    $mode: ready again in $ready s"
@@ -57,6 +80,16 @@ for mode in kill term; do
 	check "restart/$mode/term_exact" test "$(facts term)" = '["exited",null,"SIGTERM",true]'
 	check "restart/$mode/late_registration_kept" test "$(facts late)" = '["exited",0,null,true]'
 	check "restart/$mode/recovered_counted" test "$(curl -s "$URL/api/v1/host" | jq -r .probe.recovered_total)" -ge 5
+	check "restart/$mode/gap_conn_death_reason" wait_jq "$URL/api/v1/workers/$peer_name" '.connections[0].reason' peer_closed 2
+	check "restart/$mode/gap_conn_death_state" test "$(curl -s "$URL/api/v1/workers/$peer_name" | jq -r .state)" = disconnected
+	after=$(pinned_ids)
+	echo "    $mode: before [$before] after [$after]"
+	check "restart/$mode/maps_kept" test "${before%% *}" = "${after%% *}"
+	check "restart/$mode/links_replaced" test "${before##* }" != "${after##* }"
+	if [ $mode = upgrade ]; then
+		tags() { sed 's/.*tag=\([0-9a-f]*\).*/\1/' <<<"$1"; }
+		check "restart/upgrade/new_program_runs" test "$(tags "$before")" != "$(tags "$after")"
+	fi
 	check "restart/$mode/alive_still_watched" test "$(curl -s "$URL/api/v1/workers/alive" | jq -r .health)" = amber
 	echo SEGV >"$TEST_TMP/how-alive"
 	check "restart/$mode/death_after_restart_seen" wait_jq "$URL/api/v1/workers/alive" .state crashed
@@ -64,7 +97,9 @@ for mode in kill term; do
 	wait "$DAEMON" 2>/dev/null
 	"$BUILD/liveprobed" --unload --pin-root "$PIN" >/dev/null
 	rm -f "$TEST_TMP"/how-*
+	kill "$(eval echo \$srv_${mode}_PID)" 2>/dev/null
 done
+DAEMON_BIN=$BUILD/liveprobed
 check "restart/unload_leaves_nothing" test ! -e "$PIN"
 
 # --- events across a restart: ids go on, a resumed stream gets what it missed once, and
@@ -140,10 +175,23 @@ daemon || echo "FAIL: restart/durable/start"
 child durable
 long=a-worker-name-longer-than-the-kernel-maps-31-bytes
 check "restart/durable/registered" test "$(status_of POST "$URL/api/v1/workers" "{\"name\":\"$long\",\"pid\":$PID_durable}")" = 201
+# and one that registered itself by a datagram 50 ms before: no 201 to wait for
+self=a-self-registered-reporter-name-longer-than-31-bytes
+python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.sendto(f"episode worker={sys.argv[2]} completed_at={time.time()}".encode(), sys.argv[1])
+time.sleep(30)' "$TEST_TMP/r.sock" "$self" &
+SELF=$!
+PIDS_TO_KILL+=("$SELF")
+wait_jq "$URL/api/v1/workers/$self" .episodes_total 1 >/dev/null
+sleep 0.05
 kill -KILL "$DAEMON" # at once: no periodic save could have run
 wait "$DAEMON" 2>/dev/null
 daemon || echo "FAIL: restart/durable/restart"
 check "restart/durable/known_by_its_full_name" test "$(curl -s "$URL/api/v1/workers/$long" | jq -r .pid)" = "$PID_durable"
+check "restart/durable/self_registered_known" test "$(curl -s "$URL/api/v1/workers/$self" | jq -r .pid)" = "$SELF"
+kill "$SELF"
 check "restart/gap_reported" test "$(curl -s "$URL/api/v1/host" | jq -r '.probe.restart_gap_s > 0')" = true
 rm -rf "$PIN" # the pin directory removed from under a running daemon
 out=$("$BUILD/liveprobed" --listen "127.0.0.1:$(free_port)" --pin-root "$PIN" --ingest "$TEST_TMP/r2.sock" \
