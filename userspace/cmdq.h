@@ -30,6 +30,7 @@ struct cmd {
 	enum cmd_kind kind;
 	char name[WORKER_NAME_MAX + 1];
 	int64_t pid;
+	int expects_output; /* CMD_ADD_WORKER: 1 or 0 as given, -1 not given */
 	struct report *reports;
 	size_t n_reports;
 	uint64_t dropped[REPORT_ERR__COUNT]; /* found by the HTTP thread, then by the loop */

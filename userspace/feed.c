@@ -154,6 +154,32 @@ static void refuse(uint64_t dropped[REPORT_ERR__COUNT], enum report_error reason
 		    report_error_name(reason));
 }
 
+/*
+ * MAINPID=: the service's main process is another one now (a wrapper that started the real
+ * daemon). The worker follows it, under the same rule as pid=: the sender itself or one of its
+ * descendants, unless the sender is an admin.
+ */
+static void rebind_main_process(struct procwatch *procs, struct fleet *fleet,
+				struct worker *worker, const struct report *report,
+				const struct ingest_sender *sender)
+{
+	struct report as_pid = {.pid = report->mainpid};
+	char err[160];
+
+	if (worker->pid == report->mainpid && !worker->has_exit)
+		return;
+	if (sender->via == INGEST_UDP || !may_bind_pid(&as_pid, sender, NULL)) {
+		log_limited(REPORT_ERR_PID_NOT_SENDER,
+			    "MAINPID=%u for %s from pid %d refused: not the sender or its child",
+			    report->mainpid, worker->name, (int)sender->pid);
+		return;
+	}
+	if (fleet_find_live_pid(fleet, report->mainpid))
+		return; /* already another worker's process */
+	if (procwatch_rebind(procs, fleet, worker, report->mainpid, err, sizeof(err)))
+		log_debug("MAINPID=%u for %s: %s", report->mainpid, worker->name, err);
+}
+
 void feed_apply(struct fleet *fleet, struct procwatch *procs, struct sockwatch *sockets,
 		const struct report *report, const struct ingest_sender *sender,
 		uint64_t dropped[REPORT_ERR__COUNT])
@@ -218,6 +244,7 @@ void feed_apply(struct fleet *fleet, struct procwatch *procs, struct sockwatch *
 	case REPORT_EPISODE:
 		output_record_episode(&worker->output, report, now_ns, clock_rating_s());
 		fleet_set_bye(fleet, worker, false);
+		fleet_set_expects_output(fleet, worker, true, false);
 		break;
 	case REPORT_HELLO:
 		fleet_set_bye(fleet, worker, false);
@@ -228,8 +255,12 @@ void feed_apply(struct fleet *fleet, struct procwatch *procs, struct sockwatch *
 	case REPORT_NOTIFY:
 		if (report->ready)
 			fleet_set_bye(fleet, worker, false);
-		if (report->watchdog)
+		if (report->watchdog) {
 			output_record_heartbeat(&worker->output, now_ns);
+			fleet_set_expects_output(fleet, worker, true, false);
+		}
+		if (report->mainpid)
+			rebind_main_process(procs, fleet, worker, report, sender);
 		if (report->stopping)
 			fleet_set_bye(fleet, worker, true);
 		if (report->has_status) {

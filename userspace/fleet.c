@@ -18,6 +18,8 @@ static const char *const state_names[WS__COUNT] = {
 	[WS_DISCONNECTED] = "disconnected",
 	[WS_UNKNOWN] = "unknown",
 	[WS_SUSPECT] = "suspect",
+	[WS_STOPPED] = "stopped",
+	[WS_RUNNING] = "running",
 };
 
 int fleet_init(struct fleet *fleet, size_t capacity, size_t conn_capacity)
@@ -68,17 +70,17 @@ int fleet_state_from_name(const char *name)
 
 static const char *const origin_names[] = {
 	[ORIGIN_FLAG] = "flag", [ORIGIN_API] = "api",	    [ORIGIN_COMM] = "comm",
-	[ORIGIN_PEER] = "peer", [ORIGIN_REPORT] = "report",
+	[ORIGIN_PEER] = "peer", [ORIGIN_REPORT] = "report", [ORIGIN_CGROUP] = "cgroup",
 };
 
 const char *fleet_origin_name(enum worker_origin origin)
 {
-	return origin <= ORIGIN_REPORT ? origin_names[origin] : "api";
+	return origin <= ORIGIN_CGROUP ? origin_names[origin] : "api";
 }
 
 int fleet_origin_from_name(const char *name)
 {
-	for (int origin = 0; origin <= ORIGIN_REPORT; origin++) {
+	for (int origin = 0; origin <= ORIGIN_CGROUP; origin++) {
 		if (!strcmp(origin_names[origin], name))
 			return origin;
 	}
@@ -112,6 +114,8 @@ const char *fleet_health_name(enum worker_health health)
 		return "green";
 	case HEALTH_AMBER:
 		return "amber";
+	case HEALTH_GREY:
+		return "grey";
 	default:
 		return "red";
 	}
@@ -121,7 +125,10 @@ enum worker_health fleet_state_health(enum worker_state state)
 {
 	switch (state) {
 	case WS_WORKING:
+	case WS_RUNNING:
 		return HEALTH_GREEN;
+	case WS_STOPPED:
+		return HEALTH_GREY;
 	case WS_STARTING:
 	case WS_STALE:
 	case WS_SUSPECT:
@@ -135,6 +142,27 @@ bool fleet_state_is_dead(enum worker_state state)
 {
 	return state == WS_EXITED || state == WS_CRASHED || state == WS_KILLED ||
 	       state == WS_UNKNOWN;
+}
+
+bool fleet_state_is_ended(enum worker_state state)
+{
+	return fleet_state_is_dead(state) || state == WS_STOPPED;
+}
+
+bool fleet_state_is_exit_class(enum worker_state state)
+{
+	return fleet_state_is_ended(state);
+}
+
+bool fleet_crashlooping(const struct worker *worker, uint64_t now_ns)
+{
+	return worker->crashloop_until_ns && now_ns < worker->crashloop_until_ns;
+}
+
+enum worker_health fleet_worker_health(const struct worker *worker, enum worker_state state,
+				       uint64_t now_ns)
+{
+	return fleet_crashlooping(worker, now_ns) ? HEALTH_RED : fleet_state_health(state);
 }
 
 const char *fleet_signal_name(int signal)
@@ -230,6 +258,7 @@ int fleet_add(struct fleet *fleet, const char *name, uint32_t pid, uint64_t star
 	worker->state_since_ns = now_ns;
 	worker->registered_ns = now_ns;
 	worker->pidfd = -1;
+	worker->expects_output = origin == ORIGIN_REPORT;
 	snprintf(worker->reason, sizeof(worker->reason), "no output seen yet");
 	fleet->generation++;
 	fleet->lifecycle++;
@@ -345,6 +374,30 @@ void fleet_set_state(struct fleet *fleet, struct worker *worker, enum worker_sta
 	}
 }
 
+/*
+ * --crash-loop COUNT,SECONDS: COUNT crashes or kills within SECONDS make it crash-looping, and it
+ * stays so until it has stayed up for SECONDS after its last one.
+ */
+static void count_crash(struct fleet *fleet, struct worker *worker, const char *how,
+			uint64_t at_ns)
+{
+	uint64_t window = fleet->crashloop_window_ns;
+	uint32_t in_window = 0, kept;
+
+	worker->crash_ns[worker->n_crashes++ % FLEET_CRASHES_KEPT] = at_ns;
+	kept = worker->n_crashes < FLEET_CRASHES_KEPT ? worker->n_crashes : FLEET_CRASHES_KEPT;
+	for (uint32_t i = 0; i < kept; i++)
+		in_window += at_ns - worker->crash_ns[i] <= window;
+	if (!fleet->crashloop_count || !window)
+		return;
+	if (in_window >= fleet->crashloop_count || fleet_crashlooping(worker, at_ns)) {
+		worker->crashloop_until_ns = at_ns + window;
+		snprintf(worker->crashloop_reason, sizeof(worker->crashloop_reason),
+			 "crash loop: %u crashes in %.0f s (last: %.*s)", in_window,
+			 (double)window / 1e9, FLEET_REASON_MAX - 48, how);
+	}
+}
+
 void fleet_apply_exit(struct fleet *fleet, struct worker *worker, const struct worker_exit *exit,
 		      enum worker_state state, uint64_t now_ns)
 {
@@ -356,15 +409,20 @@ void fleet_apply_exit(struct fleet *fleet, struct worker *worker, const struct w
 	worker->has_exit = true;
 	worker->exit = *exit;
 	describe_exit(exit, reason, sizeof(reason));
-	if (worker->bye) {
+	/* It said it would stop, and it did so cleanly (code 0, SIGTERM, SIGINT): grey. A crash
+	 * after a bye is still a crash. */
+	if (worker->bye && state == WS_EXITED) {
 		char said[FLEET_REASON_MAX];
 
-		/* It said it would stop; how it stopped stays in the exit facts. */
 		snprintf(said, sizeof(said), "stopped after bye (%.*s)", FLEET_REASON_MAX - 24,
 			 reason);
-		fleet_set_state(fleet, worker, WS_EXITED, said, now_ns);
-		return;
+		state = WS_STOPPED;
+		snprintf(reason, sizeof(reason), "%s", said);
 	}
+	if (state < WS__COUNT)
+		worker->exits_by_class[state]++;
+	if (state == WS_CRASHED || state == WS_KILLED)
+		count_crash(fleet, worker, reason, exit->at_ns ?: now_ns);
 	fleet_set_state(fleet, worker, state, reason, now_ns);
 }
 
@@ -520,6 +578,25 @@ enum worker_state fleet_output_state(const struct worker *worker,
 	double age = output_age(&worker->output, now_ns);
 	double after = output_stale_after(&worker->output, policy);
 
+	/* Not expected to report: the kernel's word is the evidence, a live process or a live
+	 * connection; with neither there is none yet, which is amber. */
+	if (!worker->expects_output) {
+		uint32_t alive = worker->n_conns - worker->n_conns_dead;
+
+		if (worker->pid && !worker->has_exit) {
+			snprintf(reason, reason_len, "process %u alive (not expected to report)",
+				 worker->pid);
+			return WS_RUNNING;
+		}
+		if (alive) {
+			snprintf(reason, reason_len,
+				 "%u connection%s alive (not expected to report)", alive,
+				 alive == 1 ? "" : "s");
+			return WS_RUNNING;
+		}
+		snprintf(reason, reason_len, "no process or connection seen yet");
+		return WS_STARTING;
+	}
 	if (age < 0) {
 		double waited =
 			now_ns > worker->registered_ns ? (now_ns - worker->registered_ns) / 1e9 : 0;
@@ -568,12 +645,12 @@ void fleet_evaluate(struct fleet *fleet, struct worker *worker, uint64_t now_ns)
 				 conn);
 		else
 			snprintf(reason, sizeof(reason), "every connection is dead: %s", conn);
-		fleet_set_state(fleet, worker, worker->bye ? WS_EXITED : WS_DISCONNECTED, reason,
+		fleet_set_state(fleet, worker, worker->bye ? WS_STOPPED : WS_DISCONNECTED, reason,
 				now_ns);
 		return;
 	}
 	if (worker->bye && !worker->pid && worker->n_conns == 0) {
-		fleet_set_state(fleet, worker, WS_EXITED, "stopped after bye", now_ns);
+		fleet_set_state(fleet, worker, WS_STOPPED, "stopped after bye", now_ns);
 		return;
 	}
 	if (worker->n_conns_suspect) {
@@ -615,6 +692,13 @@ struct worker *fleet_find_live_pid(struct fleet *fleet, uint32_t pid)
 void fleet_bind_process(struct fleet *fleet, struct worker *worker, uint32_t pid,
 			uint64_t start_ticks, const char *comm, int pidfd, uint64_t now_ns)
 {
+	/* A dead worker in a new process: a restart; the previous end stays as last_exit. */
+	if (worker->has_exit) {
+		worker->restarts_total++;
+		worker->has_last_exit = true;
+		worker->last_exit = worker->exit;
+		worker->last_exit_state = worker->state;
+	}
 	worker->pid = pid;
 	worker->start_ticks = start_ticks;
 	snprintf(worker->comm, sizeof(worker->comm), "%s", comm ? comm : "");
@@ -635,6 +719,19 @@ void fleet_set_owner(struct fleet *fleet, struct worker *worker, enum worker_aut
 		return;
 	worker->authority = authority;
 	worker->owner_uid = owner_uid;
+	fleet->generation++;
+	fleet->lifecycle++;
+}
+
+void fleet_set_expects_output(struct fleet *fleet, struct worker *worker, bool expects,
+			      bool explicit)
+{
+	if (worker->expects_output_set && !explicit)
+		return;
+	worker->expects_output_set |= explicit;
+	if (worker->expects_output == expects)
+		return;
+	worker->expects_output = expects;
 	fleet->generation++;
 	fleet->lifecycle++;
 }

@@ -31,13 +31,17 @@ enum worker_state {
 	WS_DISCONNECTED, /* every connection is dead */
 	WS_UNKNOWN,	 /* gone, but how it ended was not observed */
 	WS_SUSPECT,	 /* a connection has sent data that the peer does not acknowledge */
+	WS_STOPPED,	 /* ended cleanly after announcing it (bye, STOPPING=1): grey */
+	WS_RUNNING,	 /* alive, judged by the kernel alone: it is not expected to report */
 	WS__COUNT,
 };
 
+/* Ordered by severity, except grey: neither good nor bad, it never raises the host's. */
 enum worker_health {
 	HEALTH_GREEN,
 	HEALTH_AMBER,
 	HEALTH_RED,
+	HEALTH_GREY,
 };
 
 enum worker_origin {
@@ -46,6 +50,7 @@ enum worker_origin {
 	ORIGIN_COMM,   /* adopted by --watch-comm */
 	ORIGIN_PEER,   /* a connection-only worker, named after its peer (--watch-port) */
 	ORIGIN_REPORT, /* registered by its own report (ingest socket, UDP, HTTP episodes) */
+	ORIGIN_CGROUP, /* a cgroup: --watch-cgroup or --watch-unit */
 };
 
 /*
@@ -77,6 +82,9 @@ struct worker_exit {
 	uint64_t at_ns;	   /* CLOCK_MONOTONIC of the exit */
 };
 
+/* Crash times kept per worker for --crash-loop (COUNT is at most this). */
+#define FLEET_CRASHES_KEPT 16
+
 struct worker {
 	uint32_t id; /* never reused, unlike an index: connections point at it */
 	char name[WORKER_NAME_MAX + 1];
@@ -100,7 +108,22 @@ struct worker {
 	uint64_t suspect_cookie;   /* the connection that became suspect last */
 	uint32_t conn_first;	   /* in a snapshot only: index of its first connection */
 	struct output output;
-	bool bye; /* announced a clean stop: the exit or close that follows is `exited` */
+	bool bye; /* announced a clean stop: a clean exit or close that follows is `stopped` */
+	/* Judged on its output (false: by the kernel alone, `running` while alive). Workers that
+	 * report expect it; others do from their first episode or heartbeat, unless it was set. */
+	bool expects_output;
+	bool expects_output_set;
+	/* Incarnations: a dead worker that comes back in a new process is the same worker. */
+	uint32_t restarts_total;
+	uint32_t exits_by_class[WS__COUNT]; /* how its processes ended */
+	bool has_last_exit;		    /* the previous incarnation's end, after a restart */
+	enum worker_state last_exit_state;
+	struct worker_exit last_exit;
+	uint64_t crash_ns[FLEET_CRASHES_KEPT]; /* ring of crashed/killed times, newest at
+						  n_crashes - 1 */
+	uint32_t n_crashes;
+	uint64_t crashloop_until_ns; /* crash-looping until then (it must stay up that long) */
+	char crashloop_reason[FLEET_REASON_MAX];
 	/* Restored without a process to check: `unknown` until a report or a live connection. */
 	bool awaiting_evidence;
 };
@@ -130,6 +153,8 @@ struct fleet {
 	struct output_policy policy;
 	uint64_t generation; /* bumped on every change, so publishers know when to copy */
 	uint64_t lifecycle;  /* bumped when who exists or how they stand changes: worth saving */
+	uint32_t crashloop_count;     /* --crash-loop COUNT,SECONDS */
+	uint64_t crashloop_window_ns;
 	fleet_transition_fn on_transition;
 	void *ctx;
 };
@@ -145,7 +170,16 @@ int fleet_origin_from_name(const char *name);
 const char *fleet_authority_name(enum worker_authority authority);
 int fleet_authority_from_name(const char *name); /* -1 when unknown */
 enum worker_health fleet_state_health(enum worker_state state);
+/* A worker's health: its state's, or red while it is crash-looping. */
+enum worker_health fleet_worker_health(const struct worker *worker, enum worker_state state,
+				       uint64_t now_ns);
+bool fleet_crashlooping(const struct worker *worker, uint64_t now_ns);
+/* Gone with a verdict: exited, crashed, killed, unknown. Stopped is ended, not dead. */
 bool fleet_state_is_dead(enum worker_state state);
+/* Dead or stopped: no process or connection left to watch. */
+bool fleet_state_is_ended(enum worker_state state);
+/* Classes of a process's end, for exits_by_class: the dead states and stopped. */
+bool fleet_state_is_exit_class(enum worker_state state);
 const char *fleet_signal_name(int signal);
 
 struct worker *fleet_find(struct fleet *fleet, const char *name);
@@ -209,6 +243,9 @@ void fleet_unindex_pid(struct fleet *fleet, struct worker *worker);
 /* Who created it and which uid may report for it (saved with the worker). */
 void fleet_set_owner(struct fleet *fleet, struct worker *worker, enum worker_authority authority,
 		     uint32_t owner_uid);
+/* Whether it is judged on its output; explicit (API, flag, config) wins over the default. */
+void fleet_set_expects_output(struct fleet *fleet, struct worker *worker, bool expects,
+			      bool explicit);
 /* A clean stop announced (bye, STOPPING=1), or taken back (a new episode, READY=1). */
 void fleet_set_bye(struct fleet *fleet, struct worker *worker, bool bye);
 /* Something readers see changed (output, a connection's facts): publish a new snapshot. */

@@ -667,8 +667,8 @@ static enum MHD_Result add_worker(struct http_server *server, struct MHD_Connect
 				  struct request *request)
 {
 	static const char usage[] = "body must be a JSON object like {\"name\":\"a\",\"pid\":123}";
-	struct cmd cmd = {.kind = CMD_ADD_WORKER};
-	json_object *root, *name, *pid;
+	struct cmd cmd = {.kind = CMD_ADD_WORKER, .expects_output = -1};
+	json_object *root, *name, *pid, *expects;
 	enum MHD_Result ret;
 	int64_t pid_value;
 
@@ -702,6 +702,15 @@ static enum MHD_Result add_worker(struct http_server *server, struct MHD_Connect
 			goto cleanup;
 		}
 		strcpy(cmd.name, text);
+	}
+	if (json_object_object_get_ex(root, "expects_output", &expects) &&
+	    !json_object_is_type(expects, json_type_null)) {
+		if (!json_object_is_type(expects, json_type_boolean)) {
+			ret = send_error(connection, MHD_HTTP_BAD_REQUEST,
+					 "\"expects_output\" must be true or false");
+			goto cleanup;
+		}
+		cmd.expects_output = json_object_get_boolean(expects);
 	}
 	ret = run_command(server, connection, &cmd);
 cleanup:

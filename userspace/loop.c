@@ -65,6 +65,10 @@ static void handle_command(void *ctx, struct cmd *cmd)
 						 ORIGIN_API, &worker, cmd->error,
 						 sizeof(cmd->error));
 		if (!cmd->result) {
+			if (cmd->expects_output >= 0)
+				fleet_set_expects_output(&loop->fleet, worker, cmd->expects_output,
+							 true);
+			fleet_evaluate(&loop->fleet, worker, clock_mono_ns());
 			snprintf(cmd->name, sizeof(cmd->name), "%s", worker->name);
 			/* Durable before its 201: a daemon killed right after still knows it. */
 			save_state(loop, clock_mono_ns(), true);
@@ -206,7 +210,7 @@ static void on_transition(void *ctx, const struct fleet_transition *transition)
 	/* Restoring replays states the previous daemon already announced: not again. */
 	if (loop->restoring)
 		return;
-	if (fleet_state_is_dead(transition->to) || transition->to == WS_DISCONNECTED)
+	if (fleet_state_is_ended(transition->to) || transition->to == WS_DISCONNECTED)
 		loop->status.exits_by_state[transition->to]++;
 	events_publish(transition, at);
 	hook_run(transition, at);
@@ -218,6 +222,36 @@ static void on_report(void *ctx, const struct report *report, const struct inges
 
 	feed_apply(&loop->fleet, &loop->procs, &loop->sockets, report, sender,
 		   loop->ingest.stats.dropped);
+}
+
+/* How long an ended worker is kept: --forget-after, else 600 s for adopted ones, else ever. */
+static uint64_t forget_after_ns(const struct loop *loop, const struct worker *worker)
+{
+	if (loop->opts->forget_after_s > 0)
+		return loop->opts->forget_after_s * 1e9;
+	if (worker->origin == ORIGIN_COMM || worker->origin == ORIGIN_CGROUP)
+		return OPTS_DEFAULT_FORGET_ADOPTED_S * 1000000000ull;
+	return 0;
+}
+
+static void forget_ended(struct loop *loop, uint64_t now_ns)
+{
+	for (size_t i = 0; i < loop->fleet.count;) {
+		struct worker *worker = &loop->fleet.workers[i];
+		uint64_t after = forget_after_ns(loop, worker);
+
+		if (after && fleet_state_is_ended(worker->state) &&
+		    now_ns - worker->state_since_ns >= after) {
+			log_debug("forgetting %s: %s for %.0f s", worker->name,
+				  fleet_state_name(worker->state),
+				  (now_ns - worker->state_since_ns) / 1e9);
+			loop_forget(loop, worker); /* workers move down: i stays */
+			loop->status.forgotten_total++;
+			loop->status_changed = true;
+			continue;
+		}
+		i++;
+	}
 }
 
 static void on_tick(struct loop *loop, uint64_t now_ns)
@@ -232,6 +266,7 @@ static void on_tick(struct loop *loop, uint64_t now_ns)
 	/* Staleness is a matter of time passing: re-judge every live worker. */
 	for (size_t i = 0; i < loop->fleet.count; i++)
 		fleet_evaluate(&loop->fleet, &loop->fleet.workers[i], now_ns);
+	forget_ended(loop, now_ns);
 	save_state(loop, now_ns, false);
 	hook_reap();
 	{
@@ -363,6 +398,8 @@ int loop_init(struct loop *loop, const struct opts *opts)
 	ret = fleet_init(&loop->fleet, opts->max_workers, opts->max_connections);
 	loop->fleet.policy.stale_after_s = opts->stale_after_s;
 	loop->fleet.policy.start_grace_s = opts->start_grace_s;
+	loop->fleet.crashloop_count = opts->crashloop_count;
+	loop->fleet.crashloop_window_ns = opts->crashloop_window_s * 1e9;
 	loop->status.policy = loop->fleet.policy;
 	loop->status.expected_workers = opts->expected_workers;
 	loop->fleet.on_transition = on_transition;
@@ -457,12 +494,19 @@ int loop_init(struct loop *loop, const struct opts *opts)
 	for (int i = 0; i < opts->n_watch_pids; i++) {
 		const struct opts_watch_pid *watch = &opts->watch_pids[i];
 
+		struct worker *worker;
+
 		ret = procwatch_claim(&loop->procs, &loop->fleet, watch->name, watch->pid, err,
 				      sizeof(err));
 		if (ret) {
 			log_error("--watch-pid %s%s%d: %s", watch->name, watch->name[0] ? "=" : "",
 				  watch->pid, err);
 			return ret;
+		}
+		worker = fleet_find_live_pid(&loop->fleet, watch->pid);
+		if (worker && watch->expects_output) {
+			fleet_set_expects_output(&loop->fleet, worker, true, true);
+			fleet_evaluate(&loop->fleet, worker, clock_mono_ns());
 		}
 	}
 	loop_reconcile(loop, clock_mono_ns());

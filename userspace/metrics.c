@@ -29,7 +29,7 @@ static void sample(struct out *out, const char *fmt, ...)
 	fputc('\n', out->file);
 }
 
-static const char *const health_names[] = {"green", "amber", "red"};
+static const char *const health_names[] = {"green", "amber", "red", "grey"};
 
 /* A counter family with one uint64_t of struct output per worker. */
 static void per_worker_counter(struct out *out, const struct snapshot *snapshot, const char *name,
@@ -57,12 +57,37 @@ static void worker_families(struct out *out, const struct snapshot *snapshot,
 			       snapshot->workers[i].name, fleet_state_name(state),
 			       states[i] == (enum worker_state)state);
 	family(out, "liveprobe_worker_health", "gauge",
-	       "1 for each worker's health (green, amber, red), 0 for the others.");
-	for (size_t i = 0; i < snapshot->count; i++)
-		for (int health = HEALTH_GREEN; health <= HEALTH_RED; health++)
+	       "1 for each worker's health (green, amber, red, grey), 0 for the others.");
+	for (size_t i = 0; i < snapshot->count; i++) {
+		enum worker_health health =
+			fleet_worker_health(&snapshot->workers[i], states[i], view->now_ns);
+
+		for (int level = HEALTH_GREEN; level <= HEALTH_GREY; level++)
 			sample(out, "liveprobe_worker_health{worker=\"%s\",health=\"%s\"} %d",
-			       snapshot->workers[i].name, health_names[health],
-			       fleet_state_health(states[i]) == (enum worker_health)health);
+			       snapshot->workers[i].name, health_names[level],
+			       health == (enum worker_health)level);
+	}
+	family(out, "liveprobe_worker_crashlooping", "gauge",
+	       "1 while the worker is crash-looping (--crash-loop COUNT,SECONDS).");
+	for (size_t i = 0; i < snapshot->count; i++)
+		sample(out, "liveprobe_worker_crashlooping{worker=\"%s\"} %d",
+		       snapshot->workers[i].name,
+		       fleet_crashlooping(&snapshot->workers[i], view->now_ns));
+	family(out, "liveprobe_worker_restarts_total", "counter",
+	       "Times the worker came back in a new process after its process ended.");
+	for (size_t i = 0; i < snapshot->count; i++)
+		sample(out, "liveprobe_worker_restarts_total{worker=\"%s\"} %u",
+		       snapshot->workers[i].name, snapshot->workers[i].restarts_total);
+	family(out, "liveprobe_worker_exits_total", "counter",
+	       "How the worker's processes ended, by class (exited, crashed, killed, unknown, "
+	       "stopped).");
+	for (size_t i = 0; i < snapshot->count; i++)
+		for (int state = 0; state < WS__COUNT; state++)
+			if (fleet_state_is_exit_class(state))
+				sample(out,
+				       "liveprobe_worker_exits_total{worker=\"%s\",class=\"%s\"} %u",
+				       snapshot->workers[i].name, fleet_state_name(state),
+				       snapshot->workers[i].exits_by_class[state]);
 	per_worker_counter(out, snapshot, "liveprobe_worker_episodes_total",
 			   "Episodes the worker reported (its count= summed).",
 			   offsetof(struct output, episodes_total));
@@ -115,7 +140,7 @@ static void host_families(struct out *out, const struct snapshot *snapshot,
 
 	render_throughput(snapshot, view, &producing, &total, NULL);
 	family(out, "liveprobe_host_health", "gauge", "1 for the host verdict, 0 for the others.");
-	for (int level = HEALTH_GREEN; level <= HEALTH_RED; level++)
+	for (int level = HEALTH_GREEN; level <= HEALTH_RED; level++) /* a host is never grey */
 		sample(out, "liveprobe_host_health{health=\"%s\"} %d", health_names[level],
 		       health == (enum worker_health)level);
 	family(out, "liveprobe_workers", "gauge", "Workers by state.");
@@ -144,11 +169,19 @@ static void host_families(struct out *out, const struct snapshot *snapshot,
 	sample(out, "liveprobe_connections{state=\"alive\"} %zu", alive);
 	sample(out, "liveprobe_connections{state=\"suspect\"} %zu", suspect);
 	sample(out, "liveprobe_connections{state=\"dead\"} %zu", dead);
+	family(out, "liveprobe_workers_forgotten_total", "counter",
+	       "Dead or stopped workers removed by --forget-after (or its default for adopted "
+	       "ones).");
+	sample(out, "liveprobe_workers_forgotten_total %llu",
+	       (unsigned long long)probe->forgotten_total);
 	family(out, "liveprobe_exits_total", "counter",
-	       "Workers that ended, by how: exited, crashed, killed, disconnected, unknown.");
-	for (int state = WS_EXITED; state <= WS_UNKNOWN; state++)
-		sample(out, "liveprobe_exits_total{class=\"%s\"} %llu", fleet_state_name(state),
-		       (unsigned long long)probe->exits_by_state[state]);
+	       "Workers that ended, by how: exited, crashed, killed, disconnected, unknown, "
+	       "stopped.");
+	for (int state = 0; state < WS__COUNT; state++)
+		if (fleet_state_is_ended(state) || state == WS_DISCONNECTED)
+			sample(out, "liveprobe_exits_total{class=\"%s\"} %llu",
+			       fleet_state_name(state),
+			       (unsigned long long)probe->exits_by_state[state]);
 }
 
 static void probe_families(struct out *out, const struct snapshot *snapshot,

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fleet.h"
 #include "opts.h"
 
 #define LIVEPROBE_VERSION "0.1.0"
@@ -22,8 +23,11 @@ static const char usage_text[] =
 	"Options:\n"
 	"  --listen ADDR:PORT      HTTP API address (default " OPTS_DEFAULT_LISTEN ").\n"
 	"                          Binding anything but loopback prints a warning.\n"
-	"  --watch-pid [NAME=]PID  watch a running process; NAME defaults to COMM-PID "
-	"(repeatable)\n"
+	"  --watch-pid [NAME=]PID[,expects-output]\n"
+	"                          watch a running process; NAME defaults to COMM-PID\n"
+	"                          (repeatable). Judged by the kernel alone (running while\n"
+	"                          alive) until it first reports, or on its reports from the\n"
+	"                          start with ,expects-output\n"
 	"  --watch-comm COMM       watch every process, running now or started later, whose\n"
 	"                          command name is COMM (at most 15 bytes; repeatable)\n"
 	"  --watch-port PORT       every TCP connection whose local or remote port is PORT is a\n"
@@ -63,6 +67,18 @@ static const char usage_text[] =
 	"                          adaptive, from each worker's own rhythm, 1..600 s)\n"
 	"  --start-grace SECONDS   how long a worker may go without any output (or with too few\n"
 	"                          reports to know its rhythm) before it is stale (default 60)\n"
+	"  --crash-loop COUNT,SECONDS\n"
+	"                          a worker whose processes crashed or were killed COUNT times\n"
+	"                          within SECONDS is crash-looping: red until it stays up that\n"
+	"                          long (default 3,300; COUNT 2..16)\n"
+	"  --forget-after SECONDS  remove dead and stopped workers this long after they ended\n"
+	"                          (default: never for named workers, 600 s for workers\n"
+	"                          adopted by --watch-comm or a cgroup watch)\n"
+	"  --watch-cgroup PATH     a cgroup v2 directory (absolute, or under the cgroup2 mount)\n"
+	"                          is one worker named after it: every process in it is\n"
+	"                          watched, its main process (the oldest) decides (repeatable)\n"
+	"  --watch-unit NAME.service\n"
+	"                          the same for a systemd unit's cgroup (repeatable)\n"
 	"  --state-dir DIR         known workers are kept here across restarts, in\n"
 	"                          workers.json (default " OPTS_DEFAULT_STATE_DIR ")\n"
 	"  --max-workers N         limit on watched workers (default 16384, at most 1048576)\n"
@@ -134,6 +150,8 @@ void opts_defaults(struct opts *opts)
 	opts->max_connections = OPTS_DEFAULT_MAX_CONNS;
 	opts->start_grace_s = 60;
 	opts->sse_clients = 16;
+	opts->crashloop_count = 3;
+	opts->crashloop_window_s = 300;
 }
 
 static int parse_u32(const char *text, uint32_t min, uint32_t max, uint32_t *out)
@@ -265,13 +283,27 @@ static enum opts_result parse_watch_pid(const char *text, struct opts *opts, cha
 {
 	struct opts_watch_pid *watch;
 	const char *eq = strchr(text, '=');
-	const char *pid_text = eq ? eq + 1 : text;
+	char pid_text[16];
+	const char *flag;
 	uint32_t pid;
 
 	if (opts->n_watch_pids >= OPTS_MAX_WATCH_PIDS)
 		return fail(err, err_len, "--watch-pid: at most %d may be given",
 			    OPTS_MAX_WATCH_PIDS);
 	watch = &opts->watch_pids[opts->n_watch_pids];
+	flag = strchr(eq ? eq : text, ',');
+	watch->expects_output = false;
+	if (flag) {
+		if (strcmp(flag, ",expects-output"))
+			return fail(err, err_len,
+				    "--watch-pid '%s': the only flag after the pid is "
+				    "',expects-output'",
+				    text);
+		watch->expects_output = true;
+	}
+	snprintf(pid_text, sizeof(pid_text), "%.*s",
+		 (int)(flag ? flag - (eq ? eq + 1 : text) : (long)strlen(eq ? eq + 1 : text)),
+		 eq ? eq + 1 : text);
 	if (parse_u32(pid_text, 1, 4194304, &pid))
 		return fail(err, err_len,
 			    "--watch-pid '%s': expected [NAME=]PID with PID in 1..4194304", text);
@@ -445,6 +477,10 @@ static enum opts_result parse_args(int argc, char **argv, struct opts *opts, cha
 		OPT_RESET_PINS,
 		OPT_UNLOAD,
 		OPT_CONFIG,
+		OPT_CRASH_LOOP,
+		OPT_FORGET_AFTER,
+		OPT_WATCH_CGROUP,
+		OPT_WATCH_UNIT,
 		OPT_HELP,
 		OPT_VERSION,
 	};
@@ -481,6 +517,10 @@ static enum opts_result parse_args(int argc, char **argv, struct opts *opts, cha
 		{"reset-pins", no_argument, NULL, OPT_RESET_PINS},
 		{"unload", no_argument, NULL, OPT_UNLOAD},
 		{"config", required_argument, NULL, OPT_CONFIG},
+		{"crash-loop", required_argument, NULL, OPT_CRASH_LOOP},
+		{"forget-after", required_argument, NULL, OPT_FORGET_AFTER},
+		{"watch-cgroup", required_argument, NULL, OPT_WATCH_CGROUP},
+		{"watch-unit", required_argument, NULL, OPT_WATCH_UNIT},
 		{"help", no_argument, NULL, OPT_HELP},
 		{"version", no_argument, NULL, OPT_VERSION},
 		{NULL, 0, NULL, 0},
@@ -615,6 +655,51 @@ static enum opts_result parse_args(int argc, char **argv, struct opts *opts, cha
 		case OPT_BPF_STATS:
 			opts->bpf_stats = true;
 			break;
+		case OPT_CRASH_LOOP: {
+			char count[16];
+			const char *comma = strchr(arg, ',');
+
+			if (!comma || comma - arg >= (long)sizeof(count))
+				return fail(err, err_len,
+					    "--crash-loop '%s': expected COUNT,SECONDS (e.g. 3,300)",
+					    arg);
+			snprintf(count, sizeof(count), "%.*s", (int)(comma - arg), arg);
+			if (parse_u32(count, 2, FLEET_CRASHES_KEPT, &opts->crashloop_count) ||
+			    parse_seconds(comma + 1, &opts->crashloop_window_s))
+				return fail(err, err_len,
+					    "--crash-loop '%s': expected COUNT in 2..%d and SECONDS "
+					    "in (0, 86400]",
+					    arg, FLEET_CRASHES_KEPT);
+			break;
+		}
+		case OPT_FORGET_AFTER:
+			if (parse_seconds(arg, &opts->forget_after_s))
+				return fail(err, err_len,
+					    "--forget-after '%s': expected seconds in (0, 86400]",
+					    arg);
+			break;
+		case OPT_WATCH_CGROUP:
+		case OPT_WATCH_UNIT: {
+			size_t len = strlen(arg);
+			bool unit = option == OPT_WATCH_UNIT;
+
+			if (opts->n_watch_cgroups >= OPTS_MAX_WATCH_CGROUPS)
+				return fail(err, err_len, "--watch-%s: at most %d may be given",
+					    unit ? "unit" : "cgroup", OPTS_MAX_WATCH_CGROUPS);
+			if (!len || len >= sizeof(opts->watch_cgroups[0]) || strstr(arg, "..") ||
+			    (unit && (strchr(arg, '/') || len < 9 ||
+				      (strcmp(arg + len - 8, ".service") &&
+				       strcmp(arg + len - 6, ".scope")))))
+				return fail(err, err_len,
+					    unit ? "--watch-unit '%s': expected NAME.service or "
+						   "NAME.scope"
+						 : "--watch-cgroup '%s': expected a cgroup directory "
+						   "without '..'",
+					    arg);
+			strcpy(opts->watch_cgroups[opts->n_watch_cgroups], arg);
+			opts->watch_cgroup_is_unit[opts->n_watch_cgroups++] = unit;
+			break;
+		}
 		case OPT_EXPECTED_WORKERS:
 			if (parse_u32(arg, 1, 1u << 20, &opts->expected_workers))
 				return fail(err, err_len,

@@ -30,7 +30,11 @@
 struct opts_watch_pid {
 	char name[WORKER_NAME_MAX + 1]; /* empty: COMM-PID */
 	int32_t pid;
+	bool expects_output; /* ",expects-output": judged on its reports from the start */
 };
+
+#define OPTS_MAX_WATCH_CGROUPS	   16
+#define OPTS_DEFAULT_FORGET_ADOPTED_S 600 /* --watch-comm and cgroup workers, unless set */
 
 struct opts {
 	char listen_host[64];
@@ -70,6 +74,12 @@ struct opts {
 	bool no_sandbox; /* keep every capability, no seccomp filter: for debugging only */
 	bool reset_pins; /* drop what a previous daemon left pinned, instead of taking it over */
 	bool unload;	 /* remove the pins (so every program detaches) and exit */
+	uint32_t crashloop_count; /* --crash-loop COUNT,SECONDS */
+	double crashloop_window_s;
+	double forget_after_s; /* dead or stopped workers removed after this; 0: not set */
+	int n_watch_cgroups;
+	char watch_cgroups[OPTS_MAX_WATCH_CGROUPS][256]; /* as given: a path or UNIT.service */
+	bool watch_cgroup_is_unit[OPTS_MAX_WATCH_CGROUPS];
 };
 
 enum opts_result {

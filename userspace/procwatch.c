@@ -434,6 +434,18 @@ struct worker *procwatch_restore(struct procwatch *watch, struct fleet *fleet,
 	worker->output.episodes_total = saved->episodes_total;
 	worker->output.heartbeats_total = saved->heartbeats_total;
 	fleet_set_bye(fleet, worker, saved->bye);
+	worker->expects_output = saved->expects_output;
+	worker->expects_output_set = saved->expects_output_set;
+	worker->restarts_total = saved->restarts_total;
+	memcpy(worker->exits_by_class, saved->exits_by_class, sizeof(worker->exits_by_class));
+	worker->has_last_exit = saved->has_last_exit;
+	worker->last_exit = saved->last_exit;
+	worker->last_exit_state = saved->last_exit_state;
+	if (saved->crashloop_left_s > 0) {
+		worker->crashloop_until_ns = now_ns + (uint64_t)(saved->crashloop_left_s * 1e9);
+		memcpy(worker->crashloop_reason, saved->crashloop_reason,
+		       sizeof(worker->crashloop_reason));
+	}
 	if (saved->has_exit) {
 		worker->pid = saved->pid;
 		worker->start_ticks = saved->start_ticks;

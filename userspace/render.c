@@ -77,15 +77,11 @@ static char *finish(json_object *root)
 	return text;
 }
 
-static json_object *exit_object(const struct worker *worker, uint64_t now_ns)
+static json_object *exit_facts(const struct worker_exit *exit, uint64_t now_ns)
 {
-	const struct worker_exit *exit = &worker->exit;
 	const char *signal_name = fleet_signal_name(exit->signal);
-	json_object *obj;
+	json_object *obj = json_object_new_object();
 
-	if (!worker->has_exit)
-		return NULL;
-	obj = json_object_new_object();
 	json_object_object_add(
 		obj, "code",
 		exit->status_known && exit->signal == 0 ? json_object_new_int(exit->code) : NULL);
@@ -107,6 +103,42 @@ static json_object *exit_object(const struct worker *worker, uint64_t now_ns)
 	json_object_object_add(obj, "status_known", json_object_new_boolean(exit->status_known));
 	json_object_object_add(obj, "age_s", json_age(exit->at_ns, now_ns));
 	return obj;
+}
+
+static json_object *exit_object(const struct worker *worker, uint64_t now_ns)
+{
+	return worker->has_exit ? exit_facts(&worker->exit, now_ns) : NULL;
+}
+
+/* Incarnations: restarts, the previous one's end, how each ended, and a crash loop. */
+static void lifecycle_fields(json_object *obj, const struct worker *worker, uint64_t now_ns)
+{
+	json_object *classes = json_object_new_object();
+	bool looping = fleet_crashlooping(worker, now_ns);
+
+	json_object_object_add(obj, "expects_output",
+			       json_object_new_boolean(worker->expects_output));
+	json_object_object_add(obj, "restarts_total",
+			       json_object_new_uint64(worker->restarts_total));
+	if (worker->has_last_exit) {
+		json_object *last = exit_facts(&worker->last_exit, now_ns);
+
+		json_object_object_add(
+			last, "state",
+			json_object_new_string(fleet_state_name(worker->last_exit_state)));
+		json_object_object_add(obj, "last_exit", last);
+	} else {
+		json_object_object_add(obj, "last_exit", NULL);
+	}
+	for (int state = 0; state < WS__COUNT; state++)
+		if (fleet_state_is_exit_class(state) && worker->exits_by_class[state])
+			json_object_object_add(
+				classes, fleet_state_name(state),
+				json_object_new_uint64(worker->exits_by_class[state]));
+	json_object_object_add(obj, "exits_by_class", classes);
+	json_object_object_add(obj, "crashloop", json_object_new_boolean(looping));
+	json_object_object_add(obj, "crashloop_reason",
+			       looping ? json_object_new_string(worker->crashloop_reason) : NULL);
 }
 
 static json_object *conn_object(const struct conn *conn, uint64_t now_ns)
@@ -164,17 +196,22 @@ static void output_fields(json_object *obj, const struct worker *worker, enum wo
 			       json_object_new_uint64(output->episodes_total));
 	json_object_object_add(obj, "heartbeats_total",
 			       json_object_new_uint64(output->heartbeats_total));
+	/* Not judged on output: its output figures are null, not a misleading 0. */
+	bool judged = worker->expects_output;
+
 	json_object_object_add(obj, "episodes_per_min",
-			       json_seconds(render_worker_rate(worker, state, view)));
+			       judged ? json_seconds(render_worker_rate(worker, state, view))
+				      : NULL);
 	json_object_object_add(
 		obj, "last_episode_age_s",
 		output->last_episode_ns ? json_age(output->last_episode_ns, view->now_ns) : NULL);
 	json_object_object_add(obj, "last_output_age_s",
 			       output->last_ns ? json_age(output->last_ns, view->now_ns) : NULL);
 	json_object_object_add(obj, "expected_gap_s",
-			       output->n_gaps ? json_seconds(output->gap_mean_s) : NULL);
+			       judged && output->n_gaps ? json_seconds(output->gap_mean_s) : NULL);
 	json_object_object_add(obj, "stale_after_s",
-			       json_seconds(output_stale_after(output, &view->policy)));
+			       judged ? json_seconds(output_stale_after(output, &view->policy))
+				      : NULL);
 	/* Measured against the rating clock; shown against the wall clock, as people read it. */
 	json_object_object_add(obj, "clock_offset_s",
 			       output_clock_offset(output, view->now_real_s, &offset_s)
@@ -223,13 +260,14 @@ static json_object *worker_object(const struct worker *worker, const struct conn
 		json_object_object_add(obj, "owner", owner);
 	}
 	json_object_object_add(obj, "state", json_object_new_string(fleet_state_name(state)));
-	json_object_object_add(
-		obj, "health",
-		json_object_new_string(fleet_health_name(fleet_state_health(state))));
+	json_object_object_add(obj, "health",
+			       json_object_new_string(fleet_health_name(
+				       fleet_worker_health(worker, state, now_ns))));
 	json_object_object_add(obj, "reason", json_object_new_string(reason));
 	json_object_object_add(obj, "state_since_age_s", json_age(worker->state_since_ns, now_ns));
 	json_object_object_add(obj, "registered_age_s", json_age(worker->registered_ns, now_ns));
 	json_object_object_add(obj, "exit", exit_object(worker, now_ns));
+	lifecycle_fields(obj, worker, now_ns);
 	output_fields(obj, worker, state, view);
 	for (uint32_t i = 0; conns && i < worker->n_conns; i++)
 		json_object_array_add(list, conn_object(&conns[i], now_ns));
@@ -460,11 +498,17 @@ static enum worker_health host_verdict(const struct snapshot *snapshot,
 		const struct worker *worker = &snapshot->workers[i];
 		char reason[FLEET_REASON_MAX];
 		enum worker_state state = render_worker_state(worker, view, reason, sizeof(reason));
-		enum worker_health worker_health = fleet_state_health(state);
+		enum worker_health worker_health = fleet_worker_health(worker, state, view->now_ns);
 
 		per_state[state]++;
+		/* Grey (a clean, announced stop) is neither good nor bad: listed apart. */
+		if (worker_health == HEALTH_GREY)
+			continue;
 		AT_LEAST(worker_health);
-		if (worker_health != HEALTH_GREEN)
+		if (fleet_crashlooping(worker, view->now_ns))
+			add_reason(reasons, &n_reasons, "worker %s %s", worker->name,
+				   worker->crashloop_reason);
+		else if (worker_health != HEALTH_GREEN)
 			add_reason(reasons, &n_reasons, "worker %s %s: %s", worker->name,
 				   fleet_state_name(state), reason);
 	}
@@ -519,6 +563,15 @@ char *render_host(const struct snapshot *snapshot, const struct render_view *vie
 	json_object_object_add(root, "reasons", reasons);
 	json_object_object_add(root, "workers_total", json_object_new_uint64(snapshot->count));
 	json_object_object_add(root, "states", states);
+	{
+		json_object *stopped = json_object_new_array();
+
+		for (size_t i = 0; i < snapshot->count; i++)
+			if (snapshot->workers[i].state == WS_STOPPED)
+				json_object_array_add(
+					stopped, json_object_new_string(snapshot->workers[i].name));
+		json_object_object_add(root, "stopped", stopped);
+	}
 	render_throughput(snapshot, view, &producing, &total, producing_list);
 	json_object_object_add(root, "workers_producing", json_object_new_uint64(producing));
 	json_object_object_add(root, "episodes_per_min_total", json_seconds(total));

@@ -183,14 +183,33 @@ static bool notify_key(const char *line, size_t len, size_t *key_len)
 	return i > 0 && i < len && line[i] == '=';
 }
 
+/*
+ * sd_notify fields; *describes is set by those that say something about the worker. The others
+ * (BARRIER=1, FDSTORE=1, FDNAME=, NOTIFYACCESS=... : protocol between a service and systemd)
+ * never make or touch a worker: systemd-notify sends BARRIER=1 from its own short-lived process.
+ */
 static enum report_error apply_notify(struct report *notify, const char *line, size_t len,
-				      size_t key_len)
+				      size_t key_len, bool *describes)
 {
 	const char *value = line + key_len + 1;
 	size_t value_len = len - key_len - 1;
 
 #define KEY_IS(name) (key_len == sizeof(name) - 1 && !memcmp(line, name, key_len))
-	if (KEY_IS("READY"))
+	*describes = KEY_IS("READY") || KEY_IS("WATCHDOG") || KEY_IS("STOPPING") ||
+		     KEY_IS("STATUS") || KEY_IS("LIVEPROBE_WORKER") || KEY_IS("MAINPID") ||
+		     KEY_IS("RELOADING") || KEY_IS("ERRNO");
+	if (KEY_IS("MAINPID")) {
+		char digits[12];
+		uint64_t pid;
+
+		if (value_len == 0 || value_len >= sizeof(digits))
+			return REPORT_ERR_BAD_PID;
+		memcpy(digits, value, value_len);
+		digits[value_len] = '\0';
+		if (!parse_u64(digits, 4194304, &pid) || pid == 0)
+			return REPORT_ERR_BAD_PID;
+		notify->mainpid = pid;
+	} else if (KEY_IS("READY"))
 		notify->ready = value_len == 1 && value[0] == '1';
 	else if (KEY_IS("WATCHDOG"))
 		notify->watchdog = value_len == 1 && value[0] == '1';
@@ -236,8 +255,10 @@ size_t report_parse_datagram(const char *data, size_t len, report_fn fn, void *c
 			continue;
 		if (line_len <= REPORT_LINE_MAX && is_text(line, line_len) &&
 		    notify_key(line, line_len, &key_len)) {
-			err = apply_notify(&notify, line, line_len, key_len);
-			has_notify |= err == REPORT_OK;
+			bool describes = false;
+
+			err = apply_notify(&notify, line, line_len, key_len, &describes);
+			has_notify |= err == REPORT_OK && describes;
 		} else {
 			err = report_parse_line(line, line_len, &report);
 			if (!err) {

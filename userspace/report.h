@@ -70,6 +70,7 @@ struct report {
 	uint64_t seq;
 	/* sd_notify */
 	bool ready, watchdog, stopping;
+	uint32_t mainpid; /* MAINPID=: the worker's main process is now this one; 0 none */
 	bool has_status;
 	char status[REPORT_STATUS_MAX];
 };

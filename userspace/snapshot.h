@@ -40,6 +40,7 @@ struct daemon_status {
 	bool bpf_stats_enabled;		    /* run_time_ns is counted only while it is */
 	uint32_t expected_workers;	    /* --expected-workers, 0: not set */
 	uint64_t exits_by_state[WS__COUNT]; /* transitions into each dead state since start */
+	uint64_t forgotten_total;	    /* ended workers removed by --forget-after */
 	uint64_t hooks_started, hooks_merged, hooks_failed, hooks_waiting; /* --on-transition */
 	uint64_t pidfds_open, pidfds_max, pidfd_limit_total;  /* the open-file budget */
 	int start_mode;		  /* enum probe_start_mode: fresh, took_over, reset */

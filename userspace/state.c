@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "paths.h"
 #include "state.h"
@@ -89,6 +90,35 @@ static json_object *worker_json(const struct worker *worker, const struct sockwa
 	json_object_object_add(obj, "heartbeats_total",
 			       json_object_new_uint64(worker->output.heartbeats_total));
 	json_object_object_add(obj, "bye", json_object_new_boolean(worker->bye));
+	json_object_object_add(obj, "expects_output",
+			       json_object_new_boolean(worker->expects_output));
+	json_object_object_add(obj, "expects_output_set",
+			       json_object_new_boolean(worker->expects_output_set));
+	json_object_object_add(obj, "restarts_total",
+			       json_object_new_uint64(worker->restarts_total));
+	{
+		json_object *classes = json_object_new_object();
+
+		for (int state = 0; state < WS__COUNT; state++)
+			if (fleet_state_is_exit_class(state) && worker->exits_by_class[state])
+				json_object_object_add(
+					classes, fleet_state_name(state),
+					json_object_new_uint64(worker->exits_by_class[state]));
+		json_object_object_add(obj, "exits_by_class", classes);
+	}
+	if (worker->has_last_exit) {
+		json_object_object_add(obj, "last_exit", exit_json(&worker->last_exit));
+		json_object_object_add(
+			obj, "last_exit_state",
+			json_object_new_string(fleet_state_name(worker->last_exit_state)));
+	}
+	if (fleet_crashlooping(worker, clock_mono_ns())) {
+		json_object_object_add(
+			obj, "crashloop_left_s",
+			json_object_new_double((worker->crashloop_until_ns - clock_mono_ns()) / 1e9));
+		json_object_object_add(obj, "crashloop_reason",
+				       json_object_new_string(worker->crashloop_reason));
+	}
 	for (size_t i = 0; i < watch->n_bindings && json_object_array_length(peers) < 8; i++) {
 		const struct sockwatch_binding *binding = &watch->bindings[i];
 
@@ -207,7 +237,7 @@ static void read_exit(json_object *obj, struct worker_exit *exit)
 /* Unknown fields are ignored and missing ones default, as in every other protocol here. */
 static bool read_worker(json_object *obj, struct state_worker *saved)
 {
-	json_object *exit, *peers;
+	json_object *exit, *peers, *classes;
 	int origin, state, authority;
 	int64_t owner;
 
@@ -241,6 +271,45 @@ static bool read_worker(json_object *obj, struct state_worker *saved)
 	saved->episodes_total = get_int(obj, "episodes_total");
 	saved->heartbeats_total = get_int(obj, "heartbeats_total");
 	saved->bye = get_bool(obj, "bye");
+	/* Files of daemons before expects_output: a worker that reported expects it. */
+	saved->expects_output = json_object_object_get_ex(obj, "expects_output", NULL)
+					? get_bool(obj, "expects_output")
+					: saved->origin == ORIGIN_REPORT || saved->episodes_total > 0;
+	saved->expects_output_set = get_bool(obj, "expects_output_set");
+	if (get_int(obj, "restarts_total") > 0 && get_int(obj, "restarts_total") <= UINT32_MAX)
+		saved->restarts_total = get_int(obj, "restarts_total");
+	if (json_object_object_get_ex(obj, "exits_by_class", &classes) &&
+	    json_object_is_type(classes, json_type_object)) {
+		for (int state = 0; state < WS__COUNT; state++) {
+			int64_t count = get_int(classes, fleet_state_name(state));
+
+			if (fleet_state_is_exit_class(state) && count > 0 && count <= UINT32_MAX)
+				saved->exits_by_class[state] = count;
+		}
+	}
+	if (json_object_object_get_ex(obj, "last_exit", &exit) &&
+	    json_object_is_type(exit, json_type_object)) {
+		int last_state = fleet_state_from_name(get_string(obj, "last_exit_state"));
+
+		saved->has_last_exit = true;
+		read_exit(exit, &saved->last_exit);
+		saved->last_exit_state = last_state >= 0 && fleet_state_is_exit_class(last_state) ? last_state
+									: WS_UNKNOWN;
+	}
+	{
+		json_object *left;
+
+		/* At most a day: a window is minutes, and a hostile file cannot pin it red. */
+		if (json_object_object_get_ex(obj, "crashloop_left_s", &left) &&
+		    json_object_is_type(left, json_type_double)) {
+			double seconds = json_object_get_double(left);
+
+			if (seconds > 0 && seconds <= 86400)
+				saved->crashloop_left_s = seconds;
+		}
+	}
+	text_clean(saved->crashloop_reason, sizeof(saved->crashloop_reason),
+		   get_string(obj, "crashloop_reason"), SIZE_MAX);
 	if (json_object_object_get_ex(obj, "peers", &peers) &&
 	    json_object_is_type(peers, json_type_array)) {
 		for (size_t i = 0; i < json_object_array_length(peers) && saved->n_peers < 8; i++)

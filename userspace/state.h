@@ -47,6 +47,14 @@ struct state_worker {
 	char reason[FLEET_REASON_MAX];
 	uint64_t episodes_total, heartbeats_total;
 	bool bye;
+	bool expects_output, expects_output_set;
+	uint32_t restarts_total;
+	uint32_t exits_by_class[WS__COUNT];
+	bool has_last_exit;
+	enum worker_state last_exit_state;
+	struct worker_exit last_exit;
+	double crashloop_left_s; /* crash-looping for this much longer; 0 not */
+	char crashloop_reason[FLEET_REASON_MAX];
 	/* peers bound by reports (peer=), as IP:PORT */
 	int n_peers;
 	char peers[8][CONN_ENDPOINT_MAX];

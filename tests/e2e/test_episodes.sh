@@ -86,7 +86,7 @@ import socket, time
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.connect('$SOCK')
 s.send(b'hello worker=polite'); time.sleep(0.3); s.send(b'bye worker=polite'); time.sleep(0.3)
 raise SystemExit(3)" &
-check "episodes/bye_then_exit_is_exited" wait_field "$W/polite" .state exited 3
+check "episodes/bye_then_exit_is_stopped" wait_field "$W/polite" .state stopped 3
 check "episodes/bye_keeps_exit_code" test "$(field "$W/polite" .exit.code)" = 3
 
 # --- sd_notify, unchanged: the sender pid names the worker
@@ -101,7 +101,7 @@ check "episodes/sd_notify_registers" wait_field "$W/python3-$notifier" .status "
 check "episodes/watchdog_is_output" wait_field "$W/python3-$notifier" .state working
 check "episodes/heartbeats_counted_apart" test "$(field "$W/python3-$notifier" '.heartbeats_total > 0 and .episodes_total == 0')" = true
 wait "$notifier"
-check "episodes/stopping_then_exit_is_exited" wait_field "$W/python3-$notifier" .state exited
+check "episodes/stopping_then_exit_is_stopped" wait_field "$W/python3-$notifier" .state stopped
 
 # --- UDP and HTTP batches: no pid is bound
 python3 -c "

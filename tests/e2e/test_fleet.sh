@@ -69,7 +69,7 @@ expect() { # NAME STATE REASON-PATTERN
 check "fleet/sigkill_killed" expect actor-1 killed "SIGKILL from"
 check "fleet/sigsegv_crashed" expect actor-2 crashed "SIGSEGV"
 check "fleet/sigstop_stale" expect actor-3 stale "no output for over"
-check "fleet/bye_exited" expect actor-4 exited "stopped after bye"
+check "fleet/bye_stopped" expect actor-4 stopped "stopped after bye"
 check "fleet/link_cut_disconnected" expect actor-10 disconnected "alive, but every connection is dead: .* timeout"
 check "fleet/traffic_dropped_disconnected" expect actor-11 disconnected "alive, but every connection is dead: .* timeout"
 
@@ -81,5 +81,6 @@ check "fleet/total_is_survivors_rate" test "$(jq -r '(.episodes_per_min_total - 
 check "fleet/workers_view_adds_up" test "$(jq -r '(.episodes_per_min_total - ([.workers[].episodes_per_min] | add)) | fabs < 0.01' <<<"$workers")" = true
 check "fleet/dead_contribute_nothing" test "$(jq -r '[.workers[] | select(.state != "working") | .episodes_per_min] | all(. == 0)' <<<"$workers")" = true
 check "fleet/survivor_rate_plausible" test "$(jq -r '.producing | all(.episodes_per_min > 200 and .episodes_per_min < 330)' <<<"$host")" = true
-check "fleet/host_red_names_six" test "$(jq -r '[.reasons[] | select(test("^worker actor-(1|2|3|4|10|11) "))] | length' <<<"$host")" = 6
+check "fleet/host_red_names_five" test "$(jq -r '[.reasons[] | select(test("^worker actor-(1|2|3|4|10|11) "))] | length' <<<"$host")" = 5
+check "fleet/clean_stop_listed_apart" test "$(jq -c .stopped <<<"$host")" = '["actor-4"]'
 kill -CONT "$actor3"

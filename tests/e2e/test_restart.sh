@@ -47,7 +47,7 @@ for mode in kill term upgrade; do
 	tcp_peer "cli_$mode" "$G" client "$G_LOCAL_IP" "$cport"
 	peer_pid=$(eval echo \$cli_${mode}_PID)
 	peer_name="$G_IP:$(eval echo \$cli_${mode}_PORT)"
-	wait_jq "$URL/api/v1/workers/$peer_name" .state starting >/dev/null
+	wait_jq "$URL/api/v1/workers/$peer_name" .state running >/dev/null
 	before=$(pinned_ids)
 	for w in segv killed code3 term alive; do
 		child "$w"
@@ -90,7 +90,7 @@ for mode in kill term upgrade; do
 		tags() { sed 's/.*tag=\([0-9a-f]*\).*/\1/' <<<"$1"; }
 		check "restart/upgrade/new_program_runs" test "$(tags "$before")" != "$(tags "$after")"
 	fi
-	check "restart/$mode/alive_still_watched" test "$(curl -s "$URL/api/v1/workers/alive" | jq -r .health)" = amber
+	check "restart/$mode/alive_still_watched" test "$(curl -s "$URL/api/v1/workers/alive" | jq -r .state)" = running
 	echo SEGV >"$TEST_TMP/how-alive"
 	check "restart/$mode/death_after_restart_seen" wait_jq "$URL/api/v1/workers/alive" .state crashed
 	kill -TERM "$DAEMON"

@@ -26,7 +26,7 @@ check "cli/watch_port_range" test "$rc" = 1
 tcp_peer quiet "" server "$H_LOCAL_IP" "$quiet_port"
 tcp_peer c1 "$H" client "$H_LOCAL_IP" "$quiet_port"
 c1_name="$H_IP:$c1_PORT"
-check "sockets/peer_worker_appears" wait_jq "$W/$c1_name" .state starting
+check "sockets/peer_worker_appears" wait_jq "$W/$c1_name" .state running
 w=$(curl -s "$W/$c1_name")
 check "sockets/peer_worker_origin" test "$(jq -r .origin <<<"$w")" = peer
 check "sockets/connection_listed" test "$(jq -r '.connections[0].state' <<<"$w")" = ESTABLISHED
@@ -46,7 +46,7 @@ check "sockets/host_names_disconnected" grep -q "worker $c1_name disconnected" <
 # --- peer resets (SO_LINGER 0)
 tcp_peer c2 "$H" client "$H_LOCAL_IP" "$quiet_port" --linger0
 c2_name="$H_IP:$c2_PORT"
-wait_jq "$W/$c2_name" .state starting >/dev/null
+wait_jq "$W/$c2_name" .state running >/dev/null
 kill -TERM "$c2_PID"
 check "sockets/peer_rst_reset_received" wait_jq "$W/$c2_name" '.connections[0].reason' reset_received 2
 check "sockets/peer_rst_disconnected" test "$(curl -s "$W/$c2_name" | jq -r .state)" = disconnected
@@ -55,7 +55,7 @@ check "sockets/peer_rst_disconnected" test "$(curl -s "$W/$c2_name" | jq -r .sta
 tcp_peer busy "" server "$H_LOCAL_IP" "$busy_port" --send-interval 0.2
 tcp_peer c3 "$H" client "$H_LOCAL_IP" "$busy_port"
 c3_name="$H_IP:$c3_PORT"
-wait_jq "$W/$c3_name" .state starting >/dev/null
+wait_jq "$W/$c3_name" .state running >/dev/null
 ip netns exec "$H" nft -f - <<'EOF'
 table inet lp_silence {
 	chain input { type filter hook input priority 0; policy drop; }
@@ -69,7 +69,7 @@ check "sockets/suspect_retransmits_counted" test "$(jq -r '.connections[0].retra
 check "sockets/host_names_suspect" grep -q "worker $c3_name suspect" <<<"$(curl -s "$A/api/v1/host" | jq -r '.reasons[]')"
 check "sockets/silence_grows" wait_jq "$W/$c3_name" '.connections[0].last_data_recv_age_s > 1.5' true 4
 ip netns exec "$H" nft delete table inet lp_silence
-check "sockets/suspect_recovers" wait_jq "$W/$c3_name" .state starting 10
+check "sockets/suspect_recovers" wait_jq "$W/$c3_name" .state running 10
 
 # --- the link to the peer host is cut: suspect, not dead, without --keepalive
 ip -n "$H" link set "$H_LINK" down

@@ -203,6 +203,69 @@ static void test_fleet_lifecycle(void)
 	fleet_free(&fleet);
 }
 
+/* Issue 13: stopped is grey; restarts, exits by class and crash loops. */
+static void test_fleet_incarnations(void)
+{
+	struct worker_exit exit = {};
+	struct fleet fleet;
+	struct worker *worker;
+	const uint64_t s = 1000000000ull;
+
+	ASSERT_OK(fleet_init(&fleet, 4, 16), "init");
+	fleet.crashloop_count = 3;
+	fleet.crashloop_window_ns = 10 * s;
+
+	/* Not expected to report: running while its process lives, green. */
+	fleet_add(&fleet, "svc", 10, 1, "sleep", ORIGIN_FLAG, 0, &worker);
+	fleet_evaluate(&fleet, worker, 100 * s);
+	ASSERT_EQ(worker->state, WS_RUNNING, "an uninstrumented process is running");
+	ASSERT_EQ(fleet_state_health(WS_RUNNING), HEALTH_GREEN, "running is green");
+
+	/* bye, then exit 0: stopped, grey. */
+	fleet_set_bye(&fleet, worker, true);
+	fleet_classify_exit(0, false, &exit);
+	fleet_apply_exit(&fleet, worker, &exit, WS_EXITED, s);
+	ASSERT_EQ(worker->state, WS_STOPPED, "bye then exit 0 is stopped");
+	ASSERT_EQ(fleet_worker_health(worker, worker->state, s), HEALTH_GREY, "stopped is grey");
+	ASSERT_TRUE(!fleet_state_is_dead(WS_STOPPED) && fleet_state_is_ended(WS_STOPPED),
+		    "stopped is ended, not dead");
+
+	/* bye, then SIGSEGV: crashed all the same. */
+	fleet_add(&fleet, "byecrash", 11, 1, "x", ORIGIN_REPORT, 0, &worker);
+	fleet_set_bye(&fleet, worker, true);
+	fleet_apply_exit(&fleet, worker, &exit, fleet_classify_exit(SIGSEGV, false, &exit), s);
+	ASSERT_EQ(worker->state, WS_CRASHED, "bye then SIGSEGV is crashed");
+
+	/* Unannounced exit 0: exited, red. */
+	fleet_add(&fleet, "quit", 12, 1, "x", ORIGIN_REPORT, 0, &worker);
+	fleet_apply_exit(&fleet, worker, &exit, fleet_classify_exit(0, false, &exit), s);
+	ASSERT_EQ(worker->state, WS_EXITED, "exit 0 without bye is exited");
+	ASSERT_EQ(fleet_state_health(WS_EXITED), HEALTH_RED, "exited is red");
+
+	/* Crashes in a new process each time: restarts, classes, a crash loop. */
+	fleet_add(&fleet, "loop", 20, 1, "x", ORIGIN_REPORT, 0, &worker);
+	for (uint32_t i = 0; i < 4; i++) {
+		worker = fleet_find(&fleet, "loop");
+		fleet_apply_exit(&fleet, worker, &exit,
+				 fleet_classify_exit(i == 2 ? SIGKILL : SIGSEGV, false, &exit),
+				 (10 + 2 * i) * s);
+		fleet_bind_process(&fleet, worker, 21 + i, 1, "x", -1, (11 + 2 * i) * s);
+	}
+	ASSERT_EQ(worker->restarts_total, 4, "four restarts");
+	ASSERT_EQ(worker->exits_by_class[WS_CRASHED], 3, "three crashes");
+	ASSERT_EQ(worker->exits_by_class[WS_KILLED], 1, "one kill");
+	ASSERT_TRUE(worker->has_last_exit && worker->last_exit_state == WS_CRASHED,
+		    "the previous incarnation's end is kept");
+	ASSERT_TRUE(fleet_crashlooping(worker, 17 * s), "3 crashes in 10 s: crash-looping");
+	ASSERT_EQ(fleet_worker_health(worker, WS_WORKING, 17 * s), HEALTH_RED,
+		  "red while crash-looping, even working");
+	ASSERT_TRUE(strstr(worker->crashloop_reason, "crash loop: 4 crashes in 10 s (last: SIGSEGV") !=
+			    NULL,
+		    "the reason counts and names the last crash");
+	ASSERT_TRUE(!fleet_crashlooping(worker, 26 * s), "up for the window: no longer");
+	fleet_free(&fleet);
+}
+
 static json_object *parse_json(char *text)
 {
 	json_object *root = json_tokener_parse(text);
@@ -247,6 +310,7 @@ static void test_render_worker_and_host(void)
 
 	fleet_init(&fleet, 4, 16);
 	fleet_add(&fleet, "alive", 10, 1, "sleep", ORIGIN_API, 1000000000ull, &worker);
+	fleet_set_expects_output(&fleet, worker, true, true);
 	fleet_add(&fleet, "dead", 11, 1, "sleep", ORIGIN_FLAG, 1000000000ull, &worker);
 	fleet_classify_exit(SIGSEGV | 0x80, false, &exit);
 	fleet_apply_exit(&fleet, worker, &exit, WS_CRASHED, 2000000000ull);
@@ -319,7 +383,7 @@ static void test_render_caps_reasons(void)
 	fleet_init(&fleet, 200, 16);
 	for (int i = 0; i < 200; i++) {
 		snprintf(name, sizeof(name), "w%d", i);
-		fleet_add(&fleet, name, i + 1, 1, "x", ORIGIN_API, 0, &worker);
+		fleet_add(&fleet, name, i + 1, 1, "x", ORIGIN_REPORT, 0, &worker);
 	}
 	snapshot = make_snapshot(&fleet);
 	root = parse_json(render_host(snapshot, at(0)));
@@ -460,7 +524,8 @@ static void test_fleet_connections(void)
 	b = fleet_conn_add(&fleet, 2, &fleet.workers[1], 0);
 	apply_kernel(&fleet, b, &kernel, 10);
 	fleet_evaluate(&fleet, &fleet.workers[1], 20);
-	ASSERT_EQ(fleet.workers[1].state, WS_STARTING, "live connections: no verdict from them");
+	ASSERT_EQ(fleet.workers[1].state, WS_RUNNING,
+		  "live connections of a worker not expected to report: running");
 
 	kernel.retransmits = 1;
 	kernel.retrans_ns = 30;
@@ -796,6 +861,7 @@ static const struct harness_test tests[] = {
 	{"unit/proc_parse_stat", test_proc_parse_stat},
 	{"unit/classify_exit", test_classify_exit},
 	{"unit/fleet_lifecycle", test_fleet_lifecycle},
+	{"unit/fleet_incarnations", test_fleet_incarnations},
 	{"unit/render_worker_and_host", test_render_worker_and_host},
 	{"unit/render_host_without_evidence", test_render_host_without_evidence},
 	{"unit/render_caps_reasons", test_render_caps_reasons},

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Fleet lifecycle (issue 13): a clean announced stop is grey, a crash loop is red while its
+# current process works, an uninstrumented process is judged by the kernel alone, the dead of
+# --watch-comm are forgotten, systemd-notify's protocol messages make no worker, and a cgroup is
+# one worker whose every process the kernel watches.
+source "$(dirname "$0")/lib.sh"
+
+# report SOCKET LINE...: one datagram per line, from this short-lived python (its own pid)
+report() {
+	python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+for line in sys.argv[2:]:
+    s.sendto(line.encode(), sys.argv[1])' "$@"
+}
+# worker SOCKET NAME SECONDS THEN: reports every 0.1 s for SECONDS, then THEN (bye0, exit0,
+# byesegv, segv)
+worker() {
+	python3 -c '
+import os, signal, socket, sys, time
+sock, name, seconds, then = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+end = time.time() + seconds
+while time.time() < end:
+    s.sendto(f"episode worker={name} completed_at={time.time()}".encode(), sock)
+    time.sleep(0.1)
+if then.startswith("bye"):
+    s.sendto(f"bye worker={name}".encode(), sock)
+    time.sleep(0.1)
+if then.endswith("segv"):
+    os.kill(os.getpid(), signal.SIGSEGV)
+sys.exit(0)' "$@"
+}
+W() { curl -s "$A/api/v1/workers/$1"; }
+
+start_daemon A --start-grace 1 --crash-loop 3,6 || { echo "FAIL: lifecycle/start"; exit 1; }
+
+# --- stop, exit and crash, told apart
+worker "$A_INGEST" clean 0.5 bye0 &
+w1=$!
+worker "$A_INGEST" quit 0.5 exit0 &
+w2=$!
+worker "$A_INGEST" byecrash 0.5 byesegv 2>/dev/null &
+wait $w1 $! $w2 2>/dev/null
+check "lifecycle/bye_exit0_stopped" wait_jq "$A/api/v1/workers/clean" .state stopped 3
+check "lifecycle/stopped_is_grey" test "$(W clean | jq -r .health)" = grey
+check "lifecycle/exit0_without_bye_exited" wait_jq "$A/api/v1/workers/quit" .state exited 3
+check "lifecycle/exited_is_red" test "$(W quit | jq -r .health)" = red
+check "lifecycle/bye_then_segv_crashed" wait_jq "$A/api/v1/workers/byecrash" .state crashed 3
+host=$(curl -s "$A/api/v1/host")
+check "lifecycle/host_lists_stopped_apart" test "$(jq -c .stopped <<<"$host")" = '["clean"]'
+check "lifecycle/stopped_not_in_reasons" test "$(jq '[.reasons[] | select(test("clean"))] | length' <<<"$host")" = 0
+curl -s -X DELETE "$A/api/v1/workers/quit" >/dev/null
+curl -s -X DELETE "$A/api/v1/workers/byecrash" >/dev/null
+check "lifecycle/stopped_alone_host_not_red" wait_jq "$A/api/v1/host" '.health != "red"' true 3
+
+# --- an uninstrumented watched process: running (green) on the kernel's word; killed is killed
+spawn_sleeper IDLE
+curl -s -X POST "$A/api/v1/workers" -d "{\"name\":\"idle\",\"pid\":$IDLE}" >/dev/null
+sleep 1.5 # past the start grace
+w=$(W idle)
+check "lifecycle/uninstrumented_running" test "$(jq -r .state <<<"$w")" = running
+check "lifecycle/uninstrumented_green" test "$(jq -r .health <<<"$w")" = green
+check "lifecycle/uninstrumented_output_null" test "$(jq -c '[.expects_output, .episodes_per_min, .stale_after_s]' <<<"$w")" = '[false,null,null]'
+spawn_sleeper EXPECTING
+curl -s -X POST "$A/api/v1/workers" -d "{\"name\":\"expecting\",\"pid\":$EXPECTING,\"expects_output\":true}" >/dev/null
+check "lifecycle/expects_output_set_goes_stale" wait_jq "$A/api/v1/workers/expecting" .state stale 3
+kill -KILL "$IDLE"
+check "lifecycle/uninstrumented_killed" wait_jq "$A/api/v1/workers/idle" .state killed 2
+
+# --- a crash loop: a supervisor restarts a worker that crashes after about a second, 4 times;
+# the fifth incarnation stays up
+(
+	for i in 1 2 3 4; do worker "$A_INGEST" looper 1 segv 2>/dev/null; done
+	exec python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+while True:
+    s.sendto(f"episode worker=looper completed_at={time.time()}".encode(), sys.argv[1])
+    time.sleep(0.1)' "$A_INGEST"
+) &
+SUPERVISOR=$!
+PIDS_TO_KILL+=("$SUPERVISOR")
+check "lifecycle/crashloop_restarts_counted" wait_jq "$A/api/v1/workers/looper" .restarts_total 4 15
+sleep 0.5
+w=$(W looper)
+echo "    looper: $(jq -c '{state, health, restarts_total, exits_by_class, crashloop, crashloop_reason}' <<<"$w")"
+check "lifecycle/crashloop_fifth_producing" test "$(jq -r .state <<<"$w")" = working
+check "lifecycle/crashloop_flagged" test "$(jq -r .crashloop <<<"$w")" = true
+check "lifecycle/crashloop_red_while_working" test "$(jq -r .health <<<"$w")" = red
+check "lifecycle/crashloop_reason" grep -q "^crash loop: [34] crashes in 6 s (last: SIGSEGV" <<<"$(jq -r .crashloop_reason <<<"$w")"
+check "lifecycle/exits_by_class" test "$(jq -r .exits_by_class.crashed <<<"$w")" = 4
+check "lifecycle/last_exit_kept" test "$(jq -r .last_exit.signal_name <<<"$w")" = SIGSEGV
+check "lifecycle/crashloop_in_host_reasons" grep -q "worker looper crash loop" <<<"$(curl -s "$A/api/v1/host" | jq -r '.reasons[]')"
+metrics=$(curl -s "$A/metrics")
+check "lifecycle/metric_restarts" grep -q '^liveprobe_worker_restarts_total{worker="looper"} 4$' <<<"$metrics"
+check "lifecycle/metric_exits_by_class" grep -q '^liveprobe_worker_exits_total{worker="looper",class="crashed"} 4$' <<<"$metrics"
+check "lifecycle/metric_crashlooping" grep -q '^liveprobe_worker_crashlooping{worker="looper"} 1$' <<<"$metrics"
+check "lifecycle/crashloop_ends_after_window" wait_jq "$A/api/v1/workers/looper" .health green 9
+kill "$SUPERVISOR" 2>/dev/null
+
+# --- sd_notify as systemd speaks it: BARRIER=1 (from systemd-notify's own process) makes no
+# worker; READY, STATUS and STOPPING from one script are one worker
+before=$(curl -s "$A/api/v1/workers" | jq '.workers | length')
+NOTIFY_SOCKET=$A_INGEST bash -c 'systemd-notify --ready; systemd-notify --status=x; systemd-notify STOPPING=1; echo $$ >"$0"' "$TEST_TMP/notify.pid"
+NOTIFY_SOCKET=$A_INGEST bash -c 'systemd-notify --no-block --ready; systemd-notify --no-block --status=y; echo $$ >"$0"; sleep 0.3' "$TEST_TMP/notify2.pid"
+NOTIFY_SOCKET=$A_INGEST python3 -c '
+import ctypes, os, time
+sd = ctypes.CDLL("libsystemd.so.0")
+sd.sd_notify(0, b"READY=1\nSTATUS=from libsystemd")
+sd.sd_notify(0, b"BARRIER=1")
+time.sleep(0.3)'
+sleep 0.5
+names=$(curl -s "$A/api/v1/workers" | jq -r '.workers[].name')
+check "lifecycle/notify_no_barrier_workers" test "$(grep -c '^systemd-notify' <<<"$names")" = 0
+check "lifecycle/notify_one_worker_per_sender" test "$(curl -s "$A/api/v1/workers" | jq '.workers | length')" = $((before + 3))
+check "lifecycle/notify_script_is_one_worker" test "$(grep -c "^bash-$(cat "$TEST_TMP/notify.pid")$" <<<"$names")" = 1
+check "lifecycle/notify_no_block_one_worker" test "$(grep -c "^bash-$(cat "$TEST_TMP/notify2.pid")$" <<<"$names")" = 1
+check "lifecycle/notify_stopping_then_exit_stopped" wait_jq "$A/api/v1/workers/bash-$(cat "$TEST_TMP/notify.pid")" .state stopped 3
+check "lifecycle/libsystemd_status" test "$(curl -s "$A/api/v1/workers" | jq -r '[.workers[] | select(.status == "from libsystemd")] | length')" = 1
+
+# --- --watch-comm with --forget-after: the dead of 200 short-lived processes do not pile up
+cp "$(command -v sleep)" "$TEST_TMP/lpshort"
+start_daemon B --watch-comm lpshort --forget-after 2 || echo "FAIL: lifecycle/start_b"
+shorts=()
+for i in $(seq 200); do
+	"$TEST_TMP/lpshort" 0.01 &
+	shorts+=($!)
+done
+wait "${shorts[@]}"
+check "lifecycle/forget_after_empties" wait_jq "$B/api/v1/workers" '[.workers[] | select(.comm == "lpshort")] | length' 0 8
+check "lifecycle/forgotten_counted" test "$(curl -s "$B/metrics" | awk '/^liveprobe_workers_forgotten_total/ {print $2}')" -ge 200
+echo "    --watch-comm: $(curl -s "$B/metrics" | awk '/^liveprobe_workers_forgotten_total/ {print $2}') ended workers forgotten"
