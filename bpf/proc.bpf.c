@@ -33,6 +33,19 @@ struct {
 	__type(value, __u32);
 } lp_comms SEC(".maps");
 
+/* Watched cgroups (--watch-cgroup, --watch-unit), by cgroup v2 id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16);
+	__type(key, __u64);
+	__type(value, struct lp_cgroup_watch);
+} lp_cgroups SEC(".maps");
+
+static __always_inline __u64 task_cgroup_id(struct task_struct *task)
+{
+	return BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+}
+
 static __always_inline __u64 task_start_ticks(struct task_struct *task)
 {
 	return BPF_CORE_READ(task, group_leader, start_boottime) / LP_NSEC_PER_TICK;
@@ -49,7 +62,8 @@ static __always_inline __u32 group_exit_status(struct task_struct *task)
 }
 
 /* The record goes out after the facts are in lp_procs: a failed reserve costs latency only. */
-static __always_inline void send_proc_event(__u32 kind, __u32 tgid, const struct lp_proc *proc)
+static __always_inline void send_proc_event(__u32 kind, __u32 tgid, const struct lp_proc *proc,
+					    __u64 cgroup_id)
 {
 	struct lp_proc_event *event;
 
@@ -59,6 +73,7 @@ static __always_inline void send_proc_event(__u32 kind, __u32 tgid, const struct
 	event->tgid = tgid;
 	event->pad = 0;
 	__builtin_memcpy(&event->proc, proc, sizeof(event->proc));
+	event->cgroup_id = cgroup_id;
 	bpf_ringbuf_submit(event, 0);
 }
 
@@ -91,11 +106,15 @@ int BPF_PROG(lp_proc_exit, struct task_struct *task, bool group_dead)
 		lp_stat_inc(LP_STAT_PID_REUSED);
 		return 0;
 	}
+	/* A cgroup's process was adopted at fork or attach, before its exec: name it as it is. */
+	if (proc->flags & LP_PROC_CGROUP)
+		bpf_get_current_comm(proc->comm, sizeof(proc->comm));
 	proc->exit_code = group_exit_status(task);
 	proc->exit_ns = bpf_ktime_get_ns();
 	proc->flags |= LP_PROC_EXITED;
 	lp_stat_inc(LP_STAT_EXITS_WATCHED);
-	send_proc_event(LP_EV_PROC_EXIT, tgid, proc);
+	send_proc_event(LP_EV_PROC_EXIT, tgid, proc,
+			(proc->flags & LP_PROC_CGROUP) ? task_cgroup_id(task) : 0);
 	return 0;
 }
 
@@ -175,13 +194,43 @@ static __always_inline void adopt_if_comm_watched(struct task_struct *task)
 		return;
 	}
 	lp_stat_inc(LP_STAT_PROCS_ADOPTED);
-	send_proc_event(LP_EV_PROC_NEW, tgid, &proc);
+	send_proc_event(LP_EV_PROC_NEW, tgid, &proc, 0);
+}
+
+/*
+ * Adopt a process that is (or just moved) in a watched cgroup, in the kernel, so a process that
+ * lives 1 ms is still seen; the daemon decides whether it is the worker's main process.
+ */
+static __always_inline void adopt_if_cgroup_watched(struct task_struct *task, __u64 cgroup_id)
+{
+	struct lp_cgroup_watch *watch;
+	struct lp_proc proc = {};
+	__u32 tgid;
+	long err;
+
+	watch = bpf_map_lookup_elem(&lp_cgroups, &cgroup_id);
+	if (!watch)
+		return;
+	tgid = BPF_CORE_READ(task, tgid);
+	proc.start_ticks = task_start_ticks(task);
+	proc.flags = LP_PROC_CGROUP;
+	BPF_CORE_READ_STR_INTO(&proc.comm, task, comm);
+	__builtin_memcpy(proc.name, watch->name, sizeof(proc.name));
+	err = bpf_map_update_elem(&lp_procs, &tgid, &proc, BPF_NOEXIST);
+	if (err) {
+		if (err == -E2BIG)
+			lp_stat_inc(LP_STAT_ADOPT_FULL);
+		return;
+	}
+	lp_stat_inc(LP_STAT_PROCS_ADOPTED);
+	send_proc_event(LP_EV_PROC_NEW, tgid, &proc, cgroup_id);
 }
 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(lp_proc_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
 	adopt_if_comm_watched(task);
+	adopt_if_cgroup_watched(task, task_cgroup_id(task));
 	return 0;
 }
 
@@ -192,5 +241,15 @@ int BPF_PROG(lp_proc_fork, struct task_struct *parent, struct task_struct *child
 	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
 		return 0;
 	adopt_if_comm_watched(child);
+	adopt_if_cgroup_watched(child, task_cgroup_id(child));
+	return 0;
+}
+
+/* A process moved into a cgroup (a write to cgroup.procs): fork and exec never see that. */
+SEC("tp_btf/cgroup_attach_task")
+int BPF_PROG(lp_cgroup_attach, struct cgroup *dst_cgrp, const char *path, struct task_struct *task,
+	     bool threadgroup)
+{
+	adopt_if_cgroup_watched(task, BPF_CORE_READ(dst_cgrp, kn, id));
 	return 0;
 }

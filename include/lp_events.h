@@ -47,6 +47,7 @@ enum lp_proc_flags {
 	LP_PROC_OOM = 1 << 1,	   /* chosen by the OOM killer */
 	LP_PROC_ADOPTED = 1 << 2,  /* added by the kernel (watched comm), not by the daemon */
 	LP_PROC_SIGNALED = 1 << 3, /* killer_pid/killer_comm/kill_signal are set */
+	LP_PROC_CGROUP = 1 << 4,   /* added by the kernel: it is in a watched cgroup (lp_cgroups) */
 };
 
 /*
@@ -77,6 +78,14 @@ struct lp_proc_event {
 	__u32 tgid;
 	__u32 pad;
 	struct lp_proc proc;
+	/* Appended after layout 1's first events: shorter records (a previous daemon's backlog)
+	 * end before it, and mean 0. */
+	__u64 cgroup_id; /* the process's cgroup v2 id (its directory's inode number) */
+};
+
+/* Value of lp_cgroups, keyed by cgroup v2 id: a cgroup that is one worker. */
+struct lp_cgroup_watch {
+	char name[LP_NAME_LEN]; /* the worker's name, for bpftool readers */
 };
 
 /* Why a connection is dead, in increasing order of how much it explains: a later, more specific

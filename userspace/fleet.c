@@ -162,7 +162,14 @@ bool fleet_crashlooping(const struct worker *worker, uint64_t now_ns)
 enum worker_health fleet_worker_health(const struct worker *worker, enum worker_state state,
 				       uint64_t now_ns)
 {
-	return fleet_crashlooping(worker, now_ns) ? HEALTH_RED : fleet_state_health(state);
+	enum worker_health health = fleet_state_health(state);
+
+	if (fleet_crashlooping(worker, now_ns))
+		return HEALTH_RED;
+	if (worker->child_oom_ns && now_ns - worker->child_oom_ns < FLEET_CHILD_OOM_AMBER_S * 1000000000ull &&
+	    (health == HEALTH_GREEN || health == HEALTH_GREY))
+		return HEALTH_AMBER;
+	return health;
 }
 
 const char *fleet_signal_name(int signal)

@@ -82,6 +82,7 @@ struct worker_exit {
 	uint64_t at_ns;	   /* CLOCK_MONOTONIC of the exit */
 };
 
+#define FLEET_CHILD_OOM_AMBER_S 300
 /* Crash times kept per worker for --crash-loop (COUNT is at most this). */
 #define FLEET_CRASHES_KEPT 16
 
@@ -124,6 +125,12 @@ struct worker {
 	uint32_t n_crashes;
 	uint64_t crashloop_until_ns; /* crash-looping until then (it must stay up that long) */
 	char crashloop_reason[FLEET_REASON_MAX];
+	/* A cgroup worker's other processes: their ends are counted, not the verdict; an OOM
+	 * kill among them is reported (amber for FLEET_CHILD_OOM_AMBER_S). */
+	uint32_t child_exits_by_class[WS__COUNT];
+	uint64_t child_oom_ns;
+	uint32_t child_oom_pid;
+	char child_oom_comm[16];
 	/* Restored without a process to check: `unknown` until a report or a live connection. */
 	bool awaiting_evidence;
 };

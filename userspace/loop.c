@@ -33,10 +33,18 @@ static void on_ring_event(void *ctx, const void *data, size_t size)
 	loop->status.events_received++;
 	switch (header->kind) {
 	case LP_EV_PROC_EXIT:
-	case LP_EV_PROC_NEW:
-		if (size >= sizeof(struct lp_proc_event))
-			procwatch_on_event(&loop->procs, &loop->fleet, data, clock_mono_ns());
+	case LP_EV_PROC_NEW: {
+		/* A previous daemon's backlog may end before the fields appended since: zero. */
+		struct lp_proc_event event = {};
+
+		if (size < offsetof(struct lp_proc_event, cgroup_id))
+			break;
+		memcpy(&event, data, size < sizeof(event) ? size : sizeof(event));
+		if (!cgwatch_on_event(&loop->cgroups, &loop->procs, &loop->fleet, &event,
+				      clock_mono_ns()))
+			procwatch_on_event(&loop->procs, &loop->fleet, &event, clock_mono_ns());
 		break;
+	}
 	case LP_EV_CONN:
 		if (size >= sizeof(struct lp_conn_event))
 			sockwatch_on_event(&loop->sockets, &loop->fleet, data, clock_mono_ns());
@@ -368,6 +376,7 @@ int loop_init(struct loop *loop, const struct opts *opts)
 		.max_procs = opts->max_workers,
 		.comms = (const char(*)[16])opts->watch_comms,
 		.n_comms = opts->n_watch_comms,
+		.watch_cgroups = opts->n_watch_cgroups > 0,
 		.ports = opts->watch_ports,
 		.n_ports = opts->n_watch_ports,
 		.max_conns = opts->max_connections,
@@ -491,6 +500,10 @@ int loop_init(struct loop *loop, const struct opts *opts)
 	}
 	if (probe_start_mode(loop->probe) == PROBE_TOOK_OVER)
 		procwatch_adopt_orphans(&loop->procs, &loop->fleet, clock_mono_ns());
+	ret = cgwatch_start(&loop->cgroups, loop->probe, &loop->procs, &loop->fleet, opts,
+			    clock_mono_ns());
+	if (ret)
+		return ret;
 	for (int i = 0; i < opts->n_watch_pids; i++) {
 		const struct opts_watch_pid *watch = &opts->watch_pids[i];
 

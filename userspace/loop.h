@@ -17,6 +17,7 @@
 #include "ingest.h"
 #include "opts.h"
 #include "probe.h"
+#include "cgwatch.h"
 #include "procwatch.h"
 #include "snapshot.h"
 #include "sockwatch.h"
@@ -31,6 +32,7 @@ struct loop {
 	struct fleet fleet;
 	struct cmdq commands;
 	struct procwatch procs;
+	struct cgwatch cgroups;
 	struct sockwatch sockets;
 	struct ingest ingest;
 	struct daemon_status status;

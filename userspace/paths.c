@@ -126,3 +126,21 @@ int paths_prepare_socket(const char *path, int type, char *err, size_t err_len)
 		snprintf(err, err_len, "%s: %s", path, strerror(-ret));
 	return ret;
 }
+
+int paths_cgroup2_mount(char *dir, size_t dir_len)
+{
+	char line[1024], mount[512], type[64];
+	FILE *mounts = fopen("/proc/mounts", "re");
+	int ret = -ENOENT;
+
+	if (!mounts)
+		return -errno;
+	while (fgets(line, sizeof(line), mounts)) {
+		if (sscanf(line, "%*s %511s %63s", mount, type) == 2 && !strcmp(type, "cgroup2")) {
+			ret = snprintf(dir, dir_len, "%s", mount) < (int)dir_len ? 0 : -ENAMETOOLONG;
+			break;
+		}
+	}
+	fclose(mounts);
+	return ret;
+}

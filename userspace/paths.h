@@ -32,5 +32,7 @@ int paths_prepare_socket(const char *path, int type, char *err, size_t err_len);
  * removed; one that answers is -EADDRINUSE; anything but a socket is -ENOTSOCK.
  */
 int paths_claim_socket(const char *path, int type);
+/* Where cgroup v2 is mounted, the first cgroup2 line of /proc/mounts; 0 or -ENOENT. */
+int paths_cgroup2_mount(char *dir, size_t dir_len);
 
 #endif

@@ -248,22 +248,14 @@ static void clear_map(struct bpf_map *map, size_t key_size)
 /* The first cgroup v2 mount in /proc/mounts: cgroup programs attach to its root. */
 static int open_cgroup2_root(void)
 {
-	char line[1024], dir[512], type[64];
-	FILE *mounts = fopen("/proc/mounts", "re");
-	int fd = -ENOENT;
+	char dir[512];
+	int fd, err = paths_cgroup2_mount(dir, sizeof(dir));
 
-	if (!mounts)
-		return -errno;
-	while (fgets(line, sizeof(line), mounts)) {
-		if (sscanf(line, "%*s %511s %63s", dir, type) == 2 && !strcmp(type, "cgroup2")) {
-			fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			fd = fd < 0 ? -errno : fd;
-			log_debug("cgroup v2 root: %s", dir);
-			break;
-		}
-	}
-	fclose(mounts);
-	return fd;
+	if (err)
+		return err;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	log_debug("cgroup v2 root: %s", dir);
+	return fd < 0 ? -errno : fd;
 }
 
 static struct bpf_link *attach_one(struct bpf_program *prog)
@@ -467,11 +459,13 @@ int probe_start(const struct probe_config *config, struct probe **out)
 		log_error("cannot size BPF maps: %s", strerror(-err));
 		goto cleanup;
 	}
-	/* Adoption by comm costs a hash lookup per fork and exec: load it only when asked. */
-	if (config->n_comms == 0) {
+	/* Adoption by comm or cgroup costs a hash lookup per fork and exec: only when asked. */
+	if (config->n_comms == 0 && !config->watch_cgroups) {
 		bpf_program__set_autoload(probe->skel->progs.lp_proc_exec, false);
 		bpf_program__set_autoload(probe->skel->progs.lp_proc_fork, false);
 	}
+	if (!config->watch_cgroups)
+		bpf_program__set_autoload(probe->skel->progs.lp_cgroup_attach, false);
 	configure_conns(probe, config);
 
 	if (config->reset_pins) {
@@ -507,6 +501,7 @@ int probe_start(const struct probe_config *config, struct probe **out)
 	if (probe->mode == PROBE_TOOK_OVER) {
 		clear_map(probe->skel->maps.lp_comms, sizeof(struct lp_comm_key));
 		clear_map(probe->skel->maps.lp_ports, sizeof(__u16));
+		clear_map(probe->skel->maps.lp_cgroups, sizeof(__u64));
 	}
 	err = insert_comms(probe, config);
 	if (!err)
@@ -623,6 +618,17 @@ int probe_lookup(struct probe *probe, uint32_t tgid, struct lp_proc *out)
 int probe_next_proc(struct probe *probe, const uint32_t *prev, uint32_t *next)
 {
 	if (bpf_map__get_next_key(probe->skel->maps.lp_procs, prev, next, sizeof(*next)))
+		return -errno;
+	return 0;
+}
+
+int probe_watch_cgroup(struct probe *probe, uint64_t cgroup_id, const char *name)
+{
+	struct lp_cgroup_watch watch = {};
+
+	snprintf(watch.name, sizeof(watch.name), "%s", name);
+	if (bpf_map_update_elem(bpf_map__fd(probe->skel->maps.lp_cgroups), &cgroup_id, &watch,
+				BPF_ANY))
 		return -errno;
 	return 0;
 }

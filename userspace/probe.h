@@ -29,6 +29,7 @@ struct probe_config {
 	uint32_t max_procs;
 	const char (*comms)[16];
 	int n_comms;
+	bool watch_cgroups; /* load the cgroup adoption programs (lp_cgroups filled later) */
 	const uint16_t *ports; /* watched TCP ports; none: the connection programs are not loaded */
 	int n_ports;
 	uint32_t max_conns;
@@ -76,6 +77,8 @@ int probe_unwatch(struct probe *probe, uint32_t tgid, uint64_t start_ticks);
 int probe_lookup(struct probe *probe, uint32_t tgid, struct lp_proc *out);
 /* Iterates lp_procs: returns 0 and the next tgid after *tgid (first when prev is NULL). */
 int probe_next_proc(struct probe *probe, const uint32_t *prev, uint32_t *next);
+/* A cgroup whose processes the kernel adopts into lp_procs (LP_PROC_CGROUP). */
+int probe_watch_cgroup(struct probe *probe, uint64_t cgroup_id, const char *name);
 int probe_conn_lookup(struct probe *probe, uint64_t cookie, struct lp_conn *out);
 int probe_conn_next(struct probe *probe, const uint64_t *prev, uint64_t *next);
 int probe_conn_delete(struct probe *probe, uint64_t cookie);

@@ -501,7 +501,7 @@ static size_t adopt_orphan_batch(struct procwatch *watch, struct fleet *fleet, u
 	       probe_next_proc(watch->probe, prev, &tgid) == 0) {
 		prev = &tgid;
 		if (probe_lookup(watch->probe, tgid, &proc) == 0 &&
-		    !(proc.flags & LP_PROC_ADOPTED) &&
+		    !(proc.flags & (LP_PROC_ADOPTED | LP_PROC_CGROUP)) &&
 		    !fleet_find_process(fleet, tgid, proc.start_ticks))
 			orphans[n++] = tgid;
 	}

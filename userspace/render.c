@@ -136,6 +136,28 @@ static void lifecycle_fields(json_object *obj, const struct worker *worker, uint
 				classes, fleet_state_name(state),
 				json_object_new_uint64(worker->exits_by_class[state]));
 	json_object_object_add(obj, "exits_by_class", classes);
+	if (worker->origin == ORIGIN_CGROUP) {
+		json_object *children = json_object_new_object();
+
+		for (int state = 0; state < WS__COUNT; state++)
+			if (worker->child_exits_by_class[state])
+				json_object_object_add(
+					children, fleet_state_name(state),
+					json_object_new_uint64(worker->child_exits_by_class[state]));
+		json_object_object_add(obj, "child_exits_by_class", children);
+		if (worker->child_oom_ns) {
+			json_object *oom = json_object_new_object();
+
+			json_object_object_add(oom, "pid",
+					       json_object_new_int64(worker->child_oom_pid));
+			json_object_object_add(oom, "comm",
+					       json_object_new_string(worker->child_oom_comm));
+			json_object_object_add(oom, "age_s", json_age(worker->child_oom_ns, now_ns));
+			json_object_object_add(obj, "last_child_oom", oom);
+		} else {
+			json_object_object_add(obj, "last_child_oom", NULL);
+		}
+	}
 	json_object_object_add(obj, "crashloop", json_object_new_boolean(looping));
 	json_object_object_add(obj, "crashloop_reason",
 			       looping ? json_object_new_string(worker->crashloop_reason) : NULL);
@@ -508,6 +530,10 @@ static enum worker_health host_verdict(const struct snapshot *snapshot,
 		if (fleet_crashlooping(worker, view->now_ns))
 			add_reason(reasons, &n_reasons, "worker %s %s", worker->name,
 				   worker->crashloop_reason);
+		else if (worker_health != fleet_state_health(state) && worker->child_oom_ns)
+			add_reason(reasons, &n_reasons,
+				   "worker %s: the OOM killer killed %s[%u] inside its cgroup",
+				   worker->name, worker->child_oom_comm, worker->child_oom_pid);
 		else if (worker_health != HEALTH_GREEN)
 			add_reason(reasons, &n_reasons, "worker %s %s: %s", worker->name,
 				   fleet_state_name(state), reason);

@@ -80,13 +80,13 @@ check "episodes/cli_binds_calling_script" test "$(field "$W/script-1" .pid)" = "
 out=$("$BUILD/liveprobe" report episode 2>&1); rc=$?
 check "episodes/cli_report_needs_worker" test "$rc" = 3 -a -n "$out"
 
-# --- bye, then a non-zero exit: a clean stop is exited, and the exit facts stay
+# --- bye, then a non-zero exit: a stop that did not end cleanly is crashed, with its facts
 python3 -c "
 import socket, time
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.connect('$SOCK')
 s.send(b'hello worker=polite'); time.sleep(0.3); s.send(b'bye worker=polite'); time.sleep(0.3)
 raise SystemExit(3)" &
-check "episodes/bye_then_exit_is_stopped" wait_field "$W/polite" .state stopped 3
+check "episodes/bye_then_exit3_is_crashed" wait_field "$W/polite" .state crashed 3
 check "episodes/bye_keeps_exit_code" test "$(field "$W/polite" .exit.code)" = 3
 
 # --- sd_notify, unchanged: the sender pid names the worker

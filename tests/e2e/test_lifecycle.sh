@@ -131,3 +131,63 @@ wait "${shorts[@]}"
 check "lifecycle/forget_after_empties" wait_jq "$B/api/v1/workers" '[.workers[] | select(.comm == "lpshort")] | length' 0 8
 check "lifecycle/forgotten_counted" test "$(curl -s "$B/metrics" | awk '/^liveprobe_workers_forgotten_total/ {print $2}')" -ge 200
 echo "    --watch-comm: $(curl -s "$B/metrics" | awk '/^liveprobe_workers_forgotten_total/ {print $2}') ended workers forgotten"
+
+# --- a cgroup is one worker: its main process decides, the others are counted; a process that
+# lives 1 ms is still seen, because the kernel adopts it at fork
+CG_MOUNT=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/mounts)
+CG_NAME=lp-e2e-$$
+CG=$CG_MOUNT/$CG_NAME
+mkdir "$CG"
+bash -c 'echo $$ >"$0/cgroup.procs"; exec sleep 1000' "$CG" &
+CG_MAIN=$!
+PIDS_TO_KILL+=("$CG_MAIN")
+for _ in $(seq 100); do grep -qx "$CG_MAIN" "$CG/cgroup.procs" && break; sleep 0.02; done
+start_daemon C --watch-cgroup "$CG_NAME" || echo "FAIL: lifecycle/start_c"
+C_W=$C/api/v1/workers/$CG_NAME
+check "cgroup/one_worker_named_after_it" wait_jq "$C_W" .state running 3
+check "cgroup/main_is_the_oldest" test "$(curl -s "$C_W" | jq -r .pid)" = "$CG_MAIN"
+# a process moved in that forks two 1 ms children and exits 0
+bash -c 'echo $$ >"$0/cgroup.procs"; /bin/true; /bin/true; exit 0' "$CG"
+check "cgroup/children_counted" wait_jq "$C_W" .child_exits_by_class.exited 3 3
+check "cgroup/children_do_not_change_the_verdict" test "$(curl -s "$C_W" | jq -r .state)" = running
+MEMCG=/sys/fs/cgroup/memory/$CG_NAME
+if [ -d /sys/fs/cgroup/memory ] && mkdir "$MEMCG" 2>/dev/null; then
+	# memory is a v1 controller here: the child is in the watched v2 cgroup and in a v1
+	# memory cgroup with a limit, whose OOM killer picks it
+	echo $((32 << 20)) >"$MEMCG/memory.limit_in_bytes"
+	[ -e "$MEMCG/memory.memsw.limit_in_bytes" ] && echo $((32 << 20)) >"$MEMCG/memory.memsw.limit_in_bytes"
+	bash -c 'echo $$ >"$0/cgroup.procs"; echo $$ >"$1/cgroup.procs"; exec python3 -c "x = b\"x\" * (256 << 20)"' "$CG" "$MEMCG" 2>/dev/null
+	check "cgroup/oom_inside_reported" wait_jq "$C_W" '.last_child_oom.comm' python3 3
+	check "cgroup/oom_inside_amber" test "$(curl -s "$C_W" | jq -r .health)" = amber
+	check "cgroup/oom_inside_named_in_host" grep -q "OOM killer killed python3" <<<"$(curl -s "$C/api/v1/host" | jq -r '.reasons[]')"
+else
+	skip "cgroup/oom_inside_reported" "no cgroup v1 memory controller to limit a child with"
+fi
+kill -SEGV "$CG_MAIN"
+check "cgroup/main_crash_is_the_workers" wait_jq "$C_W" .state crashed 3
+check "cgroup/main_crash_facts" test "$(curl -s "$C_W" | jq -r .exit.signal_name)" = SIGSEGV
+bash -c 'echo $$ >"$0/cgroup.procs"; exec sleep 1000' "$CG" &
+CG_MAIN2=$!
+PIDS_TO_KILL+=("$CG_MAIN2")
+check "cgroup/new_main_is_a_restart" wait_jq "$C_W" .restarts_total 1 3
+check "cgroup/new_main_watched" wait_jq "$C_W" '"\(.state) \(.pid)"' "running $CG_MAIN2" 3
+
+# --- --watch-unit finds a unit's cgroup under system.slice (made here: no systemd may run)
+UNIT=lp-e2e-$$.service
+mkdir -p "$CG_MOUNT/system.slice"
+mkdir "$CG_MOUNT/system.slice/$UNIT"
+start_daemon D --watch-unit "$UNIT" || echo "FAIL: lifecycle/start_d"
+check "cgroup/unit_found" test "$(curl -s "$D/api/v1/workers/$UNIT" | jq -r .origin)" = cgroup
+if [ "$(cat /proc/1/comm)" = systemd ] && command -v systemd-run >/dev/null; then
+	systemd-run --scope --unit "lp-e2e-scope-$$" sleep 2 &
+	sleep 0.5
+	out=$("$BUILD/liveprobed" --watch-unit "lp-e2e-scope-$$.scope" --unload 2>&1)
+	check "cgroup/systemd_run_scope" test -n "$out"
+else
+	skip "cgroup/systemd_run_scope" "systemd is not PID 1 here ($(cat /proc/1/comm))"
+fi
+kill -KILL "$C_PID" "$D_PID" "$CG_MAIN2" 2>/dev/null
+sleep 0.2
+rmdir "$CG" "$CG_MOUNT/system.slice/$UNIT" 2>/dev/null
+rmdir "$MEMCG" 2>/dev/null
+true
