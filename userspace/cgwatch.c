@@ -2,6 +2,8 @@
 /* See cgwatch.h. */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -52,6 +54,18 @@ static bool find_unit(const char *dir, const char *unit, int depth, char *out, s
 	return found;
 }
 
+/* The canonical path, so it compares equal to mount + /proc/PID/cgroup's path. */
+static int canonical(char *dir, size_t dir_len)
+{
+	char real[PATH_MAX];
+
+	if (!realpath(dir, real))
+		return -errno;
+	if (snprintf(dir, dir_len, "%s", real) >= (int)dir_len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
 int cgwatch_resolve(const char *mount, const char *given, bool unit, char *dir, size_t dir_len,
 		    char *err, size_t err_len)
 {
@@ -67,7 +81,7 @@ int cgwatch_resolve(const char *mount, const char *given, bool unit, char *dir, 
 				 "running?)", given, mount);
 			return -ENOENT;
 		}
-		return 0;
+		return canonical(dir, dir_len);
 	}
 	if (given[0] == '/') {
 		if (strncmp(given, mount, mount_len) || (given[mount_len] && given[mount_len] != '/')) {
@@ -84,7 +98,7 @@ int cgwatch_resolve(const char *mount, const char *given, bool unit, char *dir, 
 			 dir);
 		return -ENOENT;
 	}
-	return 0;
+	return canonical(dir, dir_len);
 }
 
 /* An entry in lp_procs for one of the cgroup's other processes. */
@@ -136,14 +150,14 @@ static void scan_members(struct cgwatch *watch, struct procwatch *procs, struct 
 int cgwatch_start(struct cgwatch *watch, struct probe *probe, struct procwatch *procs,
 		  struct fleet *fleet, const struct opts *opts, uint64_t now_ns)
 {
-	char mount[512], err[300];
+	char *mount = watch->mount, err[300];
 	int ret;
 
 	watch->probe = probe;
 	watch->n_groups = 0;
 	if (!opts->n_watch_cgroups)
 		return 0;
-	ret = paths_cgroup2_mount(mount, sizeof(mount));
+	ret = paths_cgroup2_mount(mount, sizeof(watch->mount));
 	if (ret) {
 		log_error("--watch-cgroup/--watch-unit need cgroup v2, and none is mounted");
 		return ret;
@@ -202,6 +216,30 @@ int cgwatch_start(struct cgwatch *watch, struct probe *probe, struct procwatch *
 		log_info("watching cgroup %s as worker %s", group->dir, name);
 	}
 	return 0;
+}
+
+struct worker *cgwatch_worker_of(struct cgwatch *watch, struct fleet *fleet, pid_t pid)
+{
+	char path[64], line[600], dir[1200];
+	struct worker *worker = NULL;
+	FILE *file;
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
+	file = fopen(path, "re");
+	if (!file)
+		return NULL;
+	while (!worker && fgets(line, sizeof(line), file)) {
+		/* The unified hierarchy's line: "0::/path". */
+		if (strncmp(line, "0::", 3))
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		snprintf(dir, sizeof(dir), "%s%s", watch->mount, line + 3);
+		for (int i = 0; i < watch->n_groups; i++)
+			if (!strcmp(dir, watch->groups[i].dir))
+				worker = fleet_find_id(fleet, watch->groups[i].worker_id);
+	}
+	fclose(file);
+	return worker;
 }
 
 static struct worker *group_worker(struct cgwatch *watch, struct fleet *fleet, uint64_t id)

@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "fleet.h"
 #include "lp_events.h"
@@ -30,6 +31,7 @@ struct cgwatch_group {
 
 struct cgwatch {
 	struct probe *probe;
+	char mount[512]; /* the cgroup2 mount */
 	int n_groups;
 	struct cgwatch_group groups[OPTS_MAX_WATCH_CGROUPS];
 };
@@ -42,6 +44,8 @@ int cgwatch_start(struct cgwatch *watch, struct probe *probe, struct procwatch *
  * false when it is procwatch's (a main process, or not ours). */
 bool cgwatch_on_event(struct cgwatch *watch, struct procwatch *procs, struct fleet *fleet,
 		      const struct lp_proc_event *event, uint64_t now_ns);
+/* The worker of the watched cgroup pid is in (from /proc/PID/cgroup), or NULL. */
+struct worker *cgwatch_worker_of(struct cgwatch *watch, struct fleet *fleet, pid_t pid);
 /* Resolves a --watch-cgroup PATH or --watch-unit NAME under the cgroup2 mount into dir;
  * 0, or -errno with why in err. Pure file-system reads, for the tests too. */
 int cgwatch_resolve(const char *mount, const char *given, bool unit, char *dir, size_t dir_len,

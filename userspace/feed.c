@@ -181,13 +181,14 @@ static void rebind_main_process(struct procwatch *procs, struct fleet *fleet,
 }
 
 void feed_apply(struct fleet *fleet, struct procwatch *procs, struct sockwatch *sockets,
-		const struct report *report, const struct ingest_sender *sender,
-		uint64_t dropped[REPORT_ERR__COUNT])
+		struct cgwatch *cgroups, const struct report *report,
+		const struct ingest_sender *sender, uint64_t dropped[REPORT_ERR__COUNT])
 {
 	enum report_error refused = refuse_early(report, sender);
 	uint32_t pid = pid_to_bind(report, sender);
 	uint64_t now_ns = clock_mono_ns();
 	struct worker *worker = NULL;
+	bool inside_cgroup = false;
 	char err[160];
 
 	/* A time a day away from ours is no clock skew but garbage, and would poison the rates. */
@@ -202,7 +203,18 @@ void feed_apply(struct fleet *fleet, struct procwatch *procs, struct sockwatch *
 		worker = fleet_find(fleet, report->worker);
 	else if (pid)
 		worker = fleet_find_live_pid(fleet, pid); /* sd_notify names it by its sender */
-	if (worker && !may_speak_for(sender, worker))
+	/* A process of a watched cgroup: the /proc read only when nothing else decided. */
+	if (sender->via == INGEST_UNIX && sender->pid > 0 && cgroups->n_groups &&
+	    (worker ? worker->origin == ORIGIN_CGROUP && !may_speak_for(sender, worker)
+		    : report->kind == REPORT_NOTIFY && !report->worker[0])) {
+		struct worker *group = cgwatch_worker_of(cgroups, fleet, sender->pid);
+
+		if (group && (!worker || group == worker)) {
+			worker = group;
+			inside_cgroup = true;
+		}
+	}
+	if (worker && !inside_cgroup && !may_speak_for(sender, worker))
 		refused = sender->via == INGEST_UDP ? REPORT_ERR_UDP_FORBIDDEN
 						    : REPORT_ERR_NOT_OWNER;
 	else if (!may_bind_pid(report, sender, worker))

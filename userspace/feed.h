@@ -18,6 +18,7 @@
 
 #include <sys/types.h>
 
+#include "cgwatch.h"
 #include "fleet.h"
 #include "ingest.h"
 #include "procwatch.h"
@@ -26,8 +27,13 @@
 /* completed_at must be within a day of the daemon's clock, either way. */
 #define FEED_COMPLETED_AT_WINDOW_S 86400.0
 
+/*
+ * Applies one report under the security model. A process inside a watched cgroup speaks for
+ * that cgroup's worker (its identity is the cgroup, read from the kernel), and an sd_notify
+ * message from one that names no worker is that worker's, as systemd's NotifyAccess=all.
+ */
 void feed_apply(struct fleet *fleet, struct procwatch *procs, struct sockwatch *sockets,
-		const struct report *report, const struct ingest_sender *sender,
-		uint64_t dropped[REPORT_ERR__COUNT]);
+		struct cgwatch *cgroups, const struct report *report,
+		const struct ingest_sender *sender, uint64_t dropped[REPORT_ERR__COUNT]);
 
 #endif

@@ -91,7 +91,8 @@ static void handle_command(void *ctx, struct cmd *cmd)
 		struct ingest_sender writer = {.via = INGEST_HTTP, .uid = INGEST_NO_UID, .admin = true};
 
 		for (size_t i = 0; i < cmd->n_reports; i++)
-			feed_apply(&loop->fleet, &loop->procs, &loop->sockets, &cmd->reports[i],
+			feed_apply(&loop->fleet, &loop->procs, &loop->sockets, &loop->cgroups,
+				   &cmd->reports[i],
 				   &writer, cmd->dropped);
 		for (int reason = 1; reason < REPORT_ERR__COUNT; reason++) {
 			loop->ingest.stats.dropped[reason] += cmd->dropped[reason];
@@ -228,7 +229,7 @@ static void on_report(void *ctx, const struct report *report, const struct inges
 {
 	struct loop *loop = ctx;
 
-	feed_apply(&loop->fleet, &loop->procs, &loop->sockets, report, sender,
+	feed_apply(&loop->fleet, &loop->procs, &loop->sockets, &loop->cgroups, report, sender,
 		   loop->ingest.stats.dropped);
 }
 

@@ -117,7 +117,21 @@ check "lifecycle/notify_one_worker_per_sender" test "$(curl -s "$A/api/v1/worker
 check "lifecycle/notify_script_is_one_worker" test "$(grep -c "^bash-$(cat "$TEST_TMP/notify.pid")$" <<<"$names")" = 1
 check "lifecycle/notify_no_block_one_worker" test "$(grep -c "^bash-$(cat "$TEST_TMP/notify2.pid")$" <<<"$names")" = 1
 check "lifecycle/notify_stopping_then_exit_stopped" wait_jq "$A/api/v1/workers/bash-$(cat "$TEST_TMP/notify.pid")" .state stopped 3
+# MAINPID=: a wrapper hands the worker over to the daemon it started
+NOTIFY_SOCKET=$A_INGEST python3 -c '
+import ctypes, subprocess, sys, time
+child = subprocess.Popen(["sleep", "30"])
+open(sys.argv[1], "w").write(f"{child.pid}")
+ctypes.CDLL("libsystemd.so.0").sd_notify(0, f"READY=1\nSTATUS=wrapper\nMAINPID={child.pid}".encode())
+time.sleep(0.5)' "$TEST_TMP/mainpid" &
+WRAPPER=$!
+PIDS_TO_KILL+=("$WRAPPER")
+sleep 0.3
+MAINPID=$(cat "$TEST_TMP/mainpid")
+PIDS_TO_KILL+=("$MAINPID")
+check "lifecycle/notify_mainpid_rebinds" wait_jq "$A/api/v1/workers/python3-$WRAPPER" .pid "$MAINPID" 3
 check "lifecycle/libsystemd_status" test "$(curl -s "$A/api/v1/workers" | jq -r '[.workers[] | select(.status == "from libsystemd")] | length')" = 1
+kill "$MAINPID" 2>/dev/null
 
 # --- --watch-comm with --forget-after: the dead of 200 short-lived processes do not pile up
 cp "$(command -v sleep)" "$TEST_TMP/lpshort"
@@ -150,6 +164,13 @@ check "cgroup/main_is_the_oldest" test "$(curl -s "$C_W" | jq -r .pid)" = "$CG_M
 bash -c 'echo $$ >"$0/cgroup.procs"; /bin/true; /bin/true; exit 0' "$CG"
 check "cgroup/children_counted" wait_jq "$C_W" .child_exits_by_class.exited 3 3
 check "cgroup/children_do_not_change_the_verdict" test "$(curl -s "$C_W" | jq -r .state)" = running
+# a process inside speaks for the cgroup's worker: its identity is the cgroup
+before=$(curl -s "$C/api/v1/workers" | jq '.workers | length')
+NOTIFY_SOCKET=$C_INGEST bash -c 'echo $$ >"$0/cgroup.procs"; exec python3 -c "
+import ctypes
+ctypes.CDLL(\"libsystemd.so.0\").sd_notify(0, b\"STATUS=inside the cgroup\")"' "$CG"
+check "cgroup/member_notify_is_the_workers" wait_jq "$C_W" .status "inside the cgroup" 3
+check "cgroup/member_notify_makes_no_worker" test "$(curl -s "$C/api/v1/workers" | jq '.workers | length')" = "$before"
 MEMCG=/sys/fs/cgroup/memory/$CG_NAME
 if [ -d /sys/fs/cgroup/memory ] && mkdir "$MEMCG" 2>/dev/null; then
 	# memory is a v1 controller here: the child is in the watched v2 cgroup and in a v1

@@ -427,7 +427,7 @@ static void test_main_thread_pthread_exit(void)
 	if (register_child(&main_loop, "pthread", child.pid)) {
 		release(&child);
 		worker = wait_final(&main_loop, "pthread", 250);
-		ASSERT_EQ(worker->state, WS_STARTING, "alive after its main thread exited");
+		ASSERT_EQ(worker->state, WS_RUNNING, "alive after its main thread exited");
 		worker = wait_final(&main_loop, "pthread", 3000);
 		ASSERT_EQ(worker->state, WS_CRASHED, "dead once the last thread exits");
 		ASSERT_EQ(worker->exit.code, 7, "code from the last thread");
@@ -567,7 +567,7 @@ static void test_unwatched_exit_burst(void)
 		  "none of them was a watched exit");
 	ASSERT_EQ(main_loop.status.events_received, events_before,
 		  "no ring-buffer event for unwatched exits");
-	ASSERT_EQ(find(&main_loop, "survivor")->state, WS_STARTING, "watched worker undisturbed");
+	ASSERT_EQ(find(&main_loop, "survivor")->state, WS_RUNNING, "watched worker undisturbed");
 	kill(watched.pid, SIGKILL);
 	ASSERT_EQ(wait_final(&main_loop, "survivor", 2000)->state, WS_KILLED,
 		  "watched worker's death still seen");
