@@ -44,7 +44,7 @@ CLI_OBJS := $(patsubst %,$(OUTPUT)/%.o,cli log)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 KTEST_SRCS := $(wildcard tests/kernel/*.c)
 
-.PHONY: all deps run test bench clean install format fuzz fuzz-build
+.PHONY: all deps run test bench clean install format fuzz fuzz-build FORCE
 all: $(OUTPUT)/liveprobed $(OUTPUT)/liveprobe
 
 deps: $(DEPS_STAMP)
@@ -73,6 +73,14 @@ $(SKEL): $(OUTPUT)/liveprobe.bpf.o
 $(OUTPUT)/%.o: userspace/%.c | $(DEPS_STAMP)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# The commit the binaries carry (--version, liveprobe_build_info), rewritten only when it moves.
+$(OUTPUT)/lp_commit.h: FORCE | $(DEPS_STAMP)
+	$(Q)commit=$$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown); \
+	line="#define LP_COMMIT \"$$commit\""; \
+	[ "$$(cat $@ 2>/dev/null)" = "$$line" ] || echo "$$line" > $@
+FORCE:
+$(OUTPUT)/opts.o $(OUTPUT)/cli.o $(OUTPUT)/metrics.o: $(OUTPUT)/lp_commit.h
 
 # Only the probe module includes the skeleton.
 $(OUTPUT)/probe.o: $(SKEL)

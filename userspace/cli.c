@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * liveprobe, the command-line client: asks a running liveprobed over its HTTP API (libcurl) and
- * prints what it says. `status` exits 0/1/2 for green/amber/red, so it works as a health check.
+ * prints what it says. Exit codes follow sysexits where they can, so scripts can branch: 0 green
+ * (or done), 1 amber, 2 red, 3 the daemon unreachable or refusing, 4 no such worker, 64 usage.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -15,10 +16,20 @@
 #include <unistd.h>
 
 #include "liveprobe.h"
+#include "version.h"
 
 #define DEFAULT_URL	   "http://127.0.0.1:9476"
 #define DEFAULT_API_SOCKET "/run/liveprobe/api.sock"
 #define MAX_RESPONSE_BYTES (64u << 20)
+
+enum cli_exit {
+	EXIT_GREEN = 0, /* also: the command did what was asked */
+	EXIT_AMBER = 1,
+	EXIT_RED = 2,
+	EXIT_UNREACHABLE = 3, /* the daemon could not be reached, or refused the request */
+	EXIT_NO_WORKER = 4,
+	EXIT_USAGE = 64, /* EX_USAGE */
+};
 
 struct buffer {
 	char *data;
@@ -39,9 +50,12 @@ static const char usage_text[] =
 	"($LIVEPROBE_TOKEN_FILE), as the daemon's --api-token-file.\n"
 	"\n"
 	"Commands:\n"
-	"  status [--json]               host verdict and workers; exit 0 green, 1 amber, 2 red\n"
-	"  watch --pid PID [--name NAME]  register a running process as a worker\n"
-	"  forget NAME                    forget a worker\n"
+	"  status [NAME] [--json] [--watch [SECONDS]]\n"
+	"                                 host verdict and workers (red first), or one worker;\n"
+	"                                 --watch redraws every SECONDS (default 2) until Ctrl-C\n"
+	"  watch --pid PID [--name NAME] [--expects-output] [--json]\n"
+	"                                 register a running process as a worker\n"
+	"  forget NAME [--json]           forget a worker\n"
 	"  events [--json]                follow worker state transitions as they happen (SSE)\n"
 	"  report episode|hello|bye --worker NAME [--completed-at UNIX_SECONDS] [--count N]\n"
 	"         [--seq N] [--peer IP:PORT] [--pid PID | --no-pid] [--socket PATH]\n"
@@ -50,7 +64,11 @@ static const char usage_text[] =
 	"                                 this command's parent (the calling script) unless\n"
 	"                                 --pid or --no-pid says otherwise\n"
 	"\n"
-	"Exit status 3: the daemon could not be reached or refused the request.\n";
+	"  -h, --help, --version\n"
+	"\n"
+	"Exit status: 0 green (or done), 1 amber, 2 red, 3 the daemon could not be reached or\n"
+	"refused the request, 4 no such worker, 64 bad usage. Colour only on a terminal, and\n"
+	"never with NO_COLOR set.\n";
 
 static size_t collect(char *data, size_t size, size_t count, void *ctx)
 {
@@ -167,7 +185,83 @@ static const char *health_colour(const char *health, bool colour)
 		return "\033[32m";
 	if (!strcmp(health, "amber"))
 		return "\033[33m";
+	if (!strcmp(health, "grey"))
+		return "\033[90m";
 	return "\033[31m";
+}
+
+/* Colour on a terminal only, and never when NO_COLOR is set (no-color.org). */
+static bool use_colour(void)
+{
+	const char *no_colour = getenv("NO_COLOR");
+
+	return isatty(STDOUT_FILENO) && !(no_colour && no_colour[0]);
+}
+
+/* Seconds as people read them: 850ms, 42s, 4m12s, 3h05m, 2d04h; "-" for none. */
+static const char *format_age(json_object *obj, const char *key)
+{
+	static char buffers[8][48];
+	static unsigned int next;
+	char *out = buffers[next++ % 8];
+	json_object *value;
+	double seconds;
+	long long s;
+
+	if (!json_object_object_get_ex(obj, key, &value) ||
+	    json_object_is_type(value, json_type_null))
+		return "-";
+	seconds = json_object_get_double(value);
+	if (!(seconds >= 0) || seconds > 1e12)
+		seconds = 0;
+	s = (long long)seconds;
+	if (seconds < 1)
+		snprintf(out, 48, "%dms", (int)(seconds * 1000));
+	else if (s < 60)
+		snprintf(out, 48, "%llds", s);
+	else if (s < 3600)
+		snprintf(out, 48, "%lldm%02llds", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(out, 48, "%lldh%02lldm", s / 3600, s % 3600 / 60);
+	else
+		snprintf(out, 48, "%lldd%02lldh", s / 86400, s % 86400 / 3600);
+	return out;
+}
+
+static int health_exit(const char *health)
+{
+	if (!strcmp(health, "green") || !strcmp(health, "grey"))
+		return EXIT_GREEN;
+	return !strcmp(health, "amber") ? EXIT_AMBER : EXIT_RED;
+}
+
+/* Red first, then amber, green, and grey (a clean stop) last. */
+static int severity(json_object *worker)
+{
+	json_object *value;
+	const char *health = json_object_object_get_ex(worker, "health", &value)
+				     ? json_object_get_string(value)
+				     : "";
+
+	if (!strcmp(health, "red"))
+		return 0;
+	if (!strcmp(health, "amber"))
+		return 1;
+	return !strcmp(health, "green") ? 2 : 3;
+}
+
+static int by_severity_then_name(const void *a, const void *b)
+{
+	json_object *left = *(json_object *const *)a, *right = *(json_object *const *)b;
+	json_object *left_name, *right_name;
+	int order = severity(left) - severity(right);
+
+	if (order)
+		return order;
+	json_object_object_get_ex(left, "name", &left_name);
+	json_object_object_get_ex(right, "name", &right_name);
+	return strcmp(json_object_get_string(left_name) ?: "",
+		      json_object_get_string(right_name) ?: "");
 }
 
 /* "alive/total" connections, or "-" for a worker without any. */
@@ -190,23 +284,89 @@ static void format_conns(json_object *worker, char *out, size_t len)
 	snprintf(out, len, "%zu/%zu", alive, total);
 }
 
-static int cmd_status(const char *base, int argc, char **argv)
+static void print_worker_row(json_object *worker, bool colour)
 {
-	bool as_json = argc > 1 && !strcmp(argv[1], "--json");
-	bool colour = isatty(STDOUT_FILENO) && !as_json;
+	const char *reset = colour ? "\033[0m" : "";
+	const char *health = str_field(worker, "health");
+	char conns[32];
+
+	format_conns(worker, conns, sizeof(conns));
+	printf("%-24s %-8s %-13s %s%-6s%s %8s %8s %8s %6s  %s\n", str_field(worker, "name"),
+	       str_field(worker, "pid"), str_field(worker, "state"), health_colour(health, colour),
+	       health, reset, format_age(worker, "state_since_age_s"),
+	       format_age(worker, "last_output_age_s"), str_field(worker, "episodes_per_min"),
+	       conns, str_field(worker, "reason"));
+}
+
+/* One worker in detail: its verdict, the raw facts beside it, and how it last ended. */
+static int print_one(const char *base, const char *name, bool as_json, bool colour)
+{
+	const char *reset = colour ? "\033[0m" : "";
+	json_object *worker, *exit_obj;
+	struct buffer buffer = {};
+	char path[256];
+	char *escaped = curl_easy_escape(NULL, name, 0);
+	const char *health;
+	long status;
+	int ret;
+
+	snprintf(path, sizeof(path), "/api/v1/workers/%s", escaped ? escaped : "");
+	curl_free(escaped);
+	status = request(base, "GET", path, NULL, &buffer);
+	if (status == 404) {
+		fprintf(stderr, "liveprobe: no worker named %s\n", terminal_safe(name));
+		free(buffer.data);
+		return EXIT_NO_WORKER;
+	}
+	worker = status == 200 ? json_tokener_parse(buffer.data ? buffer.data : "") : NULL;
+	free(buffer.data);
+	if (!worker) {
+		if (status > 0)
+			fprintf(stderr, "liveprobe: GET %s: HTTP %ld\n", path, status);
+		return EXIT_UNREACHABLE;
+	}
+	health = str_field(worker, "health");
+	ret = health_exit(health);
+	if (as_json) {
+		puts(json_object_to_json_string_ext(worker, JSON_C_TO_STRING_PRETTY));
+		json_object_put(worker);
+		return ret;
+	}
+	printf("%s: %s%s%s, %s for %s: %s\n", str_field(worker, "name"),
+	       health_colour(health, colour), health, reset, str_field(worker, "state"),
+	       format_age(worker, "state_since_age_s"), str_field(worker, "reason"));
+	printf("  pid %s (%s), origin %s, restarts %s, crash loop %s\n", str_field(worker, "pid"),
+	       str_field(worker, "comm"), str_field(worker, "origin"),
+	       str_field(worker, "restarts_total"), str_field(worker, "crashloop"));
+	printf("  output: %s episodes, %s/min, last %s ago, stale after %ss\n",
+	       str_field(worker, "episodes_total"), str_field(worker, "episodes_per_min"),
+	       format_age(worker, "last_output_age_s"), str_field(worker, "stale_after_s"));
+	if (json_object_object_get_ex(worker, "exit", &exit_obj) && exit_obj)
+		printf("  exit: code %s, signal %s, oom %s, killer %s[%s], %s ago\n",
+		       str_field(exit_obj, "code"), str_field(exit_obj, "signal_name"),
+		       str_field(exit_obj, "oom"), str_field(exit_obj, "killer_comm"),
+		       str_field(exit_obj, "killer_pid"), format_age(exit_obj, "age_s"));
+	json_object_put(worker);
+	return ret;
+}
+
+static int print_status(const char *base, bool as_json, bool colour)
+{
 	const char *reset = colour ? "\033[0m" : "";
 	json_object *host, *workers, *list, *reasons;
+	json_object **rows = NULL;
 	const char *health;
+	size_t n = 0;
 	int ret;
 
 	host = get_json(base, "/api/v1/host");
 	workers = host ? get_json(base, "/api/v1/workers") : NULL;
 	if (!host || !workers) {
 		json_object_put(host);
-		return 3;
+		return EXIT_UNREACHABLE;
 	}
 	health = str_field(host, "health");
-	ret = !strcmp(health, "green") ? 0 : !strcmp(health, "amber") ? 1 : 2;
+	ret = health_exit(health);
 	if (as_json) {
 		json_object *both = json_object_new_object();
 
@@ -224,36 +384,122 @@ static int cmd_status(const char *base, int argc, char **argv)
 			printf("  - %s\n", terminal_safe(json_object_get_string(
 						    json_object_array_get_idx(reasons, i))));
 	}
-	printf("\n%-24s %-8s %-13s %-6s %9s %9s %8s %6s  %s\n", "WORKER", "PID", "STATE", "HEALTH",
-	       "FOR(s)", "OUTPUT(s)", "EP/MIN", "CONNS", "REASON");
-	json_object_object_get_ex(workers, "workers", &list);
-	for (size_t i = 0; list && i < json_object_array_length(list); i++) {
-		json_object *worker = json_object_array_get_idx(list, i);
-		const char *worker_health = str_field(worker, "health");
-		char conns[32];
-
-		format_conns(worker, conns, sizeof(conns));
-		printf("%-24s %-8s %-13s %s%-6s%s %9s %9s %8s %6s  %s\n", str_field(worker, "name"),
-		       str_field(worker, "pid"), str_field(worker, "state"),
-		       health_colour(worker_health, colour), worker_health, reset,
-		       str_field(worker, "state_since_age_s"),
-		       str_field(worker, "last_output_age_s"),
-		       str_field(worker, "episodes_per_min"), conns, str_field(worker, "reason"));
-	}
+	printf("\n%-24s %-8s %-13s %-6s %8s %8s %8s %6s  %s\n", "WORKER", "PID", "STATE", "HEALTH",
+	       "FOR", "OUTPUT", "EP/MIN", "CONNS", "REASON");
+	if (json_object_object_get_ex(workers, "workers", &list) &&
+	    json_object_is_type(list, json_type_array))
+		n = json_object_array_length(list);
+	rows = n ? calloc(n, sizeof(*rows)) : NULL;
+	for (size_t i = 0; rows && i < n; i++)
+		rows[i] = json_object_array_get_idx(list, i);
+	if (rows)
+		qsort(rows, n, sizeof(*rows), by_severity_then_name);
+	for (size_t i = 0; rows && i < n; i++)
+		print_worker_row(rows[i], colour);
+	free(rows);
 cleanup:
 	json_object_put(host);
 	json_object_put(workers);
 	return ret;
 }
 
-static int print_answer(long status, struct buffer *buffer, long expected)
+static int cmd_status(const char *base, int argc, char **argv)
 {
-	int ret = status == expected ? 0 : 3;
+	static const struct option options[] = {
+		{"json", no_argument, NULL, 'j'},
+		{"watch", optional_argument, NULL, 'w'},
+		{NULL, 0, NULL, 0},
+	};
+	bool as_json = false, watch = false;
+	const char *name = NULL;
+	double every_s = 2;
+	int option, ret;
 
-	if (status > 0) {
-		FILE *out = ret ? stderr : stdout;
+	optind = 1;
+	opterr = 0;
+	while ((option = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		char *end;
 
-		fprintf(out, "%s%s\n", ret ? "liveprobe: " : "", buffer->data ? buffer->data : "");
+		if (option == 'j') {
+			as_json = true;
+		} else if (option == 'w') {
+			const char *value = optarg;
+
+			/* "--watch 2" as well as "--watch=2": a number after it is its value. */
+			if (!value && optind < argc && argv[optind][0] >= '0' &&
+			    argv[optind][0] <= '9')
+				value = argv[optind++];
+			watch = true;
+			if (value) {
+				every_s = strtod(value, &end);
+				if (*end || !(every_s >= 0.1 && every_s <= 3600)) {
+					fprintf(stderr, "liveprobe: status: --watch '%s': seconds "
+							"in 0.1..3600\n",
+						terminal_safe(value));
+					return EXIT_USAGE;
+				}
+			}
+		} else {
+			fprintf(stderr, "liveprobe: status: unknown option (see --help)\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		name = argv[optind++];
+	if (optind < argc) {
+		fprintf(stderr, "liveprobe: status: at most one worker name\n");
+		return EXIT_USAGE;
+	}
+	for (;;) {
+		bool colour = use_colour() && !as_json;
+
+		/* In place, as watch(1) does: home and clear, on a terminal only. */
+		if (watch && isatty(STDOUT_FILENO))
+			fputs("\033[H\033[2J", stdout);
+		ret = name ? print_one(base, name, as_json, colour)
+			   : print_status(base, as_json, colour);
+		fflush(stdout);
+		if (!watch)
+			return ret;
+		if (!isatty(STDOUT_FILENO))
+			putchar('\n');
+		struct timespec pause = {.tv_sec = (time_t)every_s,
+					 .tv_nsec = (long)((every_s - (time_t)every_s) * 1e9)};
+		nanosleep(&pause, NULL);
+	}
+}
+
+/* The daemon's {"error": "..."} as one line on stderr. */
+static void print_refusal(const char *command, long status, const struct buffer *buffer)
+{
+	json_object *root = json_tokener_parse(buffer->data ? buffer->data : "");
+	json_object *error;
+	const char *why = root && json_object_object_get_ex(root, "error", &error)
+				  ? json_object_get_string(error)
+				  : "refused";
+
+	fprintf(stderr, "liveprobe: %s: %s (HTTP %ld)\n", command, terminal_safe(why), status);
+	json_object_put(root);
+}
+
+/* A write's answer: a human line (or the daemon's JSON with --json) and the exit code. */
+static int print_answer(const char *command, long status, struct buffer *buffer, long expected,
+			bool as_json, const char *done_line)
+{
+	int ret = EXIT_GREEN;
+
+	if (status == expected) {
+		if (as_json)
+			printf("%s\n", buffer->data ? buffer->data : "{}");
+		else
+			printf("%s\n", done_line);
+	} else if (status == 404) {
+		print_refusal(command, status, buffer);
+		ret = EXIT_NO_WORKER;
+	} else {
+		if (status > 0)
+			print_refusal(command, status, buffer);
+		ret = EXIT_UNREACHABLE;
 	}
 	free(buffer->data);
 	return ret;
@@ -264,41 +510,62 @@ static int cmd_watch(const char *base, int argc, char **argv)
 	static const struct option options[] = {
 		{"pid", required_argument, NULL, 'p'},
 		{"name", required_argument, NULL, 'n'},
+		{"expects-output", no_argument, NULL, 'e'},
+		{"json", no_argument, NULL, 'j'},
 		{NULL, 0, NULL, 0},
 	};
 	json_object *body = json_object_new_object();
 	struct buffer buffer = {};
+	bool as_json = false;
+	char done[256];
 	long pid = 0, status;
 	char *end;
 	int option;
 
 	optind = 1;
+	opterr = 0;
 	while ((option = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		if (option == 'p') {
+			errno = 0;
 			pid = strtol(optarg, &end, 10);
-			if (*end || pid <= 0) {
+			if (*end || errno || pid <= 0 || pid > 4194304) {
 				fprintf(stderr, "liveprobe: watch: --pid '%s' is not a pid\n",
-					optarg);
+					terminal_safe(optarg));
 				json_object_put(body);
-				return 3;
+				return EXIT_USAGE;
 			}
 		} else if (option == 'n') {
 			json_object_object_add(body, "name", json_object_new_string(optarg));
+		} else if (option == 'e') {
+			json_object_object_add(body, "expects_output", json_object_new_boolean(1));
+		} else if (option == 'j') {
+			as_json = true;
 		} else {
+			fprintf(stderr, "liveprobe: watch: unknown option (see --help)\n");
 			json_object_put(body);
-			return 3;
+			return EXIT_USAGE;
 		}
 	}
-	if (!pid) {
-		fprintf(stderr, "liveprobe: watch: --pid is required\n");
+	if (!pid || optind < argc) {
+		fprintf(stderr, "liveprobe: watch: expected --pid PID [--name NAME]\n");
 		json_object_put(body);
-		return 3;
+		return EXIT_USAGE;
 	}
 	json_object_object_add(body, "pid", json_object_new_int64(pid));
 	status =
 		request(base, "POST", "/api/v1/workers", json_object_to_json_string(body), &buffer);
 	json_object_put(body);
-	return print_answer(status, &buffer, 201);
+	snprintf(done, sizeof(done), "watching pid %ld", pid);
+	if (status == 201) {
+		json_object *answer = json_tokener_parse(buffer.data ? buffer.data : "");
+		json_object *name;
+
+		if (answer && json_object_object_get_ex(answer, "name", &name))
+			snprintf(done, sizeof(done), "watching %s (pid %ld)",
+				 terminal_safe(json_object_get_string(name)), pid);
+		json_object_put(answer);
+	}
+	return print_answer("watch", status, &buffer, 201, as_json, done);
 }
 
 /* A Server-Sent Events stream, split into lines; each "data:" line is one transition. */
@@ -358,7 +625,7 @@ static int cmd_events(const char *base, int argc, char **argv)
 	CURLcode code;
 
 	if (!curl)
-		return 3;
+		return EXIT_UNREACHABLE;
 	snprintf(url, sizeof(url), "%s/api/v1/events", base);
 	curl_easy_setopt(curl, CURLOPT_URL, url);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, sse_chunk);
@@ -370,7 +637,7 @@ static int cmd_events(const char *base, int argc, char **argv)
 		fprintf(stderr, "liveprobe: events: %s: %s\n", url,
 			code != CURLE_OK ? curl_easy_strerror(code)
 					 : "refused (too many streams?)");
-		return 3;
+		return EXIT_UNREACHABLE;
 	}
 	return 0; /* the daemon ended the stream: it is stopping */
 }
@@ -406,7 +673,7 @@ static int cmd_report(int argc, char **argv)
 	if (argc < 2 ||
 	    (strcmp(argv[1], "episode") && strcmp(argv[1], "hello") && strcmp(argv[1], "bye"))) {
 		fprintf(stderr, "liveprobe: report: expected episode, hello or bye\n");
-		return 3;
+		return EXIT_USAGE;
 	}
 	verb = argv[1];
 	optind = 2;
@@ -421,8 +688,8 @@ static int cmd_report(int argc, char **argv)
 
 		if (field >= 0) {
 			if (!safe_value(optarg)) {
-				fprintf(stderr, "liveprobe: report: bad value '%s'\n", optarg);
-				return 3;
+				fprintf(stderr, "liveprobe: report: bad value '%s'\n", terminal_safe(optarg));
+				return EXIT_USAGE;
 			}
 			fields[field][1] = optarg;
 		} else if (option == 'N') {
@@ -430,12 +697,12 @@ static int cmd_report(int argc, char **argv)
 		} else if (option == 'S') {
 			socket_path = optarg;
 		} else {
-			return 3;
+			return EXIT_USAGE;
 		}
 	}
 	if (!fields[0][1]) {
 		fprintf(stderr, "liveprobe: report: --worker is required\n");
-		return 3;
+		return EXIT_USAGE;
 	}
 	/* This process is gone in a moment; the worker is the script that called it. */
 	if (with_pid && !fields[5][1] && !fields[4][1]) {
@@ -451,7 +718,7 @@ static int cmd_report(int argc, char **argv)
 	if (used >= sizeof(line)) {
 		fprintf(stderr, "liveprobe: report: line longer than %d bytes\n",
 			LIVEPROBE_LINE_MAX);
-		return 3;
+		return EXIT_USAGE;
 	}
 	err = liveprobe_open(&lp, socket_path);
 	if (!err) {
@@ -461,27 +728,29 @@ static int cmd_report(int argc, char **argv)
 	if (err) {
 		fprintf(stderr, "liveprobe: report: %s: %s\n",
 			socket_path ? socket_path : "ingest socket", strerror(-err));
-		return 3;
+		return EXIT_UNREACHABLE;
 	}
 	return 0;
 }
 
 static int cmd_forget(const char *base, int argc, char **argv)
 {
+	bool as_json = argc == 3 && !strcmp(argv[2], "--json");
 	struct buffer buffer = {};
-	char path[256];
+	char path[256], done[128];
 	char *escaped;
 	long status;
 
-	if (argc != 2) {
-		fprintf(stderr, "liveprobe: forget: expected one worker name\n");
-		return 3;
+	if (argc != 2 && !as_json) {
+		fprintf(stderr, "liveprobe: forget: expected one worker name [--json]\n");
+		return EXIT_USAGE;
 	}
 	escaped = curl_easy_escape(NULL, argv[1], 0);
 	snprintf(path, sizeof(path), "/api/v1/workers/%s", escaped ? escaped : "");
 	curl_free(escaped);
 	status = request(base, "DELETE", path, NULL, &buffer);
-	return print_answer(status, &buffer, 200);
+	snprintf(done, sizeof(done), "forgot %s", terminal_safe(argv[1]));
+	return print_answer("forget", status, &buffer, 200, as_json, done);
 }
 
 /* The bearer token for writes over --url; one line, as the daemon reads it. */
@@ -529,11 +798,21 @@ int main(int argc, char **argv)
 	if (url_given && !socket_given) {
 		write_socket = NULL;
 		if (token_file && read_token(token_file))
-			return 3;
+			return EXIT_UNREACHABLE;
 	}
-	if (first >= argc || !strcmp(argv[first], "--help") || !strcmp(argv[first], "help")) {
+	if (first < argc && !strcmp(argv[first], "--version")) {
+		printf("liveprobe %s (commit %s)\n", LP_VERSION, LP_COMMIT);
+		return EXIT_GREEN;
+	}
+	if (first >= argc || !strcmp(argv[first], "--help") || !strcmp(argv[first], "-h") ||
+	    !strcmp(argv[first], "help")) {
 		fputs(usage_text, first >= argc ? stderr : stdout);
-		return first >= argc ? 3 : 0;
+		return first >= argc ? EXIT_USAGE : EXIT_GREEN;
+	}
+	if (argv[first][0] == '-') {
+		fprintf(stderr, "liveprobe: unknown option '%s' (see --help)\n",
+			terminal_safe(argv[first]));
+		return EXIT_USAGE;
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (!strcmp(argv[first], "status"))
@@ -547,8 +826,9 @@ int main(int argc, char **argv)
 	else if (!strcmp(argv[first], "report"))
 		ret = cmd_report(argc - first, argv + first);
 	else {
-		fprintf(stderr, "liveprobe: unknown command '%s' (see --help)\n", argv[first]);
-		ret = 3;
+		fprintf(stderr, "liveprobe: unknown command '%s' (see --help)\n",
+			terminal_safe(argv[first]));
+		ret = EXIT_USAGE;
 	}
 	curl_global_cleanup();
 	return ret;

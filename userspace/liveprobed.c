@@ -58,7 +58,7 @@ int main(int argc, char **argv)
 	case OPTS_RUN:
 		break;
 	}
-	log_init("liveprobed", opts.verbose);
+	log_init("liveprobed", opts.log_level);
 	if (opts.unload) {
 		ret = probe_unload(opts.pin_root);
 		if (ret < 0) {

@@ -221,6 +221,19 @@ static void on_transition(void *ctx, const struct fleet_transition *transition)
 		return;
 	if (fleet_state_is_ended(transition->to) || transition->to == WS_DISCONNECTED)
 		loop->status.exits_by_state[transition->to]++;
+	if (log_wants(LOG_LEVEL_INFO)) {
+		const char *from = transition->from < WS__COUNT ? fleet_state_name(transition->from)
+								 : "none";
+		char reason[2 * FLEET_REASON_MAX + 3];
+
+		/* One line per transition: words for people, a key=value tail for shippers. */
+		log_info("worker %s %s -> %s: %s | event=transition worker=%s from=%s to=%s "
+			 "reason=%s",
+			 transition->worker, from, fleet_state_name(transition->to),
+			 transition->reason, transition->worker, from,
+			 fleet_state_name(transition->to),
+			 log_value(reason, sizeof(reason), transition->reason));
+	}
 	events_publish(transition, at);
 	hook_run(transition, at);
 }

@@ -6,7 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <bpf/libbpf.h>
+#include <sys/utsname.h>
+
 #include "metrics.h"
+#include "version.h"
 
 struct out {
 	FILE *file;
@@ -44,6 +48,17 @@ static void per_worker_counter(struct out *out, const struct snapshot *snapshot,
 		sample(out, "%s{worker=\"%s\"} %llu", name, snapshot->workers[i].name,
 		       (unsigned long long)value);
 	}
+}
+
+/* Now on the wall clock, as Prometheus compares timestamps with time(). */
+static double wall_s(const struct render_view *view)
+{
+	return view->now_real_s + view->wall_step_s;
+}
+
+static double age_s(uint64_t since_ns, uint64_t now_ns)
+{
+	return now_ns > since_ns ? (now_ns - since_ns) / 1e9 : 0;
 }
 
 static void worker_families(struct out *out, const struct snapshot *snapshot,
@@ -100,14 +115,40 @@ static void worker_families(struct out *out, const struct snapshot *snapshot,
 		sample(out, "liveprobe_worker_episodes_per_minute{worker=\"%s\"} %.3f",
 		       snapshot->workers[i].name,
 		       render_worker_rate(&snapshot->workers[i], states[i], view));
-	family(out, "liveprobe_worker_last_output_age_seconds", "gauge",
-	       "Seconds since the worker's last episode or heartbeat (absent before the first).");
+	family(out, "liveprobe_worker_last_output_timestamp_seconds", "gauge",
+	       "When the worker's last episode or heartbeat arrived, Unix seconds (absent before "
+	       "the first).");
 	for (size_t i = 0; i < snapshot->count; i++) {
 		double age = output_age(&snapshot->workers[i].output, view->now_ns);
 
 		if (age >= 0)
-			sample(out, "liveprobe_worker_last_output_age_seconds{worker=\"%s\"} %.3f",
-			       snapshot->workers[i].name, age);
+			sample(out,
+			       "liveprobe_worker_last_output_timestamp_seconds{worker=\"%s\"} %.3f",
+			       snapshot->workers[i].name, wall_s(view) - age);
+	}
+	family(out, "liveprobe_worker_state_since_timestamp_seconds", "gauge",
+	       "When the worker entered its current state, Unix seconds.");
+	for (size_t i = 0; i < snapshot->count; i++)
+		sample(out, "liveprobe_worker_state_since_timestamp_seconds{worker=\"%s\"} %.3f",
+		       snapshot->workers[i].name,
+		       wall_s(view) - age_s(snapshot->workers[i].state_since_ns, view->now_ns));
+	family(out, "liveprobe_worker_exit_info", "gauge",
+	       "1 for each ended worker, its last exit's facts as labels (code, signal, class), "
+	       "so an alert can say why it died.");
+	for (size_t i = 0; i < snapshot->count; i++) {
+		const struct worker *worker = &snapshot->workers[i];
+		const char *signal_name = fleet_signal_name(worker->exit.signal);
+		char code[16] = "";
+
+		if (!worker->has_exit)
+			continue;
+		if (worker->exit.status_known && worker->exit.signal == 0)
+			snprintf(code, sizeof(code), "%d", worker->exit.code);
+		sample(out,
+		       "liveprobe_worker_exit_info{worker=\"%s\",code=\"%s\",signal=\"%s\","
+		       "class=\"%s\",oom=\"%s\"} 1",
+		       worker->name, code, worker->exit.signal && signal_name ? signal_name : "",
+		       fleet_state_name(worker->state), worker->exit.oom ? "true" : "false");
 	}
 	family(out, "liveprobe_worker_stale_after_seconds", "gauge",
 	       "Silence after which the worker is stale (adaptive to its rhythm, or fixed).");
@@ -206,9 +247,21 @@ static void probe_families(struct out *out, const struct snapshot *snapshot,
 
 	family(out, "liveprobe_up", "gauge", "1 while the BPF programs are attached.");
 	sample(out, "liveprobe_up %d", probe->attached);
-	family(out, "liveprobe_uptime_seconds", "gauge", "Seconds since the daemon started.");
-	sample(out, "liveprobe_uptime_seconds %.3f",
-	       view->now_ns > probe->started_ns ? (view->now_ns - probe->started_ns) / 1e9 : 0);
+	family(out, "liveprobe_start_time_seconds", "gauge",
+	       "When the daemon started, Unix seconds.");
+	sample(out, "liveprobe_start_time_seconds %.3f",
+	       wall_s(view) - age_s(probe->started_ns, view->now_ns));
+	{
+		struct utsname host;
+
+		family(out, "liveprobe_build_info", "gauge",
+		       "1, with the daemon's version, commit, libbpf and kernel as labels.");
+		sample(out,
+		       "liveprobe_build_info{version=\"%s\",commit=\"%s\",libbpf=\"%s\","
+		       "kernel=\"%s\"} 1",
+		       LP_VERSION, LP_COMMIT, libbpf_version_string(),
+		       uname(&host) == 0 ? host.release : "");
+	}
 	family(out, "liveprobe_kernel_events_total", "counter",
 	       "Events the BPF programs counted, by kind (summed over CPUs).");
 	for (size_t i = 0; i < sizeof(kernel_events) / sizeof(kernel_events[0]); i++)

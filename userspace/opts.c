@@ -8,9 +8,10 @@
 #include <string.h>
 
 #include "fleet.h"
+#include "log.h"
 #include "opts.h"
+#include "version.h"
 
-#define LIVEPROBE_VERSION "0.1.0"
 
 static const char usage_text[] =
 	"Usage: liveprobed [OPTION]...\n"
@@ -112,8 +113,10 @@ static const char usage_text[] =
 	"  --no-sandbox            keep every capability and allow every system call after start\n"
 	"                          (for debugging; by default only CAP_SYS_PTRACE and\n"
 	"                          CAP_DAC_READ_SEARCH stay, under a seccomp allowlist)\n"
-	"  --verbose               debug lines on stderr\n"
-	"  --help                  this text\n"
+	"  --log-level LEVEL       error, warn, info (default: every transition, one line each,\n"
+	"                          with a key=value tail) or debug (libbpf's own output too)\n"
+	"  --verbose               the same as --log-level debug\n"
+	"  -h, --help              this text\n"
 	"  --version               version\n"
 	"\n"
 	"Connection-only workers are named after the peer, IP:PORT; a connection whose owner is a\n"
@@ -150,6 +153,7 @@ void opts_defaults(struct opts *opts)
 	opts->max_connections = OPTS_DEFAULT_MAX_CONNS;
 	opts->start_grace_s = 60;
 	opts->sse_clients = 16;
+	opts->log_level = LOG_LEVEL_INFO;
 	opts->crashloop_count = 3;
 	opts->crashloop_window_s = 300;
 }
@@ -473,6 +477,7 @@ static enum opts_result parse_args(int argc, char **argv, struct opts *opts, cha
 		OPT_ON_TRANSITION,
 		OPT_SSE_CLIENTS,
 		OPT_VERBOSE,
+		OPT_LOG_LEVEL,
 		OPT_NO_SANDBOX,
 		OPT_RESET_PINS,
 		OPT_UNLOAD,
@@ -513,6 +518,7 @@ static enum opts_result parse_args(int argc, char **argv, struct opts *opts, cha
 		{"on-transition", required_argument, NULL, OPT_ON_TRANSITION},
 		{"sse-clients", required_argument, NULL, OPT_SSE_CLIENTS},
 		{"verbose", no_argument, NULL, OPT_VERBOSE},
+		{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 		{"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
 		{"reset-pins", no_argument, NULL, OPT_RESET_PINS},
 		{"unload", no_argument, NULL, OPT_UNLOAD},
@@ -530,7 +536,7 @@ static enum opts_result parse_args(int argc, char **argv, struct opts *opts, cha
 
 	optind = 0; /* full re-initialisation, so the parser can run more than once */
 	opterr = 0;
-	while ((option = getopt_long(argc, argv, ":", long_options, NULL)) != -1) {
+	while ((option = getopt_long(argc, argv, ":h", long_options, NULL)) != -1) {
 		const char *arg = optarg;
 
 		switch (option) {
@@ -727,15 +733,23 @@ static enum opts_result parse_args(int argc, char **argv, struct opts *opts, cha
 			opts->unload = true;
 			break;
 		case OPT_VERBOSE:
-			opts->verbose = true;
+			opts->log_level = LOG_LEVEL_DEBUG;
+			break;
+		case OPT_LOG_LEVEL:
+			opts->log_level = log_level_from_name(arg);
+			if (opts->log_level < 0)
+				return fail(err, err_len,
+					    "--log-level '%s': expected error, warn, info or debug",
+					    arg);
 			break;
 		case OPT_CONFIG:
 			break; /* read before the command line, by opts_parse */
+		case 'h':
 		case OPT_HELP:
 			fputs(usage_text, stdout);
 			return OPTS_EXIT;
 		case OPT_VERSION:
-			printf("liveprobed %s\n", LIVEPROBE_VERSION);
+			printf("liveprobed %s (commit %s)\n", LP_VERSION, LP_COMMIT);
 			return OPTS_EXIT;
 		case ':':
 			return fail(err, err_len, "%s: needs a value (see --help)",

@@ -50,7 +50,7 @@ struct opts {
 	uint32_t reconcile_ms;
 	uint32_t http_connections;
 	uint32_t http_per_client;
-	bool verbose;
+	int log_level; /* enum log_level: --log-level, --verbose is debug */
 	int n_watch_pids;
 	struct opts_watch_pid watch_pids[OPTS_MAX_WATCH_PIDS];
 	int n_watch_comms;

@@ -62,19 +62,66 @@ curl -s -X POST "$A/api/v1/workers" -d "{\"name\":\"c3\",\"pid\":$c3}" >/dev/nul
 check "api/exit_code_crashed" wait_state "$A" c3 crashed
 check "api/exit_code_value" test "$(curl -s "$A/api/v1/workers/c3" | jq -r .exit.code)" = 3
 
+# --- logs: at the default level a crash is one line, words then a key=value tail; no libbpf
+A_LOG=$TEST_TMP/e2e-$$-${A##*:}.log
+check "log/crash_line_at_default_level" grep -q '^liveprobed: worker c3 running -> crashed: exit code 3 | event=transition worker=c3 from=running to=crashed reason="exit code 3"$' "$A_LOG"
+check "log/no_libbpf_lines_by_default" test "$(grep -c 'libbpf' "$A_LOG")" = 0
+
 # --- CLI
 "$BUILD/liveprobe" --url "$A" status >/dev/null; rc=$?
 check "cli/status_red_exit_2" test "$rc" = 2
 check "cli/status_json" test "$("$BUILD/liveprobe" --url "$A" status --json | jq -r .host.health)" = red
 check "cli/status_plain_when_piped" bash -c "! '$BUILD/liveprobe' --url '$A' status | grep -q $'\033'"
 spawn_sleeper w2
-check "cli/watch" "$BUILD/liveprobe" --url "$A" watch --pid "$w2" --name w2
-check "cli/forget" "$BUILD/liveprobe" --url "$A" forget w1
+out=$("$BUILD/liveprobe" --url "$A" watch --pid "$w2" --name w2); rc=$?
+check "cli/watch" test "$rc" = 0
+check "cli/watch_says_so" test "$out" = "watching w2 (pid $w2)"
+out=$("$BUILD/liveprobe" --url "$A" forget w1); rc=$?
+check "cli/forget" test "$rc" = 0 -a "$out" = "forgot w1"
+# exit codes, as sysexits where they apply: one per outcome
+cli() { "$BUILD/liveprobe" "$@" >/dev/null 2>&1; echo $?; }
+check "cli/exit_no_such_worker_4" test "$(cli --url "$A" forget w1)" = 4
+check "cli/exit_status_name_missing_4" test "$(cli --url "$A" status no-such)" = 4
+check "cli/exit_status_name_red_2" test "$(cli --url "$A" status c3)" = 2
+check "cli/exit_status_name_green_0" test "$(cli --url "$A" status w2)" = 0
+check "cli/exit_unreachable_3" test "$(cli --url http://127.0.0.1:1 status)" = 3
+check "cli/exit_usage_64" test "$(cli --url "$A" frobnicate)" = 64
+check "cli/exit_bad_option_64" test "$(cli --url "$A" status --bogus)" = 64
+check "cli/exit_watch_no_pid_64" test "$(cli --url "$A" watch --name x)" = 64
+check "cli/version" bash -c "'$BUILD/liveprobe' --version | grep -q '^liveprobe [0-9]' && '$BUILD/liveprobed' --version | grep -q '^liveprobed [0-9]'"
+check "cli/short_help_both" bash -c "'$BUILD/liveprobe' -h | grep -q Usage && '$BUILD/liveprobed' -h | grep -q Usage"
+check "cli/watch_json" test "$("$BUILD/liveprobe" --url "$A" forget w2 --json | jq -r .forgotten)" = true
+curl -s -X POST "$A/api/v1/workers" -d "{\"name\":\"w2\",\"pid\":$w2}" >/dev/null
+check "cli/env_url" bash -c "LIVEPROBE_URL='$A' '$BUILD/liveprobe' status w2 | grep -q '^w2: green, running'"
+table=$("$BUILD/liveprobe" --url "$A" status)
+check "cli/sorted_by_severity" test "$(awk '/^WORKER/ {on=1; next} on {print $4}' <<<"$table" | uniq | tr '\n' ' ')" = "red green "
+check "cli/ages_human" grep -Eq ' [0-9]+(ms|s|m[0-9]{2}s) ' <<<"$(grep '^w2 ' <<<"$table")"
+check "cli/no_colour_with_NO_COLOR" bash -c "! NO_COLOR=1 script -qc \"'$BUILD/liveprobe' --url '$A' status\" /dev/null | grep -q $'\033\\[3'"
+check "cli/colour_on_a_terminal" bash -c "script -qc \"'$BUILD/liveprobe' --url '$A' status\" /dev/null | grep -q $'\033\\[3'"
+redraws=$(timeout 1.8 script -qfc "'$BUILD/liveprobe' --url '$A' status --watch 0.5" /dev/null 2>/dev/null | grep -o $'\033\\[2J' | wc -l)
+check "cli/status_watch_redraws_in_place" test "$redraws" -ge 2
 check "api/forgotten_404" test "$(status_of GET "$A/api/v1/workers/w1")" = 404
 check "api/delete_unknown_404" test "$(status_of DELETE "$A/api/v1/workers/w1")" = 404
 
 # --- bpftool sees the watched worker in the pinned map, by name
 check "bpftool/pinned_map_names_worker" bash -c "bpftool map dump pinned '$A_PIN/lp_procs' | grep -q '\"w2\"'"
+
+# --- journald: stderr named by JOURNAL_STREAM gets sd-daemon <N> priorities instead of the name
+journal=$TEST_TMP/journal.log
+: >"$journal"
+JOURNAL_STREAM=$(stat -c '%d:%i' "$journal") "$BUILD/liveprobed" --listen "127.0.0.1:$(free_port)" \
+	--pin-root "/sys/fs/bpf/liveprobe-e2e-$$-journal" --ingest "$TEST_TMP/journal.sock" \
+	--api-socket "$TEST_TMP/journal.api" --state-dir "$TEST_TMP/journal-state" \
+	--watch-port 1 2>>"$journal" &
+JPID=$!
+PIDS_TO_KILL+=("$JPID")
+sleep 0.5
+kill -TERM "$JPID"; wait "$JPID"
+check "log/journal_priorities" grep -q '^<6>stopped; the probe keeps recording' "$journal"
+check "log/journal_no_name_prefix" test "$(grep -c '^liveprobed:' "$journal")" = 0
+"$BUILD/liveprobed" --unload --pin-root "/sys/fs/bpf/liveprobe-e2e-$$-journal" >/dev/null
+out=$("$BUILD/liveprobed" --log-level loud 2>&1); rc=$?
+check "log/bad_level_one_line" test "$rc" = 1 -a "$(wc -l <<<"$out")" = 1
 
 # --- a second daemon side by side sees the same death on its own
 start_daemon B || { echo "FAIL: e2e/second_daemon_start"; exit 1; }

@@ -78,7 +78,7 @@ PIDS_TO_KILL+=("$script")
 check "episodes/cli_report_working" wait_field "$W/script-1" .state working
 check "episodes/cli_binds_calling_script" test "$(field "$W/script-1" .pid)" = "$script"
 out=$("$BUILD/liveprobe" report episode 2>&1); rc=$?
-check "episodes/cli_report_needs_worker" test "$rc" = 3 -a -n "$out"
+check "episodes/cli_report_needs_worker" test "$rc" = 64 -a -n "$out"
 
 # --- bye, then a non-zero exit: a stop that did not end cleanly is crashed, with its facts
 python3 -c "

@@ -1014,7 +1014,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "test_kernel: must run as root (it loads BPF programs)\n");
 		return 2;
 	}
-	log_init("test_kernel", getenv("LP_VERBOSE") != NULL);
+	log_init("test_kernel", getenv("LP_VERBOSE") ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
 	prctl(PR_SET_NAME, "lp-test-kernel");
 	test_opts(&main_opts, "");
 	strcpy(main_opts.watch_comms[main_opts.n_watch_comms++], "lp-comm-wkr");
