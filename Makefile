@@ -25,7 +25,9 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
+# `make run` installs what building and running need; tests and benches add their own set.
 DEPS_STAMP := $(OUTPUT)/.deps-ok
+TEST_DEPS_STAMP := $(OUTPUT)/.deps-test-ok
 PKGS := libbpf libelf zlib libmicrohttpd json-c libcurl libseccomp libcap
 WARN := -Wall -Wextra -Werror
 CFLAGS ?= -g -O2
@@ -49,8 +51,11 @@ all: $(OUTPUT)/liveprobed $(OUTPUT)/liveprobe
 
 deps: $(DEPS_STAMP)
 $(DEPS_STAMP): scripts/install-deps.sh
-	$(Q)bash scripts/install-deps.sh
+	$(Q)bash scripts/install-deps.sh runtime build
 	$(Q)mkdir -p $(OUTPUT) && touch $@
+$(TEST_DEPS_STAMP): scripts/install-deps.sh $(DEPS_STAMP)
+	$(Q)bash scripts/install-deps.sh test
+	$(Q)touch $@
 
 $(OUTPUT)/vmlinux.h: | $(DEPS_STAMP)
 	$(call msg,VMLINUX,$@)
@@ -132,7 +137,7 @@ $(OUTPUT)/honest: tests/e2e/honest.c include/liveprobe.h | $(DEPS_STAMP)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $(WARN) -Iinclude $< -o $@
 
-test: all $(OUTPUT)/test_unit $(OUTPUT)/test_kernel $(OUTPUT)/honest $(UPGRADE)/liveprobed fuzz-build
+test: $(TEST_DEPS_STAMP) all $(OUTPUT)/test_unit $(OUTPUT)/test_kernel $(OUTPUT)/honest $(UPGRADE)/liveprobed fuzz-build
 	$(Q)LP_BUILD=$(CURDIR)/$(OUTPUT) LP_FUZZ=$(CURDIR)/build/fuzz LP_SANITIZE=$(SANITIZE) \
 		bash tests/run.sh
 
@@ -149,7 +154,7 @@ FUZZ_MODS_config := opts
 FUZZ_MODS_proc := proc
 FUZZ_MODS_route := route
 fuzz-build: $(patsubst %,build/fuzz/fuzz_%,$(FUZZ_TARGETS))
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard userspace/*.c userspace/*.h) | $(DEPS_STAMP)
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard userspace/*.c userspace/*.h) | $(TEST_DEPS_STAMP)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) $< $(patsubst %,userspace/%.c,$(FUZZ_MODS_$*)) \
@@ -168,7 +173,7 @@ $(OUTPUT)/bench: tests/bench/bench.c | $(DEPS_STAMP)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $< $(LDLIBS) -o $@
 
-bench: all $(OUTPUT)/bench $(OUTPUT)/honest
+bench: $(TEST_DEPS_STAMP) all $(OUTPUT)/bench $(OUTPUT)/honest
 	$(Q)bash tests/bench/run.sh
 
 SYSCONFDIR ?= /etc

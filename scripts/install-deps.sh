@@ -1,23 +1,50 @@
 #!/usr/bin/env bash
-# Idempotent: installs with apt whatever the build, the tests and the daemon need.
-# Only Debian packages are used; nothing is downloaded from anywhere else.
+# Installs with apt what liveprobe needs, by set, and nothing else; idempotent. Only Debian
+# packages are used; nothing is downloaded from anywhere else.
+#
+#   scripts/install-deps.sh [--list] [SET...]
+#
+# Sets: runtime (what a running liveprobed and liveprobe link against), build (compilers, headers,
+# bpftool), test (what `make test` and `make bench` drive: network tools, the peer BPF tools,
+# Prometheus, Alertmanager, Chromium, clang's sanitizer and fuzzer runtime). Default: runtime
+# build. `make run` installs runtime and build; `make test` and `make bench` add test.
+# --list prints the packages of those sets that are missing, one per line, and installs nothing.
 set -euo pipefail
 
-packages=(
-	# build
-	make clang llvm libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev libjson-c-dev libcurl4-openssl-dev libseccomp-dev libcap-dev pkg-config
-	# tests and daemon runtime helpers
-	curl jq iproute2 nftables procps python3 util-linux passwd
-	# benchmarks: the peer tools liveprobe is measured against
-	libbpf-tools
-	# operator surfaces: the Prometheus server and promtool, and a browser for the dashboard test
-	prometheus chromium
-)
+runtime=(libbpf1 libelf1 zlib1g libmicrohttpd12 libjson-c5 libcurl4 libseccomp2 libcap2 procps)
+build=(make clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev libjson-c-dev
+	libcurl4-openssl-dev libseccomp-dev libcap-dev pkg-config)
+test=(libclang-rt-14-dev curl jq iproute2 nftables python3 util-linux passwd libbpf-tools
+	prometheus prometheus-alertmanager chromium)
+
+list=false
+sets=()
+for arg in "$@"; do
+	case $arg in
+	--list) list=true ;;
+	runtime | build | test) sets+=("$arg") ;;
+	*)
+		echo "install-deps: unknown argument '$arg' (sets: runtime build test; --list)" >&2
+		exit 64
+		;;
+	esac
+done
+[ ${#sets[@]} -gt 0 ] || sets=(runtime build)
+
+packages=()
+for set in "${sets[@]}"; do
+	declare -n names=$set
+	packages+=("${names[@]}")
+done
 
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+if $list; then
+	[ ${#missing[@]} -eq 0 ] || printf '%s\n' "${missing[@]}"
+	exit 0
+fi
 if [ ${#missing[@]} -eq 0 ]; then
 	exit 0
 fi

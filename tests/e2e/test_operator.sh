@@ -115,3 +115,16 @@ check "operator/socket_unit_installed" grep -q '^ListenDatagram=/run/liveprobe/i
 check "operator/unit_no_placeholders" test -z "$(grep -o '@[A-Z]*@' "$UNIT")"
 start_daemon D --config "$DEST/etc/liveprobe/liveprobed.conf" || { echo "FAIL: operator/installed_config_runs"; exit 1; }
 check "operator/installed_config_runs" test "$(status_of GET "$D/healthz")" = 200
+
+# --- install footprint: `make run` installs what building and running need, not the test tools
+fakebin=$TEST_TMP/fakebin
+mkdir -p "$fakebin"
+printf '#!/bin/sh\nexit 1\n' >"$fakebin/dpkg-query" # a machine with nothing installed
+chmod +x "$fakebin/dpkg-query"
+run_set=$(PATH=$fakebin:$PATH bash "$ROOT/scripts/install-deps.sh" --list runtime build)
+test_set=$(PATH=$fakebin:$PATH bash "$ROOT/scripts/install-deps.sh" --list test)
+check "install/run_set_builds" grep -qx clang <<<"$run_set"
+check "install/run_set_has_no_browser_or_prometheus" test -z "$(grep -xE 'chromium|prometheus|prometheus-alertmanager' <<<"$run_set")"
+check "install/test_set_has_them" test "$(grep -cxE 'chromium|prometheus|prometheus-alertmanager' <<<"$test_set")" = 3
+plan=$(make -n -W scripts/install-deps.sh -C "$ROOT" run 2>/dev/null | grep install-deps.sh)
+check "install/make_run_asks_for_runtime_and_build_only" test "$plan" = "bash scripts/install-deps.sh runtime build"
