@@ -30,6 +30,8 @@ LP_SHARED struct {
 LP_SHARED struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, LP_STAT__COUNT);
+	/* An array's key must be a plain 32-bit int for the kernel (array_map_check_btf): an
+	 * enum here would cost the map its BTF. liveprobed --dump-maps names the counters. */
 	__type(key, __u32);
 	__type(value, __u64);
 } lp_stats SEC(".maps");

@@ -88,6 +88,33 @@ struct lp_cgroup_watch {
 	char name[LP_NAME_LEN]; /* the worker's name, for bpftool readers */
 };
 
+/*
+ * TCP states as include/net/tcp_states.h numbers them. In lp_conns they are one byte each. On the
+ * BPF side (clang) the enum has a fixed one-byte type, so the map's BTF names the states and
+ * bpftool prints them; userspace, built by compilers without fixed enum types (gcc 12), reads
+ * the same byte as a __u8.
+ */
+#ifdef __bpf__
+#define LP_TCP_STATE_FIELD enum lp_tcp_state
+enum lp_tcp_state : __u8 {
+#else
+#define LP_TCP_STATE_FIELD __u8
+enum lp_tcp_state {
+#endif
+	LP_TCP_ESTABLISHED = 1,
+	LP_TCP_SYN_SENT,
+	LP_TCP_SYN_RECV,
+	LP_TCP_FIN_WAIT1,
+	LP_TCP_FIN_WAIT2,
+	LP_TCP_TIME_WAIT,
+	LP_TCP_CLOSE,
+	LP_TCP_CLOSE_WAIT,
+	LP_TCP_LAST_ACK,
+	LP_TCP_LISTEN,
+	LP_TCP_CLOSING,
+	LP_TCP_NEW_SYN_RECV,
+};
+
 /* Why a connection is dead, in increasing order of how much it explains: a later, more specific
  * cause replaces a vaguer one (a reset seen after the close it caused), never the reverse. */
 enum lp_conn_reason {
@@ -127,9 +154,9 @@ struct lp_conn {
 	__u16 family; /* AF_INET or AF_INET6 */
 	__u16 local_port;
 	__u16 peer_port;
-	__u8 state;	/* TCP_ESTABLISHED.. as in include/net/tcp_states.h */
-	__u8 old_state; /* state before the last change */
-	__u32 reason;	/* enum lp_conn_reason */
+	LP_TCP_STATE_FIELD state;     /* enum lp_tcp_state, one byte */
+	LP_TCP_STATE_FIELD old_state; /* state before the last change */
+	enum lp_conn_reason reason;   /* 4 bytes */
 	__u32 flags;	/* enum lp_conn_flags */
 	__s32 error;	/* last sk_err reported, a positive errno; 0 none */
 	__u32 retransmits;

@@ -13,6 +13,7 @@
 
 #include "events.h"
 #include "hook.h"
+#include "dump.h"
 #include "http.h"
 #include "log.h"
 #include "loop.h"
@@ -59,6 +60,8 @@ int main(int argc, char **argv)
 		break;
 	}
 	log_init("liveprobed", opts.log_level);
+	if (opts.dump_maps)
+		return dump_maps(opts.pin_root, stdout) ? 1 : 0;
 	if (opts.unload) {
 		ret = probe_unload(opts.pin_root);
 		if (ret < 0) {

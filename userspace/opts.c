@@ -110,6 +110,9 @@ static const char usage_text[] =
 	"                          taking it over (the facts recorded there are lost)\n"
 	"  --unload                remove the pins under --pin-root, so every program detaches,\n"
 	"                          and exit (a stopped daemon otherwise keeps recording)\n"
+	"  --dump-maps             print what is pinned under --pin-root, decoded (counters,\n"
+	"                          watched processes and their recorded deaths, connections),\n"
+	"                          and exit; works beside a running daemon\n"
 	"  --no-sandbox            keep every capability and allow every system call after start\n"
 	"                          (for debugging; by default only CAP_SYS_PTRACE and\n"
 	"                          CAP_DAC_READ_SEARCH stay, under a seccomp allowlist)\n"
@@ -481,6 +484,7 @@ static enum opts_result parse_args(int argc, char **argv, struct opts *opts, cha
 		OPT_NO_SANDBOX,
 		OPT_RESET_PINS,
 		OPT_UNLOAD,
+		OPT_DUMP_MAPS,
 		OPT_CONFIG,
 		OPT_CRASH_LOOP,
 		OPT_FORGET_AFTER,
@@ -522,6 +526,7 @@ static enum opts_result parse_args(int argc, char **argv, struct opts *opts, cha
 		{"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
 		{"reset-pins", no_argument, NULL, OPT_RESET_PINS},
 		{"unload", no_argument, NULL, OPT_UNLOAD},
+		{"dump-maps", no_argument, NULL, OPT_DUMP_MAPS},
 		{"config", required_argument, NULL, OPT_CONFIG},
 		{"crash-loop", required_argument, NULL, OPT_CRASH_LOOP},
 		{"forget-after", required_argument, NULL, OPT_FORGET_AFTER},
@@ -725,6 +730,9 @@ static enum opts_result parse_args(int argc, char **argv, struct opts *opts, cha
 			break;
 		case OPT_NO_SANDBOX:
 			opts->no_sandbox = true;
+			break;
+		case OPT_DUMP_MAPS:
+			opts->dump_maps = true;
 			break;
 		case OPT_RESET_PINS:
 			opts->reset_pins = true;

@@ -74,6 +74,7 @@ struct opts {
 	bool no_sandbox; /* keep every capability, no seccomp filter: for debugging only */
 	bool reset_pins; /* drop what a previous daemon left pinned, instead of taking it over */
 	bool unload;	 /* remove the pins (so every program detaches) and exit */
+	bool dump_maps;	 /* print the pinned maps decoded and exit */
 	uint32_t crashloop_count; /* --crash-loop COUNT,SECONDS */
 	double crashloop_window_s;
 	double forget_after_s; /* dead or stopped workers removed after this; 0: not set */

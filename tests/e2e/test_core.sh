@@ -103,8 +103,12 @@ check "cli/status_watch_redraws_in_place" test "$redraws" -ge 2
 check "api/forgotten_404" test "$(status_of GET "$A/api/v1/workers/w1")" = 404
 check "api/delete_unknown_404" test "$(status_of DELETE "$A/api/v1/workers/w1")" = 404
 
-# --- bpftool sees the watched worker in the pinned map, by name
+# --- bpftool sees the watched worker in the pinned map, by name; --dump-maps without bpftool
 check "bpftool/pinned_map_names_worker" bash -c "bpftool map dump pinned '$A_PIN/lp_procs' | grep -q '\"w2\"'"
+dump=$("$BUILD/liveprobed" --dump-maps --pin-root "$A_PIN")
+check "dump/names_counters" grep -Eq '^  exits_watched +[1-9]' <<<"$dump"
+check "dump/lists_live_worker" grep -Eq "^  $w2 +w2 +comm=sleep +\[alive\]" <<<"$dump"
+check "dump/nothing_pinned_one_line" test "$("$BUILD/liveprobed" --dump-maps --pin-root /sys/fs/bpf/none-$$ 2>&1 | wc -l)" = 1
 
 # --- journald: stderr named by JOURNAL_STREAM gets sd-daemon <N> priorities instead of the name
 journal=$TEST_TMP/journal.log

@@ -32,6 +32,7 @@ check "sockets/peer_worker_origin" test "$(jq -r .origin <<<"$w")" = peer
 check "sockets/connection_listed" test "$(jq -r '.connections[0].state' <<<"$w")" = ESTABLISHED
 check "sockets/connection_local" test "$(jq -r '.connections[0].local' <<<"$w")" = "$H_LOCAL_IP:$quiet_port"
 check "sockets/connection_peer" test "$(jq -r '.connections[0].peer' <<<"$w")" = "$c1_name"
+check "sockets/bpftool_prints_state_names" bash -c "bpftool map dump pinned '$A_PIN/lp_conns' | grep -q '\"state\": \"LP_TCP_ESTABLISHED\"'"
 check "sockets/connection_alive_reason_null" test "$(jq -r '.connections[0].reason' <<<"$w")" = null
 check "sockets/silence_figure" wait_jq "$W/$c1_name" '.connections[0].last_data_recv_age_s >= 0' true
 
