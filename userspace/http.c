@@ -790,6 +790,26 @@ static bool view_from_query(struct MHD_Connection *connection, const struct snap
 	return true;
 }
 
+/* The page with the shared host and workers bodies inline; the bare page before the first
+ * snapshot (it then fetches them itself). */
+static enum MHD_Result get_dashboard(struct MHD_Connection *connection)
+{
+	struct shared_body *host = shared_get(SHARED_HOST);
+	struct shared_body *workers = host ? shared_get(SHARED_WORKERS) : NULL;
+	char *page = NULL;
+	size_t len = 0;
+
+	if (host && workers)
+		page = dashboard_page(host->text, host->len, workers->text, workers->len, &len);
+	shared_release(host);
+	shared_release(workers);
+	(void)len;
+	if (!page)
+		return send_text(connection, "text/html; charset=utf-8", (char *)dashboard_html,
+				 MHD_RESPMEM_PERSISTENT);
+	return send_text(connection, "text/html; charset=utf-8", page, MHD_RESPMEM_MUST_FREE);
+}
+
 static enum MHD_Result get_view(struct MHD_Connection *connection, const char *url)
 {
 	struct snapshot *snapshot;
@@ -914,8 +934,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, cons
 		break;
 	case ROUTE_DASHBOARD:
 		if (is_get)
-			return send_text(connection, "text/html; charset=utf-8",
-					 (char *)dashboard_html, MHD_RESPMEM_PERSISTENT);
+			return get_dashboard(connection);
 		break;
 	}
 	return send_error(connection, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed here");

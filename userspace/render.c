@@ -5,10 +5,12 @@
 #include <stdio.h>
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "clock.h"
 #include "render.h"
+#include "text.h"
 
 static double age_s(uint64_t since_ns, uint64_t now_ns)
 {
@@ -585,6 +587,13 @@ char *render_host(const struct snapshot *snapshot, const struct render_view *vie
 	for (int state = 0; state < WS__COUNT; state++)
 		json_object_object_add(states, fleet_state_name(state),
 				       json_object_new_uint64(per_state[state]));
+	{
+		char hostname[256] = "", clean[256];
+
+		gethostname(hostname, sizeof(hostname) - 1);
+		text_clean(clean, sizeof(clean), hostname, sizeof(hostname));
+		json_object_object_add(root, "hostname", json_object_new_string(clean));
+	}
 	json_object_object_add(root, "health", json_object_new_string(fleet_health_name(health)));
 	json_object_object_add(root, "reasons", reasons);
 	json_object_object_add(root, "workers_total", json_object_new_uint64(snapshot->count));

@@ -304,3 +304,23 @@ for ring in 4096 1048576; do
 	stop_daemon
 	rm -rf $BENCH_DIR/state
 done
+
+echo
+echo "== dashboard: navigation to 1,000 workers drawn, in Debian's headless Chromium"
+NODE_DIR=$ROOT/build/node
+if [ -d "$NODE_DIR/node_modules/playwright-core" ] && [ -x /usr/bin/chromium ]; then
+	start_daemon --start-grace 600
+	python3 -c '
+import json, time
+print(json.dumps([{"worker": f"fleet-{i}", "completed_at": time.time()} for i in range(1000)]))' >"$BENCH_DIR/fleet.json"
+	curl -s -H "Authorization: Bearer $(cat "$LIVEPROBE_TOKEN_FILE")" -X POST $URL/api/v1/episodes \
+		--data-binary @"$BENCH_DIR/fleet.json" >/dev/null
+	cp "$ROOT/tests/e2e/dashboard_fleet.mjs" "$NODE_DIR/"
+	for run in 1 2 3; do
+		(cd "$NODE_DIR" && timeout 90 node dashboard_fleet.mjs "$URL/" "$BENCH_DIR/ingest.sock" \
+			"$BENCH_DIR/dashboard.png" 2>&1) | sed -n "s/^rendered 1000 workers in \(.*\)$/run $run: \1 (target < 1000 ms)/p"
+	done
+	stop_daemon
+else
+	echo "skipped: playwright-core is installed by make test (tests/e2e/test_operator.sh)"
+fi

@@ -83,6 +83,31 @@ check "operator/dashboard_markup_is_text" grep -q "markup in a reason shown as t
 check "operator/dashboard_screenshot_saved" test -s "$OUT/dashboard.png"
 echo "    screenshot: $OUT/dashboard.png"
 
+# --- the dashboard at 1,000 workers: first paint inline, under a second, sorted, filtered, live
+start_daemon F --start-grace 600 || echo "FAIL: operator/daemon_f"
+python3 -c '
+import json, sys, time
+now = time.time()
+print(json.dumps([{"worker": f"fleet-{i}", "completed_at": now} for i in range(1000)]))' >"$TEST_TMP/fleet.json"
+curl -s -X POST "$F/api/v1/episodes" --data-binary @"$TEST_TMP/fleet.json" >/dev/null
+( sleep 0.2; exit 7 ) &
+curl -s -X POST "$F/api/v1/workers" -d "{\"name\":\"fleet-dead\",\"pid\":$!}" >/dev/null
+wait_state "$F" fleet-dead crashed
+inline=$(curl -s "$F/")
+check "dashboard/page_carries_data" grep -q '"fleet-999"' <<<"$inline"
+check "dashboard/inline_data_cannot_close_script" test "$(grep -c '</script>' <<<"$inline")" = 1
+cp "$ROOT/tests/e2e/dashboard_fleet.mjs" "$NODE_DIR/"
+fleet=$(cd "$NODE_DIR" && timeout 90 node dashboard_fleet.mjs "$F/" "$F_INGEST" "$OUT/dashboard-fleet.png" 2>&1)
+sed 's/^/    /' <<<"$fleet"
+check "dashboard/first_paint_before_any_fetch" grep -Eq "^first paint: 100[0-9] rows, verdict red, host [^ ]+$" <<<"$fleet"
+ms=$(sed -n 's/^rendered 1000 workers in \([0-9]*\) ms$/\1/p' <<<"$fleet")
+# How fast is a figure for `make bench` (these machines are noisy); here: that it renders.
+check "dashboard/thousand_workers_rendered" test -n "$ms"
+check "dashboard/dead_on_top" grep -q "^order: first red, last green$" <<<"$fleet"
+check "dashboard/death_facts_shown" grep -q "^detail: ended at .*exit code 7" <<<"$fleet"
+check "dashboard/filter_box" grep -q "^filter fleet-99: 11 rows$" <<<"$fleet"
+check "dashboard/stays_live" grep -q "^live: a new worker shown" <<<"$fleet"
+
 # --config: key = value lines; flags on the command line win; errors name the line
 cat >"$TEST_TMP/liveprobed.conf" <<CONF
 # a comment, then a blank line
