@@ -46,7 +46,7 @@ CLI_OBJS := $(patsubst %,$(OUTPUT)/%.o,cli log)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 KTEST_SRCS := $(wildcard tests/kernel/*.c)
 
-.PHONY: all deps run test bench clean install format fuzz fuzz-build FORCE
+.PHONY: all deps run test bench clean install man format fuzz fuzz-build FORCE
 all: $(OUTPUT)/liveprobed $(OUTPUT)/liveprobe
 
 deps: $(DEPS_STAMP)
@@ -180,7 +180,24 @@ SYSCONFDIR ?= /etc
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 DOCDIR ?= $(PREFIX)/share/doc/liveprobe
 
-install: all
+# Man pages from one source, each binary's own --help and --version (help2man).
+MANDIR ?= $(PREFIX)/share/man
+MAN_PAGES := $(OUTPUT)/man/liveprobed.8 $(OUTPUT)/man/liveprobe.1
+man: $(MAN_PAGES)
+$(OUTPUT)/man/liveprobed.8: $(OUTPUT)/liveprobed
+	$(call msg,MAN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)help2man --no-info --section 8 --name "kernel-level liveness probe for fleets of workers" \
+		--output $@ $<
+$(OUTPUT)/man/liveprobe.1: $(OUTPUT)/liveprobe
+	$(call msg,MAN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)help2man --no-info --section 1 --name "ask liveprobed how a fleet of workers is doing" \
+		--output $@ $<
+
+install: all man
+	install -D -m 0644 $(OUTPUT)/man/liveprobed.8 $(DESTDIR)$(MANDIR)/man8/liveprobed.8
+	install -D -m 0644 $(OUTPUT)/man/liveprobe.1 $(DESTDIR)$(MANDIR)/man1/liveprobe.1
 	install -D -m 0755 $(OUTPUT)/liveprobed $(DESTDIR)$(PREFIX)/sbin/liveprobed
 	install -D -m 0755 $(OUTPUT)/liveprobe $(DESTDIR)$(PREFIX)/bin/liveprobe
 	install -D -m 0644 include/liveprobe.h $(DESTDIR)$(PREFIX)/include/liveprobe.h

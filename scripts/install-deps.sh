@@ -5,7 +5,7 @@
 #   scripts/install-deps.sh [--list] [SET...]
 #
 # Sets: runtime (what a running liveprobed and liveprobe link against), build (compilers, headers,
-# bpftool), test (what `make test` and `make bench` drive: network tools, the peer BPF tools,
+# bpftool, help2man for the man pages), test (what `make test` and `make bench` drive: network tools, the peer BPF tools,
 # Prometheus, Alertmanager, Chromium, clang's sanitizer and fuzzer runtime). Default: runtime
 # build. `make run` installs runtime and build; `make test` and `make bench` add test.
 # --list prints the packages of those sets that are missing, one per line, and installs nothing.
@@ -13,7 +13,7 @@ set -euo pipefail
 
 runtime=(libbpf1 libelf1 zlib1g libmicrohttpd12 libjson-c5 libcurl4 libseccomp2 libcap2 procps)
 build=(make clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev libjson-c-dev
-	libcurl4-openssl-dev libseccomp-dev libcap-dev pkg-config)
+	libcurl4-openssl-dev libseccomp-dev libcap-dev pkg-config help2man)
 test=(libclang-rt-14-dev curl jq iproute2 nftables python3 util-linux passwd libbpf-tools
 	prometheus prometheus-alertmanager chromium)
 

@@ -132,6 +132,8 @@ check "operator/config_unknown_key" grep -q "bad2.conf:1: unknown option" <<<"$(
 DEST=$TEST_TMP/install
 make -C "$ROOT" --no-print-directory install PREFIX=/usr DESTDIR="$DEST" >/dev/null 2>&1
 check "operator/install_layout" test -x "$DEST/usr/sbin/liveprobed" -a -x "$DEST/usr/bin/liveprobe" -a -f "$DEST/usr/include/liveprobe.h" -a -f "$DEST/usr/share/doc/liveprobe/prometheus/liveprobe.rules.yml"
+check "operator/install_man_pages" bash -c "grep -q '^\.TH LIVEPROBED \"8\"' '$DEST/usr/share/man/man8/liveprobed.8' && grep -q '^\.TH LIVEPROBE \"1\"' '$DEST/usr/share/man/man1/liveprobe.1'"
+check "operator/man_page_lists_options" grep -q 'crash\\-loop' "$DEST/usr/share/man/man8/liveprobed.8"
 UNIT=$DEST/usr/lib/systemd/system/liveprobed.service
 check "operator/unit_execstart" grep -q '^ExecStart=/usr/sbin/liveprobed --config /etc/liveprobe/liveprobed.conf$' "$UNIT"
 check "operator/unit_capabilities" grep -q '^CapabilityBoundingSet=CAP_BPF CAP_PERFMON CAP_NET_ADMIN' "$UNIT"
