@@ -147,10 +147,10 @@ FUZZ_TARGETS := datagram json_report state config proc route
 FUZZ_SECONDS ?= 30
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	-std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -Iuserspace
-FUZZ_MODS_datagram := report opts
-FUZZ_MODS_json_report := report opts
+FUZZ_MODS_datagram := report opts log
+FUZZ_MODS_json_report := report opts log
 FUZZ_MODS_state := state fleet conn output u64map report opts log paths clock
-FUZZ_MODS_config := opts
+FUZZ_MODS_config := opts log
 FUZZ_MODS_proc := proc
 FUZZ_MODS_route := route
 fuzz-build: $(patsubst %,build/fuzz/fuzz_%,$(FUZZ_TARGETS))
