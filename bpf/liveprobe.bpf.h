@@ -40,8 +40,11 @@ static __always_inline void lp_stat_inc(__u32 index)
 {
 	__u64 *counter = bpf_map_lookup_elem(&lp_stats, &index);
 
+	/* A per-CPU slot only this CPU writes: no atomic needed (and an atomic costs about 50 ns
+	 * on the path every exit on the host takes). A program nested on the same CPU (from an
+	 * NMI) could lose one count; these are statistics. */
 	if (counter)
-		__sync_fetch_and_add(counter, 1);
+		*counter += 1;
 }
 
 /* Reserve an event or count the drop; callers filter before calling this. */

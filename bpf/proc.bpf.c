@@ -46,6 +46,38 @@ static __always_inline __u64 task_cgroup_id(struct task_struct *task)
 	return BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
 }
 
+/*
+ * A prefilter in front of lp_procs: a four-bit count per tgid, sixteen to a word, of the lp_procs
+ * entries for that tgid (plus insertions under way). Every exit on the host asks "is this tgid
+ * watched?"; a miss in a 16,384-entry hash costs a cold bucket (about 400 ns per exit during
+ * an exit storm, measured), while a zero here costs one load from a small array. tgids beyond
+ * the array (pid_max raised after start) fall through to the hash. The count goes up before an
+ * entry is inserted and down after it is deleted, by whoever does it (here, or the daemon
+ * through mmap), so a watched tgid never reads zero.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2048); /* set from pid_max by the daemon before load */
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, __u64);
+} lp_pidmask SEC(".maps");
+
+static __always_inline __u64 *pidmask_word(__u32 tgid, __u64 *one)
+{
+	__u32 index = tgid / LP_PIDMASK_PER_WORD;
+
+	*one = 1ULL << ((tgid % LP_PIDMASK_PER_WORD) * LP_PIDMASK_BITS);
+	return bpf_map_lookup_elem(&lp_pidmask, &index);
+}
+
+static __always_inline bool maybe_watched(__u32 tgid)
+{
+	__u64 one, *word = pidmask_word(tgid, &one);
+
+	return !word || (*word & (one * LP_PIDMASK_LANE));
+}
+
 static __always_inline __u64 task_start_ticks(struct task_struct *task)
 {
 	return BPF_CORE_READ(task, group_leader, start_boottime) / LP_NSEC_PER_TICK;
@@ -79,8 +111,24 @@ static __always_inline void send_proc_event(__u32 kind, __u32 tgid, const struct
 
 static __always_inline struct lp_proc *watched_proc(struct task_struct *task, __u32 *tgid)
 {
-	*tgid = BPF_CORE_READ(task, tgid);
+	*tgid = task->tgid; /* a tp_btf argument: a direct load, no probe read */
+	if (!maybe_watched(*tgid))
+		return NULL;
 	return bpf_map_lookup_elem(&lp_procs, tgid);
+}
+
+/* An entry made here, counted in lp_pidmask first; 0 or the error of the insert. */
+static __always_inline long adopt_insert(__u32 tgid, const struct lp_proc *proc)
+{
+	__u64 one, *word = pidmask_word(tgid, &one);
+	long err;
+
+	if (word)
+		__sync_fetch_and_add(word, one);
+	err = bpf_map_update_elem(&lp_procs, &tgid, proc, BPF_NOEXIST);
+	if (err && word)
+		__sync_fetch_and_add(word, -one);
+	return err;
 }
 
 SEC("tp_btf/sched_process_exit")
@@ -187,7 +235,7 @@ static __always_inline void adopt_if_comm_watched(struct task_struct *task)
 	proc.flags = LP_PROC_ADOPTED;
 	__builtin_memcpy(proc.comm, key.comm, sizeof(proc.comm));
 	__builtin_memcpy(proc.name, key.comm, sizeof(key.comm));
-	err = bpf_map_update_elem(&lp_procs, &tgid, &proc, BPF_NOEXIST);
+	err = adopt_insert(tgid, &proc);
 	if (err) {
 		if (err == -E2BIG)
 			lp_stat_inc(LP_STAT_ADOPT_FULL);
@@ -216,7 +264,7 @@ static __always_inline void adopt_if_cgroup_watched(struct task_struct *task, __
 	proc.flags = LP_PROC_CGROUP;
 	BPF_CORE_READ_STR_INTO(&proc.comm, task, comm);
 	__builtin_memcpy(proc.name, watch->name, sizeof(proc.name));
-	err = bpf_map_update_elem(&lp_procs, &tgid, &proc, BPF_NOEXIST);
+	err = adopt_insert(tgid, &proc);
 	if (err) {
 		if (err == -E2BIG)
 			lp_stat_inc(LP_STAT_ADOPT_FULL);

@@ -15,6 +15,10 @@
  * it whenever a map's key or value changes in a way that appending a field does not cover.
  */
 #define LP_LAYOUT_VERSION 1
+/* lp_pidmask: a LP_PIDMASK_BITS-bit count per tgid, LP_PIDMASK_PER_WORD of them per __u64. */
+#define LP_PIDMASK_BITS	    4
+#define LP_PIDMASK_PER_WORD 16
+#define LP_PIDMASK_LANE	    0xfULL
 /* /proc/PID/stat reports start time in USER_HZ ticks; the kernel keeps nanoseconds. */
 #define LP_NSEC_PER_TICK 10000000ULL
 

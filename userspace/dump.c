@@ -97,6 +97,32 @@ static void dump_procs(int fd, FILE *out)
 	fprintf(out, "  (%zu entries)\n", n);
 }
 
+/* The prefilter's counts: as many counted tgids as lp_procs has entries, when all is well. */
+static void dump_pidmask(int fd, FILE *out)
+{
+	struct bpf_map_info info = {};
+	__u32 info_len = sizeof(info);
+	size_t counted = 0, total = 0;
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &info_len))
+		return;
+	for (__u32 key = 0; key < info.max_entries; key++) {
+		__u64 word;
+
+		if (bpf_map_lookup_elem(fd, &key, &word))
+			continue;
+		for (int lane = 0; lane < LP_PIDMASK_PER_WORD; lane++) {
+			__u64 count = (word >> (lane * LP_PIDMASK_BITS)) & LP_PIDMASK_LANE;
+
+			counted += count != 0;
+			total += count;
+		}
+	}
+	fprintf(out, "lp_pidmask (prefilter of lp_procs)\n  %zu tgids counted (sum %zu), for pids "
+		     "below %u\n",
+		counted, total, info.max_entries * LP_PIDMASK_PER_WORD);
+}
+
 static void dump_conns(int fd, FILE *out)
 {
 	__u64 cookie, *prev = NULL;
@@ -186,6 +212,10 @@ int dump_maps(const char *pin_root, FILE *out)
 	}
 	if ((fd = open_pin(pin_root, "lp_procs")) >= 0) {
 		dump_procs(fd, out);
+		close(fd);
+	}
+	if ((fd = open_pin(pin_root, "lp_pidmask")) >= 0) {
+		dump_pidmask(fd, out);
 		close(fd);
 	}
 	if ((fd = open_pin(pin_root, "lp_conns")) >= 0) {

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* See probe.h. */
+#include <stdatomic.h>
+#include <sys/mman.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <dirent.h>
@@ -35,6 +37,9 @@ struct probe {
 	bool pinned;
 	enum probe_start_mode mode;
 	int n_cpus;
+	_Atomic uint64_t *pidmask; /* lp_pidmask, mmap'd: counts of lp_procs entries per tgid */
+	size_t pidmask_bytes;
+	uint32_t pidmask_words;
 	probe_event_fn on_event;
 	void *ctx;
 };
@@ -361,6 +366,72 @@ static int attach_programs(struct probe *probe)
 	return 0;
 }
 
+/* Adds delta (1 or -1) to tgid's count in lp_pidmask; tgids beyond it need none. */
+static void pidmask_count(struct probe *probe, uint32_t tgid, int delta)
+{
+	uint32_t word = tgid / LP_PIDMASK_PER_WORD;
+	uint64_t one = 1ull << ((tgid % LP_PIDMASK_PER_WORD) * LP_PIDMASK_BITS);
+
+	if (!probe->pidmask || word >= probe->pidmask_words)
+		return;
+	atomic_fetch_add(&probe->pidmask[word], delta > 0 ? one : -one);
+}
+
+static bool pidmask_counted(struct probe *probe, uint32_t tgid)
+{
+	uint32_t word = tgid / LP_PIDMASK_PER_WORD;
+	unsigned int shift = (tgid % LP_PIDMASK_PER_WORD) * LP_PIDMASK_BITS;
+
+	return !probe->pidmask || word >= probe->pidmask_words ||
+	       ((atomic_load(&probe->pidmask[word]) >> shift) & LP_PIDMASK_LANE);
+}
+
+/*
+ * Counts every lp_procs entry that has no count yet: after a takeover from pins that had no
+ * lp_pidmask, once before our programs attach and once after the previous daemon's detach
+ * (entries it made in between). Entries ours make are counted before they exist.
+ */
+static void pidmask_cover(struct probe *probe)
+{
+	uint32_t tgid, *prev = NULL;
+
+	while (probe_next_proc(probe, prev, &tgid) == 0) {
+		prev = &tgid;
+		if (!pidmask_counted(probe, tgid))
+			pidmask_count(probe, tgid, 1);
+	}
+}
+
+static int pidmask_map(struct probe *probe)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	struct bpf_map *map = probe->skel->maps.lp_pidmask;
+
+	probe->pidmask_words = bpf_map__max_entries(map);
+	probe->pidmask_bytes = ((size_t)probe->pidmask_words * 8 + page - 1) / page * page;
+	probe->pidmask = mmap(NULL, probe->pidmask_bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
+			      bpf_map__fd(map), 0);
+	if (probe->pidmask == MAP_FAILED) {
+		probe->pidmask = NULL;
+		return -errno;
+	}
+	return 0;
+}
+
+/* Enough words for every pid up to pid_max now (a pid_max raised later falls back to the hash). */
+static uint32_t pidmask_words(void)
+{
+	FILE *file = fopen("/proc/sys/kernel/pid_max", "re");
+	unsigned long pid_max = 4194304;
+
+	if (file) {
+		if (fscanf(file, "%lu", &pid_max) != 1 || pid_max > 4194304)
+			pid_max = 4194304;
+		fclose(file);
+	}
+	return (pid_max + LP_PIDMASK_PER_WORD - 1) / LP_PIDMASK_PER_WORD;
+}
+
 static int insert_comms(struct probe *probe, const struct probe_config *config)
 {
 	int fd = bpf_map__fd(probe->skel->maps.lp_comms);
@@ -456,6 +527,8 @@ int probe_start(const struct probe_config *config, struct probe **out)
 		err = bpf_map__set_max_entries(probe->skel->maps.lp_procs, config->max_procs);
 	if (!err)
 		err = bpf_map__set_max_entries(probe->skel->maps.lp_conns, config->max_conns);
+	if (!err)
+		err = bpf_map__set_max_entries(probe->skel->maps.lp_pidmask, pidmask_words());
 	if (err) {
 		log_error("cannot size BPF maps: %s", strerror(-err));
 		goto cleanup;
@@ -509,9 +582,16 @@ int probe_start(const struct probe_config *config, struct probe **out)
 		err = insert_ports(probe, config);
 	if (err)
 		goto cleanup;
+	err = pidmask_map(probe);
+	if (err) {
+		log_error("cannot map lp_pidmask: %s", strerror(-err));
+		goto cleanup;
+	}
+	pidmask_cover(probe);
 	err = attach_programs(probe);
 	if (err)
 		goto cleanup;
+	pidmask_cover(probe); /* what the previous daemon's programs added meanwhile */
 	err = pin_maps(probe);
 	if (err)
 		goto cleanup;
@@ -545,6 +625,8 @@ void probe_stop(struct probe *probe)
 	if (!probe)
 		return;
 	ring_buffer__free(probe->ringbuf);
+	if (probe->pidmask)
+		munmap((void *)probe->pidmask, probe->pidmask_bytes);
 	/* The pins stay: the kernel keeps recording for the next daemon (--unload ends that). */
 	for (int i = 0; i < probe->n_links; i++)
 		bpf_link__destroy(probe->links[i]);
@@ -588,10 +670,18 @@ int probe_consume(struct probe *probe)
 
 int probe_watch(struct probe *probe, uint32_t tgid, const struct lp_proc *proc)
 {
-	if (bpf_map__update_elem(probe->skel->maps.lp_procs, &tgid, sizeof(tgid), proc,
-				 sizeof(*proc), BPF_ANY))
-		return errno == E2BIG ? -ENOSPC : -errno;
-	return 0;
+	struct bpf_map *procs = probe->skel->maps.lp_procs;
+
+	/* Counted before it exists, so an exit in between is never filtered out. */
+	pidmask_count(probe, tgid, 1);
+	if (bpf_map__update_elem(procs, &tgid, sizeof(tgid), proc, sizeof(*proc), BPF_NOEXIST) ==
+	    0)
+		return 0;
+	pidmask_count(probe, tgid, -1); /* an entry there already carries its count */
+	if (errno == EEXIST &&
+	    bpf_map__update_elem(procs, &tgid, sizeof(tgid), proc, sizeof(*proc), BPF_EXIST) == 0)
+		return 0;
+	return errno == E2BIG ? -ENOSPC : -errno;
 }
 
 int probe_unwatch(struct probe *probe, uint32_t tgid, uint64_t start_ticks)
@@ -605,6 +695,7 @@ int probe_unwatch(struct probe *probe, uint32_t tgid, uint64_t start_ticks)
 		return -ESRCH;
 	if (bpf_map__delete_elem(probe->skel->maps.lp_procs, &tgid, sizeof(tgid), 0))
 		return -errno;
+	pidmask_count(probe, tgid, -1);
 	return 0;
 }
 

@@ -108,6 +108,8 @@ check "bpftool/pinned_map_names_worker" bash -c "bpftool map dump pinned '$A_PIN
 dump=$("$BUILD/liveprobed" --dump-maps --pin-root "$A_PIN")
 check "dump/names_counters" grep -Eq '^  exits_watched +[1-9]' <<<"$dump"
 check "dump/lists_live_worker" grep -Eq "^  $w2 +w2 +comm=sleep +\[alive\]" <<<"$dump"
+entries=$(sed -n 's/^  (\([0-9]*\) entries)$/\1/p' <<<"$dump" | head -1)
+check "dump/pidmask_counts_every_entry" grep -q "^  $entries tgids counted (sum $entries)" <<<"$dump"
 check "dump/nothing_pinned_one_line" test "$("$BUILD/liveprobed" --dump-maps --pin-root /sys/fs/bpf/none-$$ 2>&1 | wc -l)" = 1
 
 # --- journald: stderr named by JOURNAL_STREAM gets sd-daemon <N> priorities instead of the name

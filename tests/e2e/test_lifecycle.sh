@@ -143,6 +143,9 @@ for i in $(seq 200); do
 done
 wait "${shorts[@]}"
 check "lifecycle/forget_after_empties" wait_jq "$B/api/v1/workers" '[.workers[] | select(.comm == "lpshort")] | length' 0 8
+dump=$("$BUILD/liveprobed" --dump-maps --pin-root "$B_PIN")
+entries=$(sed -n 's/^  (\([0-9]*\) entries)$/\1/p' <<<"$dump" | head -1)
+check "lifecycle/pidmask_exact_after_churn" grep -q "^  $entries tgids counted (sum $entries)" <<<"$dump"
 check "lifecycle/forgotten_counted" test "$(curl -s "$B/metrics" | awk '/^liveprobe_workers_forgotten_total/ {print $2}')" -ge 200
 echo "    --watch-comm: $(curl -s "$B/metrics" | awk '/^liveprobe_workers_forgotten_total/ {print $2}') ended workers forgotten"
 
