@@ -149,6 +149,7 @@ enum shared_view { SHARED_WORKERS, SHARED_HOST, SHARED_METRICS, SHARED__COUNT };
 
 struct shared_body {
 	_Atomic int refs;
+	uint64_t tag; /* unique per render: the ETag */
 	size_t len;
 	char text[];
 };
@@ -197,6 +198,10 @@ static char *render_shared_view(enum shared_view view_kind, const struct snapsho
  * or when out of memory. A render that began after this reader arrived is as new as the
  * reader asked for: readers who queued behind it take it instead of rendering again.
  */
+static _Atomic uint64_t next_body_tag = 1;
+/* Tags are per daemon: a restarted one must not answer 304 to its predecessor's ETag. */
+static uint64_t started_tag;
+
 static struct shared_body *shared_get(enum shared_view view_kind)
 {
 	struct shared_cache *cache = &shared[view_kind];
@@ -226,6 +231,7 @@ static struct shared_body *shared_get(enum shared_view view_kind)
 		body = text ? malloc(sizeof(*body) + len + 1) : NULL;
 		if (body) {
 			atomic_init(&body->refs, 1); /* the cache's own */
+			body->tag = atomic_fetch_add(&next_body_tag, 1);
 			body->len = len;
 			memcpy(body->text, text, len + 1);
 			shared_release(cache->body);
@@ -251,18 +257,44 @@ static enum MHD_Result send_shared(struct MHD_Connection *connection, enum share
 				   const char *type)
 {
 	struct shared_body *body = shared_get(view_kind);
+	const char *if_none_match;
 	struct MHD_Response *response;
+	enum MHD_Result ret;
+	char etag[40];
 
 	if (!body)
 		return send_error(connection, MHD_HTTP_SERVICE_UNAVAILABLE,
 				  "daemon is starting, or out of memory");
+	/* A poller that has this very body gets 304 and no bytes: a body is one render, shared
+	 * by every reader until the snapshot moves on. */
+	snprintf(etag, sizeof(etag), "\"lp-%llx-%llx\"", (unsigned long long)started_tag,
+		 (unsigned long long)body->tag);
+	if_none_match = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
+						    MHD_HTTP_HEADER_IF_NONE_MATCH);
+	if (if_none_match && strstr(if_none_match, etag)) {
+		shared_release(body);
+		response = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+		if (!response)
+			return MHD_NO;
+		MHD_add_response_header(response, MHD_HTTP_HEADER_ETAG, etag);
+		MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+		ret = MHD_queue_response(connection, MHD_HTTP_NOT_MODIFIED, response);
+		MHD_destroy_response(response);
+		return ret;
+	}
 	response = MHD_create_response_from_buffer_with_free_callback_cls(body->len, body->text,
 									  shared_release, body);
 	if (!response) {
 		shared_release(body);
 		return MHD_NO;
 	}
-	return queue_ok(connection, response, type);
+	MHD_add_response_header(response, MHD_HTTP_HEADER_ETAG, etag);
+	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	/* Revalidate every time (the verdicts move), but a 304 costs nothing. */
+	MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+	ret = MHD_queue_response(connection, MHD_HTTP_OK, response);
+	MHD_destroy_response(response);
+	return ret;
 }
 
 static enum MHD_Result get_metrics(struct MHD_Connection *connection)
@@ -779,14 +811,35 @@ static bool view_from_query(struct MHD_Connection *connection, const struct snap
 {
 	const char *text =
 		MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "stale_after");
+	const char *state = MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "state");
+	const char *health =
+		MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "health");
+	const char *limit = MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "limit");
+	static const char *const health_names[] = {"green", "amber", "red", "grey"};
+	const char *state_names[WS__COUNT];
 	double seconds;
+	int index;
 
 	render_view_init(view, snapshot);
-	if (!text)
-		return true;
-	if (route_parse_stale_after(text, &seconds))
+	if (text) {
+		if (route_parse_stale_after(text, &seconds))
+			return false;
+		view->policy.stale_after_s = seconds;
+	}
+	for (int i = 0; i < WS__COUNT; i++)
+		state_names[i] = fleet_state_name(i);
+	if (state) {
+		if ((index = route_parse_name(state, state_names, WS__COUNT)) < 0)
+			return false;
+		view->state_filter = index + 1;
+	}
+	if (health) {
+		if ((index = route_parse_name(health, health_names, 4)) < 0)
+			return false;
+		view->health_filter = index + 1;
+	}
+	if (limit && route_parse_limit(limit, &view->limit))
 		return false;
-	view->policy.stale_after_s = seconds;
 	return true;
 }
 
@@ -817,8 +870,11 @@ static enum MHD_Result get_view(struct MHD_Connection *connection, const char *u
 	struct render_view view;
 	char *body = NULL;
 
-	/* The default views of the whole fleet are shared; a ?stale_after= view is the reader's. */
-	if (!MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "stale_after")) {
+	/* The default views of the whole fleet are shared; a view with a query is the reader's. */
+	if (!MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "stale_after") &&
+	    !MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "state") &&
+	    !MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "health") &&
+	    !MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "limit")) {
 		if (!strcmp(url, "/api/v1/host"))
 			return send_shared(connection, SHARED_HOST, "application/json");
 		if (!strcmp(url, ROUTE_WORKERS_PATH))
@@ -830,7 +886,8 @@ static enum MHD_Result get_view(struct MHD_Connection *connection, const char *u
 	if (!view_from_query(connection, snapshot, &view)) {
 		snapshot_release(snapshot);
 		return send_error(connection, MHD_HTTP_BAD_REQUEST,
-				  "stale_after must be seconds in (0, 86400]");
+				  "bad query: stale_after is seconds in (0, 86400], state a state "
+				  "name, health green|amber|red|grey, limit 1..1048576");
 	}
 	if (!strcmp(url, "/healthz")) {
 		int healthy;
@@ -1146,6 +1203,7 @@ int http_open(const struct http_config *config, struct http_server **out)
 	int fd, err;
 
 	*out = NULL;
+	started_tag = (uint64_t)time(NULL);
 	server = calloc(1, sizeof(*server));
 	if (!server)
 		return -ENOMEM;

@@ -46,6 +46,9 @@ void render_view_init(struct render_view *view, const struct snapshot *snapshot)
 	view->now_real_s = clock_rating_s();
 	view->wall_step_s = clock_step_s();
 	view->policy = snapshot->status.policy;
+	view->state_filter = 0;
+	view->health_filter = 0;
+	view->limit = 0;
 }
 
 /* The state as this view sees it: output-based states are re-judged under the view's policy. */
@@ -336,11 +339,24 @@ void render_throughput(const struct snapshot *snapshot, const struct render_view
  * One worker's object at a time, written out and freed, so that rendering a fleet needs the
  * body and one worker's tree, not a tree of the whole fleet (170 MB at 16,384 workers).
  */
+static bool filtered(const struct render_view *view)
+{
+	return view->state_filter || view->health_filter || view->limit;
+}
+
+static bool listed(const struct render_view *view, const struct worker *worker,
+		   enum worker_state state)
+{
+	return (!view->state_filter || (int)state == view->state_filter - 1) &&
+	       (!view->health_filter ||
+		(int)fleet_worker_health(worker, state, view->now_ns) == view->health_filter - 1);
+}
+
 char *render_workers(const struct snapshot *snapshot, const struct render_view *view)
 {
 	const int flags = JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE;
 	json_object *tail = json_object_new_object();
-	size_t producing, size = 0;
+	size_t producing, size = 0, listed_count = 0, matched = 0;
 	char *text = NULL;
 	const char *rest;
 	double total;
@@ -355,16 +371,40 @@ char *render_workers(const struct snapshot *snapshot, const struct render_view *
 		return NULL;
 	}
 	fputs("{\"workers\":[", out);
+	producing = 0;
+	total = 0;
 	for (size_t i = 0; i < snapshot->count; i++) {
 		const struct worker *worker = &snapshot->workers[i];
-		json_object *obj = worker_object(worker, snapshot_conns_of(snapshot, worker), view);
+		char reason[FLEET_REASON_MAX];
+		enum worker_state state;
+		json_object *obj;
 
-		if (i)
+		if (filtered(view)) {
+			state = render_worker_state(worker, view, reason, sizeof(reason));
+			if (!listed(view, worker, state))
+				continue;
+			if (view->limit && listed_count >= view->limit) {
+				matched++;
+				continue;
+			}
+			matched++;
+			if (state == WS_WORKING) {
+				producing++;
+				total += render_worker_rate(worker, state, view);
+			}
+		}
+		obj = worker_object(worker, snapshot_conns_of(snapshot, worker), view);
+		if (listed_count++)
 			fputc(',', out);
 		fputs(json_object_to_json_string_ext(obj, flags), out);
 		json_object_put(obj);
 	}
-	render_throughput(snapshot, view, &producing, &total, NULL);
+	if (!filtered(view)) {
+		render_throughput(snapshot, view, &producing, &total, NULL);
+	} else {
+		json_object_object_add(tail, "workers_matched", json_object_new_uint64(matched));
+		json_object_object_add(tail, "workers_total", json_object_new_uint64(snapshot->count));
+	}
 	json_object_object_add(tail, "workers_producing", json_object_new_uint64(producing));
 	json_object_object_add(tail, "episodes_per_min_total", json_seconds(total));
 	/* The rest of the root object: the tail object's members, after the list. */

@@ -22,6 +22,12 @@ struct render_view {
 	double now_real_s;  /* the rating clock (clock.h), for event-time rates only */
 	double wall_step_s; /* how far the wall clock stepped since start */
 	struct output_policy policy;
+	/* GET /api/v1/workers?state=&health=&limit=: which workers are listed, as the state or
+	 * health plus one (0: any; so a zeroed view lists all). With a filter, the totals are
+	 * those of the listed workers, so they still add up. */
+	int state_filter;
+	int health_filter;
+	uint32_t limit; /* 0: no limit */
 };
 
 void render_view_init(struct render_view *view, const struct snapshot *snapshot);

@@ -38,3 +38,28 @@ int route_parse_stale_after(const char *text, double *seconds)
 		return -EINVAL;
 	return 0;
 }
+
+int route_parse_limit(const char *text, unsigned int *limit)
+{
+	unsigned long value = 0;
+
+	if (!text[0] || strlen(text) > 7)
+		return -EINVAL;
+	for (const char *c = text; *c; c++) {
+		if (*c < '0' || *c > '9')
+			return -EINVAL;
+		value = value * 10 + (*c - '0');
+	}
+	if (value < 1 || value > 1048576)
+		return -EINVAL;
+	*limit = value;
+	return 0;
+}
+
+int route_parse_name(const char *text, const char *const *names, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (names[i] && !strcmp(text, names[i]))
+			return i;
+	return -EINVAL;
+}

@@ -24,5 +24,9 @@ enum route {
 enum route route_of(const char *url);
 /* ?stale_after=SECONDS: a plain decimal in (0, 86400]. */
 int route_parse_stale_after(const char *text, double *seconds);
+/* ?limit=N: 1..1048576. */
+int route_parse_limit(const char *text, unsigned int *limit);
+/* ?state=NAME or ?health=NAME: the index of NAME in names[0..n), or -EINVAL. */
+int route_parse_name(const char *text, const char *const *names, int n);
 
 #endif

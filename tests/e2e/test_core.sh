@@ -67,6 +67,18 @@ A_LOG=$TEST_TMP/e2e-$$-${A##*:}.log
 check "log/crash_line_at_default_level" grep -q '^liveprobed: worker c3 running -> crashed: exit code 3 | event=transition worker=c3 from=running to=crashed reason="exit code 3"$' "$A_LOG"
 check "log/no_libbpf_lines_by_default" test "$(grep -c 'libbpf' "$A_LOG")" = 0
 
+# --- reads that scale: filters, and 304 for a poller that has the current body
+check "api/filter_state" test "$(curl -s "$A/api/v1/workers?state=crashed" | jq -c '[.workers[].name]')" = '["c3"]'
+check "api/filter_health" test "$(curl -s "$A/api/v1/workers?health=red" | jq -r '[.workers[].health] | unique | join(",")')" = red
+limited=$(curl -s "$A/api/v1/workers?limit=1")
+check "api/filter_limit" test "$(jq -c '[(.workers | length), .workers_matched >= 2, .workers_total >= 2]' <<<"$limited")" = '[1,true,true]'
+check "api/filter_totals_add_up" test "$(jq -r '(.episodes_per_min_total - ([.workers[].episodes_per_min // 0] | add // 0)) | fabs < 0.01' <<<"$limited")" = true
+check "api/filter_bad_400" test "$(status_of GET "$A/api/v1/workers?state=sleepy")" = 400
+etag=$(curl -s -D - -o /dev/null "$A/api/v1/workers" | tr -d '\r' | awk 'tolower($1) == "etag:" {print $2}')
+check "api/etag_given" test -n "$etag"
+check "api/etag_304" test "$(curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: $etag" "$A/api/v1/workers")" = 304
+check "api/etag_stale_200" test "$(curl -s -o /dev/null -w '%{http_code}' -H 'If-None-Match: "lp-0-0"' "$A/api/v1/workers")" = 200
+
 # --- CLI
 "$BUILD/liveprobe" --url "$A" status >/dev/null; rc=$?
 check "cli/status_red_exit_2" test "$rc" = 2
