@@ -15,7 +15,7 @@ runtime=(libbpf1 libelf1 zlib1g libmicrohttpd12 libjson-c5 libcurl4 libseccomp2 
 build=(make clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev libjson-c-dev
 	libcurl4-openssl-dev libseccomp-dev libcap-dev pkg-config help2man)
 test=(libclang-rt-14-dev curl jq iproute2 nftables python3 util-linux passwd libbpf-tools
-	prometheus prometheus-alertmanager chromium)
+	prometheus prometheus-alertmanager chromium wrk)
 
 list=false
 sets=()

@@ -219,8 +219,12 @@ static void on_transition(void *ctx, const struct fleet_transition *transition)
 	/* Restoring replays states the previous daemon already announced: not again. */
 	if (loop->restoring)
 		return;
-	if (fleet_state_is_ended(transition->to) || transition->to == WS_DISCONNECTED)
+	if (fleet_state_is_ended(transition->to) || transition->to == WS_DISCONNECTED) {
 		loop->status.exits_by_state[transition->to]++;
+		/* A death is what readers wait for: published at the end of this turn, not after
+		 * the throttle that keeps big fleets from copying themselves all the time. */
+		loop->next_publish_ns = 0;
+	}
 	if (log_wants(LOG_LEVEL_INFO)) {
 		const char *from = transition->from < WS__COUNT ? fleet_state_name(transition->from)
 								 : "none";
@@ -547,6 +551,9 @@ void loop_poll_once(struct loop *loop, int timeout_ms)
 	struct epoll_event events[8];
 	int n = epoll_wait(loop->epoll_fd, events, 8, timeout_ms);
 
+	/* Kernel facts first, whatever woke us: a death must not queue behind a report flood. */
+	if (n > 0)
+		probe_consume(loop->probe);
 	for (int i = 0; i < n; i++) {
 		switch (events[i].data.u32) {
 		case TAG_RINGBUF:

@@ -12,6 +12,8 @@
  *                                  counted all N (blocking sends: the daemon sets the pace).
  *   bench ingest-http URL N BATCH  the same through POST /api/v1/episodes.
  *   bench workers URL SOCKET PID N RSS growth of daemon PID per worker, N workers.
+ *   bench sse-latency URL N        kill() -> the `killed` transition on an open
+ *                                  GET /api/v1/events stream, beside the pidfd floor.
  */
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -173,11 +175,123 @@ static int latency(const char *base, int n)
 		seen[i] = wait_visible(curl, url, "killed", start);
 		close(pfd.fd);
 		waitpid(pid, NULL, 0);
-		http(curl, "DELETE", url, NULL, &buffer);
+		if (http(curl, "DELETE", url, NULL, &buffer) != 200)
+			fprintf(stderr, "bench: forget %s: %s\n", url, buffer.data);
 		done++;
 	}
 	report_latency("kernel floor (pidfd poll)", floor, seen, done);
 	curl_easy_cleanup(curl);
+	return 0;
+}
+
+/* A raw connection to GET /api/v1/events on URL's host and port; -1 on failure. */
+static int open_events(const char *base)
+{
+	struct sockaddr_in addr = {.sin_family = AF_INET};
+	const char *port = strrchr(base, ':');
+	static const char request[] = "GET /api/v1/events HTTP/1.1\r\nHost: bench\r\n"
+				      "Accept: text/event-stream\r\n\r\n";
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || !port)
+		return -1;
+	addr.sin_port = htons(atoi(port + 1));
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) ||
+	    write(fd, request, sizeof(request) - 1) != (ssize_t)sizeof(request) - 1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Reads the stream until needle arrives; returns the time since start (0 after 2 s). */
+static uint64_t wait_event(int fd, const char *needle, uint64_t start)
+{
+	static char window[1 << 16];
+	static size_t len;
+
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		ssize_t got;
+
+		if (strstr(window, needle)) {
+			uint64_t took = now_ns() - start;
+
+			len = 0;
+			window[0] = '\0';
+			return took;
+		}
+		if (now_ns() - start > 2000000000ull || poll(&pfd, 1, 100) < 0)
+			return 0;
+		if (!(pfd.revents & POLLIN))
+			continue;
+		if (len > sizeof(window) / 2) { /* keep the tail: a needle may straddle reads */
+			memmove(window, window + len - 1024, 1024);
+			len = 1024;
+		}
+		got = read(fd, window + len, sizeof(window) - len - 1);
+		if (got <= 0)
+			return 0;
+		len += got;
+		window[len] = '\0';
+	}
+}
+
+static int sse_latency(const char *base, int n)
+{
+	uint64_t *floor = calloc(n, sizeof(*floor)), *seen = calloc(n, sizeof(*seen));
+	char url[256], body[128], needle[128];
+	static struct buffer buffer;
+	CURL *curl = curl_easy_init();
+	int events = open_events(base), done = 0;
+
+	if (events < 0) {
+		fprintf(stderr, "bench: cannot open the event stream\n");
+		return 1;
+	}
+	for (int i = 0; i < n; i++) {
+		pid_t pid = fork();
+		struct pollfd pfd = {.events = POLLIN};
+		uint64_t start, took;
+
+		if (pid == 0) {
+			pause();
+			_exit(0);
+		}
+		snprintf(body, sizeof(body), "{\"name\":\"sse-%d\",\"pid\":%d}", i, pid);
+		snprintf(url, sizeof(url), "%s/api/v1/workers", base);
+		if (http(curl, "POST", url, body, &buffer) != 201) {
+			fprintf(stderr, "bench: register failed: %s\n", buffer.data);
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			break;
+		}
+		snprintf(needle, sizeof(needle), "\"worker\":\"sse-%d\",\"from\":", i);
+		wait_event(events, needle, now_ns()); /* its registration, out of the way */
+		snprintf(needle, sizeof(needle), "\"to\":\"killed\"");
+		pfd.fd = syscall(SYS_pidfd_open, pid, 0);
+		start = now_ns();
+		kill(pid, SIGKILL);
+		poll(&pfd, 1, 1000);
+		floor[done] = now_ns() - start;
+		took = wait_event(events, needle, start);
+		close(pfd.fd);
+		waitpid(pid, NULL, 0);
+		snprintf(url, sizeof(url), "%s/api/v1/workers/sse-%d", base, i);
+		http(curl, "DELETE", url, NULL, &buffer);
+		if (!took)
+			continue;
+		seen[done++] = took;
+	}
+	close(events);
+	curl_easy_cleanup(curl);
+	if (!done)
+		return 1;
+	print_stats("kernel floor (pidfd poll)", floor, done);
+	print_stats("liveprobe (kill -> SSE)", seen, done);
+	free(floor);
+	free(seen);
 	return 0;
 }
 
@@ -359,7 +473,7 @@ static int ingest_unix(const char *base, const char *path, long n, int batch)
 
 		for (int i = 0; i < batch && sent < n; i++, sent++)
 			len += snprintf(datagram + len, sizeof(datagram) - len,
-					"%sepisode worker=bench-%ld count=1", i ? "\n" : "",
+					"%sepisode worker=ingest-%ld count=1", i ? "\n" : "",
 					sent % 100);
 		if (send(fd, datagram, len, 0) < 0) {
 			perror("bench: send");
@@ -459,6 +573,8 @@ int main(int argc, char **argv)
 		return workers(argv[2], argv[3], atoi(argv[4]), atol(argv[5]));
 	if (argc == 4 && !strcmp(argv[1], "exit-latency"))
 		return latency(argv[2], atoi(argv[3]));
+	if (argc == 4 && !strcmp(argv[1], "sse-latency"))
+		return sse_latency(argv[2], atoi(argv[3]));
 	if (argc == 3 && !strcmp(argv[1], "fork-storm"))
 		return fork_storm(atoi(argv[2]));
 	if (argc == 5 && !strcmp(argv[1], "sock-latency"))
@@ -468,6 +584,6 @@ int main(int argc, char **argv)
 	fprintf(stderr,
 		"usage: bench exit-latency URL N | fork-storm N | sock-latency URL PORT N | "
 		"tcp-storm PORT N | ingest-unix URL SOCKET N BATCH | ingest-http URL N BATCH | "
-		"workers URL SOCKET PID N\n");
+		"workers URL SOCKET PID N | sse-latency URL N\n");
 	return 2;
 }

@@ -30,7 +30,7 @@ chmod 0600 "$LIVEPROBE_TOKEN_FILE"
 start_daemon() { # ARGS...
 	taskset -c $OTHER_CPUS $BUILD/liveprobed --listen 127.0.0.1:$PORT --pin-root $PIN --ingest $BENCH_DIR/ingest.sock \
 		--state-dir $BENCH_DIR/state --api-token-file "$LIVEPROBE_TOKEN_FILE" \
-		--api-socket $BENCH_DIR/api.sock --reset-pins "$@" &
+		--api-socket $BENCH_DIR/api.sock --reset-pins --log-level warn "$@" &
 	DAEMON=$!
 	for _ in $(seq 100); do
 		kill -0 $DAEMON 2>/dev/null || break
@@ -321,6 +321,41 @@ for ring in 4096 1048576; do
 	stop_daemon
 	rm -rf $BENCH_DIR/state
 done
+
+echo
+echo "== latency under load: 10,000 workers, an ingest flood, 16 concurrent GET /api/v1/workers"
+start_daemon --max-workers 20000 --start-grace 600
+for part in $(seq 0 9); do # request bodies are capped at 64 KiB: 1,000 workers a batch
+	python3 -c '
+import json, sys, time
+base = int(sys.argv[1]) * 1000
+print(json.dumps([{"worker": f"load-{base + i}", "completed_at": time.time()} for i in range(1000)]))' "$part" >"$BENCH_DIR/load.json"
+	curl -s -H "Authorization: Bearer $(cat "$LIVEPROBE_TOKEN_FILE")" -X POST $URL/api/v1/episodes \
+		--data-binary @"$BENCH_DIR/load.json" >/dev/null
+done
+echo "workers: $(curl -s $URL/api/v1/host | jq -r .workers_total)"
+echo "quiet, for comparison:"
+$BUILD/bench exit-latency $URL 100 | sed 's/^/  /'
+$BUILD/bench sse-latency $URL 100 | sed 's/^/  /'
+# the load: blocking sends as fast as the daemon takes them, and 16 readers of the full list
+taskset -c $STORM_CPU $BUILD/bench ingest-unix $URL $BENCH_DIR/ingest.sock 100000000 64 >"$BENCH_DIR/flood.out" 2>&1 &
+FLOOD=$!
+wrk -t2 -c16 -d25s $URL/api/v1/workers >"$BENCH_DIR/wrk.out" 2>&1 &
+WRK=$!
+sleep 2
+before=$(curl -s $URL/api/v1/host | jq -r .ingest.reports_total)
+t0=$(date +%s.%N)
+echo "under load:"
+$BUILD/bench exit-latency $URL 100 | sed 's/^/  /'
+$BUILD/bench sse-latency $URL 100 | sed 's/^/  /'
+after=$(curl -s $URL/api/v1/host | jq -r .ingest.reports_total)
+rate=$(python3 -c "print(int(($after - $before) / ($(date +%s.%N) - $t0)))")
+wait $WRK || true
+kill $FLOOD 2>/dev/null || true
+wait $FLOOD 2>/dev/null || true
+echo "  ingest during the measurement: $rate reports/s (target load 500,000/s; 64 per datagram)"
+echo "  readers: $(awk '/Requests\/sec/ {print $2}' "$BENCH_DIR/wrk.out") GET /api/v1/workers per second over 16 connections, $(awk '/Transfer\/sec/ {print $2}' "$BENCH_DIR/wrk.out")/s ($(grep -c "Non-2xx" "$BENCH_DIR/wrk.out") non-2xx lines; 10,000 workers each)"
+stop_daemon
 
 echo
 echo "== dashboard: navigation to 1,000 workers drawn, in Debian's headless Chromium"
