@@ -46,7 +46,7 @@ CLI_OBJS := $(patsubst %,$(OUTPUT)/%.o,cli log)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 KTEST_SRCS := $(wildcard tests/kernel/*.c)
 
-.PHONY: all deps run test bench clean install man format fuzz fuzz-build FORCE
+.PHONY: all deps run demo test bench clean install man format fuzz fuzz-build FORCE
 all: $(OUTPUT)/liveprobed $(OUTPUT)/liveprobe
 
 deps: $(DEPS_STAMP)
@@ -131,6 +131,10 @@ $(UPGRADE)/liveprobed: $(filter-out $(OUTPUT)/probe.o,$(DAEMON_OBJS)) $(UPGRADE)
 
 run: all
 	$(OUTPUT)/liveprobed $(ARGS)
+
+# A living fleet on this host, broken step by step, narrated; Ctrl-C removes everything.
+demo: all
+	$(Q)DEMO_BUILD=$(CURDIR)/$(OUTPUT) bash scripts/demo/demo.sh
 
 # The honest reporter of the flood test and bench, built from include/liveprobe.h alone.
 $(OUTPUT)/honest: tests/e2e/honest.c include/liveprobe.h | $(DEPS_STAMP)

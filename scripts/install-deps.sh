@@ -11,10 +11,12 @@
 # --list prints the packages of those sets that are missing, one per line, and installs nothing.
 set -euo pipefail
 
-runtime=(libbpf1 libelf1 zlib1g libmicrohttpd12 libjson-c5 libcurl4 libseccomp2 libcap2 procps)
+# curl, jq, iproute2 and python3 drive `make demo`, which needs only what `make run` installs.
+runtime=(libbpf1 libelf1 zlib1g libmicrohttpd12 libjson-c5 libcurl4 libseccomp2 libcap2 procps
+	curl jq iproute2 python3)
 build=(make clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev libjson-c-dev
 	libcurl4-openssl-dev libseccomp-dev libcap-dev pkg-config help2man)
-test=(libclang-rt-14-dev curl jq iproute2 nftables python3 util-linux passwd libbpf-tools
+test=(libclang-rt-14-dev nftables util-linux passwd libbpf-tools
 	prometheus prometheus-alertmanager chromium wrk)
 
 list=false

@@ -198,3 +198,14 @@ wait_jq() {
 skip() {
 	echo "SKIP: $1 ($2)"
 }
+
+# ensure_playwright: Debian's Chromium is driven by playwright-core from the npm registry,
+# installed once under build/node; sets NODE_DIR. Returns 1 when it cannot be installed.
+ensure_playwright() {
+	NODE_DIR=$ROOT/build/node
+	if [ ! -d "$NODE_DIR/node_modules/playwright-core" ]; then
+		mkdir -p "$NODE_DIR"
+		(cd "$NODE_DIR" && npm install --no-audit --no-fund --silent playwright-core@1 >/dev/null 2>&1)
+	fi
+	[ -d "$NODE_DIR/node_modules/playwright-core" ]
+}

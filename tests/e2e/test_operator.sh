@@ -55,11 +55,7 @@ page=$(curl -s "$A/")
 check "operator/dashboard_served" grep -q '<title>liveprobe</title>' <<<"$page"
 check "operator/dashboard_self_contained" test -z "$(grep -Eo '(src|href)="(https?:)?//[^"]*"' <<<"$page")"
 # Debian's Chromium, driven by playwright-core from the npm registry (installed under build/).
-NODE_DIR=$ROOT/build/node
-if [ ! -d "$NODE_DIR/node_modules/playwright-core" ]; then
-	mkdir -p "$NODE_DIR"
-	(cd "$NODE_DIR" && npm install --no-audit --no-fund --silent playwright-core@1 >/dev/null 2>&1)
-fi
+ensure_playwright
 check "operator/playwright_available" test -d "$NODE_DIR/node_modules/playwright-core"
 spawn_sleeper shown
 curl -s -X POST "$A/api/v1/episodes" -d "[{\"worker\":\"op-3\",\"pid\":$shown}]" >/dev/null
