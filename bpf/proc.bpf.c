@@ -131,6 +131,20 @@ static __always_inline long adopt_insert(__u32 tgid, const struct lp_proc *proc)
 	return err;
 }
 
+/* The kernel's own adoption (watched comm or cgroup): the entry, counted, then the event. */
+static __always_inline void adopt(__u32 tgid, const struct lp_proc *proc, __u64 cgroup_id)
+{
+	long err = adopt_insert(tgid, proc);
+
+	if (err) {
+		if (err == -E2BIG)
+			lp_stat_inc(LP_STAT_ADOPT_FULL);
+		return;
+	}
+	lp_stat_inc(LP_STAT_PROCS_ADOPTED);
+	send_proc_event(LP_EV_PROC_NEW, tgid, proc, cgroup_id);
+}
+
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(lp_proc_exit, struct task_struct *task, bool group_dead)
 {
@@ -224,7 +238,6 @@ static __always_inline void adopt_if_comm_watched(struct task_struct *task)
 	struct lp_comm_key key = {};
 	struct lp_proc proc = {};
 	__u32 tgid;
-	long err;
 
 	BPF_CORE_READ_STR_INTO(&key.comm, task, comm);
 	if (!bpf_map_lookup_elem(&lp_comms, &key))
@@ -235,14 +248,7 @@ static __always_inline void adopt_if_comm_watched(struct task_struct *task)
 	proc.flags = LP_PROC_ADOPTED;
 	__builtin_memcpy(proc.comm, key.comm, sizeof(proc.comm));
 	__builtin_memcpy(proc.name, key.comm, sizeof(key.comm));
-	err = adopt_insert(tgid, &proc);
-	if (err) {
-		if (err == -E2BIG)
-			lp_stat_inc(LP_STAT_ADOPT_FULL);
-		return;
-	}
-	lp_stat_inc(LP_STAT_PROCS_ADOPTED);
-	send_proc_event(LP_EV_PROC_NEW, tgid, &proc, 0);
+	adopt(tgid, &proc, 0);
 }
 
 /*
@@ -254,7 +260,6 @@ static __always_inline void adopt_if_cgroup_watched(struct task_struct *task, __
 	struct lp_cgroup_watch *watch;
 	struct lp_proc proc = {};
 	__u32 tgid;
-	long err;
 
 	watch = bpf_map_lookup_elem(&lp_cgroups, &cgroup_id);
 	if (!watch)
@@ -264,14 +269,7 @@ static __always_inline void adopt_if_cgroup_watched(struct task_struct *task, __
 	proc.flags = LP_PROC_CGROUP;
 	BPF_CORE_READ_STR_INTO(&proc.comm, task, comm);
 	__builtin_memcpy(proc.name, watch->name, sizeof(proc.name));
-	err = adopt_insert(tgid, &proc);
-	if (err) {
-		if (err == -E2BIG)
-			lp_stat_inc(LP_STAT_ADOPT_FULL);
-		return;
-	}
-	lp_stat_inc(LP_STAT_PROCS_ADOPTED);
-	send_proc_event(LP_EV_PROC_NEW, tgid, &proc, cgroup_id);
+	adopt(tgid, &proc, cgroup_id);
 }
 
 SEC("tp_btf/sched_process_exec")

@@ -193,6 +193,26 @@ static void dump_cgroups(int fd, FILE *out)
 	}
 }
 
+static void dump_comms(int fd, FILE *out)
+{
+	dump_keys(fd, "lp_comms (watched command names)", LP_COMM_LEN, out);
+}
+
+static void dump_ports(int fd, FILE *out)
+{
+	dump_keys(fd, "lp_ports (watched TCP ports)", sizeof(__u16), out);
+}
+
+/* In the order they are printed. */
+static const struct {
+	const char *map;
+	void (*dump)(int fd, FILE *out);
+} sections[] = {
+	{"lp_stats", dump_stats},     {"lp_procs", dump_procs}, {"lp_pidmask", dump_pidmask},
+	{"lp_conns", dump_conns},     {"lp_comms", dump_comms}, {"lp_ports", dump_ports},
+	{"lp_cgroups", dump_cgroups},
+};
+
 int dump_maps(const char *pin_root, FILE *out)
 {
 	__u32 key = 0, layout = 0;
@@ -206,32 +226,11 @@ int dump_maps(const char *pin_root, FILE *out)
 	bpf_map_lookup_elem(fd, &key, &layout);
 	close(fd);
 	fprintf(out, "pin root %s, layout %u\n", pin_root, layout);
-	if ((fd = open_pin(pin_root, "lp_stats")) >= 0) {
-		dump_stats(fd, out);
-		close(fd);
-	}
-	if ((fd = open_pin(pin_root, "lp_procs")) >= 0) {
-		dump_procs(fd, out);
-		close(fd);
-	}
-	if ((fd = open_pin(pin_root, "lp_pidmask")) >= 0) {
-		dump_pidmask(fd, out);
-		close(fd);
-	}
-	if ((fd = open_pin(pin_root, "lp_conns")) >= 0) {
-		dump_conns(fd, out);
-		close(fd);
-	}
-	if ((fd = open_pin(pin_root, "lp_comms")) >= 0) {
-		dump_keys(fd, "lp_comms (watched command names)", LP_COMM_LEN, out);
-		close(fd);
-	}
-	if ((fd = open_pin(pin_root, "lp_ports")) >= 0) {
-		dump_keys(fd, "lp_ports (watched TCP ports)", sizeof(__u16), out);
-		close(fd);
-	}
-	if ((fd = open_pin(pin_root, "lp_cgroups")) >= 0) {
-		dump_cgroups(fd, out);
+	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
+		fd = open_pin(pin_root, sections[i].map);
+		if (fd < 0)
+			continue; /* a map this daemon did not load (no ports watched, say) */
+		sections[i].dump(fd, out);
 		close(fd);
 	}
 	return 0;
