@@ -204,6 +204,7 @@ int cgwatch_start(struct cgwatch *watch, struct probe *probe, struct procwatch *
 			}
 		}
 		group->worker_id = worker->id;
+		snprintf(group->name, sizeof(group->name), "%s", name);
 		ret = probe_watch_cgroup(probe, group->id, name);
 		if (ret) {
 			log_error("--watch-%s %s: cannot add it to lp_cgroups: %s",
@@ -242,11 +243,25 @@ struct worker *cgwatch_worker_of(struct cgwatch *watch, struct fleet *fleet, pid
 	return worker;
 }
 
-static struct worker *group_worker(struct cgwatch *watch, struct fleet *fleet, uint64_t id)
+/*
+ * The worker of cgroup id; with `remake`, made again if --forget-after removed it while the
+ * cgroup was empty (the watch outlives its worker: the next process there is a new start).
+ */
+static struct worker *group_worker(struct cgwatch *watch, struct fleet *fleet, uint64_t id,
+				   bool remake, uint64_t now_ns)
 {
-	for (int i = 0; i < watch->n_groups; i++)
-		if (watch->groups[i].id == id)
-			return fleet_find_id(fleet, watch->groups[i].worker_id);
+	for (int i = 0; i < watch->n_groups; i++) {
+		struct cgwatch_group *group = &watch->groups[i];
+		struct worker *worker;
+
+		if (group->id != id)
+			continue;
+		worker = fleet_find_id(fleet, group->worker_id);
+		if (!worker && remake &&
+		    fleet_add(fleet, group->name, 0, 0, NULL, ORIGIN_CGROUP, now_ns, &worker) == 0)
+			group->worker_id = worker->id;
+		return worker;
+	}
 	return NULL;
 }
 
@@ -262,7 +277,8 @@ bool cgwatch_on_event(struct cgwatch *watch, struct procwatch *procs, struct fle
 	if (!(proc->flags & LP_PROC_CGROUP) ||
 	    fleet_find_process(fleet, event->tgid, proc->start_ticks))
 		return false; /* not a cgroup's, or its main process: procwatch's */
-	worker = group_worker(watch, fleet, event->cgroup_id);
+	worker = group_worker(watch, fleet, event->cgroup_id,
+			      event->header.kind == LP_EV_PROC_NEW, now_ns);
 	if (event->header.kind == LP_EV_PROC_NEW) {
 		/* The main process died: the next to appear is the next incarnation. */
 		if (worker && (!worker->pid || worker->has_exit) &&

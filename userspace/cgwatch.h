@@ -26,6 +26,7 @@
 struct cgwatch_group {
 	uint64_t id; /* cgroup v2 id: the directory's inode number */
 	uint32_t worker_id;
+	char name[WORKER_NAME_MAX + 1]; /* to make the worker again once it was forgotten */
 	char dir[512];
 };
 

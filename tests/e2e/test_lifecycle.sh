@@ -196,6 +196,18 @@ PIDS_TO_KILL+=("$CG_MAIN2")
 check "cgroup/new_main_is_a_restart" wait_jq "$C_W" .restarts_total 1 3
 check "cgroup/new_main_watched" wait_jq "$C_W" '"\(.state) \(.pid)"' "running $CG_MAIN2" 3
 
+# --- a forgotten cgroup worker comes back with the next process in its cgroup: the watch stays
+start_daemon E --watch-cgroup "$CG_NAME" --forget-after 1 || echo "FAIL: lifecycle/start_e"
+E_W=$E/api/v1/workers/$CG_NAME
+check "cgroup/e_watches_main" wait_jq "$E_W" .state running 3
+kill -KILL "$CG_MAIN2"
+check "cgroup/forgotten_after_death" wait_jq "$E_W" .error "no such worker" 5
+bash -c 'echo $$ >"$0/cgroup.procs"; exec sleep 1000' "$CG" &
+CG_MAIN3=$!
+PIDS_TO_KILL+=("$CG_MAIN3")
+check "cgroup/back_with_next_process" wait_jq "$E_W" .pid "$CG_MAIN3" 3
+kill -KILL "$E_PID" 2>/dev/null
+
 # --- --watch-unit finds a unit's cgroup under system.slice (made here: no systemd may run)
 UNIT=lp-e2e-$$.service
 mkdir -p "$CG_MOUNT/system.slice"
@@ -210,7 +222,7 @@ if [ "$(cat /proc/1/comm)" = systemd ] && command -v systemd-run >/dev/null; the
 else
 	skip "cgroup/systemd_run_scope" "systemd is not PID 1 here ($(cat /proc/1/comm))"
 fi
-kill -KILL "$C_PID" "$D_PID" "$CG_MAIN2" 2>/dev/null
+kill -KILL "$C_PID" "$D_PID" "$CG_MAIN2" "$CG_MAIN3" 2>/dev/null
 sleep 0.2
 rmdir "$CG" "$CG_MOUNT/system.slice/$UNIT" 2>/dev/null
 rmdir "$MEMCG" 2>/dev/null
