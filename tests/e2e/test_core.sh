@@ -96,6 +96,10 @@ check "cli/exit_no_such_worker_4" test "$(cli --url "$A" forget w1)" = 4
 check "cli/exit_status_name_missing_4" test "$(cli --url "$A" status no-such)" = 4
 check "cli/exit_status_name_red_2" test "$(cli --url "$A" status c3)" = 2
 check "cli/exit_status_name_green_0" test "$(cli --url "$A" status w2)" = 0
+spawn_sleeper amber
+curl -s -X POST "$A/api/v1/workers" -d "{\"name\":\"amber\",\"pid\":$amber,\"expects_output\":true}" >/dev/null
+check "cli/exit_status_name_amber_1" test "$(cli --url "$A" status amber)" = 1
+curl -s -X DELETE "$A/api/v1/workers/amber" >/dev/null
 check "cli/exit_unreachable_3" test "$(cli --url http://127.0.0.1:1 status)" = 3
 check "cli/exit_usage_64" test "$(cli --url "$A" frobnicate)" = 64
 check "cli/exit_bad_option_64" test "$(cli --url "$A" status --bogus)" = 64
