@@ -8,17 +8,36 @@
 
 static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct snapshot *current;
+/*
+ * The last released snapshot, kept to carry the next one: a large fleet's copy then lands in
+ * pages already faulted in (a fresh 16 MB allocation at 10,000 workers costs milliseconds of
+ * page faults on every publish, which a death waits for).
+ */
+static struct snapshot *spare;
 
 struct snapshot *snapshot_take(const struct fleet *fleet, const struct daemon_status *status,
 			       uint64_t now_ns)
 {
+	size_t bytes = sizeof(struct snapshot) + fleet->count * sizeof(struct worker) +
+		       fleet->n_conns * sizeof(struct conn);
 	struct snapshot *snapshot;
 	size_t next = 0;
 
-	snapshot = malloc(sizeof(*snapshot) + fleet->count * sizeof(struct worker) +
-			  fleet->n_conns * sizeof(struct conn));
-	if (!snapshot)
-		return NULL;
+	pthread_mutex_lock(&current_lock);
+	snapshot = spare;
+	spare = NULL;
+	pthread_mutex_unlock(&current_lock);
+	/* Too small, or much too large (the fleet shrank): a new one that fits. */
+	if (snapshot && (snapshot->bytes < bytes || snapshot->bytes > 2 * bytes + 65536)) {
+		free(snapshot);
+		snapshot = NULL;
+	}
+	if (!snapshot) {
+		snapshot = malloc(bytes);
+		if (!snapshot)
+			return NULL;
+		snapshot->bytes = bytes;
+	}
 	static uint64_t taken;
 
 	snapshot->refs = 1;
@@ -90,8 +109,17 @@ struct snapshot *snapshot_acquire(void)
 
 void snapshot_release(struct snapshot *snapshot)
 {
-	if (snapshot && __atomic_sub_fetch(&snapshot->refs, 1, __ATOMIC_ACQ_REL) == 0)
-		free(snapshot);
+	if (!snapshot || __atomic_sub_fetch(&snapshot->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	pthread_mutex_lock(&current_lock);
+	if (!spare || spare->bytes < snapshot->bytes) {
+		struct snapshot *smaller = spare;
+
+		spare = snapshot;
+		snapshot = smaller;
+	}
+	pthread_mutex_unlock(&current_lock);
+	free(snapshot);
 }
 
 uint64_t snapshot_unreconciled_drops(const struct snapshot *snapshot)

@@ -51,6 +51,7 @@ struct daemon_status {
 
 struct snapshot {
 	int refs;
+	size_t bytes; /* allocated, so a released snapshot can carry the next one */
 	uint64_t sequence; /* 1, 2, ... in publishing order: a cache key that is never reused */
 	uint64_t taken_ns;
 	struct daemon_status status;
