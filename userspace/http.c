@@ -155,15 +155,16 @@ struct shared_body {
 };
 
 static struct shared_cache {
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;	   /* serialises renders of this view */
+	pthread_mutex_t body_lock; /* guards body, writes: held for a pointer swap or a ref */
 	struct shared_body *body;
 	uint64_t sequence; /* of the snapshot it was rendered from */
 	uint64_t writes;   /* writes_answered when it was rendered */
 	uint64_t started_ns; /* when its render began */
 } shared[SHARED__COUNT] = {
-	{.lock = PTHREAD_MUTEX_INITIALIZER},
-	{.lock = PTHREAD_MUTEX_INITIALIZER},
-	{.lock = PTHREAD_MUTEX_INITIALIZER},
+	{.lock = PTHREAD_MUTEX_INITIALIZER, .body_lock = PTHREAD_MUTEX_INITIALIZER},
+	{.lock = PTHREAD_MUTEX_INITIALIZER, .body_lock = PTHREAD_MUTEX_INITIALIZER},
+	{.lock = PTHREAD_MUTEX_INITIALIZER, .body_lock = PTHREAD_MUTEX_INITIALIZER},
 };
 
 static void shared_release(void *cls)
@@ -214,7 +215,25 @@ static struct shared_body *shared_get(enum shared_view view_kind)
 	char *text;
 	size_t len;
 
-	pthread_mutex_lock(&cache->lock);
+	/*
+	 * Someone is rendering this view now. A reader that asked for nothing newer than the
+	 * cached body (no write answered since it was rendered, and under a second old) takes that
+	 * body at once, instead of holding one of the few HTTP threads while a large fleet
+	 * renders; the next request sees the new one.
+	 */
+	if (pthread_mutex_trylock(&cache->lock) != 0) {
+		pthread_mutex_lock(&cache->body_lock);
+		body = cache->body && cache->writes == writes &&
+				       clock_mono_ns() - cache->started_ns <= HTTP_SHARE_MAX_AGE_NS
+			       ? cache->body
+			       : NULL;
+		if (body)
+			atomic_fetch_add(&body->refs, 1);
+		pthread_mutex_unlock(&cache->body_lock);
+		if (body)
+			return body;
+		pthread_mutex_lock(&cache->lock);
+	}
 	snapshot = snapshot_acquire();
 	if (!snapshot)
 		goto cleanup;
@@ -234,11 +253,13 @@ static struct shared_body *shared_get(enum shared_view view_kind)
 			body->tag = atomic_fetch_add(&next_body_tag, 1);
 			body->len = len;
 			memcpy(body->text, text, len + 1);
+			pthread_mutex_lock(&cache->body_lock);
 			shared_release(cache->body);
 			cache->body = body;
 			cache->sequence = snapshot->sequence;
 			cache->writes = writes;
 			cache->started_ns = now_ns;
+			pthread_mutex_unlock(&cache->body_lock);
 		}
 		free(text);
 		if (!body)
