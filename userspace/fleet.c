@@ -8,6 +8,13 @@
 
 #include "fleet.h"
 
+/* Its verdict may have changed: judged again at the next tick. */
+static void mark_due(struct fleet *fleet, struct worker *worker)
+{
+	worker->recheck_ns = 0;
+	fleet->next_due_ns = 0;
+}
+
 static const char *const state_names[WS__COUNT] = {
 	[WS_STARTING] = "starting",
 	[WS_WORKING] = "working",
@@ -266,6 +273,7 @@ int fleet_add(struct fleet *fleet, const char *name, uint32_t pid, uint64_t star
 	worker->registered_ns = now_ns;
 	worker->pidfd = -1;
 	worker->expects_output = origin == ORIGIN_REPORT;
+	fleet->next_due_ns = 0; /* judged at the next tick (its recheck_ns is 0) */
 	snprintf(worker->reason, sizeof(worker->reason), "no output seen yet");
 	fleet->generation++;
 	fleet->lifecycle++;
@@ -458,8 +466,10 @@ struct conn *fleet_conn_find(struct fleet *fleet, uint64_t cookie)
 }
 
 /* Adds (sign 1) or takes away (sign -1) a connection's status from its owner's counts. */
-static void count_status(struct worker *owner, const struct conn *conn, int sign)
+static void count_status(struct fleet *fleet, struct worker *owner, const struct conn *conn,
+			 int sign)
 {
+	mark_due(fleet, owner); /* its connections changed */
 	owner->n_conns += sign;
 	if (conn_is_dead(conn))
 		owner->n_conns_dead += sign;
@@ -478,7 +488,7 @@ struct conn *fleet_conn_add(struct fleet *fleet, uint64_t cookie, struct worker 
 	conn = &fleet->conns[fleet->n_conns++];
 	conn_init(conn, cookie, now_ns);
 	conn->worker_id = worker->id;
-	count_status(worker, conn, 1);
+	count_status(fleet, worker, conn, 1);
 	fleet->generation++;
 	return conn;
 }
@@ -495,6 +505,7 @@ bool fleet_conn_changed(struct fleet *fleet, const struct conn *conn, bool was_d
 	fleet->generation++;
 	if (!owner)
 		return true;
+	mark_due(fleet, owner);
 	owner->n_conns_dead += (int)dead - (int)was_dead;
 	owner->n_conns_suspect += (int)suspect - (int)was_suspect;
 	if (dead && !was_dead)
@@ -511,9 +522,9 @@ void fleet_conn_move(struct fleet *fleet, struct conn *conn, struct worker *to)
 	if (from == to)
 		return;
 	if (from)
-		count_status(from, conn, -1);
+		count_status(fleet, from, conn, -1);
 	conn->worker_id = to->id;
-	count_status(to, conn, 1);
+	count_status(fleet, to, conn, 1);
 	if (conn_is_dead(conn))
 		to->last_dead_cookie = conn->cookie;
 	else if (conn->suspect)
@@ -527,7 +538,7 @@ void fleet_conn_remove(struct fleet *fleet, struct conn *conn)
 	struct conn *last = &fleet->conns[fleet->n_conns - 1];
 
 	if (owner)
-		count_status(owner, conn, -1);
+		count_status(fleet, owner, conn, -1);
 	u64map_del(&fleet->conn_by_cookie, conn->cookie);
 	if (conn != last) {
 		*conn = *last;
@@ -628,11 +639,51 @@ enum worker_state fleet_output_state(const struct worker *worker,
 	return WS_STALE;
 }
 
+/* When the output-based state could change with no event: grace or staleness running out. */
+static uint64_t output_deadline(const struct worker *worker, const struct output_policy *policy,
+				uint64_t now_ns)
+{
+	double seconds;
+	uint64_t deadline;
+
+	if (!worker->expects_output)
+		return UINT64_MAX;
+	if (!worker->output.last_ns)
+		deadline = worker->registered_ns + (uint64_t)(policy->start_grace_s * 1e9) + 1;
+	else {
+		seconds = output_stale_after(&worker->output, policy);
+		deadline = worker->output.last_ns + (uint64_t)(seconds * 1e9) + 1;
+	}
+	/* Past it already: stale until new output arrives, which is an event. */
+	return deadline > now_ns ? deadline : UINT64_MAX;
+}
+
+void fleet_evaluate_due(struct fleet *fleet, uint64_t now_ns, bool all)
+{
+	uint64_t next = UINT64_MAX;
+
+	/* Nothing is due: no pass over the workers at all (they are large, and each is a cache
+	 * miss). */
+	if (!all && now_ns < fleet->next_due_ns)
+		return;
+	for (size_t i = 0; i < fleet->count; i++) {
+		struct worker *worker = &fleet->workers[i];
+
+		if (all || now_ns >= worker->recheck_ns)
+			fleet_evaluate(fleet, worker, now_ns);
+		if (worker->recheck_ns < next)
+			next = worker->recheck_ns;
+	}
+	fleet->next_due_ns = next;
+}
+
+
 void fleet_evaluate(struct fleet *fleet, struct worker *worker, uint64_t now_ns)
 {
 	char reason[FLEET_REASON_MAX], conn[CONN_ENDPOINT_MAX + 24];
 	enum worker_state state;
 
+	worker->recheck_ns = UINT64_MAX; /* only the output-based verdict below ages */
 	if (worker->has_exit)
 		return;
 	/* A connection the kernel recorded, alive or dead (its death kept in lp_conns while no
@@ -683,6 +734,9 @@ void fleet_evaluate(struct fleet *fleet, struct worker *worker, uint64_t now_ns)
 	/* A worker that was declared exited by its bye and then reported again came back. */
 	state = fleet_output_state(worker, &fleet->policy, now_ns, reason, sizeof(reason));
 	fleet_set_state(fleet, worker, state, reason, now_ns);
+	worker->recheck_ns = output_deadline(worker, &fleet->policy, now_ns);
+	if (worker->recheck_ns < fleet->next_due_ns)
+		fleet->next_due_ns = worker->recheck_ns;
 }
 
 struct worker *fleet_find_live_pid(struct fleet *fleet, uint32_t pid)
@@ -711,6 +765,7 @@ void fleet_bind_process(struct fleet *fleet, struct worker *worker, uint32_t pid
 	snprintf(worker->comm, sizeof(worker->comm), "%s", comm ? comm : "");
 	worker->pidfd = pidfd;
 	worker->has_exit = false;
+	mark_due(fleet, worker); /* a new process */
 	memset(&worker->exit, 0, sizeof(worker->exit));
 	worker->registered_ns = now_ns;
 	if (pid)
@@ -739,6 +794,7 @@ void fleet_set_expects_output(struct fleet *fleet, struct worker *worker, bool e
 	if (worker->expects_output == expects)
 		return;
 	worker->expects_output = expects;
+	mark_due(fleet, worker);
 	fleet->generation++;
 	fleet->lifecycle++;
 }
@@ -748,6 +804,7 @@ void fleet_set_bye(struct fleet *fleet, struct worker *worker, bool bye)
 	if (worker->bye == bye)
 		return;
 	worker->bye = bye;
+	mark_due(fleet, worker);
 	fleet->generation++;
 	fleet->lifecycle++;
 }

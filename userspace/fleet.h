@@ -133,6 +133,11 @@ struct worker {
 	char child_oom_comm[16];
 	/* Restored without a process to check: `unknown` until a report or a live connection. */
 	bool awaiting_evidence;
+	/* When time alone could next change its state (the start grace or its staleness running
+	 * out); UINT64_MAX when only an event can. Set by fleet_evaluate; 0 (due) after any
+	 * change fleet_evaluate reads (a process bound, a connection's status, bye,
+	 * expects_output). */
+	uint64_t recheck_ns;
 };
 
 struct fleet_transition {
@@ -160,6 +165,7 @@ struct fleet {
 	struct output_policy policy;
 	uint64_t generation; /* bumped on every change, so publishers know when to copy */
 	uint64_t lifecycle;  /* bumped when who exists or how they stand changes: worth saving */
+	uint64_t next_due_ns; /* the earliest recheck_ns of any worker (a lower bound) */
 	uint32_t crashloop_count;     /* --crash-loop COUNT,SECONDS */
 	uint64_t crashloop_window_ns;
 	fleet_transition_fn on_transition;
@@ -232,6 +238,8 @@ bool fleet_prune_dead_conn(struct fleet *fleet, struct worker *worker, uint64_t 
  * neither). Runs on every report, connection change and timer tick.
  */
 void fleet_evaluate(struct fleet *fleet, struct worker *worker, uint64_t now_ns);
+/* fleet_evaluate for every worker whose recheck_ns has come (all of them with `all`). */
+void fleet_evaluate_due(struct fleet *fleet, uint64_t now_ns, bool all);
 /* The output-based state (starting, working, stale) under a policy, and why. */
 enum worker_state fleet_output_state(const struct worker *worker,
 				     const struct output_policy *policy, uint64_t now_ns,

@@ -23,6 +23,7 @@
 #include "sockwatch.h"
 
 #define LOOP_TICK_MS 100
+#define LOOP_FULL_SWEEP_TICKS 600 /* every worker re-judged once a minute, due or not */
 /* Descriptors kept aside for the control socket's connections and event streams. */
 #define HTTP_CONTROL_CONNECTIONS_RESERVE 64
 
@@ -42,6 +43,7 @@ struct loop {
 	int state_lock_fd; /* flock on --state-dir, held while running */
 	uint64_t published_generation;
 	uint64_t next_publish_ns; /* earliest time of the next snapshot copy */
+	uint64_t ticks;
 	uint64_t saved_lifecycle; /* fleet.lifecycle at the last state save */
 	uint32_t saved_next_id;	  /* fleet.next_id at the last state save: new workers since */
 	uint64_t next_save_ns;

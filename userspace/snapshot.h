@@ -49,16 +49,30 @@ struct daemon_status {
 	double gap_s;		  /* after a takeover: since the previous daemon's last save */
 };
 
+/*
+ * The fleet's workers and connections as of one fleet generation. Snapshots taken while the
+ * fleet did not change (only the daemon's status did: a reconciliation, a counter) share it,
+ * so a large idle fleet is not copied once a second.
+ */
+struct snapshot_fleet {
+	int refs;
+	size_t bytes; /* allocated, so a released copy can carry the next one */
+	uint64_t generation;
+	struct conn *conns;
+	struct worker workers[];
+};
+
 struct snapshot {
 	int refs;
-	size_t bytes; /* allocated, so a released snapshot can carry the next one */
 	uint64_t sequence; /* 1, 2, ... in publishing order: a cache key that is never reused */
 	uint64_t taken_ns;
 	struct daemon_status status;
+	struct snapshot_fleet *copy;
+	/* Views into copy, for readers. */
 	size_t count;
 	struct conn *conns; /* grouped by owner: worker i owns conns[conn_first .. +n_conns) */
 	size_t n_conns;
-	struct worker workers[];
+	struct worker *workers;
 };
 
 struct snapshot *snapshot_take(const struct fleet *fleet, const struct daemon_status *status,

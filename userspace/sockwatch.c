@@ -375,7 +375,9 @@ static void on_diag_conn(void *ctx, const struct sockdiag_conn *diag)
 	}
 	was_dead = conn_is_dead(conn);
 	was_suspect = conn->suspect;
-	if (conn_apply_diag(conn, diag, pass->watch->pass, pass->now_ns))
+	/* A new tcp_info sample (silence, unacked data) is a fact readers see, verdict or not: the
+	 * next snapshot must copy it rather than share the previous copy of the fleet. */
+	if (conn_apply_diag(conn, diag, pass->watch->pass, pass->now_ns) || diag->has_info)
 		fleet_touch(pass->fleet);
 	fleet_conn_changed(pass->fleet, conn, was_dead, was_suspect);
 }

@@ -358,6 +358,25 @@ echo "  readers: $(awk '/Requests\/sec/ {print $2}' "$BENCH_DIR/wrk.out") GET /a
 stop_daemon
 
 echo
+echo "== idle CPU of a daemon with 100,000 workers (nothing happening; the 100 ms tick re-judges each)"
+start_daemon --max-workers 100000 --start-grace 600
+for part in $(seq 0 99); do
+	python3 -c '
+import json, sys, time
+base = int(sys.argv[1]) * 1000
+print(json.dumps([{"worker": f"idle-{base + i}", "completed_at": time.time()} for i in range(1000)]))' "$part" >"$BENCH_DIR/idle.json"
+	curl -s -H "Authorization: Bearer $(cat "$LIVEPROBE_TOKEN_FILE")" -X POST $URL/api/v1/episodes \
+		--data-binary @"$BENCH_DIR/idle.json" >/dev/null
+done
+sleep 3 # the state save and the publishes of the registrations are over
+ticks() { awk '{print $14 + $15}' /proc/$DAEMON/stat; }
+before=$(ticks)
+sleep 10
+after=$(ticks)
+echo "workers: $(curl -s $URL/api/v1/host | jq -r .workers_total); CPU over 10 s idle: $(python3 -c "print(f'{($after - $before) / $(getconf CLK_TCK) / 10 * 100:.1f}')") % of a core (target < 1 %); RSS $(awk '/VmRSS/ {print $2}' /proc/$DAEMON/status) KiB"
+stop_daemon
+
+echo
 echo "== dashboard: navigation to 1,000 workers drawn, in Debian's headless Chromium"
 NODE_DIR=$ROOT/build/node
 if [ -d "$NODE_DIR/node_modules/playwright-core" ] && [ -x /usr/bin/chromium ]; then
