@@ -660,21 +660,21 @@ static uint64_t output_deadline(const struct worker *worker, const struct output
 
 void fleet_evaluate_due(struct fleet *fleet, uint64_t now_ns, bool all)
 {
-	uint64_t next = UINT64_MAX;
-
 	/* Nothing is due: no pass over the workers at all (they are large, and each is a cache
 	 * miss). */
 	if (!all && now_ns < fleet->next_due_ns)
 		return;
+	/* Rebuilt as the pass goes, so a worker marked due meanwhile (mark_due sets it to 0)
+	 * keeps the bound low. */
+	fleet->next_due_ns = UINT64_MAX;
 	for (size_t i = 0; i < fleet->count; i++) {
 		struct worker *worker = &fleet->workers[i];
 
 		if (all || now_ns >= worker->recheck_ns)
 			fleet_evaluate(fleet, worker, now_ns);
-		if (worker->recheck_ns < next)
-			next = worker->recheck_ns;
+		if (worker->recheck_ns < fleet->next_due_ns)
+			fleet->next_due_ns = worker->recheck_ns;
 	}
-	fleet->next_due_ns = next;
 }
 
 
