@@ -47,6 +47,19 @@ stop_daemon() {
 	DAEMON=
 	rm -rf $BENCH_DIR/state # every run starts without known workers
 }
+# add_workers PREFIX N: N workers PREFIX-0.. that reported one episode each, posted 1,000 a
+# batch (request bodies are capped at 64 KiB)
+add_workers() {
+	for ((base = 0; base < $2; base += 1000)); do
+		python3 -c '
+import json, sys, time
+prefix, base, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+print(json.dumps([{"worker": f"{prefix}-{base + i}", "completed_at": time.time()}
+                  for i in range(min(1000, n - base))]))' "$1" "$base" "$2" >"$BENCH_DIR/batch.json"
+		curl -s -H "Authorization: Bearer $(cat "$LIVEPROBE_TOKEN_FILE")" -X POST \
+			$URL/api/v1/episodes --data-binary @"$BENCH_DIR/batch.json" >/dev/null
+	done
+}
 # The peer tool a user would reach for; tracefs must be mounted for its tp/ programs.
 start_tcpstates() {
 	mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing
@@ -325,14 +338,7 @@ done
 echo
 echo "== latency under load: 10,000 workers, an ingest flood, 16 concurrent GET /api/v1/workers"
 start_daemon --max-workers 20000 --start-grace 600
-for part in $(seq 0 9); do # request bodies are capped at 64 KiB: 1,000 workers a batch
-	python3 -c '
-import json, sys, time
-base = int(sys.argv[1]) * 1000
-print(json.dumps([{"worker": f"load-{base + i}", "completed_at": time.time()} for i in range(1000)]))' "$part" >"$BENCH_DIR/load.json"
-	curl -s -H "Authorization: Bearer $(cat "$LIVEPROBE_TOKEN_FILE")" -X POST $URL/api/v1/episodes \
-		--data-binary @"$BENCH_DIR/load.json" >/dev/null
-done
+add_workers load 10000
 echo "workers: $(curl -s $URL/api/v1/host | jq -r .workers_total)"
 echo "quiet, for comparison:"
 $BUILD/bench exit-latency $URL 100 | sed 's/^/  /'
@@ -358,16 +364,9 @@ echo "  readers: $(awk '/Requests\/sec/ {print $2}' "$BENCH_DIR/wrk.out") GET /a
 stop_daemon
 
 echo
-echo "== idle CPU of a daemon with 100,000 workers (nothing happening; the 100 ms tick re-judges each)"
+echo "== idle CPU of a daemon with 100,000 workers (nothing happening; only due workers are re-judged)"
 start_daemon --max-workers 100000 --start-grace 600
-for part in $(seq 0 99); do
-	python3 -c '
-import json, sys, time
-base = int(sys.argv[1]) * 1000
-print(json.dumps([{"worker": f"idle-{base + i}", "completed_at": time.time()} for i in range(1000)]))' "$part" >"$BENCH_DIR/idle.json"
-	curl -s -H "Authorization: Bearer $(cat "$LIVEPROBE_TOKEN_FILE")" -X POST $URL/api/v1/episodes \
-		--data-binary @"$BENCH_DIR/idle.json" >/dev/null
-done
+add_workers idle 100000
 sleep 3 # the state save and the publishes of the registrations are over
 ticks() { awk '{print $14 + $15}' /proc/$DAEMON/stat; }
 before=$(ticks)
@@ -381,11 +380,7 @@ echo "== dashboard: navigation to 1,000 workers drawn, in Debian's headless Chro
 NODE_DIR=$ROOT/build/node
 if [ -d "$NODE_DIR/node_modules/playwright-core" ] && [ -x /usr/bin/chromium ]; then
 	start_daemon --start-grace 600
-	python3 -c '
-import json, time
-print(json.dumps([{"worker": f"fleet-{i}", "completed_at": time.time()} for i in range(1000)]))' >"$BENCH_DIR/fleet.json"
-	curl -s -H "Authorization: Bearer $(cat "$LIVEPROBE_TOKEN_FILE")" -X POST $URL/api/v1/episodes \
-		--data-binary @"$BENCH_DIR/fleet.json" >/dev/null
+	add_workers fleet 1000
 	cp "$ROOT/tests/e2e/dashboard_fleet.mjs" "$NODE_DIR/"
 	for run in 1 2 3; do
 		(cd "$NODE_DIR" && timeout 90 node dashboard_fleet.mjs "$URL/" "$BENCH_DIR/ingest.sock" \
