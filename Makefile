@@ -2,10 +2,12 @@
 .DELETE_ON_ERROR:
 .SUFFIXES:
 
-# SANITIZE=1 builds everything with ASan and UBSan (aborting on the first report) in its own tree.
+# SANITIZE=1 builds everything with ASan and UBSan (aborting on the first report) in its own tree,
+# and checks on every publish that a worker shared with the previous snapshot did not change.
 ifeq ($(SANITIZE),1)
 OUTPUT := build-san
-SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
+	-DLP_CHECK_SHARING
 else
 OUTPUT := build
 SAN_FLAGS :=

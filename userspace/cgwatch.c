@@ -302,6 +302,6 @@ bool cgwatch_on_event(struct cgwatch *watch, struct procwatch *procs, struct fle
 		log_warn("cgroup worker %s: the OOM killer killed %s[%u] inside it", worker->name,
 			 worker->child_oom_comm, event->tgid);
 	}
-	fleet_touch_saved(fleet);
+	fleet_touch_saved(fleet, worker);
 	return true;
 }

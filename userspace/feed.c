@@ -281,6 +281,6 @@ void feed_apply(struct fleet *fleet, struct procwatch *procs, struct sockwatch *
 		}
 		break;
 	}
-	fleet_touch(fleet);
+	fleet_touch(fleet, worker);
 	fleet_evaluate(fleet, worker, now_ns);
 }

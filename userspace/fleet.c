@@ -8,6 +8,17 @@
 
 #include "fleet.h"
 
+/* What readers see of it changed: the next snapshot copies it. */
+static void changed(struct fleet *fleet, struct worker *worker)
+{
+	worker->version = ++fleet->generation;
+}
+
+static void conns_changed(struct fleet *fleet)
+{
+	fleet->conns_version = ++fleet->generation;
+}
+
 /* Its verdict may have changed: judged again at the next tick. */
 static void mark_due(struct fleet *fleet, struct worker *worker)
 {
@@ -275,7 +286,7 @@ int fleet_add(struct fleet *fleet, const char *name, uint32_t pid, uint64_t star
 	worker->expects_output = origin == ORIGIN_REPORT;
 	fleet->next_due_ns = 0; /* judged at the next tick (its recheck_ns is 0) */
 	snprintf(worker->reason, sizeof(worker->reason), "no output seen yet");
-	fleet->generation++;
+	changed(fleet, worker);
 	fleet->lifecycle++;
 	if (fleet->on_transition) {
 		struct fleet_transition transition = {
@@ -371,7 +382,7 @@ void fleet_set_state(struct fleet *fleet, struct worker *worker, enum worker_sta
 	if (from == state && !strncmp(worker->reason, reason, sizeof(worker->reason) - 1))
 		return;
 	snprintf(worker->reason, sizeof(worker->reason), "%s", reason);
-	fleet->generation++;
+	changed(fleet, worker);
 	if (from == state)
 		return;
 	fleet->lifecycle++;
@@ -421,6 +432,7 @@ void fleet_apply_exit(struct fleet *fleet, struct worker *worker, const struct w
 	if (worker->has_exit)
 		return;
 	fleet_unindex_pid(fleet, worker);
+	changed(fleet, worker);
 	worker->has_exit = true;
 	worker->exit = *exit;
 	describe_exit(exit, reason, sizeof(reason));
@@ -470,6 +482,7 @@ static void count_status(struct fleet *fleet, struct worker *owner, const struct
 			 int sign)
 {
 	mark_due(fleet, owner); /* its connections changed */
+	changed(fleet, owner);
 	owner->n_conns += sign;
 	if (conn_is_dead(conn))
 		owner->n_conns_dead += sign;
@@ -489,7 +502,7 @@ struct conn *fleet_conn_add(struct fleet *fleet, uint64_t cookie, struct worker 
 	conn_init(conn, cookie, now_ns);
 	conn->worker_id = worker->id;
 	count_status(fleet, worker, conn, 1);
-	fleet->generation++;
+	conns_changed(fleet);
 	return conn;
 }
 
@@ -502,10 +515,11 @@ bool fleet_conn_changed(struct fleet *fleet, const struct conn *conn, bool was_d
 	was_suspect = !was_dead && was_suspect;
 	if (dead == was_dead && suspect == was_suspect)
 		return false;
-	fleet->generation++;
+	conns_changed(fleet);
 	if (!owner)
 		return true;
 	mark_due(fleet, owner);
+	changed(fleet, owner);
 	owner->n_conns_dead += (int)dead - (int)was_dead;
 	owner->n_conns_suspect += (int)suspect - (int)was_suspect;
 	if (dead && !was_dead)
@@ -529,7 +543,7 @@ void fleet_conn_move(struct fleet *fleet, struct conn *conn, struct worker *to)
 		to->last_dead_cookie = conn->cookie;
 	else if (conn->suspect)
 		to->suspect_cookie = conn->cookie;
-	fleet->generation++;
+	conns_changed(fleet);
 }
 
 void fleet_conn_remove(struct fleet *fleet, struct conn *conn)
@@ -545,7 +559,7 @@ void fleet_conn_remove(struct fleet *fleet, struct conn *conn)
 		u64map_put(&fleet->conn_by_cookie, conn->cookie, conn - fleet->conns);
 	}
 	fleet->n_conns--;
-	fleet->generation++;
+	conns_changed(fleet);
 }
 
 bool fleet_prune_dead_conn(struct fleet *fleet, struct worker *worker, uint64_t *cookie)
@@ -692,6 +706,7 @@ void fleet_evaluate(struct fleet *fleet, struct worker *worker, uint64_t now_ns)
 		if (!worker->output.last_ns && worker->n_conns == 0)
 			return;
 		worker->awaiting_evidence = false;
+		changed(fleet, worker);
 	}
 	if (worker->n_conns && worker->n_conns_dead == worker->n_conns) {
 		describe_conn(fleet, worker->last_dead_cookie, true, conn, sizeof(conn));
@@ -723,8 +738,10 @@ void fleet_evaluate(struct fleet *fleet, struct worker *worker, uint64_t now_ns)
 			    !conn_is_dead(&fleet->conns[i]))
 				named = &fleet->conns[i];
 		}
-		if (named)
+		if (named && named->cookie != worker->suspect_cookie) {
 			worker->suspect_cookie = named->cookie;
+			changed(fleet, worker);
+		}
 		describe_conn(fleet, worker->suspect_cookie, false, conn, sizeof(conn));
 		snprintf(reason, sizeof(reason), "connection %s: sent data is not acknowledged",
 			 conn);
@@ -770,7 +787,7 @@ void fleet_bind_process(struct fleet *fleet, struct worker *worker, uint32_t pid
 	worker->registered_ns = now_ns;
 	if (pid)
 		u64map_put(&fleet->worker_by_pid, pid, worker->id);
-	fleet->generation++;
+	changed(fleet, worker);
 	fleet->lifecycle++;
 }
 
@@ -781,7 +798,7 @@ void fleet_set_owner(struct fleet *fleet, struct worker *worker, enum worker_aut
 		return;
 	worker->authority = authority;
 	worker->owner_uid = owner_uid;
-	fleet->generation++;
+	changed(fleet, worker);
 	fleet->lifecycle++;
 }
 
@@ -790,12 +807,15 @@ void fleet_set_expects_output(struct fleet *fleet, struct worker *worker, bool e
 {
 	if (worker->expects_output_set && !explicit)
 		return;
-	worker->expects_output_set |= explicit;
+	if (explicit && !worker->expects_output_set) {
+		worker->expects_output_set = true;
+		changed(fleet, worker);
+	}
 	if (worker->expects_output == expects)
 		return;
 	worker->expects_output = expects;
 	mark_due(fleet, worker);
-	fleet->generation++;
+	changed(fleet, worker);
 	fleet->lifecycle++;
 }
 
@@ -805,18 +825,26 @@ void fleet_set_bye(struct fleet *fleet, struct worker *worker, bool bye)
 		return;
 	worker->bye = bye;
 	mark_due(fleet, worker);
-	fleet->generation++;
+	changed(fleet, worker);
 	fleet->lifecycle++;
 }
 
-void fleet_touch(struct fleet *fleet)
+void fleet_touch(struct fleet *fleet, struct worker *worker)
 {
-	fleet->generation++;
+	changed(fleet, worker);
 }
 
-void fleet_touch_saved(struct fleet *fleet)
+void fleet_touch_conns(struct fleet *fleet)
 {
-	fleet->generation++;
+	conns_changed(fleet);
+}
+
+void fleet_touch_saved(struct fleet *fleet, struct worker *worker)
+{
+	if (worker)
+		changed(fleet, worker);
+	else
+		fleet->generation++;
 	fleet->lifecycle++;
 }
 
@@ -845,7 +873,7 @@ int fleet_rename(struct fleet *fleet, struct worker *worker, const char *name)
 		fleet->name_collisions++;
 	else
 		u64map_put(&fleet->worker_by_name, hash, worker->id);
-	fleet->generation++;
+	changed(fleet, worker);
 	fleet->lifecycle++;
 	return 0;
 }

@@ -107,7 +107,6 @@ struct worker {
 	uint32_t n_conns_suspect;  /* of which alive and suspect */
 	uint64_t last_dead_cookie; /* the connection that died last, for the reason line */
 	uint64_t suspect_cookie;   /* the connection that became suspect last */
-	uint32_t conn_first;	   /* in a snapshot only: index of its first connection */
 	struct output output;
 	bool bye; /* announced a clean stop: a clean exit or close that follows is `stopped` */
 	/* Judged on its output (false: by the kernel alone, `running` while alive). Workers that
@@ -138,6 +137,10 @@ struct worker {
 	 * change fleet_evaluate reads (a process bound, a connection's status, bye,
 	 * expects_output). */
 	uint64_t recheck_ns;
+	/* The fleet generation of its last change that readers see: a snapshot shares the
+	 * previous snapshot's copy of a worker whose version did not move. recheck_ns and pidfd
+	 * are the loop's own and move without it. */
+	uint64_t version;
 };
 
 struct fleet_transition {
@@ -164,6 +167,7 @@ struct fleet {
 	size_t name_collisions;	      /* names left out of worker_by_name: look those up by scan */
 	struct output_policy policy;
 	uint64_t generation; /* bumped on every change, so publishers know when to copy */
+	uint64_t conns_version; /* the generation of the last change to a connection */
 	uint64_t lifecycle;  /* bumped when who exists or how they stand changes: worth saving */
 	uint64_t next_due_ns; /* the earliest recheck_ns of any worker (a lower bound) */
 	uint32_t crashloop_count;     /* --crash-loop COUNT,SECONDS */
@@ -263,10 +267,15 @@ void fleet_set_expects_output(struct fleet *fleet, struct worker *worker, bool e
 			      bool explicit);
 /* A clean stop announced (bye, STOPPING=1), or taken back (a new episode, READY=1). */
 void fleet_set_bye(struct fleet *fleet, struct worker *worker, bool bye);
-/* Something readers see changed (output, a connection's facts): publish a new snapshot. */
-void fleet_touch(struct fleet *fleet);
-/* The same, for a change the state file keeps (a binding): save it too. */
-void fleet_touch_saved(struct fleet *fleet);
+/*
+ * Something readers see changed outside this module (output, a cgroup's child exit): publish a
+ * new copy of this worker. Every fleet_* function that changes a worker does it itself.
+ */
+void fleet_touch(struct fleet *fleet, struct worker *worker);
+/* The same for a connection's facts changed in place (conn_apply_*). */
+void fleet_touch_conns(struct fleet *fleet);
+/* A change the state file keeps: save it too. worker is NULL when none changed (a binding). */
+void fleet_touch_saved(struct fleet *fleet, struct worker *worker);
 /* Renames a worker (a report named a process adopted under its default name). */
 int fleet_rename(struct fleet *fleet, struct worker *worker, const char *name);
 

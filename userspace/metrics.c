@@ -41,11 +41,11 @@ static void per_worker_counter(struct out *out, const struct snapshot *snapshot,
 {
 	family(out, name, "counter", help);
 	for (size_t i = 0; i < snapshot->count; i++) {
-		const char *output = (const char *)&snapshot->workers[i].output;
+		const char *output = (const char *)&snapshot->workers[i]->output;
 		uint64_t value;
 
 		memcpy(&value, output + field, sizeof(value));
-		sample(out, "%s{worker=\"%s\"} %llu", name, snapshot->workers[i].name,
+		sample(out, "%s{worker=\"%s\"} %llu", name, snapshot->workers[i]->name,
 		       (unsigned long long)value);
 	}
 }
@@ -69,30 +69,30 @@ static void worker_families(struct out *out, const struct snapshot *snapshot,
 	for (size_t i = 0; i < snapshot->count; i++)
 		for (int state = 0; state < WS__COUNT; state++)
 			sample(out, "liveprobe_worker_state{worker=\"%s\",state=\"%s\"} %d",
-			       snapshot->workers[i].name, fleet_state_name(state),
+			       snapshot->workers[i]->name, fleet_state_name(state),
 			       states[i] == (enum worker_state)state);
 	family(out, "liveprobe_worker_health", "gauge",
 	       "1 for each worker's health (green, amber, red, grey), 0 for the others.");
 	for (size_t i = 0; i < snapshot->count; i++) {
 		enum worker_health health =
-			fleet_worker_health(&snapshot->workers[i], states[i], view->now_ns);
+			fleet_worker_health(snapshot->workers[i], states[i], view->now_ns);
 
 		for (int level = HEALTH_GREEN; level <= HEALTH_GREY; level++)
 			sample(out, "liveprobe_worker_health{worker=\"%s\",health=\"%s\"} %d",
-			       snapshot->workers[i].name, health_names[level],
+			       snapshot->workers[i]->name, health_names[level],
 			       health == (enum worker_health)level);
 	}
 	family(out, "liveprobe_worker_crashlooping", "gauge",
 	       "1 while the worker is crash-looping (--crash-loop COUNT,SECONDS).");
 	for (size_t i = 0; i < snapshot->count; i++)
 		sample(out, "liveprobe_worker_crashlooping{worker=\"%s\"} %d",
-		       snapshot->workers[i].name,
-		       fleet_crashlooping(&snapshot->workers[i], view->now_ns));
+		       snapshot->workers[i]->name,
+		       fleet_crashlooping(snapshot->workers[i], view->now_ns));
 	family(out, "liveprobe_worker_restarts_total", "counter",
 	       "Times the worker came back in a new process after its process ended.");
 	for (size_t i = 0; i < snapshot->count; i++)
 		sample(out, "liveprobe_worker_restarts_total{worker=\"%s\"} %u",
-		       snapshot->workers[i].name, snapshot->workers[i].restarts_total);
+		       snapshot->workers[i]->name, snapshot->workers[i]->restarts_total);
 	family(out, "liveprobe_worker_exits_total", "counter",
 	       "How the worker's processes ended, by class (exited, crashed, killed, unknown, "
 	       "stopped).");
@@ -101,8 +101,8 @@ static void worker_families(struct out *out, const struct snapshot *snapshot,
 			if (fleet_state_is_exit_class(state))
 				sample(out,
 				       "liveprobe_worker_exits_total{worker=\"%s\",class=\"%s\"} %u",
-				       snapshot->workers[i].name, fleet_state_name(state),
-				       snapshot->workers[i].exits_by_class[state]);
+				       snapshot->workers[i]->name, fleet_state_name(state),
+				       snapshot->workers[i]->exits_by_class[state]);
 	per_worker_counter(out, snapshot, "liveprobe_worker_episodes_total",
 			   "Episodes the worker reported (its count= summed).",
 			   offsetof(struct output, episodes_total));
@@ -113,30 +113,30 @@ static void worker_families(struct out *out, const struct snapshot *snapshot,
 	       "Episodes completed in the last minute by event time; 0 unless working.");
 	for (size_t i = 0; i < snapshot->count; i++)
 		sample(out, "liveprobe_worker_episodes_per_minute{worker=\"%s\"} %.3f",
-		       snapshot->workers[i].name,
-		       render_worker_rate(&snapshot->workers[i], states[i], view));
+		       snapshot->workers[i]->name,
+		       render_worker_rate(snapshot->workers[i], states[i], view));
 	family(out, "liveprobe_worker_last_output_timestamp_seconds", "gauge",
 	       "When the worker's last episode or heartbeat arrived, Unix seconds (absent before "
 	       "the first).");
 	for (size_t i = 0; i < snapshot->count; i++) {
-		double age = output_age(&snapshot->workers[i].output, view->now_ns);
+		double age = output_age(&snapshot->workers[i]->output, view->now_ns);
 
 		if (age >= 0)
 			sample(out,
 			       "liveprobe_worker_last_output_timestamp_seconds{worker=\"%s\"} %.3f",
-			       snapshot->workers[i].name, wall_s(view) - age);
+			       snapshot->workers[i]->name, wall_s(view) - age);
 	}
 	family(out, "liveprobe_worker_state_since_timestamp_seconds", "gauge",
 	       "When the worker entered its current state, Unix seconds.");
 	for (size_t i = 0; i < snapshot->count; i++)
 		sample(out, "liveprobe_worker_state_since_timestamp_seconds{worker=\"%s\"} %.3f",
-		       snapshot->workers[i].name,
-		       wall_s(view) - age_s(snapshot->workers[i].state_since_ns, view->now_ns));
+		       snapshot->workers[i]->name,
+		       wall_s(view) - age_s(snapshot->workers[i]->state_since_ns, view->now_ns));
 	family(out, "liveprobe_worker_exit_info", "gauge",
 	       "1 for each ended worker, its last exit's facts as labels (code, signal, class), "
 	       "so an alert can say why it died.");
 	for (size_t i = 0; i < snapshot->count; i++) {
-		const struct worker *worker = &snapshot->workers[i];
+		const struct worker *worker = snapshot->workers[i];
 		const char *signal_name = fleet_signal_name(worker->exit.signal);
 		char code[16] = "";
 
@@ -154,12 +154,12 @@ static void worker_families(struct out *out, const struct snapshot *snapshot,
 	       "Silence after which the worker is stale (adaptive to its rhythm, or fixed).");
 	for (size_t i = 0; i < snapshot->count; i++)
 		sample(out, "liveprobe_worker_stale_after_seconds{worker=\"%s\"} %.3f",
-		       snapshot->workers[i].name,
-		       output_stale_after(&snapshot->workers[i].output, &view->policy));
+		       snapshot->workers[i]->name,
+		       output_stale_after(&snapshot->workers[i]->output, &view->policy));
 	family(out, "liveprobe_worker_connections", "gauge",
 	       "The worker's TCP connections by state: alive, suspect, dead.");
 	for (size_t i = 0; i < snapshot->count; i++) {
-		const struct worker *worker = &snapshot->workers[i];
+		const struct worker *worker = snapshot->workers[i];
 		uint32_t suspect = worker->n_conns_suspect, dead = worker->n_conns_dead;
 
 		sample(out, "liveprobe_worker_connections{worker=\"%s\",state=\"alive\"} %u",
@@ -368,7 +368,7 @@ char *metrics_render(const struct snapshot *snapshot, const struct render_view *
 	}
 	for (size_t i = 0; i < snapshot->count; i++)
 		states[i] =
-			render_worker_state(&snapshot->workers[i], view, reason, sizeof(reason));
+			render_worker_state(snapshot->workers[i], view, reason, sizeof(reason));
 	probe_families(&out, snapshot, view);
 	host_families(&out, snapshot, view);
 	worker_families(&out, snapshot, view, states);

@@ -446,11 +446,13 @@ struct worker *procwatch_restore(struct procwatch *watch, struct fleet *fleet,
 		memcpy(worker->crashloop_reason, saved->crashloop_reason,
 		       sizeof(worker->crashloop_reason));
 	}
+	fleet_touch(fleet, worker);
 	if (saved->has_exit) {
 		worker->pid = saved->pid;
 		worker->start_ticks = saved->start_ticks;
 		worker->has_exit = true;
 		worker->exit = saved->exit;
+		fleet_touch(fleet, worker);
 		fleet_set_state(fleet, worker, saved->state, saved->reason, now_ns);
 		return worker;
 	}
@@ -477,12 +479,14 @@ struct worker *procwatch_restore(struct procwatch *watch, struct fleet *fleet,
 		}
 		worker->pid = saved->pid;
 		worker->start_ticks = saved->start_ticks;
+		fleet_touch(fleet, worker);
 		fleet_apply_exit(fleet, worker, &unobserved, WS_UNKNOWN, now_ns);
 		fleet_set_state(fleet, worker, WS_UNKNOWN,
 				"gone while the daemon was down; exit status not observed", now_ns);
 		return worker;
 	}
 	worker->awaiting_evidence = true;
+	fleet_touch(fleet, worker);
 	fleet_set_state(fleet, worker, WS_UNKNOWN, "not seen since the daemon restarted", now_ns);
 	return worker;
 }

@@ -317,7 +317,7 @@ void render_throughput(const struct snapshot *snapshot, const struct render_view
 	*producing = 0;
 	*total = 0;
 	for (size_t i = 0; i < snapshot->count; i++) {
-		const struct worker *worker = &snapshot->workers[i];
+		const struct worker *worker = snapshot->workers[i];
 		enum worker_state state = render_worker_state(worker, view, reason, sizeof(reason));
 		double rate = render_worker_rate(worker, state, view);
 
@@ -374,7 +374,7 @@ char *render_workers(const struct snapshot *snapshot, const struct render_view *
 	producing = 0;
 	total = 0;
 	for (size_t i = 0; i < snapshot->count; i++) {
-		const struct worker *worker = &snapshot->workers[i];
+		const struct worker *worker = snapshot->workers[i];
 		char reason[FLEET_REASON_MAX];
 		enum worker_state state;
 		json_object *obj;
@@ -559,7 +559,7 @@ static enum worker_health host_verdict(const struct snapshot *snapshot,
 		add_reason(reasons, &n_reasons, "no workers are watched");
 	}
 	for (size_t i = 0; i < snapshot->count; i++) {
-		const struct worker *worker = &snapshot->workers[i];
+		const struct worker *worker = snapshot->workers[i];
 		char reason[FLEET_REASON_MAX];
 		enum worker_state state = render_worker_state(worker, view, reason, sizeof(reason));
 		enum worker_health worker_health = fleet_worker_health(worker, state, view->now_ns);
@@ -642,9 +642,9 @@ char *render_host(const struct snapshot *snapshot, const struct render_view *vie
 		json_object *stopped = json_object_new_array();
 
 		for (size_t i = 0; i < snapshot->count; i++)
-			if (snapshot->workers[i].state == WS_STOPPED)
+			if (snapshot->workers[i]->state == WS_STOPPED)
 				json_object_array_add(
-					stopped, json_object_new_string(snapshot->workers[i].name));
+					stopped, json_object_new_string(snapshot->workers[i]->name));
 		json_object_object_add(root, "stopped", stopped);
 	}
 	render_throughput(snapshot, view, &producing, &total, producing_list);

@@ -1,99 +1,166 @@
 // SPDX-License-Identifier: GPL-2.0
 /* See snapshot.h. */
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "snapshot.h"
 
 static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct snapshot *current;
-/*
- * The last released fleet copy, kept to carry the next one: a large fleet's copy then lands in
- * pages already faulted in (a fresh 16 MB allocation at 10,000 workers costs milliseconds of
- * page faults on every publish, which a death waits for).
- */
-static struct snapshot_fleet *spare;
 
-static void copy_release(struct snapshot_fleet *copy)
+/* One published version of one worker, shared by the snapshots it is current in. */
+struct worker_copy {
+	int refs;
+	struct worker worker;
+};
+
+static struct worker_copy *copy_of(const struct worker *worker)
+{
+	return (struct worker_copy *)((char *)worker - offsetof(struct worker_copy, worker));
+}
+
+static void worker_release(const struct worker *worker)
+{
+	struct worker_copy *copy = copy_of(worker);
+
+	if (__atomic_sub_fetch(&copy->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		free(copy);
+}
+
+static void fleet_copy_release(struct snapshot_fleet *copy)
 {
 	if (!copy || __atomic_sub_fetch(&copy->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
-	pthread_mutex_lock(&current_lock);
-	if (!spare || spare->bytes < copy->bytes) {
-		struct snapshot_fleet *smaller = spare;
-
-		spare = copy;
-		copy = smaller;
-	}
-	pthread_mutex_unlock(&current_lock);
+	for (size_t i = 0; i < copy->count; i++)
+		worker_release(copy->workers[i]);
+	free(copy->workers);
+	free(copy->conn_first);
+	free(copy->conns);
 	free(copy);
 }
 
-static struct snapshot_fleet *copy_take(const struct fleet *fleet)
+#ifdef LP_CHECK_SHARING
+/*
+ * Test builds check the sharing rule on every publish: a worker whose version did not move must
+ * equal its shared copy in everything readers see. A miss is a fleet_* change that forgot
+ * changed(), which would publish stale facts: abort, so the suite names it.
+ */
+static void check_unchanged(const struct worker *live, const struct worker *shared)
 {
-	size_t bytes = sizeof(struct snapshot_fleet) + fleet->count * sizeof(struct worker) +
-		       fleet->n_conns * sizeof(struct conn);
-	struct snapshot_fleet *copy;
-	size_t next = 0;
+	struct worker a = *live, b = *shared;
 
-	pthread_mutex_lock(&current_lock);
-	copy = spare;
-	spare = NULL;
-	pthread_mutex_unlock(&current_lock);
-	/* Too small, or much too large (the fleet shrank): a new one that fits. */
-	if (copy && (copy->bytes < bytes || copy->bytes > 2 * bytes + 65536)) {
-		free(copy);
-		copy = NULL;
+	a.recheck_ns = b.recheck_ns = 0;
+	a.pidfd = b.pidfd = 0;
+	if (memcmp(&a, &b, sizeof(a))) {
+		log_error("snapshot: worker %s changed without a new version", live->name);
+		abort();
 	}
-	if (!copy) {
-		copy = malloc(bytes);
-		if (!copy)
-			return NULL;
-		copy->bytes = bytes;
-	}
+}
+#endif
+
+static const struct worker *worker_take(const struct worker *worker)
+{
+	struct worker_copy *copy = malloc(sizeof(*copy));
+
+	if (!copy)
+		return NULL;
+	copy->refs = 1;
+	copy->worker = *worker;
+	return &copy->worker;
+}
+
+/*
+ * The fleet as of now, sharing with prev every worker whose version is the one prev holds. Both
+ * lists are in id order, so one merge walk pairs them.
+ */
+static struct snapshot_fleet *fleet_copy_take(const struct fleet *fleet,
+					      const struct snapshot_fleet *prev)
+{
+	struct snapshot_fleet *copy = calloc(1, sizeof(*copy));
+	size_t j = 0, next = 0;
+
+	if (!copy)
+		return NULL;
 	copy->refs = 1;
 	copy->generation = fleet->generation;
-	memcpy(copy->workers, fleet->workers, fleet->count * sizeof(struct worker));
-	copy->conns = (struct conn *)(copy->workers + fleet->count);
-
-	/* Group connections by owner so each worker's list is one slice. */
+	copy->conns_version = fleet->conns_version;
+	copy->workers = malloc((fleet->count ?: 1) * sizeof(*copy->workers));
+	copy->conn_first = malloc((fleet->count ?: 1) * sizeof(*copy->conn_first));
+	copy->conns = calloc(fleet->n_conns ?: 1, sizeof(*copy->conns));
+	if (!copy->workers || !copy->conn_first || !copy->conns)
+		goto cleanup;
 	for (size_t i = 0; i < fleet->count; i++) {
-		copy->workers[i].conn_first = next;
-		next += copy->workers[i].n_conns;
-		copy->workers[i].n_conns = 0;
-	}
-	for (size_t i = 0; i < fleet->n_conns; i++) {
-		const struct conn *conn = &fleet->conns[i];
-		struct worker *owner = fleet_find_id((struct fleet *)fleet, conn->worker_id);
-		struct worker *copied = owner ? &copy->workers[owner - fleet->workers] : NULL;
+		const struct worker *worker = &fleet->workers[i];
+		const struct worker *shared = NULL;
 
-		if (copied)
-			copy->conns[copied->conn_first + copied->n_conns++] = *conn;
+		while (prev && j < prev->count && prev->workers[j]->id < worker->id)
+			j++;
+		if (prev && j < prev->count && prev->workers[j]->id == worker->id &&
+		    prev->workers[j]->version == worker->version) {
+			shared = prev->workers[j];
+#ifdef LP_CHECK_SHARING
+			check_unchanged(worker, shared);
+#endif
+			__atomic_add_fetch(&copy_of(shared)->refs, 1, __ATOMIC_RELAXED);
+		} else {
+			shared = worker_take(worker);
+			if (!shared)
+				goto cleanup;
+		}
+		copy->workers[copy->count++] = shared;
+		copy->conn_first[i] = next;
+		next += worker->n_conns;
 	}
+	/* Group connections by owner so each worker's list is one slice. */
+	{
+		uint32_t *filled = calloc(fleet->count ?: 1, sizeof(*filled));
+
+		if (!filled)
+			goto cleanup;
+		for (size_t i = 0; i < fleet->n_conns; i++) {
+			const struct conn *conn = &fleet->conns[i];
+			const struct worker *owner = fleet_find_id((struct fleet *)fleet,
+								   conn->worker_id);
+			size_t index = owner ? (size_t)(owner - fleet->workers) : 0;
+
+			if (owner && filled[index] < owner->n_conns)
+				copy->conns[copy->conn_first[index] + filled[index]++] = *conn;
+		}
+		free(filled);
+	}
+	copy->n_conns = next;
 	return copy;
+cleanup:
+	fleet_copy_release(copy);
+	return NULL;
 }
 
 struct snapshot *snapshot_take(const struct fleet *fleet, const struct daemon_status *status,
 			       uint64_t now_ns)
 {
 	struct snapshot *snapshot = malloc(sizeof(*snapshot));
-	struct snapshot_fleet *copy = NULL;
+	struct snapshot_fleet *copy = NULL, *prev = NULL;
 	static uint64_t taken;
 
 	if (!snapshot)
 		return NULL;
-	/* The fleet as the current snapshot has it, unless it changed since (only this thread
-	 * publishes, so `current` cannot be released under us). */
+	/* Only this thread publishes, so `current` cannot be released under us; a reference
+	 * keeps its copy while we read it. */
 	pthread_mutex_lock(&current_lock);
-	if (current && current->copy->generation == fleet->generation &&
-	    current->count == fleet->count) {
-		copy = current->copy;
-		__atomic_add_fetch(&copy->refs, 1, __ATOMIC_RELAXED);
+	if (current) {
+		prev = current->copy;
+		__atomic_add_fetch(&prev->refs, 1, __ATOMIC_RELAXED);
 	}
 	pthread_mutex_unlock(&current_lock);
-	if (!copy)
-		copy = copy_take(fleet);
+	if (prev && prev->generation == fleet->generation && prev->count == fleet->count)
+		copy = prev; /* the fleet did not change: share it whole */
+	else {
+		copy = fleet_copy_take(fleet, prev);
+		fleet_copy_release(prev);
+	}
 	if (!copy) {
 		free(snapshot);
 		return NULL;
@@ -103,30 +170,44 @@ struct snapshot *snapshot_take(const struct fleet *fleet, const struct daemon_st
 	snapshot->taken_ns = now_ns;
 	snapshot->status = *status;
 	snapshot->copy = copy;
-	snapshot->count = fleet->count;
+	snapshot->count = copy->count;
 	snapshot->workers = copy->workers;
 	snapshot->conns = copy->conns;
-	snapshot->n_conns = fleet->n_conns;
+	snapshot->n_conns = copy->n_conns;
 	return snapshot;
 }
 
-struct worker *snapshot_find_id(const struct snapshot *snapshot, uint32_t id)
+static size_t index_of(const struct snapshot *snapshot, uint32_t id)
 {
 	size_t low = 0, high = snapshot->count;
 
 	/* Ids grow with registration and the fleet keeps registration order. */
 	while (low < high) {
 		size_t mid = low + (high - low) / 2;
-		uint32_t mid_id = snapshot->workers[mid].id;
+		uint32_t mid_id = snapshot->workers[mid]->id;
 
 		if (mid_id == id)
-			return (struct worker *)&snapshot->workers[mid];
+			return mid;
 		if (mid_id < id)
 			low = mid + 1;
 		else
 			high = mid;
 	}
-	return NULL;
+	return SIZE_MAX;
+}
+
+const struct worker *snapshot_find_id(const struct snapshot *snapshot, uint32_t id)
+{
+	size_t index = index_of(snapshot, id);
+
+	return index == SIZE_MAX ? NULL : snapshot->workers[index];
+}
+
+const struct conn *snapshot_conns_of(const struct snapshot *snapshot, const struct worker *worker)
+{
+	size_t index = index_of(snapshot, worker->id);
+
+	return snapshot->conns + (index == SIZE_MAX ? 0 : snapshot->copy->conn_first[index]);
 }
 
 void snapshot_publish(struct snapshot *snapshot)
@@ -156,7 +237,7 @@ void snapshot_release(struct snapshot *snapshot)
 {
 	if (!snapshot || __atomic_sub_fetch(&snapshot->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
-	copy_release(snapshot->copy);
+	fleet_copy_release(snapshot->copy);
 	free(snapshot);
 }
 
@@ -171,8 +252,8 @@ uint64_t snapshot_unreconciled_drops(const struct snapshot *snapshot)
 const struct worker *snapshot_find_name(const struct snapshot *snapshot, const char *name)
 {
 	for (size_t i = 0; i < snapshot->count; i++) {
-		if (!strcmp(snapshot->workers[i].name, name))
-			return &snapshot->workers[i];
+		if (!strcmp(snapshot->workers[i]->name, name))
+			return snapshot->workers[i];
 	}
 	return NULL;
 }

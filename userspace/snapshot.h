@@ -50,16 +50,21 @@ struct daemon_status {
 };
 
 /*
- * The fleet's workers and connections as of one fleet generation. Snapshots taken while the
- * fleet did not change (only the daemon's status did: a reconciliation, a counter) share it,
- * so a large idle fleet is not copied once a second.
+ * The fleet's workers and connections as of one fleet generation. Each worker is an immutable,
+ * reference-counted copy shared by every snapshot in which its version did not move, so a
+ * publish copies only the workers that changed: memory stays near one copy of the fleet beside
+ * the loop's own, and a death at 10,000 workers copies one worker, not 10,000. Snapshots taken
+ * while the fleet did not change at all (only the daemon's status did) share the whole list.
  */
 struct snapshot_fleet {
 	int refs;
-	size_t bytes; /* allocated, so a released copy can carry the next one */
 	uint64_t generation;
-	struct conn *conns;
-	struct worker workers[];
+	uint64_t conns_version;
+	size_t count;
+	const struct worker **workers; /* in registration order, so ids are sorted */
+	uint32_t *conn_first;	       /* worker i owns conns[conn_first[i] .. + its n_conns) */
+	struct conn *conns;	       /* grouped by owner */
+	size_t n_conns;
 };
 
 struct snapshot {
@@ -70,20 +75,17 @@ struct snapshot {
 	struct snapshot_fleet *copy;
 	/* Views into copy, for readers. */
 	size_t count;
-	struct conn *conns; /* grouped by owner: worker i owns conns[conn_first .. +n_conns) */
+	const struct worker *const *workers;
+	const struct conn *conns;
 	size_t n_conns;
-	struct worker *workers;
 };
 
 struct snapshot *snapshot_take(const struct fleet *fleet, const struct daemon_status *status,
 			       uint64_t now_ns);
-/* The connections a snapshot's worker owns. */
-static inline const struct conn *snapshot_conns_of(const struct snapshot *snapshot,
-						   const struct worker *worker)
-{
-	return snapshot->conns + worker->conn_first;
-}
-struct worker *snapshot_find_id(const struct snapshot *snapshot, uint32_t id);
+/* The connections a snapshot's worker owns (worker->n_conns of them). */
+const struct conn *snapshot_conns_of(const struct snapshot *snapshot, const struct worker *worker);
+/* By id: a binary search. */
+const struct worker *snapshot_find_id(const struct snapshot *snapshot, uint32_t id);
 /* A linear scan: for one-worker reads and write answers, not for loops over the fleet. */
 const struct worker *snapshot_find_name(const struct snapshot *snapshot, const char *name);
 /* Takes ownership of snapshot and releases the one it replaces. */

@@ -227,7 +227,7 @@ int sockwatch_bind_peer(struct sockwatch *watch, struct fleet *fleet, uint16_t f
 	}
 	binding->worker_id = worker_id;
 	binding->made = ++watch->bindings_made;
-	fleet_touch_saved(fleet);
+	fleet_touch_saved(fleet, NULL);
 	/* Connections already tracked under the peer's own name move now. */
 	for (size_t i = 0; i < fleet->n_conns; i++) {
 		struct conn *conn = &fleet->conns[i];
@@ -294,7 +294,7 @@ static struct conn *apply_kernel(struct sockwatch *watch, struct fleet *fleet, u
 	was_dead = conn_is_dead(conn);
 	was_suspect = conn->suspect;
 	if (conn_apply_kernel(conn, kernel, now_ns))
-		fleet_touch(fleet);
+		fleet_touch_conns(fleet);
 	fleet_conn_changed(fleet, conn, was_dead, was_suspect);
 	return conn;
 }
@@ -378,7 +378,7 @@ static void on_diag_conn(void *ctx, const struct sockdiag_conn *diag)
 	/* A new tcp_info sample (silence, unacked data) is a fact readers see, verdict or not: the
 	 * next snapshot must copy it rather than share the previous copy of the fleet. */
 	if (conn_apply_diag(conn, diag, pass->watch->pass, pass->now_ns) || diag->has_info)
-		fleet_touch(pass->fleet);
+		fleet_touch_conns(pass->fleet);
 	fleet_conn_changed(pass->fleet, conn, was_dead, was_suspect);
 }
 
@@ -402,7 +402,7 @@ static void reconcile_vanished(struct sockwatch *watch, struct fleet *fleet, str
 			watch->stats.vanished_total++;
 			conn_mark_vanished(conn, now_ns);
 		}
-		fleet_touch(fleet);
+		fleet_touch_conns(fleet);
 		fleet_conn_changed(fleet, conn, was_dead, was_suspect);
 	}
 }

@@ -550,9 +550,9 @@ static void test_fleet_connections(void)
 
 	snapshot = snapshot_take(&fleet, &(struct daemon_status){0}, 60);
 	ASSERT_EQ(snapshot->n_conns, 3, "every connection published");
-	ASSERT_EQ(snapshot->workers[0].n_conns, 1, "proc owns one");
-	ASSERT_EQ(snapshot_conns_of(snapshot, &snapshot->workers[0])->cookie, 3, "its own");
-	ASSERT_EQ(snapshot->workers[1].n_conns, 2, "the peer worker owns two");
+	ASSERT_EQ(snapshot->workers[0]->n_conns, 1, "proc owns one");
+	ASSERT_EQ(snapshot_conns_of(snapshot, snapshot->workers[0])->cookie, 3, "its own");
+	ASSERT_EQ(snapshot->workers[1]->n_conns, 2, "the peer worker owns two");
 	snapshot_release(snapshot);
 
 	for (int i = 0; i < FLEET_DEAD_CONNS_KEPT + 2; i++) {
@@ -571,6 +571,45 @@ static void test_fleet_connections(void)
 	ASSERT_TRUE(fleet_conn_find(&fleet, 3) == &fleet.conns[0], "the index follows moves");
 	ASSERT_TRUE(fleet_find(&fleet, "10.0.0.2") == NULL, "the name is free again");
 	ASSERT_TRUE(fleet_find(&fleet, "proc") == &fleet.workers[0], "others still found");
+	fleet_free(&fleet);
+}
+
+/* A publish copies the workers that changed and shares the rest with the previous snapshot. */
+static void test_snapshot_shares_unchanged(void)
+{
+	struct report report = {.kind = REPORT_EPISODE, .count = 1};
+	struct snapshot *first, *second, *third;
+	struct worker *a, *b, *c;
+	struct fleet fleet;
+
+	fleet_init(&fleet, 8, 4);
+	fleet_add(&fleet, "a", 0, 0, NULL, ORIGIN_API, 0, &a);
+	fleet_add(&fleet, "b", 0, 0, NULL, ORIGIN_API, 0, &b);
+	fleet_add(&fleet, "c", 0, 0, NULL, ORIGIN_API, 0, &c);
+	first = make_snapshot(&fleet);
+	snapshot_publish(first);
+	first = snapshot_acquire();
+
+	output_record_episode(&b->output, &report, 10, 1.7e9);
+	fleet_touch(&fleet, b);
+	second = make_snapshot(&fleet);
+	snapshot_publish(second);
+	second = snapshot_acquire();
+	ASSERT_TRUE(second->workers[0] == first->workers[0], "an unchanged worker is shared");
+	ASSERT_TRUE(second->workers[1] != first->workers[1], "a changed one is copied");
+	ASSERT_EQ(first->workers[1]->output.episodes_total, 0, "the old snapshot keeps its facts");
+	ASSERT_EQ(second->workers[1]->output.episodes_total, 1, "the new one has the new facts");
+	ASSERT_TRUE(second->workers[2] == first->workers[2], "the last one is shared too");
+
+	fleet_remove(&fleet, fleet_find(&fleet, "a"));
+	third = make_snapshot(&fleet);
+	ASSERT_EQ(third->count, 2, "a removed worker is gone");
+	ASSERT_TRUE(third->workers[0] == second->workers[1] && third->workers[1] == second->workers[2],
+		    "the others are still shared after it");
+	snapshot_release(third);
+	snapshot_release(first);
+	snapshot_release(second);
+	snapshot_publish(NULL);
 	fleet_free(&fleet);
 }
 
@@ -869,6 +908,7 @@ static const struct harness_test tests[] = {
 	{"unit/conn_reasons", test_conn_reasons},
 	{"unit/conn_suspect", test_conn_suspect},
 	{"unit/fleet_connections", test_fleet_connections},
+	{"unit/snapshot_shares_unchanged", test_snapshot_shares_unchanged},
 	{"unit/fleet_suspect_named", test_fleet_suspect_named},
 	{"unit/u64map", test_u64map},
 	{"unit/report_lines", test_report_lines},
