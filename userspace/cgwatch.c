@@ -269,6 +269,7 @@ bool cgwatch_on_event(struct cgwatch *watch, struct procwatch *procs, struct fle
 		      const struct lp_proc_event *event, uint64_t now_ns)
 {
 	const struct lp_proc *proc = &event->proc;
+	struct worker_extras *extras;
 	struct worker_exit exit = {};
 	enum worker_state state;
 	struct worker *worker;
@@ -293,14 +294,20 @@ bool cgwatch_on_event(struct cgwatch *watch, struct procwatch *procs, struct fle
 	if (!worker)
 		return true;
 	state = fleet_classify_exit(proc->exit_code, proc->flags & LP_PROC_OOM, &exit);
-	worker->child_exits_by_class[state]++;
+	extras = fleet_extras_edit(fleet, worker);
+	if (!extras) {
+		log_error("cgroup worker %s: out of memory counting the exit of %u", worker->name,
+			  event->tgid);
+		return true;
+	}
+	extras->child_exits_by_class[state]++;
 	if (exit.oom) {
 		worker->child_oom_ns = now_ns;
-		worker->child_oom_pid = event->tgid;
-		text_clean(worker->child_oom_comm, sizeof(worker->child_oom_comm), proc->comm,
+		extras->child_oom_pid = event->tgid;
+		text_clean(extras->child_oom_comm, sizeof(extras->child_oom_comm), proc->comm,
 			   LP_COMM_LEN);
 		log_warn("cgroup worker %s: the OOM killer killed %s[%u] inside it", worker->name,
-			 worker->child_oom_comm, event->tgid);
+			 extras->child_oom_comm, event->tgid);
 	}
 	fleet_touch_saved(fleet, worker);
 	return true;

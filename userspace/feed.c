@@ -276,8 +276,12 @@ void feed_apply(struct fleet *fleet, struct procwatch *procs, struct sockwatch *
 		if (report->stopping)
 			fleet_set_bye(fleet, worker, true);
 		if (report->has_status) {
-			worker->output.has_status = true;
-			memcpy(worker->output.status, report->status, sizeof(report->status));
+			struct worker_extras *extras = fleet_extras_edit(fleet, worker);
+
+			if (extras) {
+				extras->has_status = true;
+				memcpy(extras->status, report->status, sizeof(report->status));
+			}
 		}
 		break;
 	}

@@ -8,6 +8,51 @@
 
 #include "fleet.h"
 
+/* A reason's text with its count of holders: the fleet and each snapshot copy of the worker. */
+struct reason_text {
+	int refs;
+	char text[];
+};
+
+/* What a worker says when its reason could not be stored; never freed. */
+static struct {
+	int refs;
+	char text[40];
+} reason_oom = {INT32_MAX / 2, "(reason not kept: out of memory)"};
+
+static struct reason_text *reason_of(const char *text)
+{
+	return (struct reason_text *)(text - offsetof(struct reason_text, text));
+}
+
+void fleet_reason_hold(const char *reason)
+{
+	if (reason)
+		__atomic_add_fetch(&reason_of(reason)->refs, 1, __ATOMIC_RELAXED);
+}
+
+void fleet_reason_release(const char *reason)
+{
+	if (reason && __atomic_sub_fetch(&reason_of(reason)->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		free(reason_of(reason));
+}
+
+static void set_reason(struct worker *worker, const char *reason)
+{
+	size_t len = strnlen(reason, FLEET_REASON_MAX - 1);
+	struct reason_text *text = malloc(sizeof(*text) + len + 1);
+
+	fleet_reason_release(worker->reason);
+	if (!text) {
+		worker->reason = reason_oom.text;
+		return;
+	}
+	text->refs = 1;
+	memcpy(text->text, reason, len);
+	text->text[len] = '\0';
+	worker->reason = text->text;
+}
+
 /* What readers see of it changed: the next snapshot copies it. */
 static void changed(struct fleet *fleet, struct worker *worker)
 {
@@ -61,6 +106,10 @@ int fleet_init(struct fleet *fleet, size_t capacity, size_t conn_capacity)
 
 void fleet_free(struct fleet *fleet)
 {
+	for (size_t i = 0; i < fleet->count; i++) {
+		fleet_extras_release(fleet->workers[i].extras);
+		fleet_reason_release(fleet->workers[i].reason);
+	}
 	free(fleet->workers);
 	free(fleet->conns);
 	u64map_free(&fleet->conn_by_cookie);
@@ -285,7 +334,7 @@ int fleet_add(struct fleet *fleet, const char *name, uint32_t pid, uint64_t star
 	worker->pidfd = -1;
 	worker->expects_output = origin == ORIGIN_REPORT;
 	fleet->next_due_ns = 0; /* judged at the next tick (its recheck_ns is 0) */
-	snprintf(worker->reason, sizeof(worker->reason), "no output seen yet");
+	set_reason(worker, "no output seen yet");
 	changed(fleet, worker);
 	fleet->lifecycle++;
 	if (fleet->on_transition) {
@@ -316,6 +365,8 @@ void fleet_remove(struct fleet *fleet, struct worker *worker)
 	if (u64map_get(&fleet->worker_by_name, hash, &id) && id == worker->id)
 		u64map_del(&fleet->worker_by_name, hash);
 	fleet_unindex_pid(fleet, worker);
+	fleet_extras_release(worker->extras);
+	fleet_reason_release(worker->reason);
 	index = worker - fleet->workers;
 	/* Order is registration order; keep it so listings are stable (and ids sorted). */
 	memmove(worker, worker + 1, (fleet->count - index - 1) * sizeof(*worker));
@@ -379,9 +430,9 @@ void fleet_set_state(struct fleet *fleet, struct worker *worker, enum worker_sta
 {
 	enum worker_state from = worker->state;
 
-	if (from == state && !strncmp(worker->reason, reason, sizeof(worker->reason) - 1))
+	if (from == state && !strncmp(worker->reason, reason, FLEET_REASON_MAX - 1))
 		return;
-	snprintf(worker->reason, sizeof(worker->reason), "%s", reason);
+	set_reason(worker, reason);
 	changed(fleet, worker);
 	if (from == state)
 		return;
@@ -409,16 +460,21 @@ static void count_crash(struct fleet *fleet, struct worker *worker, const char *
 {
 	uint64_t window = fleet->crashloop_window_ns;
 	uint32_t in_window = 0, kept;
+	struct worker_extras *extras;
 
-	worker->crash_ns[worker->n_crashes++ % FLEET_CRASHES_KEPT] = at_ns;
-	kept = worker->n_crashes < FLEET_CRASHES_KEPT ? worker->n_crashes : FLEET_CRASHES_KEPT;
-	for (uint32_t i = 0; i < kept; i++)
-		in_window += at_ns - worker->crash_ns[i] <= window;
+	/* Without --crash-loop there is no window to count in. */
 	if (!fleet->crashloop_count || !window)
 		return;
+	extras = fleet_extras_edit(fleet, worker);
+	if (!extras)
+		return;
+	extras->crash_ns[extras->n_crashes++ % FLEET_CRASHES_KEPT] = at_ns;
+	kept = extras->n_crashes < FLEET_CRASHES_KEPT ? extras->n_crashes : FLEET_CRASHES_KEPT;
+	for (uint32_t i = 0; i < kept; i++)
+		in_window += at_ns - extras->crash_ns[i] <= window;
 	if (in_window >= fleet->crashloop_count || fleet_crashlooping(worker, at_ns)) {
 		worker->crashloop_until_ns = at_ns + window;
-		snprintf(worker->crashloop_reason, sizeof(worker->crashloop_reason),
+		snprintf(extras->crashloop_reason, sizeof(extras->crashloop_reason),
 			 "crash loop: %u crashes in %.0f s (last: %.*s)", in_window,
 			 (double)window / 1e9, FLEET_REASON_MAX - 48, how);
 	}
@@ -772,10 +828,14 @@ void fleet_bind_process(struct fleet *fleet, struct worker *worker, uint32_t pid
 {
 	/* A dead worker in a new process: a restart; the previous end stays as last_exit. */
 	if (worker->has_exit) {
+		struct worker_extras *extras = fleet_extras_edit(fleet, worker);
+
 		worker->restarts_total++;
-		worker->has_last_exit = true;
-		worker->last_exit = worker->exit;
-		worker->last_exit_state = worker->state;
+		if (extras) {
+			extras->has_last_exit = true;
+			extras->last_exit = worker->exit;
+			extras->last_exit_state = worker->state;
+		}
 	}
 	worker->pid = pid;
 	worker->start_ticks = start_ticks;
@@ -876,4 +936,44 @@ int fleet_rename(struct fleet *fleet, struct worker *worker, const char *name)
 	changed(fleet, worker);
 	fleet->lifecycle++;
 	return 0;
+}
+
+const struct worker_extras *fleet_extras(const struct worker *worker)
+{
+	static const struct worker_extras none;
+
+	return worker->extras ?: &none;
+}
+
+struct worker_extras *fleet_extras_edit(struct fleet *fleet, struct worker *worker)
+{
+	struct worker_extras *extras = worker->extras;
+
+	/* Only the loop takes references, so one reference is ours alone: change it in place. */
+	if (!extras || __atomic_load_n(&extras->refs, __ATOMIC_ACQUIRE) > 1) {
+		extras = malloc(sizeof(*extras));
+		if (!extras)
+			return NULL;
+		if (worker->extras)
+			*extras = *worker->extras;
+		else
+			memset(extras, 0, sizeof(*extras));
+		extras->refs = 1;
+		fleet_extras_release(worker->extras);
+		worker->extras = extras;
+	}
+	changed(fleet, worker);
+	return extras;
+}
+
+void fleet_extras_hold(struct worker_extras *extras)
+{
+	if (extras)
+		__atomic_add_fetch(&extras->refs, 1, __ATOMIC_RELAXED);
+}
+
+void fleet_extras_release(struct worker_extras *extras)
+{
+	if (extras && __atomic_sub_fetch(&extras->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		free(extras);
 }

@@ -86,6 +86,29 @@ struct worker_exit {
 /* Crash times kept per worker for --crash-loop (COUNT is at most this). */
 #define FLEET_CRASHES_KEPT 16
 
+/*
+ * Facts only some workers ever have: a previous incarnation's end, a crash history, a cgroup's
+ * other processes, an sd_notify STATUS. Out of line, so a plain worker's record stays small.
+ * Shared by the fleet and every snapshot that copied the worker, so never changed once shared:
+ * fleet_extras_edit copies it first. Readers use fleet_extras(), which is never NULL.
+ */
+struct worker_extras {
+	int refs;
+	bool has_last_exit; /* the previous incarnation's end, after a restart */
+	enum worker_state last_exit_state;
+	struct worker_exit last_exit;
+	uint64_t crash_ns[FLEET_CRASHES_KEPT]; /* ring of crashed/killed times, newest at
+						  n_crashes - 1 */
+	uint32_t n_crashes;
+	char crashloop_reason[FLEET_REASON_MAX];
+	/* A cgroup worker's other processes: their ends are counted, not the verdict. */
+	uint32_t child_exits_by_class[WS__COUNT];
+	uint32_t child_oom_pid;
+	char child_oom_comm[16];
+	bool has_status; /* sd_notify STATUS=, or a report's status */
+	char status[REPORT_STATUS_MAX];
+};
+
 struct worker {
 	uint32_t id; /* never reused, unlike an index: connections point at it */
 	char name[WORKER_NAME_MAX + 1];
@@ -98,7 +121,9 @@ struct worker {
 	enum worker_state state;
 	uint64_t state_since_ns;
 	uint64_t registered_ns;
-	char reason[FLEET_REASON_MAX]; /* why it is in this state, for people */
+	/* Why it is in this state, for people: at most FLEET_REASON_MAX - 1 bytes, never NULL.
+	 * Immutable and shared with the snapshots' copies (fleet_reason_hold). */
+	const char *reason;
 	bool has_exit;
 	struct worker_exit exit;
 	int pidfd;		   /* owned by the loop; -1 when none */
@@ -116,20 +141,11 @@ struct worker {
 	/* Incarnations: a dead worker that comes back in a new process is the same worker. */
 	uint32_t restarts_total;
 	uint32_t exits_by_class[WS__COUNT]; /* how its processes ended */
-	bool has_last_exit;		    /* the previous incarnation's end, after a restart */
-	enum worker_state last_exit_state;
-	struct worker_exit last_exit;
-	uint64_t crash_ns[FLEET_CRASHES_KEPT]; /* ring of crashed/killed times, newest at
-						  n_crashes - 1 */
-	uint32_t n_crashes;
 	uint64_t crashloop_until_ns; /* crash-looping until then (it must stay up that long) */
-	char crashloop_reason[FLEET_REASON_MAX];
-	/* A cgroup worker's other processes: their ends are counted, not the verdict; an OOM
-	 * kill among them is reported (amber for FLEET_CHILD_OOM_AMBER_S). */
-	uint32_t child_exits_by_class[WS__COUNT];
+	/* An OOM kill among a cgroup worker's other processes: amber for
+	 * FLEET_CHILD_OOM_AMBER_S (who it was is in extras). */
 	uint64_t child_oom_ns;
-	uint32_t child_oom_pid;
-	char child_oom_comm[16];
+	struct worker_extras *extras; /* NULL until it has any */
 	/* Restored without a process to check: `unknown` until a report or a live connection. */
 	bool awaiting_evidence;
 	/* When time alone could next change its state (the start grace or its staleness running
@@ -276,6 +292,15 @@ void fleet_touch(struct fleet *fleet, struct worker *worker);
 void fleet_touch_conns(struct fleet *fleet);
 /* A change the state file keeps: save it too. worker is NULL when none changed (a binding). */
 void fleet_touch_saved(struct fleet *fleet, struct worker *worker);
+/* A worker's extras, or an empty set: never NULL. */
+const struct worker_extras *fleet_extras(const struct worker *worker);
+/* Its extras, made or copied so that they are its own to change; NULL when out of memory. */
+struct worker_extras *fleet_extras_edit(struct fleet *fleet, struct worker *worker);
+/* For snapshots: a copy of a worker holds its extras and its reason too. */
+void fleet_extras_hold(struct worker_extras *extras);
+void fleet_extras_release(struct worker_extras *extras);
+void fleet_reason_hold(const char *reason);
+void fleet_reason_release(const char *reason);
 /* Renames a worker (a report named a process adopted under its default name). */
 int fleet_rename(struct fleet *fleet, struct worker *worker, const char *name);
 

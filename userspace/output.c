@@ -70,9 +70,17 @@ static bool clock_stepped(struct output *output, double sample, double now_real_
 	return true;
 }
 
-static void note_offset(struct output *output, double completed_at, double now_real_s)
+/* Unix minutes fit an int32_t until the year 6000; a daemon clock past that is clamped. */
+static int32_t unix_minute(double now_real_s)
 {
 	int64_t minute = floor_div(now_real_s, 60);
+
+	return minute > INT32_MAX ? INT32_MAX : minute < 1 ? 1 : (int32_t)minute;
+}
+
+static void note_offset(struct output *output, double completed_at, double now_real_s)
+{
+	int32_t minute = unix_minute(now_real_s);
 	int slot = (int)(((minute % OUTPUT_OFFSET_WINDOW) + OUTPUT_OFFSET_WINDOW) %
 			 OUTPUT_OFFSET_WINDOW);
 	double sample = completed_at - now_real_s;
@@ -89,7 +97,7 @@ static void note_offset(struct output *output, double completed_at, double now_r
 
 bool output_clock_offset(const struct output *output, double now_real_s, double *offset_s)
 {
-	int64_t minute = floor_div(now_real_s, 60);
+	int64_t minute = unix_minute(now_real_s);
 	bool found = false;
 
 	for (int i = 0; i < OUTPUT_OFFSET_WINDOW; i++) {
@@ -104,10 +112,24 @@ bool output_clock_offset(const struct output *output, double now_real_s, double 
 	return found;
 }
 
-/* Moves the bucket window so that `bucket` is inside it, clearing what slides in. */
+#define BUCKETS_PER_MINUTE (60 / OUTPUT_BUCKET_S)
+
+static int64_t minute_of(int64_t bucket)
+{
+	return bucket >= 0 ? bucket / BUCKETS_PER_MINUTE
+			   : -((-bucket + BUCKETS_PER_MINUTE - 1) / BUCKETS_PER_MINUTE);
+}
+
+static int ring_index(int64_t index, int size)
+{
+	return (int)(((index % size) + size) % size);
+}
+
+/* Moves both windows so that `bucket` is the newest, clearing what slides in. */
 static void advance(struct output *output, int64_t bucket)
 {
 	int64_t steps = bucket - output->newest_bucket;
+	int64_t minute = minute_of(bucket), newest_minute = minute_of(output->newest_bucket);
 
 	if (steps <= 0)
 		return;
@@ -115,9 +137,20 @@ static void advance(struct output *output, int64_t bucket)
 		memset(output->buckets, 0, sizeof(output->buckets));
 	} else {
 		for (int64_t b = output->newest_bucket + 1; b <= bucket; b++)
-			output->buckets[b % OUTPUT_BUCKETS] = 0;
+			output->buckets[ring_index(b, OUTPUT_BUCKETS)] = 0;
+	}
+	if (minute - newest_minute >= OUTPUT_MINUTES || output->newest_bucket == 0) {
+		memset(output->minutes, 0, sizeof(output->minutes));
+	} else {
+		for (int64_t m = newest_minute + 1; m <= minute; m++)
+			output->minutes[ring_index(m, OUTPUT_MINUTES)] = 0;
 	}
 	output->newest_bucket = bucket;
+}
+
+static void add_saturating(uint32_t *slot, uint64_t count)
+{
+	*slot = *slot > UINT32_MAX - count ? UINT32_MAX : *slot + (uint32_t)count;
 }
 
 void output_record_episode(struct output *output, const struct report *report, uint64_t now_ns,
@@ -150,13 +183,12 @@ void output_record_episode(struct output *output, const struct report *report, u
 	}
 	advance(output, floor_div(now_real_s, OUTPUT_BUCKET_S));
 	bucket = floor_div(event_s, OUTPUT_BUCKET_S);
-	/* Older than the window: in the total, not in any current rate. */
-	if (output->newest_bucket - bucket < OUTPUT_BUCKETS) {
-		uint32_t *slot = &output->buckets[((bucket % OUTPUT_BUCKETS) + OUTPUT_BUCKETS) %
-						  OUTPUT_BUCKETS];
-
-		*slot = *slot > UINT32_MAX - report->count ? UINT32_MAX : *slot + report->count;
-	}
+	/* Older than a window: in the total, not in that rate or history. */
+	if (output->newest_bucket - bucket < OUTPUT_BUCKETS)
+		add_saturating(&output->buckets[ring_index(bucket, OUTPUT_BUCKETS)], report->count);
+	if (minute_of(output->newest_bucket) - minute_of(bucket) < OUTPUT_MINUTES)
+		add_saturating(&output->minutes[ring_index(minute_of(bucket), OUTPUT_MINUTES)],
+			       report->count);
 }
 
 void output_record_heartbeat(struct output *output, uint64_t now_ns)
@@ -170,7 +202,7 @@ static uint32_t bucket_count(const struct output *output, int64_t bucket)
 	if (!output->newest_bucket || bucket > output->newest_bucket ||
 	    output->newest_bucket - bucket >= OUTPUT_BUCKETS)
 		return 0;
-	return output->buckets[((bucket % OUTPUT_BUCKETS) + OUTPUT_BUCKETS) % OUTPUT_BUCKETS];
+	return output->buckets[ring_index(bucket, OUTPUT_BUCKETS)];
 }
 
 double output_per_min(const struct output *output, double now_real_s)
@@ -203,10 +235,17 @@ double output_per_min(const struct output *output, double now_real_s)
 
 void output_history(const struct output *output, double now_real_s, uint32_t *out, int n)
 {
-	int64_t newest = floor_div(now_real_s, OUTPUT_BUCKET_S);
+	int64_t now_minute = minute_of(floor_div(now_real_s, OUTPUT_BUCKET_S));
+	int64_t newest_minute = minute_of(output->newest_bucket);
 
-	for (int i = 0; i < n; i++)
-		out[i] = bucket_count(output, newest - (n - 1) + i);
+	for (int i = 0; i < n; i++) {
+		int64_t minute = now_minute - (n - 1) + i;
+
+		out[i] = output->newest_bucket && minute <= newest_minute &&
+					 newest_minute - minute < OUTPUT_MINUTES
+				 ? output->minutes[ring_index(minute, OUTPUT_MINUTES)]
+				 : 0;
+	}
 }
 
 double output_stale_after(const struct output *output, const struct output_policy *policy)

@@ -17,8 +17,11 @@
 
 #include "report.h"
 
-#define OUTPUT_BUCKET_S	     10 /* event-time buckets of 10 s ... */
-#define OUTPUT_BUCKETS	     90 /* ... over the last 15 minutes */
+/* Event-time counts: 10 s buckets for the rate over the last minute (7 cover a sliding 60 s),
+ * and one per clock minute for the last 15 minutes of history. */
+#define OUTPUT_BUCKET_S	     10
+#define OUTPUT_BUCKETS	     7
+#define OUTPUT_MINUTES	     16 /* 15 whole minutes and the current one */
 #define OUTPUT_OFFSET_WINDOW 10 /* minutes of clock-offset samples */
 /* A worker's clock stepped (or froze) when its offset samples stay this far below the estimate,
  * agreeing with each other, for this long of receipt time: a backlog flush does neither. */
@@ -44,7 +47,8 @@ struct output {
 	double gap_dev_s;      /* EWMA of the absolute deviation */
 	int64_t newest_bucket; /* event-time bucket index (Unix time / OUTPUT_BUCKET_S) */
 	uint32_t buckets[OUTPUT_BUCKETS];
-	int64_t offset_minute[OUTPUT_OFFSET_WINDOW]; /* Unix minute of each sample slot */
+	uint32_t minutes[OUTPUT_MINUTES]; /* by Unix minute; the newest is newest_bucket's */
+	int32_t offset_minute[OUTPUT_OFFSET_WINDOW]; /* Unix minute of each sample slot */
 	double offset_max_s[OUTPUT_OFFSET_WINDOW];   /* max(completed_at - receipt) that minute */
 	/* A run of samples below the estimate that may be a step of the worker's clock. */
 	uint32_t low_run;
@@ -52,8 +56,6 @@ struct output {
 	bool has_seq;
 	uint64_t next_seq;
 	uint64_t seq_gaps;
-	bool has_status;
-	char status[REPORT_STATUS_MAX];
 };
 
 /* Staleness policy: a fixed threshold overrides the adaptive one when > 0. */
@@ -76,7 +78,8 @@ bool output_clock_offset(const struct output *output, double now_real_s, double 
  * been seen, not diluted by 60 s.
  */
 double output_per_min(const struct output *output, double now_real_s);
-/* Episodes per 10 s bucket, oldest first, for the last n buckets (n <= OUTPUT_BUCKETS). */
+/* Episodes completed in each of the last n clock minutes (n < OUTPUT_MINUTES), oldest first;
+ * the last is the minute now is in. */
 void output_history(const struct output *output, double now_real_s, uint32_t *out, int n);
 /* The gap after which this worker is stale under the policy. */
 double output_stale_after(const struct output *output, const struct output_policy *policy);

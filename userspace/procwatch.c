@@ -438,13 +438,23 @@ struct worker *procwatch_restore(struct procwatch *watch, struct fleet *fleet,
 	worker->expects_output_set = saved->expects_output_set;
 	worker->restarts_total = saved->restarts_total;
 	memcpy(worker->exits_by_class, saved->exits_by_class, sizeof(worker->exits_by_class));
-	worker->has_last_exit = saved->has_last_exit;
-	worker->last_exit = saved->last_exit;
-	worker->last_exit_state = saved->last_exit_state;
-	if (saved->crashloop_left_s > 0) {
-		worker->crashloop_until_ns = now_ns + (uint64_t)(saved->crashloop_left_s * 1e9);
-		memcpy(worker->crashloop_reason, saved->crashloop_reason,
-		       sizeof(worker->crashloop_reason));
+	if (saved->has_last_exit || saved->crashloop_left_s > 0) {
+		struct worker_extras *extras = fleet_extras_edit(fleet, worker);
+
+		if (!extras) {
+			fleet_remove(fleet, worker);
+			log_error("state: out of memory restoring worker %s", saved->name);
+			return NULL;
+		}
+		extras->has_last_exit = saved->has_last_exit;
+		extras->last_exit = saved->last_exit;
+		extras->last_exit_state = saved->last_exit_state;
+		if (saved->crashloop_left_s > 0) {
+			worker->crashloop_until_ns =
+				now_ns + (uint64_t)(saved->crashloop_left_s * 1e9);
+			memcpy(extras->crashloop_reason, saved->crashloop_reason,
+			       sizeof(extras->crashloop_reason));
+		}
 	}
 	fleet_touch(fleet, worker);
 	if (saved->has_exit) {

@@ -27,17 +27,39 @@ static json_object *json_age(uint64_t since_ns, uint64_t now_ns)
 	return json_object_new_double_s(age, text);
 }
 
+/* Three decimals when they fit, else the shortest exact form (never cut short); "null" for a
+ * value that is not finite. */
+static const char *seconds_text(double seconds, char text[32])
+{
+	if (!isfinite(seconds))
+		return "null";
+	if (fabs(seconds) < 0.0005)
+		seconds = 0; /* no "-0.000" */
+	if (snprintf(text, 32, "%.3f", seconds) >= 32)
+		snprintf(text, 32, "%.17g", seconds);
+	return text;
+}
+
 static json_object *json_seconds(double seconds)
 {
 	char text[32];
 
-	if (fabs(seconds) < 0.0005)
-		seconds = 0; /* no "-0.000" */
-	/* Three decimals when they fit; json-c's own form for anything else (never cut short). */
-	if (!isfinite(seconds) ||
-	    snprintf(text, sizeof(text), "%.3f", seconds) >= (int)sizeof(text))
-		return isfinite(seconds) ? json_object_new_double(seconds) : NULL;
-	return json_object_new_double_s(seconds, text);
+	if (!isfinite(seconds))
+		return NULL;
+	return json_object_new_double_s(seconds, seconds_text(seconds, text));
+}
+
+/*
+ * JSON text written here, carried as one json-c node: thousands of small objects would cost a
+ * hash table each (6 MB for the producing list at 10,000 workers), and the heap keeps a peak.
+ */
+static json_object *json_verbatim(char *text)
+{
+	json_object *obj = json_object_new_array();
+
+	json_object_set_serializer(obj, json_object_userdata_to_json_string, text,
+				   json_object_free_userdata);
+	return obj;
 }
 
 void render_view_init(struct render_view *view, const struct snapshot *snapshot)
@@ -120,17 +142,18 @@ static void lifecycle_fields(json_object *obj, const struct worker *worker, uint
 {
 	json_object *classes = json_object_new_object();
 	bool looping = fleet_crashlooping(worker, now_ns);
+	const struct worker_extras *extras = fleet_extras(worker);
 
 	json_object_object_add(obj, "expects_output",
 			       json_object_new_boolean(worker->expects_output));
 	json_object_object_add(obj, "restarts_total",
 			       json_object_new_uint64(worker->restarts_total));
-	if (worker->has_last_exit) {
-		json_object *last = exit_facts(&worker->last_exit, now_ns);
+	if (extras->has_last_exit) {
+		json_object *last = exit_facts(&extras->last_exit, now_ns);
 
 		json_object_object_add(
 			last, "state",
-			json_object_new_string(fleet_state_name(worker->last_exit_state)));
+			json_object_new_string(fleet_state_name(extras->last_exit_state)));
 		json_object_object_add(obj, "last_exit", last);
 	} else {
 		json_object_object_add(obj, "last_exit", NULL);
@@ -145,18 +168,18 @@ static void lifecycle_fields(json_object *obj, const struct worker *worker, uint
 		json_object *children = json_object_new_object();
 
 		for (int state = 0; state < WS__COUNT; state++)
-			if (worker->child_exits_by_class[state])
+			if (extras->child_exits_by_class[state])
 				json_object_object_add(
 					children, fleet_state_name(state),
-					json_object_new_uint64(worker->child_exits_by_class[state]));
+					json_object_new_uint64(extras->child_exits_by_class[state]));
 		json_object_object_add(obj, "child_exits_by_class", children);
 		if (worker->child_oom_ns) {
 			json_object *oom = json_object_new_object();
 
 			json_object_object_add(oom, "pid",
-					       json_object_new_int64(worker->child_oom_pid));
+					       json_object_new_int64(extras->child_oom_pid));
 			json_object_object_add(oom, "comm",
-					       json_object_new_string(worker->child_oom_comm));
+					       json_object_new_string(extras->child_oom_comm));
 			json_object_object_add(oom, "age_s", json_age(worker->child_oom_ns, now_ns));
 			json_object_object_add(obj, "last_child_oom", oom);
 		} else {
@@ -165,7 +188,7 @@ static void lifecycle_fields(json_object *obj, const struct worker *worker, uint
 	}
 	json_object_object_add(obj, "crashloop", json_object_new_boolean(looping));
 	json_object_object_add(obj, "crashloop_reason",
-			       looping ? json_object_new_string(worker->crashloop_reason) : NULL);
+			       looping ? json_object_new_string(extras->crashloop_reason) : NULL);
 }
 
 static json_object *conn_object(const struct conn *conn, uint64_t now_ns)
@@ -210,13 +233,14 @@ static json_object *conn_object(const struct conn *conn, uint64_t now_ns)
 	return obj;
 }
 
+_Static_assert(RENDER_HISTORY_MIN < OUTPUT_MINUTES, "the history rendered is kept");
+
 static void output_fields(json_object *obj, const struct worker *worker, enum worker_state state,
 			  const struct render_view *view)
 {
 	const struct output *output = &worker->output;
 	json_object *history = json_object_new_array_ext(RENDER_HISTORY_MIN);
-	uint32_t buckets[RENDER_HISTORY_MIN * 60 / OUTPUT_BUCKET_S];
-	const int per_minute = 60 / OUTPUT_BUCKET_S;
+	uint32_t minutes[RENDER_HISTORY_MIN];
 	double offset_s;
 
 	json_object_object_add(obj, "episodes_total",
@@ -246,17 +270,14 @@ static void output_fields(json_object *obj, const struct worker *worker, enum wo
 				       : NULL);
 	json_object_object_add(obj, "seq_gaps", json_object_new_uint64(output->seq_gaps));
 	json_object_object_add(obj, "status",
-			       output->has_status ? json_object_new_string(output->status) : NULL);
+			       fleet_extras(worker)->has_status
+				       ? json_object_new_string(fleet_extras(worker)->status)
+				       : NULL);
 	json_object_object_add(obj, "bye", json_object_new_boolean(worker->bye));
 	/* Episodes completed in each of the last minutes, oldest first: the sparkline. */
-	output_history(output, view->now_real_s, buckets, RENDER_HISTORY_MIN * per_minute);
-	for (int minute = 0; minute < RENDER_HISTORY_MIN; minute++) {
-		uint64_t sum = 0;
-
-		for (int i = 0; i < per_minute; i++)
-			sum += buckets[minute * per_minute + i];
-		json_object_array_add(history, json_object_new_uint64(sum));
-	}
+	output_history(output, view->now_real_s, minutes, RENDER_HISTORY_MIN);
+	for (int minute = 0; minute < RENDER_HISTORY_MIN; minute++)
+		json_object_array_add(history, json_object_new_uint64(minutes[minute]));
 	json_object_object_add(obj, "episodes_per_min_history", history);
 }
 
@@ -310,9 +331,9 @@ char *render_worker(const struct worker *worker, const struct conn *conns,
 
 /* Producing workers and their summed rate, judged exactly as each worker's W is. */
 void render_throughput(const struct snapshot *snapshot, const struct render_view *view,
-		       size_t *producing, double *total, json_object *list)
+		       size_t *producing, double *total, FILE *list)
 {
-	char reason[FLEET_REASON_MAX];
+	char reason[FLEET_REASON_MAX], rate_text[32];
 
 	*producing = 0;
 	*total = 0;
@@ -325,13 +346,11 @@ void render_throughput(const struct snapshot *snapshot, const struct render_view
 			continue;
 		(*producing)++;
 		*total += rate;
-		if (list) {
-			json_object *entry = json_object_new_object();
-
-			json_object_object_add(entry, "name", json_object_new_string(worker->name));
-			json_object_object_add(entry, "episodes_per_min", json_seconds(rate));
-			json_object_array_add(list, entry);
-		}
+		/* A valid name needs no escaping (worker_name.h). */
+		if (list)
+			fprintf(list, "%s{\"name\":\"%s\",\"episodes_per_min\":%s}",
+				*producing > 1 ? "," : "", worker->name,
+				seconds_text(rate, rate_text));
 	}
 }
 
@@ -571,11 +590,12 @@ static enum worker_health host_verdict(const struct snapshot *snapshot,
 		AT_LEAST(worker_health);
 		if (fleet_crashlooping(worker, view->now_ns))
 			add_reason(reasons, &n_reasons, "worker %s %s", worker->name,
-				   worker->crashloop_reason);
+				   fleet_extras(worker)->crashloop_reason);
 		else if (worker_health != fleet_state_health(state) && worker->child_oom_ns)
 			add_reason(reasons, &n_reasons,
 				   "worker %s: the OOM killer killed %s[%u] inside its cgroup",
-				   worker->name, worker->child_oom_comm, worker->child_oom_pid);
+				   worker->name, fleet_extras(worker)->child_oom_comm,
+				   fleet_extras(worker)->child_oom_pid);
 		else if (worker_health != HEALTH_GREEN)
 			add_reason(reasons, &n_reasons, "worker %s %s: %s", worker->name,
 				   fleet_state_name(state), reason);
@@ -602,7 +622,6 @@ char *render_host(const struct snapshot *snapshot, const struct render_view *vie
 	json_object *reasons = json_object_new_array();
 	json_object *states = json_object_new_object();
 	json_object *connections = json_object_new_object();
-	json_object *producing_list = json_object_new_array();
 	json_object *policy = json_object_new_object();
 	size_t per_state[WS__COUNT] = {0};
 	size_t producing, conns_live = 0, conns_suspect = 0, conns_dead = 0;
@@ -647,10 +666,27 @@ char *render_host(const struct snapshot *snapshot, const struct render_view *vie
 					stopped, json_object_new_string(snapshot->workers[i]->name));
 		json_object_object_add(root, "stopped", stopped);
 	}
-	render_throughput(snapshot, view, &producing, &total, producing_list);
-	json_object_object_add(root, "workers_producing", json_object_new_uint64(producing));
-	json_object_object_add(root, "episodes_per_min_total", json_seconds(total));
-	json_object_object_add(root, "producing", producing_list);
+	{
+		char *text = NULL;
+		size_t len = 0;
+		FILE *list = open_memstream(&text, &len);
+
+		if (list)
+			fputc('[', list);
+		render_throughput(snapshot, view, &producing, &total, list);
+		if (list) {
+			bool cut = fputc(']', list) == EOF;
+
+			if (fclose(list) || cut) {
+				free(text); /* out of memory: an empty list beats a cut one */
+				text = NULL;
+			}
+		}
+		json_object_object_add(root, "workers_producing", json_object_new_uint64(producing));
+		json_object_object_add(root, "episodes_per_min_total", json_seconds(total));
+		json_object_object_add(root, "producing",
+				       text ? json_verbatim(text) : json_object_new_array());
+	}
 	json_object_object_add(root, "connections", connections);
 	json_object_object_add(
 		policy, "stale_after_s",

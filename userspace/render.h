@@ -10,6 +10,7 @@
 #define LP_RENDER_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "snapshot.h"
 
@@ -37,10 +38,10 @@ enum worker_state render_worker_state(const struct worker *worker, const struct 
 /* Its current throughput: 0 unless working, rounded as shown so that parts sum to the total. */
 double render_worker_rate(const struct worker *worker, enum worker_state state,
 			  const struct render_view *view);
-/* Producing workers and their summed rate; `list` (json-c array or NULL) gets name and rate. */
-struct json_object;
+/* Producing workers and their summed rate; `list` (or NULL) gets the JSON array of their
+ * names and rates. */
 void render_throughput(const struct snapshot *snapshot, const struct render_view *view,
-		       size_t *producing, double *total, struct json_object *list);
+		       size_t *producing, double *total, FILE *list);
 /* The host verdict, counting workers per state. */
 enum worker_health render_host_health(const struct snapshot *snapshot,
 				      const struct render_view *view, size_t per_state[WS__COUNT]);

@@ -26,8 +26,11 @@ static void worker_release(const struct worker *worker)
 {
 	struct worker_copy *copy = copy_of(worker);
 
-	if (__atomic_sub_fetch(&copy->refs, 1, __ATOMIC_ACQ_REL) == 0)
+	if (__atomic_sub_fetch(&copy->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		fleet_extras_release(copy->worker.extras);
+		fleet_reason_release(copy->worker.reason);
 		free(copy);
+	}
 }
 
 static void fleet_copy_release(struct snapshot_fleet *copy)
@@ -69,6 +72,8 @@ static const struct worker *worker_take(const struct worker *worker)
 		return NULL;
 	copy->refs = 1;
 	copy->worker = *worker;
+	fleet_extras_hold(copy->worker.extras);
+	fleet_reason_hold(copy->worker.reason);
 	return &copy->worker;
 }
 

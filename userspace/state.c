@@ -106,18 +106,18 @@ static json_object *worker_json(const struct worker *worker, const struct sockwa
 					json_object_new_uint64(worker->exits_by_class[state]));
 		json_object_object_add(obj, "exits_by_class", classes);
 	}
-	if (worker->has_last_exit) {
-		json_object_object_add(obj, "last_exit", exit_json(&worker->last_exit));
+	if (fleet_extras(worker)->has_last_exit) {
+		json_object_object_add(obj, "last_exit", exit_json(&fleet_extras(worker)->last_exit));
 		json_object_object_add(
 			obj, "last_exit_state",
-			json_object_new_string(fleet_state_name(worker->last_exit_state)));
+			json_object_new_string(fleet_state_name(fleet_extras(worker)->last_exit_state)));
 	}
 	if (fleet_crashlooping(worker, clock_mono_ns())) {
 		json_object_object_add(
 			obj, "crashloop_left_s",
 			json_object_new_double((worker->crashloop_until_ns - clock_mono_ns()) / 1e9));
 		json_object_object_add(obj, "crashloop_reason",
-				       json_object_new_string(worker->crashloop_reason));
+				       json_object_new_string(fleet_extras(worker)->crashloop_reason));
 	}
 	for (size_t i = 0; i < watch->n_bindings && json_object_array_length(peers) < 8; i++) {
 		const struct sockwatch_binding *binding = &watch->bindings[i];

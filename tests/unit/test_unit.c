@@ -254,12 +254,12 @@ static void test_fleet_incarnations(void)
 	ASSERT_EQ(worker->restarts_total, 4, "four restarts");
 	ASSERT_EQ(worker->exits_by_class[WS_CRASHED], 3, "three crashes");
 	ASSERT_EQ(worker->exits_by_class[WS_KILLED], 1, "one kill");
-	ASSERT_TRUE(worker->has_last_exit && worker->last_exit_state == WS_CRASHED,
+	ASSERT_TRUE(fleet_extras(worker)->has_last_exit && fleet_extras(worker)->last_exit_state == WS_CRASHED,
 		    "the previous incarnation's end is kept");
 	ASSERT_TRUE(fleet_crashlooping(worker, 17 * s), "3 crashes in 10 s: crash-looping");
 	ASSERT_EQ(fleet_worker_health(worker, WS_WORKING, 17 * s), HEALTH_RED,
 		  "red while crash-looping, even working");
-	ASSERT_TRUE(strstr(worker->crashloop_reason, "crash loop: 4 crashes in 10 s (last: SIGSEGV") !=
+	ASSERT_TRUE(strstr(fleet_extras(worker)->crashloop_reason, "crash loop: 4 crashes in 10 s (last: SIGSEGV") !=
 			    NULL,
 		    "the reason counts and names the last crash");
 	ASSERT_TRUE(!fleet_crashlooping(worker, 26 * s), "up for the window: no longer");
