@@ -64,11 +64,68 @@ static void conns_changed(struct fleet *fleet)
 	fleet->conns_version = ++fleet->generation;
 }
 
+/* The deadline heap: a binary min-heap on at_ns whose workers know their slot. */
+static void due_place(struct fleet *fleet, size_t slot, struct fleet_deadline entry)
+{
+	fleet->due[slot] = entry;
+	fleet->workers[entry.index].due_slot = slot + 1;
+}
+
+static void due_sift(struct fleet *fleet, size_t slot)
+{
+	struct fleet_deadline entry = fleet->due[slot];
+
+	while (slot > 0 && fleet->due[(slot - 1) / 2].at_ns > entry.at_ns) {
+		due_place(fleet, slot, fleet->due[(slot - 1) / 2]);
+		slot = (slot - 1) / 2;
+	}
+	for (;;) {
+		size_t child = 2 * slot + 1;
+
+		if (child >= fleet->n_due)
+			break;
+		if (child + 1 < fleet->n_due && fleet->due[child + 1].at_ns < fleet->due[child].at_ns)
+			child++;
+		if (fleet->due[child].at_ns >= entry.at_ns)
+			break;
+		due_place(fleet, slot, fleet->due[child]);
+		slot = child;
+	}
+	due_place(fleet, slot, entry);
+}
+
+static void due_remove(struct fleet *fleet, struct worker *worker)
+{
+	size_t slot = worker->due_slot - 1;
+
+	if (!worker->due_slot)
+		return;
+	worker->due_slot = 0;
+	if (slot != --fleet->n_due) {
+		fleet->due[slot] = fleet->due[fleet->n_due];
+		due_sift(fleet, slot);
+	}
+}
+
+/* Sets when time alone could next change its verdict; UINT64_MAX: never. */
+static void schedule(struct fleet *fleet, struct worker *worker, uint64_t at_ns)
+{
+	worker->recheck_ns = at_ns;
+	if (at_ns == UINT64_MAX) {
+		due_remove(fleet, worker);
+		return;
+	}
+	if (!worker->due_slot) /* the heap holds at most one entry per worker: never full */
+		worker->due_slot = ++fleet->n_due;
+	fleet->due[worker->due_slot - 1] =
+		(struct fleet_deadline){.at_ns = at_ns, .index = worker - fleet->workers};
+	due_sift(fleet, worker->due_slot - 1);
+}
+
 /* Its verdict may have changed: judged again at the next tick. */
 static void mark_due(struct fleet *fleet, struct worker *worker)
 {
-	worker->recheck_ns = 0;
-	fleet->next_due_ns = 0;
+	schedule(fleet, worker, 0);
 }
 
 static const char *const state_names[WS__COUNT] = {
@@ -89,8 +146,9 @@ int fleet_init(struct fleet *fleet, size_t capacity, size_t conn_capacity)
 {
 	memset(fleet, 0, sizeof(*fleet));
 	fleet->workers = calloc(capacity, sizeof(*fleet->workers));
+	fleet->due = calloc(capacity ?: 1, sizeof(*fleet->due));
 	fleet->conns = calloc(conn_capacity ?: 1, sizeof(*fleet->conns));
-	if (!fleet->workers || !fleet->conns ||
+	if (!fleet->workers || !fleet->conns || !fleet->due ||
 	    u64map_init(&fleet->conn_by_cookie, conn_capacity) ||
 	    u64map_init(&fleet->worker_by_name, capacity) ||
 	    u64map_init(&fleet->worker_by_pid, capacity)) {
@@ -111,11 +169,14 @@ void fleet_free(struct fleet *fleet)
 		fleet_reason_release(fleet->workers[i].reason);
 	}
 	free(fleet->workers);
+	free(fleet->due);
 	free(fleet->conns);
 	u64map_free(&fleet->conn_by_cookie);
 	u64map_free(&fleet->worker_by_name);
 	u64map_free(&fleet->worker_by_pid);
 	fleet->workers = NULL;
+	fleet->due = NULL;
+	fleet->n_due = 0;
 	fleet->conns = NULL;
 	fleet->count = 0;
 	fleet->n_conns = 0;
@@ -333,7 +394,7 @@ int fleet_add(struct fleet *fleet, const char *name, uint32_t pid, uint64_t star
 	worker->registered_ns = now_ns;
 	worker->pidfd = -1;
 	worker->expects_output = origin == ORIGIN_REPORT;
-	fleet->next_due_ns = 0; /* judged at the next tick (its recheck_ns is 0) */
+	mark_due(fleet, worker); /* judged at the next tick */
 	set_reason(worker, "no output seen yet");
 	changed(fleet, worker);
 	fleet->lifecycle++;
@@ -367,10 +428,13 @@ void fleet_remove(struct fleet *fleet, struct worker *worker)
 	fleet_unindex_pid(fleet, worker);
 	fleet_extras_release(worker->extras);
 	fleet_reason_release(worker->reason);
+	due_remove(fleet, worker);
 	index = worker - fleet->workers;
 	/* Order is registration order; keep it so listings are stable (and ids sorted). */
 	memmove(worker, worker + 1, (fleet->count - index - 1) * sizeof(*worker));
 	fleet->count--;
+	for (size_t i = 0; i < fleet->n_due; i++)
+		fleet->due[i].index -= fleet->due[i].index > index;
 	fleet->generation++;
 	fleet->lifecycle++;
 }
@@ -730,21 +794,14 @@ static uint64_t output_deadline(const struct worker *worker, const struct output
 
 void fleet_evaluate_due(struct fleet *fleet, uint64_t now_ns, bool all)
 {
-	/* Nothing is due: no pass over the workers at all (they are large, and each is a cache
-	 * miss). */
-	if (!all && now_ns < fleet->next_due_ns)
+	if (all) {
+		for (size_t i = 0; i < fleet->count; i++)
+			fleet_evaluate(fleet, &fleet->workers[i], now_ns);
 		return;
-	/* Rebuilt as the pass goes, so a worker marked due meanwhile (mark_due sets it to 0)
-	 * keeps the bound low. */
-	fleet->next_due_ns = UINT64_MAX;
-	for (size_t i = 0; i < fleet->count; i++) {
-		struct worker *worker = &fleet->workers[i];
-
-		if (all || now_ns >= worker->recheck_ns)
-			fleet_evaluate(fleet, worker, now_ns);
-		if (worker->recheck_ns < fleet->next_due_ns)
-			fleet->next_due_ns = worker->recheck_ns;
 	}
+	/* Each evaluation takes its worker off the top or moves it past now, so this ends. */
+	while (fleet->n_due && fleet->due[0].at_ns <= now_ns)
+		fleet_evaluate(fleet, &fleet->workers[fleet->due[0].index], now_ns);
 }
 
 
@@ -753,7 +810,7 @@ void fleet_evaluate(struct fleet *fleet, struct worker *worker, uint64_t now_ns)
 	char reason[FLEET_REASON_MAX], conn[CONN_ENDPOINT_MAX + 24];
 	enum worker_state state;
 
-	worker->recheck_ns = UINT64_MAX; /* only the output-based verdict below ages */
+	schedule(fleet, worker, UINT64_MAX); /* only the output-based verdict below ages */
 	if (worker->has_exit)
 		return;
 	/* A connection the kernel recorded, alive or dead (its death kept in lp_conns while no
@@ -807,9 +864,7 @@ void fleet_evaluate(struct fleet *fleet, struct worker *worker, uint64_t now_ns)
 	/* A worker that was declared exited by its bye and then reported again came back. */
 	state = fleet_output_state(worker, &fleet->policy, now_ns, reason, sizeof(reason));
 	fleet_set_state(fleet, worker, state, reason, now_ns);
-	worker->recheck_ns = output_deadline(worker, &fleet->policy, now_ns);
-	if (worker->recheck_ns < fleet->next_due_ns)
-		fleet->next_due_ns = worker->recheck_ns;
+	schedule(fleet, worker, output_deadline(worker, &fleet->policy, now_ns));
 }
 
 struct worker *fleet_find_live_pid(struct fleet *fleet, uint32_t pid)

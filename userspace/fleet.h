@@ -151,8 +151,9 @@ struct worker {
 	/* When time alone could next change its state (the start grace or its staleness running
 	 * out); UINT64_MAX when only an event can. Set by fleet_evaluate; 0 (due) after any
 	 * change fleet_evaluate reads (a process bound, a connection's status, bye,
-	 * expects_output). */
+	 * expects_output). Kept in fleet.due, a heap, at due_slot - 1 (0: not in it). */
 	uint64_t recheck_ns;
+	uint32_t due_slot;
 	/* The fleet generation of its last change that readers see: a snapshot shares the
 	 * previous snapshot's copy of a worker whose version did not move. recheck_ns and pidfd
 	 * are the loop's own and move without it. */
@@ -185,7 +186,12 @@ struct fleet {
 	uint64_t generation; /* bumped on every change, so publishers know when to copy */
 	uint64_t conns_version; /* the generation of the last change to a connection */
 	uint64_t lifecycle;  /* bumped when who exists or how they stand changes: worth saving */
-	uint64_t next_due_ns; /* the earliest recheck_ns of any worker (a lower bound) */
+	/* Workers with a finite recheck_ns, earliest first: a tick judges only those due. */
+	struct fleet_deadline {
+		uint64_t at_ns;
+		uint32_t index; /* into workers */
+	} *due;
+	size_t n_due;
 	uint32_t crashloop_count;     /* --crash-loop COUNT,SECONDS */
 	uint64_t crashloop_window_ns;
 	fleet_transition_fn on_transition;
@@ -258,7 +264,8 @@ bool fleet_prune_dead_conn(struct fleet *fleet, struct worker *worker, uint64_t 
  * neither). Runs on every report, connection change and timer tick.
  */
 void fleet_evaluate(struct fleet *fleet, struct worker *worker, uint64_t now_ns);
-/* fleet_evaluate for every worker whose recheck_ns has come (all of them with `all`). */
+/* fleet_evaluate for every worker whose recheck_ns has come (all of them with `all`): the due
+ * ones come off a heap, so the cost follows what is due, not the size of the fleet. */
 void fleet_evaluate_due(struct fleet *fleet, uint64_t now_ns, bool all);
 /* The output-based state (starting, working, stale) under a policy, and why. */
 enum worker_state fleet_output_state(const struct worker *worker,

@@ -57,6 +57,7 @@ static void check_unchanged(const struct worker *live, const struct worker *shar
 
 	a.recheck_ns = b.recheck_ns = 0;
 	a.pidfd = b.pidfd = 0;
+	a.due_slot = b.due_slot = 0;
 	if (memcmp(&a, &b, sizeof(a))) {
 		log_error("snapshot: worker %s changed without a new version", live->name);
 		abort();

@@ -254,9 +254,11 @@ stop_daemon
 
 echo
 echo "== memory per worker (RSS growth of the daemon; the fleet plus its published snapshot)"
-start_daemon
-$BUILD/bench workers $URL $INGEST $DAEMON 10000
-stop_daemon
+for n in 10000 100000; do
+	start_daemon --max-workers $n
+	$BUILD/bench workers $URL $INGEST $DAEMON $n
+	stop_daemon
+done
 
 echo
 echo "== memory under concurrent reads: 16,384 workers, 64 readers of GET /api/v1/workers"

@@ -574,6 +574,48 @@ static void test_fleet_connections(void)
 	fleet_free(&fleet);
 }
 
+/*
+ * The deadline heap judges exactly the workers whose time came: after every tick each worker's
+ * state is what judging all of them would give, through registrations and removals.
+ */
+static void test_fleet_due_heap(void)
+{
+	struct report report = {.kind = REPORT_EPISODE, .count = 1};
+	const uint64_t second = 1000000000ull;
+	struct fleet fleet;
+	struct worker *worker;
+	char name[16];
+
+	fleet_init(&fleet, 64, 4);
+	fleet.policy.start_grace_s = 5;
+	for (int i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "w%d", i);
+		fleet_add(&fleet, name, 0, 0, NULL, ORIGIN_REPORT, (uint64_t)i * second / 4, &worker);
+		if (i % 3 == 0) { /* some report: stale 5 s after it */
+			output_record_episode(&worker->output, &report, (uint64_t)i * second / 4, 1.7e9);
+			fleet_touch(&fleet, worker);
+		}
+	}
+	for (uint64_t now = 0; now < 30 * second; now += second / 10) {
+		fleet_evaluate_due(&fleet, now, false);
+		if (now == 8 * second) {
+			fleet_remove(&fleet, fleet_find(&fleet, "w3"));
+			fleet_remove(&fleet, fleet_find(&fleet, "w20"));
+		}
+		for (size_t i = 0; i < fleet.count; i++) {
+			char reason[FLEET_REASON_MAX];
+			enum worker_state expected = fleet_output_state(
+				&fleet.workers[i], &fleet.policy, now, reason, sizeof(reason));
+
+			if (!ASSERT_EQ(fleet.workers[i].state, expected, fleet.workers[i].name))
+				goto out;
+		}
+	}
+	ASSERT_EQ(fleet.n_due, 0, "every deadline passed: nothing is scheduled");
+out:
+	fleet_free(&fleet);
+}
+
 /* A publish copies the workers that changed and shares the rest with the previous snapshot. */
 static void test_snapshot_shares_unchanged(void)
 {
@@ -909,6 +951,7 @@ static const struct harness_test tests[] = {
 	{"unit/conn_suspect", test_conn_suspect},
 	{"unit/fleet_connections", test_fleet_connections},
 	{"unit/snapshot_shares_unchanged", test_snapshot_shares_unchanged},
+	{"unit/fleet_due_heap", test_fleet_due_heap},
 	{"unit/fleet_suspect_named", test_fleet_suspect_named},
 	{"unit/u64map", test_u64map},
 	{"unit/report_lines", test_report_lines},
