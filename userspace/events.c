@@ -14,6 +14,7 @@ static struct events_entry ring[EVENTS_RING];
 static uint64_t last_id; /* id of the newest entry; 0: none yet */
 static bool stopped;
 static int clients, max_clients = 16;
+static void (*_Atomic on_publish)(void);
 
 void events_init(int limit)
 {
@@ -38,6 +39,17 @@ void events_publish(const struct fleet_transition *transition, double at)
 	entry->at = at;
 	pthread_cond_broadcast(&changed);
 	pthread_mutex_unlock(&lock);
+	{
+		void (*listener)(void) = on_publish;
+
+		if (listener)
+			listener();
+	}
+}
+
+void events_set_listener(void (*listener)(void))
+{
+	on_publish = listener;
 }
 
 void events_stop(void)

@@ -32,6 +32,9 @@ struct events_entry {
 void events_init(int max_clients);
 /* Loop side. */
 void events_publish(const struct fleet_transition *transition, double at);
+/* Called on the publisher's thread after each publish (NULL: none), so that readers waiting for
+ * news are woken without a thread of their own in between. */
+void events_set_listener(void (*listener)(void));
 /* Wakes every reader and makes them end their streams. */
 void events_stop(void);
 

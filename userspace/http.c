@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -50,6 +51,8 @@ struct http_server {
 	unsigned int max_connections, per_client;
 	pthread_t watchman;
 	bool has_watchman;
+	pthread_t renderer;
+	bool has_renderer;
 	_Atomic bool stopping;
 	char where[96];
 	char control_path[108];
@@ -59,10 +62,23 @@ struct http_server {
 	gid_t api_gid;
 };
 
+enum shared_view { SHARED_WORKERS, SHARED_HOST, SHARED_METRICS, SHARED__COUNT };
+
+/* A reader of a shared view, waiting for the renderer (see renderer()). */
+struct render_wait {
+	struct MHD_Connection *connection;
+	enum shared_view view;
+	uint64_t arrived_ns, writes; /* when it came, and what it had seen answered */
+	bool waiting;		     /* suspended until a render resumes it */
+	bool waited;		     /* it was: a render ran for it */
+	struct render_wait *next;
+};
+
 struct request {
 	char *body;
 	size_t len;
 	bool too_large;
+	struct render_wait wait;
 };
 
 static enum MHD_Result send_json(struct MHD_Connection *connection, unsigned int status, char *body)
@@ -145,8 +161,6 @@ static enum MHD_Result send_text(struct MHD_Connection *connection, const char *
 
 static _Atomic uint64_t writes_answered;
 
-enum shared_view { SHARED_WORKERS, SHARED_HOST, SHARED_METRICS, SHARED__COUNT };
-
 struct shared_body {
 	_Atomic int refs;
 	uint64_t tag; /* unique per render: the ETag */
@@ -194,95 +208,203 @@ static char *render_shared_view(enum shared_view view_kind, const struct snapsho
 	}
 }
 
-/*
- * The current body of a view, with a reference for the caller; NULL before the first snapshot
- * or when out of memory. A render that began after this reader arrived is as new as the
- * reader asked for: readers who queued behind it take it instead of rendering again.
- */
 static _Atomic uint64_t next_body_tag = 1;
 /* Tags are per daemon: a restarted one must not answer 304 to its predecessor's ETag. */
 static uint64_t started_tag;
 
-static struct shared_body *shared_get(enum shared_view view_kind)
+/*
+ * The cached body, with a reference, when it is as new as a reader who arrived at arrived_ns
+ * (having seen `writes` answered) asked for: rendered after it arrived, or from the current
+ * snapshot, or recent and with no write answered since. While a render of the view is under
+ * way (rendering), any body under a second old with no write since will do: the next request
+ * sees the new one.
+ */
+static struct shared_body *shared_cached(enum shared_view view_kind, uint64_t arrived_ns,
+					 uint64_t writes, bool rendering)
 {
 	struct shared_cache *cache = &shared[view_kind];
-	uint64_t arrived_ns = clock_mono_ns(), now_ns;
-	uint64_t writes = atomic_load(&writes_answered);
 	struct shared_body *body = NULL;
-	struct snapshot *snapshot;
+	uint64_t now_ns = clock_mono_ns(), sequence = snapshot_sequence();
+
+	pthread_mutex_lock(&cache->body_lock);
+	if (cache->body &&
+	    (cache->started_ns >= arrived_ns ||
+	     (cache->sequence == sequence && now_ns - cache->started_ns <= HTTP_SHARE_MAX_AGE_NS) ||
+	     (cache->writes == writes &&
+	      now_ns - cache->started_ns <=
+		      (rendering ? HTTP_SHARE_MAX_AGE_NS : HTTP_SHARE_FRESH_NS)))) {
+		body = cache->body;
+		atomic_fetch_add(&body->refs, 1);
+	}
+	pthread_mutex_unlock(&cache->body_lock);
+	return body;
+}
+
+/* Renders the view from the current snapshot into the cache; the caller holds cache->lock. */
+static void shared_render(enum shared_view view_kind)
+{
+	struct shared_cache *cache = &shared[view_kind];
+	uint64_t writes = atomic_load(&writes_answered), started_ns = clock_mono_ns();
+	struct snapshot *snapshot = snapshot_acquire();
+	struct shared_body *body = NULL;
 	struct render_view view;
-	bool fresh;
 	char *text;
 	size_t len;
 
-	/*
-	 * Someone is rendering this view now. A reader that asked for nothing newer than the
-	 * cached body (no write answered since it was rendered, and under a second old) takes that
-	 * body at once, instead of holding one of the few HTTP threads while a large fleet
-	 * renders; the next request sees the new one.
-	 */
-	if (pthread_mutex_trylock(&cache->lock) != 0) {
+	if (!snapshot)
+		return;
+	render_view_init(&view, snapshot);
+	text = render_shared_view(view_kind, snapshot, &view);
+	len = text ? strlen(text) : 0;
+	body = text ? malloc(sizeof(*body) + len + 1) : NULL;
+	if (body) {
+		atomic_init(&body->refs, 1); /* the cache's own */
+		body->tag = atomic_fetch_add(&next_body_tag, 1);
+		body->len = len;
+		memcpy(body->text, text, len + 1);
 		pthread_mutex_lock(&cache->body_lock);
-		body = cache->body && cache->writes == writes &&
-				       clock_mono_ns() - cache->started_ns <= HTTP_SHARE_MAX_AGE_NS
-			       ? cache->body
-			       : NULL;
-		if (body)
-			atomic_fetch_add(&body->refs, 1);
+		shared_release(cache->body);
+		cache->body = body;
+		cache->sequence = snapshot->sequence;
+		cache->writes = writes;
+		cache->started_ns = started_ns;
 		pthread_mutex_unlock(&cache->body_lock);
+	}
+	free(text);
+	snapshot_release(snapshot);
+}
+
+/*
+ * The current body of a view, rendered here if need be, with a reference for the caller; NULL
+ * before the first snapshot or when out of memory. For callers that must have it now (the
+ * dashboard); readers of the views themselves wait without a thread (http_render_wait).
+ */
+static struct shared_body *shared_get(enum shared_view view_kind)
+{
+	struct shared_cache *cache = &shared[view_kind];
+	uint64_t arrived_ns = clock_mono_ns(), writes = atomic_load(&writes_answered);
+	struct shared_body *body;
+
+	if (pthread_mutex_trylock(&cache->lock) != 0) {
+		body = shared_cached(view_kind, arrived_ns, writes, true);
 		if (body)
 			return body;
 		pthread_mutex_lock(&cache->lock);
 	}
-	snapshot = snapshot_acquire();
-	if (!snapshot)
-		goto cleanup;
-	now_ns = clock_mono_ns();
-	fresh = cache->body &&
-		(cache->started_ns >= arrived_ns ||
-		 (cache->sequence == snapshot->sequence &&
-		  now_ns - cache->started_ns <= HTTP_SHARE_MAX_AGE_NS) ||
-		 (cache->writes == writes && now_ns - cache->started_ns <= HTTP_SHARE_FRESH_NS));
-	if (!fresh) {
-		render_view_init(&view, snapshot);
-		text = render_shared_view(view_kind, snapshot, &view);
-		len = text ? strlen(text) : 0;
-		body = text ? malloc(sizeof(*body) + len + 1) : NULL;
-		if (body) {
-			atomic_init(&body->refs, 1); /* the cache's own */
-			body->tag = atomic_fetch_add(&next_body_tag, 1);
-			body->len = len;
-			memcpy(body->text, text, len + 1);
-			pthread_mutex_lock(&cache->body_lock);
-			shared_release(cache->body);
-			cache->body = body;
-			cache->sequence = snapshot->sequence;
-			cache->writes = writes;
-			cache->started_ns = now_ns;
-			pthread_mutex_unlock(&cache->body_lock);
-		}
-		free(text);
-		if (!body)
-			goto cleanup;
+	body = shared_cached(view_kind, arrived_ns, writes, false);
+	if (!body) {
+		shared_render(view_kind);
+		body = shared_cached(view_kind, arrived_ns, writes, false);
 	}
-	body = cache->body;
-	atomic_fetch_add(&body->refs, 1);
-cleanup:
-	if (snapshot)
-		snapshot_release(snapshot);
 	pthread_mutex_unlock(&cache->lock);
 	return body;
 }
 
-static enum MHD_Result send_shared(struct MHD_Connection *connection, enum shared_view view_kind,
-				   const char *type)
+/*
+ * The renderer: a reader of a shared view whose body is not new enough suspends its connection
+ * and waits here, so that no HTTP thread renders a fleet-sized view. An HTTP thread serves many
+ * connections, and one that rendered 10 MB held up every other reader and event stream it
+ * serves, a reader of one worker after a death among them. One render answers every reader
+ * that was waiting when it began; those who came during it wait for the next.
+ */
+static pthread_mutex_t renderer_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t renderer_wake = PTHREAD_COND_INITIALIZER;
+static struct render_wait *render_waiting[SHARED__COUNT];
+static bool renderer_stopping;
+
+static void renderer_resume(struct render_wait *list)
 {
-	struct shared_body *body = shared_get(view_kind);
+	for (struct render_wait *wait = list, *next; wait; wait = next) {
+		next = wait->next;
+		wait->waiting = false;
+		wait->waited = true;
+		MHD_resume_connection(wait->connection);
+	}
+}
+
+static void *renderer(void *arg)
+{
+	(void)arg;
+	/* Renders are bulk work: a reader of one worker, an event stream and the loop go first.
+	 * (who 0 is this thread; the sandbox allows nothing else.) */
+	if (setpriority(PRIO_PROCESS, 0, HTTP_RENDERER_NICE))
+		log_warn("HTTP renderer: cannot lower its priority: %s", strerror(errno));
+	pthread_mutex_lock(&renderer_lock);
+	while (!renderer_stopping) {
+		struct render_wait *list = NULL;
+		int view_kind;
+
+		for (view_kind = 0; view_kind < SHARED__COUNT && !list; view_kind++)
+			list = render_waiting[view_kind];
+		if (!list) {
+			pthread_cond_wait(&renderer_wake, &renderer_lock);
+			continue;
+		}
+		view_kind--;
+		render_waiting[view_kind] = NULL;
+		pthread_mutex_unlock(&renderer_lock);
+		pthread_mutex_lock(&shared[view_kind].lock);
+		shared_render(view_kind);
+		pthread_mutex_unlock(&shared[view_kind].lock);
+		pthread_mutex_lock(&renderer_lock);
+		renderer_resume(list);
+	}
+	for (int view_kind = 0; view_kind < SHARED__COUNT; view_kind++) {
+		renderer_resume(render_waiting[view_kind]);
+		render_waiting[view_kind] = NULL;
+	}
+	pthread_mutex_unlock(&renderer_lock);
+	return NULL;
+}
+
+/*
+ * A body new enough for this request; or NULL with wait->waiting, its connection suspended
+ * until one is rendered (the handler is called again then; *wait carries the request's
+ * arrival); or NULL when there is none to be had (starting, stopping, out of memory).
+ */
+static struct shared_body *shared_get_or_wait(struct MHD_Connection *connection,
+					      struct render_wait *wait, enum shared_view view_kind)
+{
+	struct shared_body *body;
+	bool rendering;
+
+	if (!wait->arrived_ns) {
+		wait->arrived_ns = clock_mono_ns();
+		wait->writes = atomic_load(&writes_answered);
+	}
+	rendering = pthread_mutex_trylock(&shared[view_kind].lock) != 0;
+	if (!rendering)
+		pthread_mutex_unlock(&shared[view_kind].lock);
+	body = shared_cached(view_kind, wait->arrived_ns, wait->writes, rendering);
+	if (body || wait->waited)
+		return body;
+	pthread_mutex_lock(&renderer_lock);
+	if (renderer_stopping) {
+		pthread_mutex_unlock(&renderer_lock);
+		return NULL;
+	}
+	wait->connection = connection;
+	wait->view = view_kind;
+	wait->waiting = true;
+	wait->next = render_waiting[view_kind];
+	render_waiting[view_kind] = wait;
+	MHD_suspend_connection(connection);
+	pthread_cond_signal(&renderer_wake);
+	pthread_mutex_unlock(&renderer_lock);
+	return NULL;
+}
+
+static enum MHD_Result send_shared(struct MHD_Connection *connection, struct render_wait *wait,
+				   enum shared_view view_kind, const char *type)
+{
+	struct shared_body *body = shared_get_or_wait(connection, wait, view_kind);
 	const char *if_none_match;
 	struct MHD_Response *response;
 	enum MHD_Result ret;
 	char etag[40];
 
+	if (!body && wait->waiting)
+		return MHD_YES; /* answered when the renderer resumes it */
 	if (!body)
 		return send_error(connection, MHD_HTTP_SERVICE_UNAVAILABLE,
 				  "daemon is starting, or out of memory");
@@ -318,9 +440,10 @@ static enum MHD_Result send_shared(struct MHD_Connection *connection, enum share
 	return ret;
 }
 
-static enum MHD_Result get_metrics(struct MHD_Connection *connection)
+static enum MHD_Result get_metrics(struct MHD_Connection *connection, struct request *request)
 {
-	return send_shared(connection, SHARED_METRICS, "text/plain; version=0.0.4; charset=utf-8");
+	return send_shared(connection, &request->wait, SHARED_METRICS,
+			   "text/plain; version=0.0.4; charset=utf-8");
 }
 
 /*
@@ -884,7 +1007,8 @@ static enum MHD_Result get_dashboard(struct MHD_Connection *connection)
 	return send_text(connection, "text/html; charset=utf-8", page, MHD_RESPMEM_MUST_FREE);
 }
 
-static enum MHD_Result get_view(struct MHD_Connection *connection, const char *url)
+static enum MHD_Result get_view(struct MHD_Connection *connection, struct request *request,
+				const char *url)
 {
 	struct snapshot *snapshot;
 	unsigned int status = MHD_HTTP_OK;
@@ -897,9 +1021,11 @@ static enum MHD_Result get_view(struct MHD_Connection *connection, const char *u
 	    !MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "health") &&
 	    !MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "limit")) {
 		if (!strcmp(url, "/api/v1/host"))
-			return send_shared(connection, SHARED_HOST, "application/json");
+			return send_shared(connection, &request->wait, SHARED_HOST,
+					   "application/json");
 		if (!strcmp(url, ROUTE_WORKERS_PATH))
-			return send_shared(connection, SHARED_WORKERS, "application/json");
+			return send_shared(connection, &request->wait, SHARED_WORKERS,
+					   "application/json");
 	}
 	snapshot = snapshot_acquire();
 	if (!snapshot)
@@ -984,17 +1110,17 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, cons
 		return send_error(connection, MHD_HTTP_NOT_FOUND, "no such path");
 	case ROUTE_READ:
 		if (is_get)
-			return get_view(connection, url);
+			return get_view(connection, request, url);
 		break;
 	case ROUTE_WORKERS:
 		if (is_get)
-			return get_view(connection, url);
+			return get_view(connection, request, url);
 		if (is_post)
 			return add_worker(server, connection, request);
 		break;
 	case ROUTE_WORKER_ONE:
 		if (is_get)
-			return get_view(connection, url);
+			return get_view(connection, request, url);
 		if (is_delete)
 			return forget_worker(server, connection, url + strlen(ROUTE_WORKERS_PATH "/"));
 		break;
@@ -1004,7 +1130,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, cons
 		break;
 	case ROUTE_METRICS:
 		if (is_get)
-			return get_metrics(connection);
+			return get_metrics(connection, request);
 		break;
 	case ROUTE_EVENTS:
 		if (is_get)
@@ -1269,6 +1395,14 @@ int http_serve(struct http_server *server)
 		return -err;
 	}
 	server->has_watchman = true;
+	err = pthread_create(&server->renderer, NULL, renderer, NULL);
+	if (err) {
+		log_error("cannot start the HTTP renderer thread: %s", strerror(err));
+		return -err;
+	}
+	server->has_renderer = true;
+	/* A transition resumes the streams waiting for it on the loop's own thread. */
+	events_set_listener(sse_resume_all);
 	if (start_listener(server, &server->tcp, server->tcp.fd, false, server->max_connections)) {
 		log_error("cannot start the HTTP server on %s", server->where);
 		return -EIO;
@@ -1298,12 +1432,20 @@ void http_stop(struct http_server *server)
 		return;
 	/* Suspended streams must be resumed to end before their daemon stops. */
 	atomic_store(&server->stopping, true);
+	events_set_listener(NULL);
 	pthread_mutex_lock(&sse_lock);
 	sse_stopping = true;
 	pthread_mutex_unlock(&sse_lock);
 	if (server->has_watchman)
 		pthread_join(server->watchman, NULL);
 	sse_resume_all();
+	/* Readers waiting for a render are resumed too, and answered 503. */
+	pthread_mutex_lock(&renderer_lock);
+	renderer_stopping = true;
+	pthread_cond_signal(&renderer_wake);
+	pthread_mutex_unlock(&renderer_lock);
+	if (server->has_renderer)
+		pthread_join(server->renderer, NULL);
 	stop_listener(&server->tcp);
 	stop_listener(&server->control);
 	if (server->control_path[0])

@@ -213,7 +213,8 @@ static void dispatch_report(void *ctx, const struct report *report)
 	dispatch->fn(dispatch->ctx, report, &dispatch->sender);
 }
 
-int ingest_drain(struct ingest *ingest, int fd, ingest_fn fn, void *ctx)
+int ingest_drain(struct ingest *ingest, int fd, ingest_fn fn, ingest_between_fn between,
+		 void *ctx)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(struct ucred))];
@@ -273,6 +274,8 @@ int ingest_drain(struct ingest *ingest, int fd, ingest_fn fn, void *ctx)
 			}
 			report_parse_datagram(iov[i].iov_base, messages[i].msg_len, dispatch_report,
 					      &dispatch, ingest->stats.dropped);
+			if (between)
+				between(ctx);
 		}
 		total += n;
 		if (n < INGEST_BATCH)

@@ -41,6 +41,8 @@ struct ingest_sender {
 
 typedef void (*ingest_fn)(void *ctx, const struct report *report,
 			  const struct ingest_sender *sender);
+/* Called between two datagrams, so that a flood never holds up what else the caller does. */
+typedef void (*ingest_between_fn)(void *ctx);
 
 struct ingest_stats {
 	uint64_t datagrams;
@@ -65,7 +67,9 @@ struct ingest {
 int ingest_open(struct ingest *ingest, const char *path, const char *group, const char *udp_host,
 		uint16_t udp_port);
 void ingest_close(struct ingest *ingest);
-/* Reads what is waiting on fd (one of ours), hands each report to fn; returns datagrams read. */
-int ingest_drain(struct ingest *ingest, int fd, ingest_fn fn, void *ctx);
+/* Reads what is waiting on fd (one of ours), hands each report to fn, and calls between (if
+ * not NULL) after each datagram; returns datagrams read. */
+int ingest_drain(struct ingest *ingest, int fd, ingest_fn fn, ingest_between_fn between,
+		 void *ctx);
 
 #endif

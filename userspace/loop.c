@@ -549,14 +549,27 @@ int loop_init(struct loop *loop, const struct opts *opts)
 	return 0;
 }
 
+/*
+ * Between two datagrams of a flood (a turn of ingest may hold thousands of reports): the
+ * kernel's facts first, and a death among them published at once.
+ */
+static void between_datagrams(void *ctx)
+{
+	struct loop *loop = ctx;
+
+	if (probe_consume(loop->probe) > 0)
+		publish(loop, clock_mono_ns(), false);
+}
+
 void loop_poll_once(struct loop *loop, int timeout_ms)
 {
 	struct epoll_event events[8];
 	int n = epoll_wait(loop->epoll_fd, events, 8, timeout_ms);
 
-	/* Kernel facts first, whatever woke us: a death must not queue behind a report flood. */
-	if (n > 0)
-		probe_consume(loop->probe);
+	/* Kernel facts first, whatever woke us: a death must not queue behind a report flood, and
+	 * is published before any slower work of this turn (a save, a sweep). */
+	if (n > 0 && probe_consume(loop->probe) > 0)
+		publish(loop, clock_mono_ns(), false);
 	for (int i = 0; i < n; i++) {
 		switch (events[i].data.u32) {
 		case TAG_RINGBUF:
@@ -581,11 +594,13 @@ void loop_poll_once(struct loop *loop, int timeout_ms)
 			save_new_workers(loop);
 			break;
 		case TAG_INGEST_UNIX:
-			ingest_drain(&loop->ingest, loop->ingest.unix_fd, on_report, loop);
+			ingest_drain(&loop->ingest, loop->ingest.unix_fd, on_report,
+				     between_datagrams, loop);
 			save_new_workers(loop);
 			break;
 		case TAG_INGEST_UDP:
-			ingest_drain(&loop->ingest, loop->ingest.udp_fd, on_report, loop);
+			ingest_drain(&loop->ingest, loop->ingest.udp_fd, on_report,
+				     between_datagrams, loop);
 			break;
 		}
 	}

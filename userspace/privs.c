@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include "log.h"
 #include "privs.h"
@@ -82,6 +83,10 @@ static int install_seccomp(void)
 		if (nr != __NR_SCMP_ERROR)
 			err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
 	}
+	/* A thread may lower its own priority (the HTTP renderer does); never another's. */
+	if (!err)
+		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setpriority), 2,
+				       SCMP_A0(SCMP_CMP_EQ, PRIO_PROCESS), SCMP_A1(SCMP_CMP_EQ, 0));
 	if (!err)
 		err = seccomp_load(ctx);
 	seccomp_release(ctx);

@@ -40,6 +40,7 @@ static void fleet_copy_release(struct snapshot_fleet *copy)
 	for (size_t i = 0; i < copy->count; i++)
 		worker_release(copy->workers[i]);
 	free(copy->workers);
+	free(copy->name_hashes);
 	free(copy->conn_first);
 	free(copy->conns);
 	free(copy);
@@ -94,13 +95,15 @@ static struct snapshot_fleet *fleet_copy_take(const struct fleet *fleet,
 	copy->generation = fleet->generation;
 	copy->conns_version = fleet->conns_version;
 	copy->workers = malloc((fleet->count ?: 1) * sizeof(*copy->workers));
+	copy->name_hashes = malloc((fleet->count ?: 1) * sizeof(*copy->name_hashes));
 	copy->conn_first = malloc((fleet->count ?: 1) * sizeof(*copy->conn_first));
 	copy->conns = calloc(fleet->n_conns ?: 1, sizeof(*copy->conns));
-	if (!copy->workers || !copy->conn_first || !copy->conns)
+	if (!copy->workers || !copy->name_hashes || !copy->conn_first || !copy->conns)
 		goto cleanup;
 	for (size_t i = 0; i < fleet->count; i++) {
 		const struct worker *worker = &fleet->workers[i];
 		const struct worker *shared = NULL;
+		uint64_t name_hash;
 
 		while (prev && j < prev->count && prev->workers[j]->id < worker->id)
 			j++;
@@ -111,11 +114,14 @@ static struct snapshot_fleet *fleet_copy_take(const struct fleet *fleet,
 			check_unchanged(worker, shared);
 #endif
 			__atomic_add_fetch(&copy_of(shared)->refs, 1, __ATOMIC_RELAXED);
+			name_hash = prev->name_hashes[j];
 		} else {
 			shared = worker_take(worker);
 			if (!shared)
 				goto cleanup;
+			name_hash = u64map_hash_string(worker->name);
 		}
+		copy->name_hashes[copy->count] = name_hash;
 		copy->workers[copy->count++] = shared;
 		copy->conn_first[i] = next;
 		next += worker->n_conns;
@@ -227,6 +233,16 @@ void snapshot_publish(struct snapshot *snapshot)
 	snapshot_release(old);
 }
 
+uint64_t snapshot_sequence(void)
+{
+	uint64_t sequence;
+
+	pthread_mutex_lock(&current_lock);
+	sequence = current ? current->sequence : 0;
+	pthread_mutex_unlock(&current_lock);
+	return sequence;
+}
+
 struct snapshot *snapshot_acquire(void)
 {
 	struct snapshot *snapshot;
@@ -257,8 +273,10 @@ uint64_t snapshot_unreconciled_drops(const struct snapshot *snapshot)
 
 const struct worker *snapshot_find_name(const struct snapshot *snapshot, const char *name)
 {
+	uint64_t hash = u64map_hash_string(name);
+
 	for (size_t i = 0; i < snapshot->count; i++) {
-		if (!strcmp(snapshot->workers[i]->name, name))
+		if (snapshot->copy->name_hashes[i] == hash && !strcmp(snapshot->workers[i]->name, name))
 			return snapshot->workers[i];
 	}
 	return NULL;

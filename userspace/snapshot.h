@@ -62,6 +62,7 @@ struct snapshot_fleet {
 	uint64_t conns_version;
 	size_t count;
 	const struct worker **workers; /* in registration order, so ids are sorted */
+	uint64_t *name_hashes;	       /* of workers[i]->name: a lookup by name reads no worker */
 	uint32_t *conn_first;	       /* worker i owns conns[conn_first[i] .. + its n_conns) */
 	struct conn *conns;	       /* grouped by owner */
 	size_t n_conns;
@@ -86,10 +87,12 @@ struct snapshot *snapshot_take(const struct fleet *fleet, const struct daemon_st
 const struct conn *snapshot_conns_of(const struct snapshot *snapshot, const struct worker *worker);
 /* By id: a binary search. */
 const struct worker *snapshot_find_id(const struct snapshot *snapshot, uint32_t id);
-/* A linear scan: for one-worker reads and write answers, not for loops over the fleet. */
+/* A scan of the names' hashes: for one-worker reads and write answers. */
 const struct worker *snapshot_find_name(const struct snapshot *snapshot, const char *name);
 /* Takes ownership of snapshot and releases the one it replaces. */
 void snapshot_publish(struct snapshot *snapshot);
+/* The current snapshot's sequence, 0 before the first publish. */
+uint64_t snapshot_sequence(void);
 /* The current snapshot with a reference held, or NULL before the first publish. */
 struct snapshot *snapshot_acquire(void);
 void snapshot_release(struct snapshot *snapshot);
