@@ -37,6 +37,7 @@ int cmdq_submit(struct cmdq *queue, struct cmd *cmd)
 	cmd->result = 0;
 	cmd->error[0] = '\0';
 	cmd->accepted = 0;
+	cmd->durable_after = 0;
 	pthread_mutex_lock(&queue->lock);
 	if (queue->stopped) {
 		pthread_mutex_unlock(&queue->lock);

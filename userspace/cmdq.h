@@ -38,6 +38,7 @@ struct cmd {
 	int result;	   /* 0 or -errno: -EINVAL, -EEXIST, -ENOENT, -ENOSPC, -ESRCH ... */
 	char error[160];   /* why, for people, when result < 0 */
 	uint64_t accepted; /* CMD_REPORTS: reports applied */
+	uint64_t durable_after; /* the state save its answer waits for (saver_wait); 0: none */
 	/* queue bookkeeping */
 	bool done;
 	struct cmd *next;

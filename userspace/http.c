@@ -32,6 +32,7 @@
 #include "paths.h"
 #include "render.h"
 #include "route.h"
+#include "saver.h"
 #include "systemd.h"
 
 
@@ -808,6 +809,9 @@ static enum MHD_Result run_command(struct http_server *server, struct MHD_Connec
 {
 	if (cmdq_submit(server->commands, cmd))
 		return send_error(connection, MHD_HTTP_SERVICE_UNAVAILABLE, "daemon is stopping");
+	/* Durable before it is answered; a save that fails shows in /api/v1/host, as always. */
+	if (cmd->durable_after)
+		saver_wait(cmd->durable_after);
 	atomic_fetch_add(&writes_answered, 1); /* shared bodies from before it are stale now */
 	if (cmd->result)
 		return send_error(connection, status_of_error(cmd->result), cmd->error);

@@ -66,7 +66,8 @@ static json_object *exit_json(const struct worker_exit *exit)
 	return obj;
 }
 
-static json_object *worker_json(const struct worker *worker, const struct sockwatch *watch)
+static json_object *worker_json(const struct worker *worker,
+				const struct sockwatch_binding *bindings, size_t n_bindings)
 {
 	json_object *obj = json_object_new_object(), *peers = json_object_new_array();
 	char endpoint[CONN_ENDPOINT_MAX];
@@ -119,8 +120,8 @@ static json_object *worker_json(const struct worker *worker, const struct sockwa
 		json_object_object_add(obj, "crashloop_reason",
 				       json_object_new_string(fleet_extras(worker)->crashloop_reason));
 	}
-	for (size_t i = 0; i < watch->n_bindings && json_object_array_length(peers) < 8; i++) {
-		const struct sockwatch_binding *binding = &watch->bindings[i];
+	for (size_t i = 0; i < n_bindings && json_object_array_length(peers) < 8; i++) {
+		const struct sockwatch_binding *binding = &bindings[i];
 
 		if (binding->worker_id != worker->id)
 			continue;
@@ -142,7 +143,8 @@ static int write_text(FILE *out, const char *text)
  * Streams the state file one worker at a time: a tree of the whole fleet would hold tens of
  * megabytes at 10,000 workers, and the heap keeps what a peak touched.
  */
-static int write_state(FILE *out, const struct fleet *fleet, const struct sockwatch *watch,
+static int write_state(FILE *out, const struct snapshot *snapshot,
+		       const struct sockwatch_binding *bindings, size_t n_bindings,
 		       uint64_t last_event_id)
 {
 	bool first = true;
@@ -151,14 +153,14 @@ static int write_state(FILE *out, const struct fleet *fleet, const struct sockwa
 	if (fprintf(out, "{\"version\":%d,\"saved_at\":%lld,\"last_event_id\":%llu,\"workers\":[",
 		    STATE_VERSION, (long long)time(NULL), (unsigned long long)last_event_id) < 0)
 		return -(errno ?: EIO);
-	for (size_t i = 0; i < fleet->count; i++) {
+	for (size_t i = 0; i < snapshot->count; i++) {
 		json_object *obj;
 
 		/* What unauthenticated UDP made comes back with its next report, not from disk:
 		 * junk names must not outlive a restart. */
-		if (fleet->workers[i].authority == AUTHORITY_UDP)
+		if (snapshot->workers[i]->authority == AUTHORITY_UDP)
 			continue;
-		obj = worker_json(&fleet->workers[i], watch);
+		obj = worker_json(snapshot->workers[i], bindings, n_bindings);
 		err = (first ? 0 : write_text(out, ",")) ?:
 			write_text(out, json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN));
 		json_object_put(obj);
@@ -174,8 +176,8 @@ static int write_state(FILE *out, const struct fleet *fleet, const struct sockwa
 	return err;
 }
 
-int state_save(const char *dir, const struct fleet *fleet, const struct sockwatch *watch,
-	       uint64_t last_event_id)
+int state_save(const char *dir, const struct snapshot *snapshot,
+	       const struct sockwatch_binding *bindings, size_t n_bindings, uint64_t last_event_id)
 {
 	char path[512], tmp[512];
 	FILE *out = NULL;
@@ -195,7 +197,7 @@ int state_save(const char *dir, const struct fleet *fleet, const struct sockwatc
 		goto cleanup;
 	}
 	setvbuf(out, NULL, _IOFBF, 64 * 1024);
-	err = write_state(out, fleet, watch, last_event_id);
+	err = write_state(out, snapshot, bindings, n_bindings, last_event_id);
 	if (fclose(out) && !err)
 		err = -(errno ?: EIO);
 	if (!err && rename(tmp, path))

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "fleet.h"
+#include "snapshot.h"
 #include "sockwatch.h"
 
 #define STATE_FILE	  "workers.json"
@@ -28,9 +29,10 @@
  * daemon (*lock_fd, held until exit); 0 or -errno after one logged line.
  */
 int state_prepare(const char *dir, int *lock_fd);
-/* 0 or -errno (logged once per kind of failure by the caller). */
-int state_save(const char *dir, const struct fleet *fleet, const struct sockwatch *watch,
-	       uint64_t last_event_id);
+/* The fleet as of a snapshot, with the peers bound by reports; 0 or -errno (logged once per kind
+ * of failure by the caller). Any thread: it reads only what it is given. */
+int state_save(const char *dir, const struct snapshot *snapshot,
+	       const struct sockwatch_binding *bindings, size_t n_bindings, uint64_t last_event_id);
 
 /* What was saved about one worker, handed to the loop to restore. */
 struct state_worker {
