@@ -68,10 +68,8 @@ enum shared_view { SHARED_WORKERS, SHARED_HOST, SHARED_METRICS, SHARED__COUNT };
 /* A reader of a shared view, waiting for the renderer (see renderer()). */
 struct render_wait {
 	struct MHD_Connection *connection;
-	enum shared_view view;
 	uint64_t arrived_ns, writes; /* when it came, and what it had seen answered */
-	bool waiting;		     /* suspended until a render resumes it */
-	bool waited;		     /* it was: a render ran for it */
+	bool waited;		     /* a render ran for it: answer with what there is */
 	struct render_wait *next;
 };
 
@@ -317,7 +315,6 @@ static void renderer_resume(struct render_wait *list)
 {
 	for (struct render_wait *wait = list, *next; wait; wait = next) {
 		next = wait->next;
-		wait->waiting = false;
 		wait->waited = true;
 		MHD_resume_connection(wait->connection);
 	}
@@ -359,16 +356,19 @@ static void *renderer(void *arg)
 }
 
 /*
- * A body new enough for this request; or NULL with wait->waiting, its connection suspended
- * until one is rendered (the handler is called again then; *wait carries the request's
- * arrival); or NULL when there is none to be had (starting, stopping, out of memory).
+ * A body new enough for this request; or NULL with *suspended, its connection suspended until
+ * one is rendered (the handler is called again then; *wait carries the request's arrival); or
+ * NULL when there is none to be had (starting, stopping, out of memory). The renderer may have
+ * resumed it already when this returns: only *suspended says it was suspended.
  */
 static struct shared_body *shared_get_or_wait(struct MHD_Connection *connection,
-					      struct render_wait *wait, enum shared_view view_kind)
+					      struct render_wait *wait, enum shared_view view_kind,
+					      bool *suspended)
 {
 	struct shared_body *body;
 	bool rendering;
 
+	*suspended = false;
 	if (!wait->arrived_ns) {
 		wait->arrived_ns = clock_mono_ns();
 		wait->writes = atomic_load(&writes_answered);
@@ -385,11 +385,10 @@ static struct shared_body *shared_get_or_wait(struct MHD_Connection *connection,
 		return NULL;
 	}
 	wait->connection = connection;
-	wait->view = view_kind;
-	wait->waiting = true;
 	wait->next = render_waiting[view_kind];
 	render_waiting[view_kind] = wait;
 	MHD_suspend_connection(connection);
+	*suspended = true;
 	pthread_cond_signal(&renderer_wake);
 	pthread_mutex_unlock(&renderer_lock);
 	return NULL;
@@ -398,13 +397,15 @@ static struct shared_body *shared_get_or_wait(struct MHD_Connection *connection,
 static enum MHD_Result send_shared(struct MHD_Connection *connection, struct render_wait *wait,
 				   enum shared_view view_kind, const char *type)
 {
-	struct shared_body *body = shared_get_or_wait(connection, wait, view_kind);
 	const char *if_none_match;
 	struct MHD_Response *response;
+	struct shared_body *body;
 	enum MHD_Result ret;
+	bool suspended;
 	char etag[40];
 
-	if (!body && wait->waiting)
+	body = shared_get_or_wait(connection, wait, view_kind, &suspended);
+	if (suspended)
 		return MHD_YES; /* answered when the renderer resumes it */
 	if (!body)
 		return send_error(connection, MHD_HTTP_SERVICE_UNAVAILABLE,
