@@ -59,9 +59,10 @@ static void changed(struct fleet *fleet, struct worker *worker)
 	worker->version = ++fleet->generation;
 }
 
+/* Connections are copied whole into each snapshot that follows a change to any of them. */
 static void conns_changed(struct fleet *fleet)
 {
-	fleet->conns_version = ++fleet->generation;
+	fleet->generation++;
 }
 
 /* The deadline heap: a binary min-heap on at_ns whose workers know their slot. */

@@ -184,7 +184,6 @@ struct fleet {
 	size_t name_collisions;	      /* names left out of worker_by_name: look those up by scan */
 	struct output_policy policy;
 	uint64_t generation; /* bumped on every change, so publishers know when to copy */
-	uint64_t conns_version; /* the generation of the last change to a connection */
 	uint64_t lifecycle;  /* bumped when who exists or how they stand changes: worth saving */
 	/* Workers with a finite recheck_ns, earliest first: a tick judges only those due. */
 	struct fleet_deadline {

@@ -93,7 +93,6 @@ static struct snapshot_fleet *fleet_copy_take(const struct fleet *fleet,
 		return NULL;
 	copy->refs = 1;
 	copy->generation = fleet->generation;
-	copy->conns_version = fleet->conns_version;
 	copy->workers = malloc((fleet->count ?: 1) * sizeof(*copy->workers));
 	copy->name_hashes = malloc((fleet->count ?: 1) * sizeof(*copy->name_hashes));
 	copy->conn_first = malloc((fleet->count ?: 1) * sizeof(*copy->conn_first));

@@ -59,7 +59,6 @@ struct daemon_status {
 struct snapshot_fleet {
 	int refs;
 	uint64_t generation;
-	uint64_t conns_version;
 	size_t count;
 	const struct worker **workers; /* in registration order, so ids are sorted */
 	uint64_t *name_hashes;	       /* of workers[i]->name: a lookup by name reads no worker */
