@@ -56,6 +56,7 @@ static void on_ring_event(void *ctx, const void *data, size_t size)
 }
 
 static uint64_t save_state(struct loop *loop, uint64_t now_ns, bool force);
+static void publish(struct loop *loop, uint64_t now_ns, bool force);
 
 void loop_forget(struct loop *loop, struct worker *worker)
 {
@@ -191,8 +192,9 @@ static void save_finished(struct loop *loop, int err)
 
 /*
  * Saves what changed, at most once per STATE_INTERVAL_NS unless forced: on the saver's thread
- * from a snapshot (a 10,000-worker fleet takes 30 ms to write), or here when it has none (at
- * exit). Returns the save's number for saver_wait, 0 when it was written here or not at all.
+ * from the published snapshot (a 10,000-worker fleet takes 30 ms to write), or here when it has
+ * none (at exit). Published first, so the save shares the readers' copies instead of making
+ * its own. Returns the save's number for saver_wait, 0 when it was written here or not at all.
  */
 static uint64_t save_state(struct loop *loop, uint64_t now_ns, bool force)
 {
@@ -206,7 +208,10 @@ static uint64_t save_state(struct loop *loop, uint64_t now_ns, bool force)
 	if (!force &&
 	    (loop->fleet.lifecycle == loop->saved_lifecycle || now_ns < loop->next_save_ns))
 		return 0;
-	snapshot = snapshot_take(&loop->fleet, &loop->status, now_ns);
+	publish(loop, now_ns, true);
+	snapshot = loop->published_generation == loop->fleet.generation
+			   ? snapshot_acquire()
+			   : snapshot_take(&loop->fleet, &loop->status, now_ns);
 	if (!snapshot) {
 		save_finished(loop, -ENOMEM);
 		return 0;
