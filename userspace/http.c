@@ -480,6 +480,9 @@ static void notify_connection(void *cls, struct MHD_Connection *connection, void
 			return;
 		}
 		watch->fd = info->connect_fd;
+		/* One send to a fast reader must not copy megabytes while the other connections of
+		 * its HTTP thread (an event stream, a one-worker read) wait their turn. */
+		setsockopt(watch->fd, SOL_SOCKET, SO_SNDBUF, &(int){HTTP_SNDBUF_BYTES}, sizeof(int));
 		watch->deadline_ns = clock_mono_ns() + HTTP_REQUEST_DEADLINE_S * 1000000000ull;
 		pthread_mutex_lock(&watch_lock);
 		watch->next = watched;
