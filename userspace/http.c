@@ -322,6 +322,8 @@ static void renderer_resume(struct render_wait *list)
 
 static void *renderer(void *arg)
 {
+	int next = 0; /* views take turns: readers of one never starve readers of another */
+
 	(void)arg;
 	/* Renders are bulk work: a reader of one worker, an event stream and the loop go first.
 	 * (who 0 is this thread; the sandbox allows nothing else.) */
@@ -330,15 +332,17 @@ static void *renderer(void *arg)
 	pthread_mutex_lock(&renderer_lock);
 	while (!renderer_stopping) {
 		struct render_wait *list = NULL;
-		int view_kind;
+		int view_kind = next;
 
-		for (view_kind = 0; view_kind < SHARED__COUNT && !list; view_kind++)
+		for (int tried = 0; tried < SHARED__COUNT && !list; tried++) {
+			view_kind = (next + tried) % SHARED__COUNT;
 			list = render_waiting[view_kind];
+		}
 		if (!list) {
 			pthread_cond_wait(&renderer_wake, &renderer_lock);
 			continue;
 		}
-		view_kind--;
+		next = (view_kind + 1) % SHARED__COUNT;
 		render_waiting[view_kind] = NULL;
 		pthread_mutex_unlock(&renderer_lock);
 		pthread_mutex_lock(&shared[view_kind].lock);

@@ -21,7 +21,7 @@
 #define HTTP_TIMEOUT_S	    30 /* idle */
 #define HTTP_REQUEST_DEADLINE_S 10 /* for a request's headers and body, from its first byte */
 #define HTTP_THREADS	    4
-#define HTTP_RENDERER_NICE  10 /* the thread that renders fleet-sized views */
+#define HTTP_RENDERER_NICE  5  /* the thread that renders fleet-sized views */
 #define HTTP_SNDBUF_BYTES   (256 * 1024) /* per connection: bounds one send's copy */
 #define HTTP_TOKEN_MIN	    16
 #define HTTP_TOKEN_MAX	    4096

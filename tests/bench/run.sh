@@ -348,14 +348,14 @@ $BUILD/bench sse-latency $URL 100 | sed 's/^/  /'
 # the load: blocking sends as fast as the daemon takes them, and 16 readers of the full list
 taskset -c $STORM_CPU $BUILD/bench ingest-unix $URL $BENCH_DIR/ingest.sock 100000000 64 >"$BENCH_DIR/flood.out" 2>&1 &
 FLOOD=$!
-wrk -t2 -c16 -d25s $URL/api/v1/workers >"$BENCH_DIR/wrk.out" 2>&1 &
+wrk -t2 -c16 -d60s $URL/api/v1/workers >"$BENCH_DIR/wrk.out" 2>&1 &
 WRK=$!
 sleep 2
 before=$(curl -s $URL/api/v1/host | jq -r .ingest.reports_total)
 t0=$(date +%s.%N)
 echo "under load:"
-$BUILD/bench exit-latency $URL 100 | sed 's/^/  /'
-$BUILD/bench sse-latency $URL 100 | sed 's/^/  /'
+$BUILD/bench exit-latency $URL 300 | sed 's/^/  /'
+$BUILD/bench sse-latency $URL 300 | sed 's/^/  /'
 after=$(curl -s $URL/api/v1/host | jq -r .ingest.reports_total)
 rate=$(python3 -c "print(int(($after - $before) / ($(date +%s.%N) - $t0)))")
 wait $WRK || true
