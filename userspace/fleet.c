@@ -111,7 +111,6 @@ static void due_remove(struct fleet *fleet, struct worker *worker)
 /* Sets when time alone could next change its verdict; UINT64_MAX: never. */
 static void schedule(struct fleet *fleet, struct worker *worker, uint64_t at_ns)
 {
-	worker->recheck_ns = at_ns;
 	if (at_ns == UINT64_MAX) {
 		due_remove(fleet, worker);
 		return;

@@ -148,14 +148,13 @@ struct worker {
 	struct worker_extras *extras; /* NULL until it has any */
 	/* Restored without a process to check: `unknown` until a report or a live connection. */
 	bool awaiting_evidence;
-	/* When time alone could next change its state (the start grace or its staleness running
-	 * out); UINT64_MAX when only an event can. Set by fleet_evaluate; 0 (due) after any
-	 * change fleet_evaluate reads (a process bound, a connection's status, bye,
-	 * expects_output). Kept in fleet.due, a heap, at due_slot - 1 (0: not in it). */
-	uint64_t recheck_ns;
+	/* Its place in fleet.due + 1 (0: only an event can change its state). The entry holds
+	 * when time alone could next change it (the start grace or its staleness running out),
+	 * set by fleet_evaluate; 0 (due) after any change fleet_evaluate reads (a process bound,
+	 * a connection's status, bye, expects_output). */
 	uint32_t due_slot;
 	/* The fleet generation of its last change that readers see: a snapshot shares the
-	 * previous snapshot's copy of a worker whose version did not move. recheck_ns and pidfd
+	 * previous snapshot's copy of a worker whose version did not move. due_slot and pidfd
 	 * are the loop's own and move without it. */
 	uint64_t version;
 };
@@ -185,7 +184,7 @@ struct fleet {
 	struct output_policy policy;
 	uint64_t generation; /* bumped on every change, so publishers know when to copy */
 	uint64_t lifecycle;  /* bumped when who exists or how they stand changes: worth saving */
-	/* Workers with a finite recheck_ns, earliest first: a tick judges only those due. */
+	/* Workers that time alone could change, earliest first: a tick judges only those due. */
 	struct fleet_deadline {
 		uint64_t at_ns;
 		uint32_t index; /* into workers */
@@ -263,7 +262,7 @@ bool fleet_prune_dead_conn(struct fleet *fleet, struct worker *worker, uint64_t 
  * neither). Runs on every report, connection change and timer tick.
  */
 void fleet_evaluate(struct fleet *fleet, struct worker *worker, uint64_t now_ns);
-/* fleet_evaluate for every worker whose recheck_ns has come (all of them with `all`): the due
+/* fleet_evaluate for every worker whose deadline has come (all of them with `all`): the due
  * ones come off a heap, so the cost follows what is due, not the size of the fleet. */
 void fleet_evaluate_due(struct fleet *fleet, uint64_t now_ns, bool all);
 /* The output-based state (starting, working, stale) under a policy, and why. */

@@ -640,13 +640,9 @@ void loop_poll_once(struct loop *loop, int timeout_ms)
 			ingest_drain(&loop->ingest, loop->ingest.udp_fd, on_report,
 				     between_datagrams, loop);
 			break;
-		case TAG_SAVER: {
-			int err;
-
-			saver_collect(&err);
-			save_finished(loop, err);
+		case TAG_SAVER:
+			save_finished(loop, saver_collect());
 			break;
-		}
 		}
 	}
 	publish(loop, clock_mono_ns(), false);

@@ -166,15 +166,15 @@ int saver_fd(void)
 	return event_fd;
 }
 
-uint64_t saver_collect(int *result)
+int saver_collect(void)
 {
-	uint64_t count, sequence;
+	uint64_t count;
+	int result;
 
 	if (event_fd >= 0 && read(event_fd, &count, sizeof(count)) < 0)
 		count = 0; /* EAGAIN: nothing new since the last collect */
 	pthread_mutex_lock(&lock);
-	sequence = done;
-	*result = done_result;
+	result = done_result;
 	pthread_mutex_unlock(&lock);
-	return sequence;
+	return result;
 }

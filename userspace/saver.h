@@ -35,7 +35,7 @@ uint64_t saver_request(struct snapshot *snapshot, const struct sockwatch_binding
 int saver_wait(uint64_t sequence);
 /* Readable (an eventfd) when a save finished: the loop then calls saver_collect. */
 int saver_fd(void);
-/* The newest finished save: its number (0: none yet) and result; clears the eventfd. */
-uint64_t saver_collect(int *result);
+/* The result of the newest finished save (0: none failed yet); clears the eventfd. */
+int saver_collect(void);
 
 #endif

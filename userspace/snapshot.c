@@ -56,7 +56,6 @@ static void check_unchanged(const struct worker *live, const struct worker *shar
 {
 	struct worker a = *live, b = *shared;
 
-	a.recheck_ns = b.recheck_ns = 0;
 	a.pidfd = b.pidfd = 0;
 	a.due_slot = b.due_slot = 0;
 	if (memcmp(&a, &b, sizeof(a))) {
@@ -205,13 +204,6 @@ static size_t index_of(const struct snapshot *snapshot, uint32_t id)
 			high = mid;
 	}
 	return SIZE_MAX;
-}
-
-const struct worker *snapshot_find_id(const struct snapshot *snapshot, uint32_t id)
-{
-	size_t index = index_of(snapshot, id);
-
-	return index == SIZE_MAX ? NULL : snapshot->workers[index];
 }
 
 const struct conn *snapshot_conns_of(const struct snapshot *snapshot, const struct worker *worker)

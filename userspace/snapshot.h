@@ -84,8 +84,6 @@ struct snapshot *snapshot_take(const struct fleet *fleet, const struct daemon_st
 			       uint64_t now_ns);
 /* The connections a snapshot's worker owns (worker->n_conns of them). */
 const struct conn *snapshot_conns_of(const struct snapshot *snapshot, const struct worker *worker);
-/* By id: a binary search. */
-const struct worker *snapshot_find_id(const struct snapshot *snapshot, uint32_t id);
 /* A scan of the names' hashes: for one-worker reads and write answers. */
 const struct worker *snapshot_find_name(const struct snapshot *snapshot, const char *name);
 /* Takes ownership of snapshot and releases the one it replaces. */
