@@ -202,11 +202,47 @@ static __always_inline void send_conn_event(__u64 cookie, __u32 what, const stru
 	bpf_ringbuf_submit(event, 0);
 }
 
+/*
+ * The states the daemon acts on at once: the connection is up, the peer has closed, it is gone.
+ * The others (SYN_SENT, SYN_RECV, and this side's FIN_WAIT1, FIN_WAIT2, CLOSING, LAST_ACK)
+ * change no verdict: they go into lp_conns, which the daemon reads every pass, but not into the
+ * ring buffer. A loopback connection makes eight state changes, and their records were half of
+ * what the probe cost it.
+ */
+static __always_inline bool state_is_news(int state)
+{
+	return state == TCP_ESTABLISHED || state == TCP_CLOSE_WAIT || state == TCP_CLOSE;
+}
+
+static __always_inline void record_state(struct lp_conn *conn, const struct sock *sk, int old_state,
+					 int new_state, __u64 now)
+{
+	/* connect() picks the local port after SYN_SENT is set: read it until it is there. */
+	if (!conn->local_port)
+		fill_addresses(conn, sk);
+	conn->old_state = old_state;
+	conn->state = new_state;
+	conn->changed_ns = now;
+	/* connect() runs in the caller's context: the one moment the owner is current. */
+	if (new_state == TCP_SYN_SENT) {
+		conn->owner_tgid = bpf_get_current_pid_tgid() >> 32;
+		conn->flags |= LP_CONN_F_OWNER;
+	}
+	if (new_state == TCP_CLOSE_WAIT && conn->reason < LP_CONN_PEER_CLOSED)
+		conn->reason = LP_CONN_PEER_CLOSED;
+	if (new_state == TCP_CLOSE) {
+		conn->flags |= LP_CONN_F_GONE;
+		if (conn->reason < LP_CONN_CLOSED)
+			conn->reason = LP_CONN_CLOSED;
+	}
+}
+
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(lp_tcp_state, const struct sock *sk, int old_state, int new_state)
 {
-	struct lp_conn *conn;
-	__u64 cookie;
+	struct lp_conn *conn, fresh = {};
+	__u64 cookie, now;
+	__u32 match;
 
 	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
@@ -214,30 +250,42 @@ int BPF_PROG(lp_tcp_state, const struct sock *sk, int old_state, int new_state)
 	/* Listeners are not connections; a request socket becomes one at SYN_RECV. */
 	if (old_state == TCP_LISTEN || new_state == TCP_LISTEN)
 		return 0;
-	conn = watched_conn(sk, new_state != TCP_CLOSE, &cookie);
-	if (!conn)
+	match = watched_match(sk);
+	if (!match)
 		return 0;
-	/* connect() picks the local port after SYN_SENT is set: refresh until the close. */
-	if (new_state != TCP_CLOSE)
-		fill_addresses(conn, sk);
-	conn->old_state = old_state;
-	conn->state = new_state;
-	conn->changed_ns = bpf_ktime_get_ns();
-	/* connect() runs in the caller's context: the one moment the owner is current. */
-	if (new_state == TCP_SYN_SENT) {
-		conn->owner_tgid = bpf_get_current_pid_tgid() >> 32;
-		conn->flags |= LP_CONN_F_OWNER;
+	cookie = bpf_get_socket_cookie((void *)sk);
+	now = bpf_ktime_get_ns();
+	conn = bpf_map_lookup_elem(&lp_conns, &cookie);
+	if (!conn) {
+		/* A socket first seen at its close was not ours while it lived: sock_diag tells. */
+		if (new_state == TCP_CLOSE)
+			return 0;
+		/* First sight: the record is built here and written by one update. */
+		fresh.flags = match;
+		fresh.netns_cookie = sk->__sk_common.skc_net.net->net_cookie;
+		record_state(&fresh, sk, old_state, new_state, now);
+		if (!bpf_map_update_elem(&lp_conns, &cookie, &fresh, BPF_NOEXIST)) {
+			if (state_is_news(new_state))
+				send_conn_event(cookie, LP_CONN_EV_STATE, &fresh);
+			return 0;
+		}
+		/* Another program on this socket won the race, or the map is full. */
+		conn = bpf_map_lookup_elem(&lp_conns, &cookie);
+		if (!conn) {
+			lp_stat_inc(LP_STAT_CONNS_FULL);
+			return 0;
+		}
 	}
-	if (new_state == TCP_CLOSE_WAIT)
-		set_reason(conn, LP_CONN_PEER_CLOSED);
-	if (new_state == TCP_CLOSE) {
-		conn->flags |= LP_CONN_F_GONE;
-		set_reason(conn, LP_CONN_CLOSED);
-	}
-	send_conn_event(cookie, LP_CONN_EV_STATE, conn);
+	record_state(conn, sk, old_state, new_state, now);
+	if (state_is_news(new_state))
+		send_conn_event(cookie, LP_CONN_EV_STATE, conn);
 	return 0;
 }
 
+/*
+ * tcp_reset() always ends in tcp_done(), so the CLOSE that follows this reset carries it to the
+ * daemon: the reset only upgrades the record's reason.
+ */
 SEC("tp_btf/tcp_receive_reset")
 int BPF_PROG(lp_tcp_rst_rx, struct sock *sk)
 {
@@ -248,7 +296,6 @@ int BPF_PROG(lp_tcp_rst_rx, struct sock *sk)
 	if (!conn)
 		return 0;
 	set_reason(conn, LP_CONN_RESET_RECEIVED);
-	send_conn_event(cookie, LP_CONN_EV_RESET_RX, conn);
 	return 0;
 }
 
@@ -265,7 +312,10 @@ int BPF_PROG(lp_tcp_rst_tx, const struct sock *sk, const struct sk_buff *skb, in
 	if (!conn)
 		return 0;
 	set_reason(conn, LP_CONN_RESET_SENT);
-	send_conn_event(cookie, LP_CONN_EV_RESET_TX, conn);
+	/* An abortive close sets CLOSE before it sends the reset: that death is already reported,
+	 * and the daemon's next pass reads the finer reason from the record. */
+	if (!(conn->flags & LP_CONN_F_GONE))
+		send_conn_event(cookie, LP_CONN_EV_RESET_TX, conn);
 	return 0;
 }
 

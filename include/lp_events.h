@@ -132,12 +132,14 @@ enum lp_conn_reason {
 	LP_CONN_REASON__COUNT,
 };
 
+/* Why a record was sent. Readers must not depend on which of these arrive: lp_conns holds every
+ * fact, and a record is sent only when the daemon should act at once (see lp_tcp_state). */
 enum lp_conn_what {
-	LP_CONN_EV_STATE = 1, /* TCP state change */
-	LP_CONN_EV_RESET_RX,
-	LP_CONN_EV_RESET_TX,
-	LP_CONN_EV_ERROR,   /* sk_err reported to the application */
-	LP_CONN_EV_RETRANS, /* a retransmission: sent at most once a second per connection */
+	LP_CONN_EV_STATE = 1, /* to ESTABLISHED, CLOSE_WAIT or CLOSE */
+	LP_CONN_EV_RESET_RX,  /* no longer sent: the CLOSE that always follows carries the reset */
+	LP_CONN_EV_RESET_TX,  /* a reset sent on a connection not yet closed */
+	LP_CONN_EV_ERROR,     /* sk_err reported to the application */
+	LP_CONN_EV_RETRANS,   /* a retransmission: sent at most once a second per connection */
 };
 
 enum lp_conn_flags {
@@ -161,8 +163,8 @@ struct lp_conn {
 	LP_TCP_STATE_FIELD state;     /* enum lp_tcp_state, one byte */
 	LP_TCP_STATE_FIELD old_state; /* state before the last change */
 	enum lp_conn_reason reason;   /* 4 bytes */
-	__u32 flags;	/* enum lp_conn_flags */
-	__s32 error;	/* last sk_err reported, a positive errno; 0 none */
+	__u32 flags;		      /* enum lp_conn_flags */
+	__s32 error;		      /* last sk_err reported, a positive errno; 0 none */
 	__u32 retransmits;
 	__u32 owner_tgid;
 	__u64 netns_cookie;
