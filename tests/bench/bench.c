@@ -460,7 +460,9 @@ static uint64_t wait_reports(CURL *curl, const char *base, uint64_t until, uint6
 	return now_ns() - start;
 }
 
-static int ingest_unix(const char *base, const char *path, long n, int batch)
+/* Reports per second, paced by absolute deadlines so a late wake-up sends the backlog at once;
+ * rate 0: as fast as the daemon takes them (the sends block). */
+static int ingest_unix(const char *base, const char *path, long n, int batch, long rate)
 {
 	CURL *curl = curl_easy_init();
 	int fd = unix_socket(path);
@@ -475,6 +477,13 @@ static int ingest_unix(const char *base, const char *path, long n, int batch)
 			len += snprintf(datagram + len, sizeof(datagram) - len,
 					"%sepisode worker=ingest-%ld count=1", i ? "\n" : "",
 					sent % 100);
+		if (rate > 0) {
+			uint64_t due = start + (uint64_t)((double)sent / rate * 1e9);
+			struct timespec at = {.tv_sec = due / 1000000000,
+					      .tv_nsec = due % 1000000000};
+
+			clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL);
+		}
 		if (send(fd, datagram, len, 0) < 0) {
 			perror("bench: send");
 			return 1;
@@ -565,8 +574,9 @@ static int workers(const char *base, const char *path, int pid, long n)
 
 int main(int argc, char **argv)
 {
-	if (argc == 6 && !strcmp(argv[1], "ingest-unix"))
-		return ingest_unix(argv[2], argv[3], atol(argv[4]), atoi(argv[5]));
+	if ((argc == 6 || argc == 7) && !strcmp(argv[1], "ingest-unix"))
+		return ingest_unix(argv[2], argv[3], atol(argv[4]), atoi(argv[5]),
+				   argc == 7 ? atol(argv[6]) : 0);
 	if (argc == 5 && !strcmp(argv[1], "ingest-http"))
 		return ingest_http(argv[2], atol(argv[3]), atoi(argv[4]));
 	if (argc == 6 && !strcmp(argv[1], "workers"))
@@ -583,7 +593,8 @@ int main(int argc, char **argv)
 		return tcp_storm(atoi(argv[2]), atoi(argv[3]));
 	fprintf(stderr,
 		"usage: bench exit-latency URL N | fork-storm N | sock-latency URL PORT N | "
-		"tcp-storm PORT N | ingest-unix URL SOCKET N BATCH | ingest-http URL N BATCH | "
+		"tcp-storm PORT N | ingest-unix URL SOCKET N BATCH [RATE] | ingest-http URL N "
+		"BATCH | "
 		"workers URL SOCKET PID N | sse-latency URL N\n");
 	return 2;
 }
