@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -77,8 +78,13 @@ struct request {
 	char *body;
 	size_t len;
 	bool too_large;
+	bool holds_body_fd; /* its response sends a view body's memfd (body_fds_open) */
 	struct render_wait wait;
 };
+
+/* Responses that hold a descriptor of a view body; past HTTP_BODY_FDS_MAX readers get a copy,
+ * so readers never take the descriptors that pidfds are budgeted from (loop.c). */
+static _Atomic int body_fds_open;
 
 static enum MHD_Result send_json(struct MHD_Connection *connection, unsigned int status, char *body)
 {
@@ -154,6 +160,9 @@ static enum MHD_Result send_text(struct MHD_Connection *connection, const char *
  * from (up to HTTP_SHARE_MAX_AGE_NS, as its ages drift), and for newer snapshots only while it
  * is younger than HTTP_SHARE_FRESH_NS and no write was answered since (read-your-writes): under
  * a stream of changes, at most one body per view per HTTP_SHARE_FRESH_NS, however many read.
+ * A body lives in a sealed memfd and goes out with sendfile(): the kernel sends its pages by
+ * reference, so a reader costs no copy of a 5 MB list in this process (the buffer copy had held
+ * the threads that also serve event streams, and limited readers to a third as many bodies).
  */
 #define HTTP_SHARE_MAX_AGE_NS 1000000000ull
 #define HTTP_SHARE_FRESH_NS   100000000ull
@@ -164,7 +173,8 @@ struct shared_body {
 	_Atomic int refs;
 	uint64_t tag; /* unique per render: the ETag */
 	size_t len;
-	char text[];
+	int fd;	    /* a sealed memfd holding the body; -1 when text holds it */
+	char *text; /* only when there is no memfd (memfd_create or its write failed) */
 };
 
 static struct shared_cache {
@@ -185,13 +195,63 @@ static void shared_release(void *cls)
 	struct shared_body *body = cls;
 
 	if (body && atomic_fetch_sub(&body->refs, 1) == 1) {
-		bool large = body->len > (1u << 20);
+		bool large = body->text && body->len > (1u << 20);
 
+		if (body->fd >= 0)
+			close(body->fd);
+		free(body->text);
 		free(body);
 		/* A large body leaves a hole in the heap that glibc keeps resident: give it back. */
 		if (large)
 			malloc_trim(0);
 	}
+}
+
+/* A memfd holding text, sealed so that nothing can change a body after readers have it; -1. */
+static int body_memfd(const char *text, size_t len)
+{
+	int fd = memfd_create("liveprobe-view", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	if (fd < 0)
+		return -1;
+	for (size_t done = 0; done < len;) {
+		ssize_t n = write(fd, text + done, len - done);
+
+		if (n <= 0) {
+			close(fd);
+			return -1;
+		}
+		done += n;
+	}
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* A NUL-terminated copy of a body, for a page that embeds it; NULL when out of memory. */
+static char *body_copy(const struct shared_body *body)
+{
+	char *copy = malloc(body->len + 1);
+
+	if (!copy)
+		return NULL;
+	if (body->fd < 0) {
+		memcpy(copy, body->text, body->len);
+	} else {
+		for (size_t done = 0; done < body->len;) {
+			ssize_t n = pread(body->fd, copy + done, body->len - done, done);
+
+			if (n <= 0) {
+				free(copy);
+				return NULL;
+			}
+			done += n;
+		}
+	}
+	copy[body->len] = '\0';
+	return copy;
 }
 
 static char *render_shared_view(enum shared_view view_kind, const struct snapshot *snapshot,
@@ -255,12 +315,16 @@ static void shared_render(enum shared_view view_kind)
 	render_view_init(&view, snapshot);
 	text = render_shared_view(view_kind, snapshot, &view);
 	len = text ? strlen(text) : 0;
-	body = text ? malloc(sizeof(*body) + len + 1) : NULL;
+	body = text ? calloc(1, sizeof(*body)) : NULL;
 	if (body) {
 		atomic_init(&body->refs, 1); /* the cache's own */
 		body->tag = atomic_fetch_add(&next_body_tag, 1);
 		body->len = len;
-		memcpy(body->text, text, len + 1);
+		body->fd = body_memfd(text, len);
+		if (body->fd < 0) {
+			body->text = text;
+			text = NULL;
+		}
 		pthread_mutex_lock(&cache->body_lock);
 		shared_release(cache->body);
 		cache->body = body;
@@ -269,7 +333,12 @@ static void shared_render(enum shared_view view_kind)
 		cache->started_ns = started_ns;
 		pthread_mutex_unlock(&cache->body_lock);
 	}
-	free(text);
+	if (text && len > (1u << 20)) {
+		free(text);
+		malloc_trim(0); /* see shared_release */
+	} else {
+		free(text);
+	}
 	snapshot_release(snapshot);
 }
 
@@ -398,9 +467,44 @@ static struct shared_body *shared_get_or_wait(struct MHD_Connection *connection,
 	return NULL;
 }
 
-static enum MHD_Result send_shared(struct MHD_Connection *connection, struct render_wait *wait,
+/* A response that sends the body; the caller's reference goes with it. */
+static struct MHD_Response *shared_response(struct request *request, struct shared_body *body)
+{
+	struct MHD_Response *response = NULL;
+	char *copy;
+	int fd = -1;
+
+	if (body->fd < 0)
+		return MHD_create_response_from_buffer_with_free_callback_cls(body->len, body->text,
+									      shared_release, body);
+	/* MHD closes the descriptor it is given with the response: each response has its own. */
+	if (atomic_fetch_add(&body_fds_open, 1) < HTTP_BODY_FDS_MAX)
+		fd = fcntl(body->fd, F_DUPFD_CLOEXEC, 0);
+	if (fd >= 0) {
+		response = MHD_create_response_from_fd64(body->len, fd);
+		if (!response)
+			close(fd);
+	}
+	if (response) {
+		request->holds_body_fd = true;
+	} else {
+		atomic_fetch_sub(&body_fds_open, 1);
+		/* At the limit, or out of descriptors: this reader gets a copy. */
+		copy = body_copy(body);
+		response = copy ? MHD_create_response_from_buffer(body->len, copy,
+								  MHD_RESPMEM_MUST_FREE)
+				: NULL;
+		if (!response)
+			free(copy);
+	}
+	shared_release(body);
+	return response;
+}
+
+static enum MHD_Result send_shared(struct MHD_Connection *connection, struct request *request,
 				   enum shared_view view_kind, const char *type)
 {
+	struct render_wait *wait = &request->wait;
 	const char *if_none_match;
 	struct MHD_Response *response;
 	struct shared_body *body;
@@ -431,12 +535,9 @@ static enum MHD_Result send_shared(struct MHD_Connection *connection, struct ren
 		MHD_destroy_response(response);
 		return ret;
 	}
-	response = MHD_create_response_from_buffer_with_free_callback_cls(body->len, body->text,
-									  shared_release, body);
-	if (!response) {
-		shared_release(body);
+	response = shared_response(request, body);
+	if (!response)
 		return MHD_NO;
-	}
 	MHD_add_response_header(response, MHD_HTTP_HEADER_ETAG, etag);
 	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	/* Revalidate every time (the verdicts move), but a 304 costs nothing. */
@@ -448,7 +549,7 @@ static enum MHD_Result send_shared(struct MHD_Connection *connection, struct ren
 
 static enum MHD_Result get_metrics(struct MHD_Connection *connection, struct request *request)
 {
-	return send_shared(connection, &request->wait, SHARED_METRICS,
+	return send_shared(connection, request, SHARED_METRICS,
 			   "text/plain; version=0.0.4; charset=utf-8");
 }
 
@@ -1005,11 +1106,15 @@ static enum MHD_Result get_dashboard(struct MHD_Connection *connection)
 {
 	struct shared_body *host = shared_get(SHARED_HOST);
 	struct shared_body *workers = host ? shared_get(SHARED_WORKERS) : NULL;
+	char *host_text = host ? body_copy(host) : NULL;
+	char *workers_text = workers ? body_copy(workers) : NULL;
 	char *page = NULL;
 	size_t len = 0;
 
-	if (host && workers)
-		page = dashboard_page(host->text, host->len, workers->text, workers->len, &len);
+	if (host_text && workers_text)
+		page = dashboard_page(host_text, host->len, workers_text, workers->len, &len);
+	free(host_text);
+	free(workers_text);
 	shared_release(host);
 	shared_release(workers);
 	(void)len;
@@ -1033,10 +1138,10 @@ static enum MHD_Result get_view(struct MHD_Connection *connection, struct reques
 	    !MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "health") &&
 	    !MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "limit")) {
 		if (!strcmp(url, "/api/v1/host"))
-			return send_shared(connection, &request->wait, SHARED_HOST,
+			return send_shared(connection, request, SHARED_HOST,
 					   "application/json");
 		if (!strcmp(url, ROUTE_WORKERS_PATH))
-			return send_shared(connection, &request->wait, SHARED_WORKERS,
+			return send_shared(connection, request, SHARED_WORKERS,
 					   "application/json");
 	}
 	snapshot = snapshot_acquire();
@@ -1164,6 +1269,8 @@ static void request_completed(void *cls, struct MHD_Connection *connection, void
 	(void)cls, (void)code;
 	set_deadline(connection, false); /* the next request on this connection has its own */
 	if (request) {
+		if (request->holds_body_fd)
+			atomic_fetch_sub(&body_fds_open, 1);
 		free(request->body);
 		free(request);
 		*con_cls = NULL;

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The HTTP API on libmicrohttpd: routes, request limits, authority and responses. Reads are
- * rendered from the published snapshot on the request's own thread; writes become commands for
+ * The HTTP API on libmicrohttpd: routes, request limits, authority and responses. Reads come
+ * from the published snapshot: small ones on the request's own thread, the fleet-sized views
+ * from one renderer thread, shared by every reader and sent from a sealed memfd with
+ * sendfile(); writes become commands for
  * the event loop (cmdq), and only with authority: over TCP a bearer token from
  * --api-token-file, over the control socket (--api-socket) the caller's kernel-verified uid
  * (root) or group (--api-group). Owns both listening sockets, so an occupied port or path is
@@ -23,6 +25,7 @@
 #define HTTP_THREADS	    4
 #define HTTP_RENDERER_NICE  5  /* the thread that renders fleet-sized views */
 #define HTTP_SNDBUF_BYTES   (256 * 1024) /* per connection: bounds one send's copy */
+#define HTTP_BODY_FDS_MAX   64 /* view bodies sent from their memfd at once; then copies */
 #define HTTP_TOKEN_MIN	    16
 #define HTTP_TOKEN_MAX	    4096
 #define HTTP_CONTROL_CONNECTIONS 32

@@ -15,6 +15,7 @@
 #include "events.h"
 #include "feed.h"
 #include "hook.h"
+#include "http.h"
 #include "log.h"
 #include "proc.h"
 #include "loop.h"
@@ -495,7 +496,8 @@ int loop_init(struct loop *loop, const struct opts *opts)
 			       opts->n_watch_comms,
 			       procwatch_pidfd_budget(nofile.rlim_cur, proc_count_open_fds(),
 						      opts->http_connections +
-							      HTTP_CONTROL_CONNECTIONS_RESERVE));
+							      HTTP_CONTROL_CONNECTIONS_RESERVE +
+							      HTTP_BODY_FDS_MAX));
 	}
 	loop->status.attached = true;
 	loop->status.start_mode = probe_start_mode(loop->probe);
