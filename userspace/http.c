@@ -70,7 +70,7 @@ enum shared_view { SHARED_WORKERS, SHARED_HOST, SHARED_METRICS, SHARED__COUNT };
 struct render_wait {
 	struct MHD_Connection *connection;
 	uint64_t arrived_ns, writes; /* when it came, and what it had seen answered */
-	bool waited;		     /* a render ran for it: answer with what there is */
+	unsigned int waited;	     /* views (1 << view) a render ran for: answer with what there is */
 	struct render_wait *next;
 };
 
@@ -343,32 +343,6 @@ static void shared_render(enum shared_view view_kind)
 }
 
 /*
- * The current body of a view, rendered here if need be, with a reference for the caller; NULL
- * before the first snapshot or when out of memory. For callers that must have it now (the
- * dashboard); readers of the views themselves wait without a thread (http_render_wait).
- */
-static struct shared_body *shared_get(enum shared_view view_kind)
-{
-	struct shared_cache *cache = &shared[view_kind];
-	uint64_t arrived_ns = clock_mono_ns(), writes = atomic_load(&writes_answered);
-	struct shared_body *body;
-
-	if (pthread_mutex_trylock(&cache->lock) != 0) {
-		body = shared_cached(view_kind, arrived_ns, writes, true);
-		if (body)
-			return body;
-		pthread_mutex_lock(&cache->lock);
-	}
-	body = shared_cached(view_kind, arrived_ns, writes, false);
-	if (!body) {
-		shared_render(view_kind);
-		body = shared_cached(view_kind, arrived_ns, writes, false);
-	}
-	pthread_mutex_unlock(&cache->lock);
-	return body;
-}
-
-/*
  * The renderer: a reader of a shared view whose body is not new enough suspends its connection
  * and waits here, so that no HTTP thread renders a fleet-sized view. An HTTP thread serves many
  * connections, and one that rendered 10 MB held up every other reader and event stream it
@@ -380,11 +354,11 @@ static pthread_cond_t renderer_wake = PTHREAD_COND_INITIALIZER;
 static struct render_wait *render_waiting[SHARED__COUNT];
 static bool renderer_stopping;
 
-static void renderer_resume(struct render_wait *list)
+static void renderer_resume(struct render_wait *list, int view_kind)
 {
 	for (struct render_wait *wait = list, *next; wait; wait = next) {
 		next = wait->next;
-		wait->waited = true;
+		wait->waited |= 1u << view_kind;
 		MHD_resume_connection(wait->connection);
 	}
 }
@@ -418,10 +392,10 @@ static void *renderer(void *arg)
 		shared_render(view_kind);
 		pthread_mutex_unlock(&shared[view_kind].lock);
 		pthread_mutex_lock(&renderer_lock);
-		renderer_resume(list);
+		renderer_resume(list, view_kind);
 	}
 	for (int view_kind = 0; view_kind < SHARED__COUNT; view_kind++) {
-		renderer_resume(render_waiting[view_kind]);
+		renderer_resume(render_waiting[view_kind], view_kind);
 		render_waiting[view_kind] = NULL;
 	}
 	pthread_mutex_unlock(&renderer_lock);
@@ -450,7 +424,7 @@ static struct shared_body *shared_get_or_wait(struct MHD_Connection *connection,
 	if (!rendering)
 		pthread_mutex_unlock(&shared[view_kind].lock);
 	body = shared_cached(view_kind, wait->arrived_ns, wait->writes, rendering);
-	if (body || wait->waited)
+	if (body || (wait->waited & (1u << view_kind)))
 		return body;
 	pthread_mutex_lock(&renderer_lock);
 	if (renderer_stopping) {
@@ -1101,16 +1075,30 @@ static bool view_from_query(struct MHD_Connection *connection, const struct snap
 }
 
 /* The page with the shared host and workers bodies inline; the bare page before the first
- * snapshot (it then fetches them itself). */
-static enum MHD_Result get_dashboard(struct MHD_Connection *connection)
+ * snapshot (it then fetches them itself). Its bodies are waited for like any reader's: no HTTP
+ * thread renders a fleet-sized view for it. */
+static enum MHD_Result get_dashboard(struct MHD_Connection *connection, struct request *request)
 {
-	struct shared_body *host = shared_get(SHARED_HOST);
-	struct shared_body *workers = host ? shared_get(SHARED_WORKERS) : NULL;
-	char *host_text = host ? body_copy(host) : NULL;
-	char *workers_text = workers ? body_copy(workers) : NULL;
-	char *page = NULL;
+	struct shared_body *host, *workers = NULL;
+	char *host_text = NULL, *workers_text = NULL, *page = NULL;
+	bool suspended;
 	size_t len = 0;
 
+	host = shared_get_or_wait(connection, &request->wait, SHARED_HOST, &suspended);
+	if (suspended)
+		return MHD_YES; /* called again once the renderer resumes it */
+	if (host) {
+		workers = shared_get_or_wait(connection, &request->wait, SHARED_WORKERS,
+					     &suspended);
+		if (suspended) {
+			shared_release(host);
+			return MHD_YES;
+		}
+	}
+	if (host && workers) {
+		host_text = body_copy(host);
+		workers_text = body_copy(workers);
+	}
 	if (host_text && workers_text)
 		page = dashboard_page(host_text, host->len, workers_text, workers->len, &len);
 	free(host_text);
@@ -1255,7 +1243,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, cons
 		break;
 	case ROUTE_DASHBOARD:
 		if (is_get)
-			return get_dashboard(connection);
+			return get_dashboard(connection, request);
 		break;
 	}
 	return send_error(connection, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed here");

@@ -218,3 +218,49 @@ sleep 0.5
 restartable || echo "FAIL: hardening/restartable_restart"
 check "hardening/snippet_survives_restart" wait_jq "$R/api/v1/workers/actor-1" .state working 5
 check "hardening/c_client_survives_restart" wait_jq "$R/api/v1/workers/honest" .state working 5
+
+# --- view bodies: readers that stall hold at most HTTP_BODY_FDS_MAX (64) memfd descriptors; the
+# rest get copies, and every reader gets the whole body
+start_daemon V || echo "FAIL: hardening/views_daemon_start"
+python3 -c '
+import json, sys
+print(json.dumps([{"worker": f"body-{i}"} for i in range(1500)]))' >"$TEST_TMP/views.json"
+curl -s -X POST "$V/api/v1/episodes" --data-binary @"$TEST_TMP/views.json" >/dev/null
+python3 - "${V##*:}" "$V_PID" "$LP_TOKEN" >"$TEST_TMP/views.out" <<'PY'
+import json, os, socket, sys, time
+port, pid, token = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+# 80 readers from two loopback addresses (64 connections per client address at most)
+readers = []
+for i in range(80):
+    s = socket.socket()
+    s.bind((f"127.0.0.{1 + i % 2}", 0))
+    s.connect(("127.0.0.1", port))
+    s.sendall(f"GET /api/v1/workers HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n".encode())
+    readers.append(s)
+time.sleep(1.5)  # none reads: every body larger than the socket buffers stays pending
+held = set()
+for fd in os.listdir(f"/proc/{pid}/fd"):
+    try:
+        if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("/memfd:liveprobe-view"):
+            held.add(fd)
+    except OSError:
+        pass
+print("descriptors", len(held))
+whole = 0
+for s in readers:
+    data = b""
+    while chunk := s.recv(1 << 20):
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    if b"chunked" in head.lower():
+        continue
+    try:
+        whole += len(json.loads(body)["workers"]) == 1500
+    except ValueError:
+        pass
+print("whole", whole)
+PY
+echo "    80 stalled readers of a $(curl -s -o /dev/null -w '%{size_download}' "$V/api/v1/workers")-byte list: $(tr '\n' ' ' <"$TEST_TMP/views.out")"
+check "hardening/view_descriptors_bounded" test "$(awk '/^descriptors/ {print $2}' "$TEST_TMP/views.out")" -le 67
+check "hardening/view_descriptors_used" test "$(awk '/^descriptors/ {print $2}' "$TEST_TMP/views.out")" -ge 32
+check "hardening/view_bodies_whole" test "$(awk '/^whole/ {print $2}' "$TEST_TMP/views.out")" = 80
