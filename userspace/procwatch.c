@@ -414,6 +414,14 @@ void procwatch_reconcile(struct procwatch *watch, struct fleet *fleet, uint64_t 
 		proc_for_each_with_comm(watch->comms[i], adopt_running, &scan);
 }
 
+static bool child_exits(const struct state_worker *saved)
+{
+	for (int state = 0; state < WS__COUNT; state++)
+		if (saved->child_exits_by_class[state])
+			return true;
+	return false;
+}
+
 struct worker *procwatch_restore(struct procwatch *watch, struct fleet *fleet,
 				 const struct state_worker *saved, uint64_t now_ns)
 {
@@ -438,7 +446,7 @@ struct worker *procwatch_restore(struct procwatch *watch, struct fleet *fleet,
 	worker->expects_output_set = saved->expects_output_set;
 	worker->restarts_total = saved->restarts_total;
 	memcpy(worker->exits_by_class, saved->exits_by_class, sizeof(worker->exits_by_class));
-	if (saved->has_last_exit || saved->crashloop_left_s > 0) {
+	if (saved->has_last_exit || saved->crashloop_left_s > 0 || child_exits(saved)) {
 		struct worker_extras *extras = fleet_extras_edit(fleet, worker);
 
 		if (!extras) {
@@ -446,6 +454,8 @@ struct worker *procwatch_restore(struct procwatch *watch, struct fleet *fleet,
 			log_error("state: out of memory restoring worker %s", saved->name);
 			return NULL;
 		}
+		memcpy(extras->child_exits_by_class, saved->child_exits_by_class,
+		       sizeof(extras->child_exits_by_class));
 		extras->has_last_exit = saved->has_last_exit;
 		extras->last_exit = saved->last_exit;
 		extras->last_exit_state = saved->last_exit_state;

@@ -66,6 +66,18 @@ static json_object *exit_json(const struct worker_exit *exit)
 	return obj;
 }
 
+/* {"crashed": 2, ...}: the exit classes a worker's (or a cgroup's children's) exits fell in. */
+static json_object *exit_counts_json(const uint32_t counts[WS__COUNT])
+{
+	json_object *obj = json_object_new_object();
+
+	for (int state = 0; state < WS__COUNT; state++)
+		if (fleet_state_is_exit_class(state) && counts[state])
+			json_object_object_add(obj, fleet_state_name(state),
+					       json_object_new_uint64(counts[state]));
+	return obj;
+}
+
 static json_object *worker_json(const struct worker *worker,
 				const struct sockwatch_binding *bindings, size_t n_bindings)
 {
@@ -97,16 +109,10 @@ static json_object *worker_json(const struct worker *worker,
 			       json_object_new_boolean(worker->expects_output_set));
 	json_object_object_add(obj, "restarts_total",
 			       json_object_new_uint64(worker->restarts_total));
-	{
-		json_object *classes = json_object_new_object();
-
-		for (int state = 0; state < WS__COUNT; state++)
-			if (fleet_state_is_exit_class(state) && worker->exits_by_class[state])
-				json_object_object_add(
-					classes, fleet_state_name(state),
-					json_object_new_uint64(worker->exits_by_class[state]));
-		json_object_object_add(obj, "exits_by_class", classes);
-	}
+	json_object_object_add(obj, "exits_by_class", exit_counts_json(worker->exits_by_class));
+	if (worker->origin == ORIGIN_CGROUP)
+		json_object_object_add(obj, "child_exits_by_class",
+				       exit_counts_json(fleet_extras(worker)->child_exits_by_class));
 	if (fleet_extras(worker)->has_last_exit) {
 		json_object_object_add(obj, "last_exit", exit_json(&fleet_extras(worker)->last_exit));
 		json_object_object_add(
@@ -257,9 +263,25 @@ static void read_exit(json_object *obj, struct worker_exit *exit)
 }
 
 /* Unknown fields are ignored and missing ones default, as in every other protocol here. */
+/* The counts under key, where they are exit classes and fit; anything else is left at 0. */
+static void read_exit_counts(json_object *obj, const char *key, uint32_t counts[WS__COUNT])
+{
+	json_object *classes;
+
+	if (!json_object_object_get_ex(obj, key, &classes) ||
+	    !json_object_is_type(classes, json_type_object))
+		return;
+	for (int state = 0; state < WS__COUNT; state++) {
+		int64_t count = get_int(classes, fleet_state_name(state));
+
+		if (fleet_state_is_exit_class(state) && count > 0 && count <= UINT32_MAX)
+			counts[state] = count;
+	}
+}
+
 static bool read_worker(json_object *obj, struct state_worker *saved)
 {
-	json_object *exit, *peers, *classes;
+	json_object *exit, *peers;
 	int origin, state, authority;
 	int64_t owner;
 
@@ -300,15 +322,9 @@ static bool read_worker(json_object *obj, struct state_worker *saved)
 	saved->expects_output_set = get_bool(obj, "expects_output_set");
 	if (get_int(obj, "restarts_total") > 0 && get_int(obj, "restarts_total") <= UINT32_MAX)
 		saved->restarts_total = get_int(obj, "restarts_total");
-	if (json_object_object_get_ex(obj, "exits_by_class", &classes) &&
-	    json_object_is_type(classes, json_type_object)) {
-		for (int state = 0; state < WS__COUNT; state++) {
-			int64_t count = get_int(classes, fleet_state_name(state));
-
-			if (fleet_state_is_exit_class(state) && count > 0 && count <= UINT32_MAX)
-				saved->exits_by_class[state] = count;
-		}
-	}
+	read_exit_counts(obj, "exits_by_class", saved->exits_by_class);
+	if (saved->origin == ORIGIN_CGROUP)
+		read_exit_counts(obj, "child_exits_by_class", saved->child_exits_by_class);
 	if (json_object_object_get_ex(obj, "last_exit", &exit) &&
 	    json_object_is_type(exit, json_type_object)) {
 		int last_state = fleet_state_from_name(get_string(obj, "last_exit_state"));

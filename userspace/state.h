@@ -52,6 +52,7 @@ struct state_worker {
 	bool expects_output, expects_output_set;
 	uint32_t restarts_total;
 	uint32_t exits_by_class[WS__COUNT];
+	uint32_t child_exits_by_class[WS__COUNT]; /* a cgroup worker's: how its processes ended */
 	bool has_last_exit;
 	enum worker_state last_exit_state;
 	struct worker_exit last_exit;

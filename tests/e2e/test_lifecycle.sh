@@ -195,6 +195,14 @@ CG_MAIN2=$!
 PIDS_TO_KILL+=("$CG_MAIN2")
 check "cgroup/new_main_is_a_restart" wait_jq "$C_W" .restarts_total 1 3
 check "cgroup/new_main_watched" wait_jq "$C_W" '"\(.state) \(.pid)"' "running $CG_MAIN2" 3
+# the children's exit counts are facts of the worker: a restarted daemon still has them
+children=$(curl -s "$C_W" | jq -c .child_exits_by_class)
+kill -TERM "$C_PID"
+wait "$C_PID" 2>/dev/null
+start_daemon C2 --watch-cgroup "$CG_NAME" --state-dir "$TEST_TMP/e2e-$$-${C##*:}-state" ||
+	echo "FAIL: lifecycle/start_c2"
+echo "    children's exits before the restart: $children"
+check "cgroup/children_counted_after_restart" wait_jq "$C2/api/v1/workers/$CG_NAME" ".child_exits_by_class | tojson" "$children" 3
 
 # --- a forgotten cgroup worker comes back with the next process in its cgroup: the watch stays
 start_daemon E --watch-cgroup "$CG_NAME" --forget-after 1 || echo "FAIL: lifecycle/start_e"
