@@ -18,6 +18,12 @@ build=(make clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-de
 	libcurl4-openssl-dev libseccomp-dev libcap-dev pkg-config help2man)
 test=(libclang-rt-14-dev nftables util-linux passwd libbpf-tools
 	prometheus prometheus-alertmanager chromium wrk)
+# The dashboard tests drive Chromium from Node (playwright-core, which they fetch with npm).
+# Debian's nodejs and npm, unless a node and an npm are already installed some other way: those
+# packages would conflict with them.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	test+=(nodejs npm)
+fi
 
 list=false
 sets=()
