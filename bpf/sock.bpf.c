@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Connection path: which TCP connections are worker connections (lp_ports: a local or remote
+ * Connection path: which TCP connections are worker connections (lp_portmask: a local or remote
  * port is watched, and the socket is in the watched network namespace), what the kernel knows
  * about each of them (lp_conns, keyed by socket cookie: state changes, resets both ways, the
  * socket error, retransmissions) and, when asked, kernel-enforced keepalive on them (a cgroup
@@ -41,13 +41,26 @@ const volatile __s32 keepalive_idle_s = 0;
 const volatile __s32 keepalive_intvl_s = 0;
 const volatile __s32 keepalive_cnt = 0;
 
-/* Watched ports, host byte order; the value is unused. Filled by the daemon before attach. */
+/* Watched ports, host byte order; the value is unused. Filled by the daemon before attach.
+ * The list a reader sees (bpftool, --dump-maps); the programs test lp_portmask. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 64);
 	__type(key, __u16);
 	__type(value, __u32);
 } lp_ports SEC(".maps");
+
+/*
+ * The same ports as a bitmap, bit (port % 64) of word (port / 64): the test every TCP state
+ * change on the host pays. An array lookup is inlined into a few instructions, where a hash
+ * lookup hashes the key and walks a bucket, twice per call.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LP_PORTMASK_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} lp_portmask SEC(".maps");
 
 /* Size is set by the daemon before load (--max-connections). */
 struct {
@@ -59,7 +72,10 @@ struct {
 
 static __always_inline bool port_watched(__u16 port)
 {
-	return bpf_map_lookup_elem(&lp_ports, &port) != NULL;
+	__u32 word = port / 64;
+	__u64 *bits = bpf_map_lookup_elem(&lp_portmask, &word);
+
+	return bits && (*bits & (1ULL << (port % 64)));
 }
 
 /* Read-only view of a kernel object as another BTF type (6.2+); loads stay direct loads. */

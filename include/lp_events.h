@@ -15,6 +15,8 @@
  * it whenever a map's key or value changes in a way that appending a field does not cover.
  */
 #define LP_LAYOUT_VERSION 1
+/* lp_portmask: one bit per TCP port, 64 ports per __u64 word. */
+#define LP_PORTMASK_WORDS (65536 / 64)
 /* lp_pidmask: a LP_PIDMASK_BITS-bit count per tgid, LP_PIDMASK_PER_WORD of them per __u64. */
 #define LP_PIDMASK_BITS	    4
 #define LP_PIDMASK_PER_WORD 16

@@ -449,9 +449,12 @@ static int insert_comms(struct probe *probe, const struct probe_config *config)
 	return 0;
 }
 
+/* The watched ports into lp_ports (the list readers see) and lp_portmask (what programs test). */
 static int insert_ports(struct probe *probe, const struct probe_config *config)
 {
 	int fd = bpf_map__fd(probe->skel->maps.lp_ports);
+	int mask_fd = bpf_map__fd(probe->skel->maps.lp_portmask);
+	__u64 mask[LP_PORTMASK_WORDS] = {};
 	__u32 enabled = 1;
 
 	for (int i = 0; i < config->n_ports; i++) {
@@ -459,6 +462,14 @@ static int insert_ports(struct probe *probe, const struct probe_config *config)
 
 		if (bpf_map_update_elem(fd, &port, &enabled, BPF_ANY)) {
 			log_error("cannot add port %u to lp_ports: %s", port, strerror(errno));
+			return -errno;
+		}
+		mask[port / 64] |= 1ULL << (port % 64);
+	}
+	/* Every word, so that a taken-over mask keeps none of the previous daemon's ports. */
+	for (__u32 word = 0; word < LP_PORTMASK_WORDS; word++) {
+		if (bpf_map_update_elem(mask_fd, &word, &mask[word], BPF_ANY)) {
+			log_error("cannot write lp_portmask: %s", strerror(errno));
 			return -errno;
 		}
 	}
