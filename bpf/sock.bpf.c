@@ -4,9 +4,10 @@
  * port is watched, and the socket is in the watched network namespace), what the kernel knows
  * about each of them (lp_conns, keyed by socket cookie: state changes, resets both ways, the
  * socket error, retransmissions) and, when asked, kernel-enforced keepalive on them (a cgroup
- * sockops program). Every program tests the port map before any other work, so the host's other
- * connections cost two hash lookups and never reach the ring buffer. The facts are written into
- * lp_conns before the event is sent, so the daemon can recover them after a ring-buffer drop.
+ * sockops program). Every program tests the port bitmap before any other work, so the host's
+ * other connections cost two array loads and never reach the ring buffer. The facts are written
+ * into lp_conns before any event is sent, so the daemon can recover them after a ring-buffer
+ * drop; only what the daemon must act on at once is sent (state_is_news).
  * Most of these tracepoints run in softirq context: the current task is not the socket's owner,
  * so an owner is recorded only on the connect() path, where it is.
  */

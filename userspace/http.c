@@ -448,9 +448,13 @@ static struct MHD_Response *shared_response(struct request *request, struct shar
 	char *copy;
 	int fd = -1;
 
-	if (body->fd < 0)
-		return MHD_create_response_from_buffer_with_free_callback_cls(body->len, body->text,
-									      shared_release, body);
+	if (body->fd < 0) {
+		response = MHD_create_response_from_buffer_with_free_callback_cls(
+			body->len, body->text, shared_release, body);
+		if (!response)
+			shared_release(body);
+		return response;
+	}
 	/* MHD closes the descriptor it is given with the response: each response has its own. */
 	if (atomic_fetch_add(&body_fds_open, 1) < HTTP_BODY_FDS_MAX)
 		fd = fcntl(body->fd, F_DUPFD_CLOEXEC, 0);

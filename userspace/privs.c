@@ -63,7 +63,7 @@ static const char *const allowed[] = {
 	"chmod", "access", "faccessat", "faccessat2", "umask", "getcwd", "bpf", "pidfd_open",
 	"prctl", "rseq", "set_tid_address", "membarrier", "restart_syscall", "sched_getparam",
 	"sched_getscheduler", "sysinfo", "capget", "getresuid", "getresgid", "mincore",
-	"process_vm_readv", "getrusage", "memfd_create", "sendfile", "memfd_create", "sendfile",
+	"process_vm_readv", "getrusage", "memfd_create", "sendfile",
 #if defined(__SANITIZE_ADDRESS__)
 	/* LeakSanitizer stops the world with a tracer thread at exit. */
 	"ptrace",

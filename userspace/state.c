@@ -262,7 +262,6 @@ static void read_exit(json_object *obj, struct worker_exit *exit)
 	exit->status_known = get_bool(obj, "status_known");
 }
 
-/* Unknown fields are ignored and missing ones default, as in every other protocol here. */
 /* The counts under key, where they are exit classes and fit; anything else is left at 0. */
 static void read_exit_counts(json_object *obj, const char *key, uint32_t counts[WS__COUNT])
 {
@@ -279,6 +278,7 @@ static void read_exit_counts(json_object *obj, const char *key, uint32_t counts[
 	}
 }
 
+/* Unknown fields are ignored and missing ones default, as in every other protocol here. */
 static bool read_worker(json_object *obj, struct state_worker *saved)
 {
 	json_object *exit, *peers;
