@@ -236,13 +236,14 @@ int BPF_PROG(lp_oom_victim, struct task_struct *task, uid_t uid)
 static __always_inline void adopt_if_comm_watched(struct task_struct *task)
 {
 	struct lp_comm_key key = {};
-	struct lp_proc proc = {};
+	struct lp_proc proc;
 	__u32 tgid;
 
 	BPF_CORE_READ_STR_INTO(&key.comm, task, comm);
 	if (!bpf_map_lookup_elem(&lp_comms, &key))
 		return;
 
+	__builtin_memset(&proc, 0, sizeof(proc)); /* after the filter every exec runs */
 	tgid = BPF_CORE_READ(task, tgid);
 	proc.start_ticks = task_start_ticks(task);
 	proc.flags = LP_PROC_ADOPTED;
@@ -258,12 +259,13 @@ static __always_inline void adopt_if_comm_watched(struct task_struct *task)
 static __always_inline void adopt_if_cgroup_watched(struct task_struct *task, __u64 cgroup_id)
 {
 	struct lp_cgroup_watch *watch;
-	struct lp_proc proc = {};
+	struct lp_proc proc;
 	__u32 tgid;
 
 	watch = bpf_map_lookup_elem(&lp_cgroups, &cgroup_id);
 	if (!watch)
 		return;
+	__builtin_memset(&proc, 0, sizeof(proc)); /* after the filter every fork runs */
 	tgid = BPF_CORE_READ(task, tgid);
 	proc.start_ticks = task_start_ticks(task);
 	proc.flags = LP_PROC_CGROUP;

@@ -150,7 +150,7 @@ static __always_inline void fill_addresses(struct lp_conn *conn, const struct so
 static __always_inline struct lp_conn *watched_conn(const struct sock *sk, bool create,
 						    __u64 *cookie)
 {
-	struct lp_conn *conn, fresh = {};
+	struct lp_conn *conn, fresh;
 	__u32 match;
 
 	if (!sk)
@@ -163,6 +163,7 @@ static __always_inline struct lp_conn *watched_conn(const struct sock *sk, bool 
 	if (conn || !create)
 		return conn;
 
+	__builtin_memset(&fresh, 0, sizeof(fresh)); /* here: the filter above runs on every call */
 	fill_addresses(&fresh, sk);
 	fresh.state = sk->__sk_common.skc_state;
 	fresh.old_state = fresh.state;
@@ -257,7 +258,7 @@ static __always_inline void record_state(struct lp_conn *conn, const struct sock
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(lp_tcp_state, const struct sock *sk, int old_state, int new_state)
 {
-	struct lp_conn *conn, fresh = {};
+	struct lp_conn *conn, fresh;
 	__u64 cookie, now;
 	__u32 match;
 
@@ -277,7 +278,9 @@ int BPF_PROG(lp_tcp_state, const struct sock *sk, int old_state, int new_state)
 		/* A socket first seen at its close was not ours while it lived: sock_diag tells. */
 		if (new_state == TCP_CLOSE)
 			return 0;
-		/* First sight: the record is built here and written by one update. */
+		/* First sight: the record is built here and written by one update (and zeroed here,
+		 * not before the filter that every TCP state change on the host runs). */
+		__builtin_memset(&fresh, 0, sizeof(fresh));
 		fresh.flags = match;
 		fresh.netns_cookie = sk->__sk_common.skc_net.net->net_cookie;
 		record_state(&fresh, sk, old_state, new_state, now);
