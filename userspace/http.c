@@ -155,8 +155,8 @@ static enum MHD_Result send_text(struct MHD_Connection *connection, const char *
 /*
  * The fleet-sized views (the worker list, the host, /metrics) are rendered once and shared:
  * concurrent readers cost one render and one copy of the body, held by reference until the
- * last of them is sent. Renders of a view are serialised, so rendering holds one tree under
- * construction per view, whatever the load. A body is reused for the snapshot it was rendered
+ * last of them is sent. One thread renders (the renderer, below), so at most one tree is
+ * under construction, whatever the load. A body is reused for the snapshot it was rendered
  * from (up to HTTP_SHARE_MAX_AGE_NS, as its ages drift), and for newer snapshots only while it
  * is younger than HTTP_SHARE_FRESH_NS and no write was answered since (read-your-writes): under
  * a stream of changes, at most one body per view per HTTP_SHARE_FRESH_NS, however many read.
@@ -178,16 +178,16 @@ struct shared_body {
 };
 
 static struct shared_cache {
-	pthread_mutex_t lock;	   /* serialises renders of this view */
+	_Atomic bool rendering;	   /* the renderer is at work on this view */
 	pthread_mutex_t body_lock; /* guards body, writes: held for a pointer swap or a ref */
 	struct shared_body *body;
 	uint64_t sequence; /* of the snapshot it was rendered from */
 	uint64_t writes;   /* writes_answered when it was rendered */
 	uint64_t started_ns; /* when its render began */
 } shared[SHARED__COUNT] = {
-	{.lock = PTHREAD_MUTEX_INITIALIZER, .body_lock = PTHREAD_MUTEX_INITIALIZER},
-	{.lock = PTHREAD_MUTEX_INITIALIZER, .body_lock = PTHREAD_MUTEX_INITIALIZER},
-	{.lock = PTHREAD_MUTEX_INITIALIZER, .body_lock = PTHREAD_MUTEX_INITIALIZER},
+	{.body_lock = PTHREAD_MUTEX_INITIALIZER},
+	{.body_lock = PTHREAD_MUTEX_INITIALIZER},
+	{.body_lock = PTHREAD_MUTEX_INITIALIZER},
 };
 
 static void shared_release(void *cls)
@@ -299,7 +299,7 @@ static struct shared_body *shared_cached(enum shared_view view_kind, uint64_t ar
 	return body;
 }
 
-/* Renders the view from the current snapshot into the cache; the caller holds cache->lock. */
+/* Renders the view from the current snapshot into the cache: on the renderer's thread only. */
 static void shared_render(enum shared_view view_kind)
 {
 	struct shared_cache *cache = &shared[view_kind];
@@ -388,9 +388,9 @@ static void *renderer(void *arg)
 		next = (view_kind + 1) % SHARED__COUNT;
 		render_waiting[view_kind] = NULL;
 		pthread_mutex_unlock(&renderer_lock);
-		pthread_mutex_lock(&shared[view_kind].lock);
+		atomic_store(&shared[view_kind].rendering, true);
 		shared_render(view_kind);
-		pthread_mutex_unlock(&shared[view_kind].lock);
+		atomic_store(&shared[view_kind].rendering, false);
 		pthread_mutex_lock(&renderer_lock);
 		renderer_resume(list, view_kind);
 	}
@@ -413,17 +413,14 @@ static struct shared_body *shared_get_or_wait(struct MHD_Connection *connection,
 					      bool *suspended)
 {
 	struct shared_body *body;
-	bool rendering;
 
 	*suspended = false;
 	if (!wait->arrived_ns) {
 		wait->arrived_ns = clock_mono_ns();
 		wait->writes = atomic_load(&writes_answered);
 	}
-	rendering = pthread_mutex_trylock(&shared[view_kind].lock) != 0;
-	if (!rendering)
-		pthread_mutex_unlock(&shared[view_kind].lock);
-	body = shared_cached(view_kind, wait->arrived_ns, wait->writes, rendering);
+	body = shared_cached(view_kind, wait->arrived_ns, wait->writes,
+			     atomic_load(&shared[view_kind].rendering));
 	if (body || (wait->waited & (1u << view_kind)))
 		return body;
 	pthread_mutex_lock(&renderer_lock);
@@ -621,9 +618,9 @@ static void cut_late_requests(void)
 
 /*
  * Server-Sent Events on a thread pool: a stream with nothing to send suspends its connection
- * (it costs no thread while it waits), and the watchman thread resumes every waiting stream
- * when a transition is published, and once a second so that a client that hung up is noticed
- * and a keep-alive goes out. The suspend decision and the resume pass hold sse_lock, and the
+ * (it costs no thread while it waits). A transition resumes every waiting stream on the
+ * publisher's thread (events_set_listener), and the watchman does once a second, so that a
+ * client that hung up is noticed and a keep-alive goes out. The suspend decision and the resume pass hold sse_lock, and the
  * stream looks at the newest id under it, so no transition can slip in between unnoticed.
  */
 struct sse_client {
@@ -680,7 +677,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 				MHD_suspend_connection(client->connection);
 			}
 			pthread_mutex_unlock(&sse_lock);
-			return 0; /* resumed by the watchman */
+			return 0; /* resumed by the next transition or the watchman */
 		}
 		client->pending_off = 0;
 		client->last_sent_ns = clock_mono_ns();
@@ -1433,25 +1430,31 @@ static int start_listener(struct http_server *server, struct http_listener *list
 	return listener->daemon ? 0 : -EIO;
 }
 
-/* Resumes event streams when a transition is published (and once a second), cuts late
- * requests. */
+/* Wakes the watchman early: the server is stopping. */
+static pthread_mutex_t watchman_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t watchman_wake = PTHREAD_COND_INITIALIZER;
+
+/* Once a second: event streams are resumed (a keep-alive, a client that hung up) and late
+ * requests cut. Transitions resume the streams themselves. */
 static void *watchman(void *arg)
 {
 	struct http_server *server = arg;
-	uint64_t seen = events_last_id();
 
+	pthread_mutex_lock(&watchman_lock);
 	while (!atomic_load(&server->stopping)) {
-		struct events_entry entry;
+		struct timespec deadline;
 
-		int got = events_next(seen, &entry, 1000);
-
-		if (got > 0)
-			seen = events_last_id();
-		else if (got < 0)
-			usleep(100000); /* the log stopped: the daemon is stopping */
+		clock_gettime(CLOCK_MONOTONIC, &deadline);
+		deadline.tv_sec++;
+		pthread_cond_clockwait(&watchman_wake, &watchman_lock, CLOCK_MONOTONIC, &deadline);
+		if (atomic_load(&server->stopping))
+			break;
+		pthread_mutex_unlock(&watchman_lock);
 		sse_resume_all();
 		cut_late_requests();
+		pthread_mutex_lock(&watchman_lock);
 	}
+	pthread_mutex_unlock(&watchman_lock);
 	return NULL;
 }
 
@@ -1543,6 +1546,9 @@ void http_stop(struct http_server *server)
 		return;
 	/* Suspended streams must be resumed to end before their daemon stops. */
 	atomic_store(&server->stopping, true);
+	pthread_mutex_lock(&watchman_lock);
+	pthread_cond_signal(&watchman_wake);
+	pthread_mutex_unlock(&watchman_lock);
 	events_set_listener(NULL);
 	pthread_mutex_lock(&sse_lock);
 	sse_stopping = true;
@@ -1562,10 +1568,10 @@ void http_stop(struct http_server *server)
 	if (server->control_path[0])
 		unlink(server->control_path);
 	for (int view = 0; view < SHARED__COUNT; view++) {
-		pthread_mutex_lock(&shared[view].lock);
+		pthread_mutex_lock(&shared[view].body_lock);
 		shared_release(shared[view].body);
 		shared[view].body = NULL;
-		pthread_mutex_unlock(&shared[view].lock);
+		pthread_mutex_unlock(&shared[view].body_lock);
 	}
 	explicit_bzero(server->token, sizeof(server->token));
 	free(server);
