@@ -219,12 +219,25 @@ int cgwatch_start(struct cgwatch *watch, struct probe *probe, struct procwatch *
 	return 0;
 }
 
-struct worker *cgwatch_worker_of(struct cgwatch *watch, struct fleet *fleet, pid_t pid)
+struct worker *cgwatch_worker_of(struct cgwatch *watch, struct fleet *fleet, pid_t pid, int pidfd)
 {
 	char path[64], line[600], dir[1200];
 	struct worker *worker = NULL;
+	uint64_t id;
 	FILE *file;
+	int err;
 
+	if (pidfd >= 0) {
+		err = proc_pidfd_cgroup_id(pidfd, &id);
+		if (!err) {
+			for (int i = 0; i < watch->n_groups; i++)
+				if (watch->groups[i].id == id)
+					return fleet_find_id(fleet, watch->groups[i].worker_id);
+			return NULL;
+		}
+		if (err != -ENOTTY && err != -EINVAL)
+			return NULL;
+	}
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
 	file = fopen(path, "re");
 	if (!file)

@@ -45,8 +45,11 @@ int cgwatch_start(struct cgwatch *watch, struct probe *probe, struct procwatch *
  * false when it is procwatch's (a main process, or not ours). */
 bool cgwatch_on_event(struct cgwatch *watch, struct procwatch *procs, struct fleet *fleet,
 		      const struct lp_proc_event *event, uint64_t now_ns);
-/* The worker of the watched cgroup pid is in (from /proc/PID/cgroup), or NULL. */
-struct worker *cgwatch_worker_of(struct cgwatch *watch, struct fleet *fleet, pid_t pid);
+/*
+ * The worker of the watched cgroup the process is (or died) in, or NULL. From its pidfd when
+ * pidfd >= 0 (pid reuse and an early exit cannot fool it), else from /proc/PID/cgroup.
+ */
+struct worker *cgwatch_worker_of(struct cgwatch *watch, struct fleet *fleet, pid_t pid, int pidfd);
 /* Resolves a --watch-cgroup PATH or --watch-unit NAME under the cgroup2 mount into dir;
  * 0, or -errno with why in err. Pure file-system reads, for the tests too. */
 int cgwatch_resolve(const char *mount, const char *given, bool unit, char *dir, size_t dir_len,

@@ -203,11 +203,13 @@ void feed_apply(struct fleet *fleet, struct procwatch *procs, struct sockwatch *
 		worker = fleet_find(fleet, report->worker);
 	else if (pid)
 		worker = fleet_find_live_pid(fleet, pid); /* sd_notify names it by its sender */
-	/* A process of a watched cgroup: the /proc read only when nothing else decided. */
+	/* A process of a watched cgroup: its cgroup is looked up only when nothing else decided. */
 	if (sender->via == INGEST_UNIX && sender->pid > 0 && cgroups->n_groups &&
+	    !sender->pidfd_lost &&
 	    (worker ? worker->origin == ORIGIN_CGROUP && !may_speak_for(sender, worker)
 		    : report->kind == REPORT_NOTIFY && !report->worker[0])) {
-		struct worker *group = cgwatch_worker_of(cgroups, fleet, sender->pid);
+		struct worker *group = cgwatch_worker_of(cgroups, fleet, sender->pid,
+							 sender->has_pidfd ? sender->pidfd : -1);
 
 		if (group && (!worker || group == worker)) {
 			worker = group;

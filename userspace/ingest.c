@@ -19,6 +19,14 @@
 
 #define RCVBUF_BYTES (4 << 20)
 
+/* Linux 6.5 (SO_PASSPIDFD, SCM_PIDFD); bookworm's headers are older. */
+#ifndef SO_PASSPIDFD
+#define SO_PASSPIDFD 76
+#endif
+#ifndef SCM_PIDFD
+#define SCM_PIDFD 0x04
+#endif
+
 /*
  * A Unix datagram socket queues at most net.unix.max_dgram_qlen datagrams (10 by default)
  * whatever its buffer, so ordinary load makes honest non-blocking reporters drop. Raise it
@@ -184,6 +192,22 @@ int ingest_open(struct ingest *ingest, const char *path, const char *group, cons
 	return err;
 }
 
+bool ingest_want_pidfds(struct ingest *ingest)
+{
+	int one = 1;
+
+	if (ingest->unix_fd < 0)
+		return false;
+	if (setsockopt(ingest->unix_fd, SOL_SOCKET, SO_PASSPIDFD, &one, sizeof(one))) {
+		log_warn("--ingest %s: no sender pidfds (%s): a process of a watched cgroup that "
+			 "exits right after its report may not be known as the cgroup's",
+			 ingest->path, strerror(errno));
+		return false;
+	}
+	ingest->pidfds = true;
+	return true;
+}
+
 void ingest_close(struct ingest *ingest)
 {
 	if (ingest->unix_fd >= 0)
@@ -213,11 +237,56 @@ static void dispatch_report(void *ctx, const struct report *report)
 	dispatch->fn(dispatch->ctx, report, &dispatch->sender);
 }
 
+/* The sender's credentials and pidfd; any descriptor it passed itself is closed unread. */
+static void read_sender(struct msghdr *msg, bool want_pidfd, struct ingest_sender *sender)
+{
+	sender->pid = 0;
+	sender->uid = INGEST_NO_UID;
+	sender->admin = false;
+	sender->has_pidfd = false;
+	for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(msg); cmsg; cmsg = CMSG_NXTHDR(msg, cmsg)) {
+		if (cmsg->cmsg_level != SOL_SOCKET)
+			continue;
+		if (cmsg->cmsg_type == SCM_CREDENTIALS &&
+		    cmsg->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+			struct ucred cred;
+
+			memcpy(&cred, CMSG_DATA(cmsg), sizeof(cred));
+			sender->pid = cred.pid;
+			sender->uid = cred.uid;
+			sender->admin = cred.uid == 0;
+		} else if (cmsg->cmsg_type == SCM_PIDFD && cmsg->cmsg_len >= CMSG_LEN(sizeof(int))) {
+			int pidfd;
+
+			/* A negative value is the kernel's error in making one. */
+			memcpy(&pidfd, CMSG_DATA(cmsg), sizeof(pidfd));
+			if (pidfd >= 0) {
+				if (sender->has_pidfd)
+					close(sender->pidfd);
+				sender->pidfd = pidfd;
+				sender->has_pidfd = true;
+			}
+		} else if (cmsg->cmsg_type == SCM_RIGHTS && cmsg->cmsg_len > CMSG_LEN(0)) {
+			size_t n = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+			for (size_t i = 0; i < n; i++) {
+				int passed;
+
+				memcpy(&passed, CMSG_DATA(cmsg) + i * sizeof(int), sizeof(passed));
+				close(passed);
+			}
+		}
+	}
+	sender->pidfd_lost = want_pidfd && !sender->has_pidfd;
+}
+
 int ingest_drain(struct ingest *ingest, int fd, ingest_fn fn, ingest_between_fn between,
 		 void *ctx)
 {
+	/* Room for the credentials and a pidfd, no more: what a sender attaches itself
+	 * (SCM_RIGHTS) mostly does not fit, and what does is closed below. */
 	union {
-		char buf[CMSG_SPACE(sizeof(struct ucred))];
+		char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} control[INGEST_BATCH];
 	struct mmsghdr messages[INGEST_BATCH];
@@ -242,7 +311,7 @@ int ingest_drain(struct ingest *ingest, int fd, ingest_fn fn, ingest_between_fn 
 			messages[i].msg_hdr.msg_control = control[i].buf;
 			messages[i].msg_hdr.msg_controllen = sizeof(control[i].buf);
 		}
-		n = recvmmsg(fd, messages, INGEST_BATCH, MSG_DONTWAIT, NULL);
+		n = recvmmsg(fd, messages, INGEST_BATCH, MSG_DONTWAIT | MSG_CMSG_CLOEXEC, NULL);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -250,31 +319,18 @@ int ingest_drain(struct ingest *ingest, int fd, ingest_fn fn, ingest_between_fn 
 		}
 		for (int i = 0; i < n; i++) {
 			struct msghdr *msg = &messages[i].msg_hdr;
-			struct cmsghdr *cmsg;
 
 			ingest->stats.datagrams++;
-			if (msg->msg_flags & MSG_TRUNC) {
+			read_sender(msg, ingest->pidfds, &dispatch.sender);
+			if (msg->msg_flags & MSG_TRUNC)
 				ingest->stats.dropped[REPORT_ERR_TRUNCATED]++;
-				continue;
-			}
-			dispatch.sender.pid = 0;
-			dispatch.sender.uid = INGEST_NO_UID;
-			dispatch.sender.admin = false;
-			for (cmsg = CMSG_FIRSTHDR(msg); cmsg; cmsg = CMSG_NXTHDR(msg, cmsg)) {
-				if (cmsg->cmsg_level == SOL_SOCKET &&
-				    cmsg->cmsg_type == SCM_CREDENTIALS &&
-				    cmsg->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
-					struct ucred cred;
-
-					memcpy(&cred, CMSG_DATA(cmsg), sizeof(cred));
-					dispatch.sender.pid = cred.pid;
-					dispatch.sender.uid = cred.uid;
-					dispatch.sender.admin = cred.uid == 0;
-				}
-			}
-			report_parse_datagram(iov[i].iov_base, messages[i].msg_len, dispatch_report,
-					      &dispatch, ingest->stats.dropped);
-			if (between)
+			else
+				report_parse_datagram(iov[i].iov_base, messages[i].msg_len,
+						      dispatch_report, &dispatch,
+						      ingest->stats.dropped);
+			if (dispatch.sender.has_pidfd)
+				close(dispatch.sender.pidfd);
+			if (between && !(msg->msg_flags & MSG_TRUNC))
 				between(ctx);
 		}
 		total += n;

@@ -37,6 +37,15 @@ struct ingest_sender {
 	pid_t pid; /* kernel-verified over the Unix socket (SO_PASSCRED), else 0 */
 	uid_t uid; /* likewise, else INGEST_NO_UID */
 	bool admin; /* root over the Unix socket, or an authorised HTTP writer */
+	/*
+	 * With ingest_want_pidfds: the sender's pidfd (SCM_PIDFD), open while fn runs. It names
+	 * the sender's cgroup even after the sender exited, or its pid went to another process.
+	 */
+	bool has_pidfd;
+	int pidfd;
+	/* Pidfds were asked for and this datagram brought none (its sender filled the control
+	 * space with descriptors of its own): its pid proves no cgroup. */
+	bool pidfd_lost;
 };
 
 typedef void (*ingest_fn)(void *ctx, const struct report *report,
@@ -56,6 +65,7 @@ struct ingest {
 	char path[108];
 	bool unlink_on_close;
 	bool from_systemd; /* socket activation: systemd owns the path, its mode and group */
+	bool pidfds; /* SO_PASSPIDFD is on */
 	struct ingest_stats stats;
 	char *buffers; /* INGEST_BATCH datagrams */
 };
@@ -66,6 +76,12 @@ struct ingest {
  */
 int ingest_open(struct ingest *ingest, const char *path, const char *group, const char *udp_host,
 		uint16_t udp_port);
+/*
+ * Asks the kernel for each Unix datagram's sender pidfd too (SO_PASSPIDFD, Linux 6.5), for
+ * what the sender's cgroup decides: a descriptor per datagram, so only when cgroups are
+ * watched. false when the kernel cannot (then /proc, which a sender that exits at once beats).
+ */
+bool ingest_want_pidfds(struct ingest *ingest);
 void ingest_close(struct ingest *ingest);
 /* Reads what is waiting on fd (one of ours), hands each report to fn, and calls between (if
  * not NULL) after each datagram; returns datagrams read. */

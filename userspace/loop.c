@@ -531,6 +531,9 @@ int loop_init(struct loop *loop, const struct opts *opts)
 				  opts->ingest_udp_host, opts->ingest_udp_port);
 		if (ret)
 			return ret;
+		/* A cgroup's process may speak for it: its pidfd says where it was. */
+		if (opts->n_watch_cgroups)
+			ingest_want_pidfds(&loop->ingest);
 		ret = epoll_add(loop->epoll_fd, loop->ingest.unix_fd, TAG_INGEST_UNIX);
 		if (!ret && loop->ingest.udp_fd >= 0)
 			ret = epoll_add(loop->epoll_fd, loop->ingest.udp_fd, TAG_INGEST_UDP);

@@ -8,11 +8,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "proc.h"
 #include "text.h"
+
+/* linux/pidfd.h of Linux 6.15; bookworm's headers are older. Version 0 of the struct. */
+struct proc_pidfd_info {
+	uint64_t mask;
+	uint64_t cgroupid;
+	uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+	int32_t exit_code;
+	uint32_t coredump_mask;
+	uint32_t spare;
+};
+#define PROC_PIDFD_GET_INFO	  _IOWR(0xFF, 11, struct proc_pidfd_info)
+#define PROC_PIDFD_INFO_CGROUPID (1ULL << 2)
+#define PROC_PIDFD_INFO_EXIT	  (1ULL << 3)
 
 int proc_parse_stat(const char *text, struct proc_identity *id)
 {
@@ -69,6 +83,18 @@ int proc_read_identity(pid_t pid, struct proc_identity *id)
 int proc_pidfd_open(pid_t pid)
 {
 	return syscall(SYS_pidfd_open, pid, 0);
+}
+
+int proc_pidfd_cgroup_id(int pidfd, uint64_t *id)
+{
+	struct proc_pidfd_info info = {.mask = PROC_PIDFD_INFO_CGROUPID | PROC_PIDFD_INFO_EXIT};
+
+	if (ioctl(pidfd, PROC_PIDFD_GET_INFO, &info))
+		return -errno;
+	if (!(info.mask & PROC_PIDFD_INFO_CGROUPID))
+		return -ESRCH;
+	*id = info.cgroupid;
+	return 0;
 }
 
 bool proc_pidfd_exited(int pidfd)

@@ -35,6 +35,12 @@ bool proc_is_self_or_descendant(pid_t pid, pid_t ancestor);
 int proc_pidfd_open(pid_t pid);
 /* Descriptors this process holds now (/proc/self/fd). */
 unsigned int proc_count_open_fds(void);
+/*
+ * The cgroup v2 id of the process behind the pidfd: where it is, or where it died if it has
+ * exited (PIDFD_GET_INFO, Linux 6.13; kept after the exit since 6.15). 0, -ENOTTY on an older
+ * kernel, -ESRCH when it is gone and the kernel kept nothing.
+ */
+int proc_pidfd_cgroup_id(int pidfd, uint64_t *id);
 /* True once the process behind the pidfd has exited (zombie or reaped). */
 bool proc_pidfd_exited(int pidfd);
 /* Calls fn for every process whose comm is comm; returns how many matched. */

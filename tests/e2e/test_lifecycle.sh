@@ -174,6 +174,32 @@ import ctypes
 ctypes.CDLL(\"libsystemd.so.0\").sd_notify(0, b\"STATUS=inside the cgroup\")"' "$CG"
 check "cgroup/member_notify_is_the_workers" wait_jq "$C_W" .status "inside the cgroup" 3
 check "cgroup/member_notify_makes_no_worker" test "$(curl -s "$C/api/v1/workers" | jq '.workers | length')" = "$before"
+# one that exits, and is reaped, before the daemon reads its datagram still spoke from inside:
+# the datagram's pidfd says where it died (/proc no longer can, or names a new process)
+kill -STOP "$C_PID"
+NOTIFY_SOCKET=$C_INGEST bash -c 'echo $$ >"$0/cgroup.procs"; exec python3 -c "
+import ctypes
+ctypes.CDLL(\"libsystemd.so.0\").sd_notify(0, b\"STATUS=said, then gone\")"' "$CG"
+kill -CONT "$C_PID"
+check "cgroup/member_notify_after_exit" wait_jq "$C_W" .status "said, then gone" 3
+# descriptors a reporter attaches to its datagrams are closed, never kept
+datagrams() { curl -s "$C/metrics" | awk '/^liveprobe_ingest_datagrams_total/ {print $2}'; }
+fds_before=$(ls "/proc/$C_PID/fd" | wc -l)
+sent_before=$(datagrams)
+python3 - "$C_INGEST" <<'PY'
+import array, os, socket, sys
+sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+fd = os.open("/dev/null", os.O_RDONLY)
+for _ in range(50):
+    sock.sendmsg([b"STATUS=with a descriptor"],
+                 [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]).tobytes())],
+                 0, sys.argv[1])
+PY
+for _ in $(seq 150); do [ "$(datagrams)" -ge $((sent_before + 50)) ] && break; sleep 0.02; done
+fds_after=$(ls "/proc/$C_PID/fd" | wc -l)
+echo "    descriptors: $fds_before before 50 datagrams that each passed one, $fds_after after"
+check "hardening/ingest_passed_fds_closed" test "$fds_after" -lt $((fds_before + 10))
+check "hardening/ingest_passed_fds_read" test "$(datagrams)" -ge $((sent_before + 50))
 MEMCG=/sys/fs/cgroup/memory/$CG_NAME
 if [ -d /sys/fs/cgroup/memory ] && mkdir "$MEMCG" 2>/dev/null; then
 	# memory is a v1 controller here: the child is in the watched v2 cgroup and in a v1
