@@ -251,6 +251,21 @@ printf 'unix socket, 500 lines per datagram: %10s /s (target >= 500000)\n' "$($B
 printf 'unix socket, 1 line per datagram:    %10s /s\n' "$($BUILD/bench ingest-unix $URL $INGEST $((${BENCH_INGEST:-5000000} / 10)) 1)"
 printf 'HTTP POST /api/v1/episodes, 500/batch:%10s /s\n' "$($BUILD/bench ingest-http $URL $((${BENCH_INGEST:-5000000} / 10)) 500)"
 stop_daemon
+# With a cgroup watched every datagram brings its sender's pidfd: what that costs, A/B.
+CG_MOUNT=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/mounts)
+if [ -n "$CG_MOUNT" ] && mkdir "$CG_MOUNT/lp-bench-$$"; then
+	for i in 1 2 3; do
+		start_daemon
+		plain=$($BUILD/bench ingest-unix $URL $INGEST $((${BENCH_INGEST:-5000000} / 10)) 1)
+		stop_daemon
+		start_daemon --watch-cgroup "lp-bench-$$"
+		pidfds=$($BUILD/bench ingest-unix $URL $INGEST $((${BENCH_INGEST:-5000000} / 10)) 1)
+		stop_daemon
+		printf 'unix socket, 1 line per datagram, round %d: %8s /s; with a cgroup watched (a pidfd per datagram) %8s /s\n' \
+			"$i" "$plain" "$pidfds"
+	done
+	rmdir "$CG_MOUNT/lp-bench-$$"
+fi
 
 echo
 echo "== memory per worker (RSS growth of the daemon; the fleet plus its published snapshot)"
