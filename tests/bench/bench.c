@@ -141,31 +141,43 @@ static void report_latency(const char *floor_name, uint64_t *floor, uint64_t *se
 	free(seen);
 }
 
+/* A child that waits to be killed, registered as worker PREFIX-I; its pid, or -1. */
+static pid_t spawn_registered(CURL *curl, const char *base, const char *prefix, int i)
+{
+	static struct buffer buffer;
+	char url[256], body[128];
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		pause();
+		_exit(0);
+	}
+	snprintf(body, sizeof(body), "{\"name\":\"%s-%d\",\"pid\":%d}", prefix, i, pid);
+	snprintf(url, sizeof(url), "%s/api/v1/workers", base);
+	if (http(curl, "POST", url, body, &buffer) != 201) {
+		fprintf(stderr, "bench: register failed: %s\n", buffer.data);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return -1;
+	}
+	return pid;
+}
+
 static int latency(const char *base, int n)
 {
 	uint64_t *floor = calloc(n, sizeof(*floor)), *seen = calloc(n, sizeof(*seen));
-	char url[256], body[128];
+	char url[256];
 	static struct buffer buffer;
 	CURL *curl = curl_easy_init();
 	int done = 0;
 
 	for (int i = 0; i < n; i++) {
-		pid_t pid = fork();
+		pid_t pid = spawn_registered(curl, base, "bench", i);
 		struct pollfd pfd = {.events = POLLIN};
 		uint64_t start;
 
-		if (pid == 0) {
-			pause();
-			_exit(0);
-		}
-		snprintf(body, sizeof(body), "{\"name\":\"bench-%d\",\"pid\":%d}", i, pid);
-		snprintf(url, sizeof(url), "%s/api/v1/workers", base);
-		if (http(curl, "POST", url, body, &buffer) != 201) {
-			fprintf(stderr, "bench: register failed: %s\n", buffer.data);
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
+		if (pid < 0)
 			return 1;
-		}
 		pfd.fd = syscall(SYS_pidfd_open, pid, 0);
 		snprintf(url, sizeof(url), "%s/api/v1/workers/bench-%d", base, i);
 		start = now_ns();
@@ -241,7 +253,7 @@ static uint64_t wait_event(int fd, const char *needle, uint64_t start)
 static int sse_latency(const char *base, int n)
 {
 	uint64_t *floor = calloc(n, sizeof(*floor)), *seen = calloc(n, sizeof(*seen));
-	char url[256], body[128], needle[128];
+	char url[256], needle[128];
 	static struct buffer buffer;
 	CURL *curl = curl_easy_init();
 	int events = open_events(base), done = 0;
@@ -251,22 +263,12 @@ static int sse_latency(const char *base, int n)
 		return 1;
 	}
 	for (int i = 0; i < n; i++) {
-		pid_t pid = fork();
+		pid_t pid = spawn_registered(curl, base, "sse", i);
 		struct pollfd pfd = {.events = POLLIN};
 		uint64_t start, took;
 
-		if (pid == 0) {
-			pause();
-			_exit(0);
-		}
-		snprintf(body, sizeof(body), "{\"name\":\"sse-%d\",\"pid\":%d}", i, pid);
-		snprintf(url, sizeof(url), "%s/api/v1/workers", base);
-		if (http(curl, "POST", url, body, &buffer) != 201) {
-			fprintf(stderr, "bench: register failed: %s\n", buffer.data);
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
+		if (pid < 0)
 			break;
-		}
 		snprintf(needle, sizeof(needle), "\"worker\":\"sse-%d\",\"from\":", i);
 		wait_event(events, needle, now_ns()); /* its registration, out of the way */
 		snprintf(needle, sizeof(needle), "\"to\":\"killed\"");
