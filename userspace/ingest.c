@@ -255,7 +255,8 @@ static void read_sender(struct msghdr *msg, bool want_pidfd, struct ingest_sende
 			sender->pid = cred.pid;
 			sender->uid = cred.uid;
 			sender->admin = cred.uid == 0;
-		} else if (cmsg->cmsg_type == SCM_PIDFD && cmsg->cmsg_len >= CMSG_LEN(sizeof(int))) {
+		} else if (cmsg->cmsg_type == SCM_PIDFD &&
+			   cmsg->cmsg_len >= CMSG_LEN(sizeof(int))) {
 			int pidfd;
 
 			/* A negative value is the kernel's error in making one. */

@@ -65,7 +65,7 @@ struct ingest {
 	char path[108];
 	bool unlink_on_close;
 	bool from_systemd; /* socket activation: systemd owns the path, its mode and group */
-	bool pidfds; /* SO_PASSPIDFD is on */
+	bool pidfds;	   /* SO_PASSPIDFD is on */
 	struct ingest_stats stats;
 	char *buffers; /* INGEST_BATCH datagrams */
 };

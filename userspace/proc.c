@@ -24,9 +24,9 @@ struct proc_pidfd_info {
 	uint32_t coredump_mask;
 	uint32_t spare;
 };
-#define PROC_PIDFD_GET_INFO	  _IOWR(0xFF, 11, struct proc_pidfd_info)
+#define PROC_PIDFD_GET_INFO	 _IOWR(0xFF, 11, struct proc_pidfd_info)
 #define PROC_PIDFD_INFO_CGROUPID (1ULL << 2)
-#define PROC_PIDFD_INFO_EXIT	  (1ULL << 3)
+#define PROC_PIDFD_INFO_EXIT	 (1ULL << 3)
 
 int proc_parse_stat(const char *text, struct proc_identity *id)
 {
