@@ -44,7 +44,8 @@ struct ingest_sender {
 	bool has_pidfd;
 	int pidfd;
 	/* Pidfds were asked for and this datagram brought none (its sender filled the control
-	 * space with descriptors of its own): its pid proves no cgroup. */
+	 * space with descriptors of its own, or an older kernel had none for a sender already
+	 * reaped): its pid proves no cgroup. */
 	bool pidfd_lost;
 };
 
