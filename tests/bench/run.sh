@@ -265,6 +265,8 @@ if [ -n "$CG_MOUNT" ] && mkdir "$CG_MOUNT/lp-bench-$$"; then
 			"$i" "$plain" "$pidfds"
 	done
 	rmdir "$CG_MOUNT/lp-bench-$$"
+else
+	echo "unix socket with a cgroup watched: not measured (no cgroup2 mount to make one in)"
 fi
 
 echo
