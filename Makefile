@@ -155,7 +155,7 @@ FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=
 	-std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -Iuserspace
 FUZZ_MODS_datagram := report opts log
 FUZZ_MODS_json_report := report opts log
-FUZZ_MODS_state := state fleet conn output u64map report opts log paths clock
+FUZZ_MODS_state := state render snapshot fleet conn output u64map report opts log paths clock
 FUZZ_MODS_config := opts log
 FUZZ_MODS_proc := proc
 FUZZ_MODS_route := route

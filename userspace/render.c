@@ -137,10 +137,20 @@ static json_object *exit_object(const struct worker *worker, uint64_t now_ns)
 	return worker->has_exit ? exit_facts(&worker->exit, now_ns) : NULL;
 }
 
+struct json_object *render_exit_counts(const uint32_t counts[WS__COUNT])
+{
+	json_object *obj = json_object_new_object();
+
+	for (int state = 0; state < WS__COUNT; state++)
+		if (fleet_state_is_exit_class(state) && counts[state])
+			json_object_object_add(obj, fleet_state_name(state),
+					       json_object_new_uint64(counts[state]));
+	return obj;
+}
+
 /* Incarnations: restarts, the previous one's end, how each ended, and a crash loop. */
 static void lifecycle_fields(json_object *obj, const struct worker *worker, uint64_t now_ns)
 {
-	json_object *classes = json_object_new_object();
 	bool looping = fleet_crashlooping(worker, now_ns);
 	const struct worker_extras *extras = fleet_extras(worker);
 
@@ -158,21 +168,10 @@ static void lifecycle_fields(json_object *obj, const struct worker *worker, uint
 	} else {
 		json_object_object_add(obj, "last_exit", NULL);
 	}
-	for (int state = 0; state < WS__COUNT; state++)
-		if (fleet_state_is_exit_class(state) && worker->exits_by_class[state])
-			json_object_object_add(
-				classes, fleet_state_name(state),
-				json_object_new_uint64(worker->exits_by_class[state]));
-	json_object_object_add(obj, "exits_by_class", classes);
+	json_object_object_add(obj, "exits_by_class", render_exit_counts(worker->exits_by_class));
 	if (worker->origin == ORIGIN_CGROUP) {
-		json_object *children = json_object_new_object();
-
-		for (int state = 0; state < WS__COUNT; state++)
-			if (extras->child_exits_by_class[state])
-				json_object_object_add(
-					children, fleet_state_name(state),
-					json_object_new_uint64(extras->child_exits_by_class[state]));
-		json_object_object_add(obj, "child_exits_by_class", children);
+		json_object_object_add(obj, "child_exits_by_class",
+				       render_exit_counts(extras->child_exits_by_class));
 		if (worker->child_oom_ns) {
 			json_object *oom = json_object_new_object();
 

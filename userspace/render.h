@@ -31,7 +31,11 @@ struct render_view {
 	uint32_t limit; /* 0: no limit */
 };
 
+struct json_object;
+
 void render_view_init(struct render_view *view, const struct snapshot *snapshot);
+/* {"crashed": 2, ...}: how many exits fell in each exit class; the API's and the state file's. */
+struct json_object *render_exit_counts(const uint32_t counts[WS__COUNT]);
 /* A worker's state as this view judges it (output-based states under the view's policy). */
 enum worker_state render_worker_state(const struct worker *worker, const struct render_view *view,
 				      char *reason, size_t len);

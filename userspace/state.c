@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "log.h"
 #include "paths.h"
+#include "render.h"
 #include "state.h"
 #include "text.h"
 
@@ -66,18 +67,6 @@ static json_object *exit_json(const struct worker_exit *exit)
 	return obj;
 }
 
-/* {"crashed": 2, ...}: the exit classes a worker's (or a cgroup's children's) exits fell in. */
-static json_object *exit_counts_json(const uint32_t counts[WS__COUNT])
-{
-	json_object *obj = json_object_new_object();
-
-	for (int state = 0; state < WS__COUNT; state++)
-		if (fleet_state_is_exit_class(state) && counts[state])
-			json_object_object_add(obj, fleet_state_name(state),
-					       json_object_new_uint64(counts[state]));
-	return obj;
-}
-
 static json_object *worker_json(const struct worker *worker,
 				const struct sockwatch_binding *bindings, size_t n_bindings)
 {
@@ -109,10 +98,11 @@ static json_object *worker_json(const struct worker *worker,
 			       json_object_new_boolean(worker->expects_output_set));
 	json_object_object_add(obj, "restarts_total",
 			       json_object_new_uint64(worker->restarts_total));
-	json_object_object_add(obj, "exits_by_class", exit_counts_json(worker->exits_by_class));
+	json_object_object_add(obj, "exits_by_class", render_exit_counts(worker->exits_by_class));
 	if (worker->origin == ORIGIN_CGROUP)
-		json_object_object_add(obj, "child_exits_by_class",
-				       exit_counts_json(fleet_extras(worker)->child_exits_by_class));
+		json_object_object_add(
+			obj, "child_exits_by_class",
+			render_exit_counts(fleet_extras(worker)->child_exits_by_class));
 	if (fleet_extras(worker)->has_last_exit) {
 		json_object_object_add(obj, "last_exit", exit_json(&fleet_extras(worker)->last_exit));
 		json_object_object_add(
