@@ -308,6 +308,7 @@ static void shared_render(enum shared_view view_kind)
 	struct shared_body *body = NULL;
 	struct render_view view;
 	char *text;
+	bool trim;
 	size_t len;
 
 	if (!snapshot)
@@ -333,12 +334,10 @@ static void shared_render(enum shared_view view_kind)
 		cache->started_ns = started_ns;
 		pthread_mutex_unlock(&cache->body_lock);
 	}
-	if (text && len > (1u << 20)) {
-		free(text);
-		malloc_trim(0); /* see shared_release */
-	} else {
-		free(text);
-	}
+	trim = text && len > (1u << 20); /* a large body freed here: see shared_release */
+	free(text);
+	if (trim)
+		malloc_trim(0);
 	snapshot_release(snapshot);
 }
 
@@ -620,8 +619,9 @@ static void cut_late_requests(void)
  * Server-Sent Events on a thread pool: a stream with nothing to send suspends its connection
  * (it costs no thread while it waits). A transition resumes every waiting stream on the
  * publisher's thread (events_set_listener), and the watchman does once a second, so that a
- * client that hung up is noticed and a keep-alive goes out. The suspend decision and the resume pass hold sse_lock, and the
- * stream looks at the newest id under it, so no transition can slip in between unnoticed.
+ * client that hung up is noticed and a keep-alive goes out. The suspend decision and the
+ * resume pass hold sse_lock, and the stream looks at the newest id under it, so no transition
+ * can slip in between unnoticed.
  */
 struct sse_client {
 	struct MHD_Connection *connection;
