@@ -455,6 +455,7 @@ static int insert_ports(struct probe *probe, const struct probe_config *config)
 	int fd = bpf_map__fd(probe->skel->maps.lp_ports);
 	int mask_fd = bpf_map__fd(probe->skel->maps.lp_portmask);
 	__u64 mask[LP_PORTMASK_WORDS] = {};
+	__u32 words[LP_PORTMASK_WORDS], count = LP_PORTMASK_WORDS;
 	__u32 enabled = 1;
 
 	for (int i = 0; i < config->n_ports; i++) {
@@ -466,12 +467,18 @@ static int insert_ports(struct probe *probe, const struct probe_config *config)
 		}
 		mask[port / 64] |= 1ULL << (port % 64);
 	}
-	/* Every word, so that a taken-over mask keeps none of the previous daemon's ports. */
-	for (__u32 word = 0; word < LP_PORTMASK_WORDS; word++) {
-		if (bpf_map_update_elem(mask_fd, &word, &mask[word], BPF_ANY)) {
-			log_error("cannot write lp_portmask: %s", strerror(errno));
-			return -errno;
-		}
+	/* Every word, so that a taken-over mask keeps none of the previous daemon's ports: one
+	 * batch, not a syscall per word. */
+	for (__u32 word = 0; word < LP_PORTMASK_WORDS; word++)
+		words[word] = word;
+	if (bpf_map_update_batch(mask_fd, words, mask, &count, NULL)) {
+		log_error("cannot write lp_portmask: %s", strerror(errno));
+		return -errno;
+	}
+	if (count != LP_PORTMASK_WORDS) {
+		log_error("cannot write lp_portmask: %u of %u words written", count,
+			  LP_PORTMASK_WORDS);
+		return -EIO;
 	}
 	return 0;
 }
