@@ -4,6 +4,8 @@
  * server, and runs until SIGINT or SIGTERM. Start-up errors are one line on stderr and exit 1.
  */
 #include <malloc.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -38,6 +40,34 @@ static void raise_fd_limit(uint32_t max_workers)
 			 "map alone",
 			 (unsigned long)limit.rlim_cur, max_workers,
 			 (unsigned long)(limit.rlim_cur > 256 ? limit.rlim_cur - 256 : 0));
+}
+
+static void *serve_http(void *server)
+{
+	int err = privs_leave_nice();
+
+	if (err) {
+		log_error("HTTP threads cannot leave the event loop's priority: %s",
+			  strerror(-err));
+		return (void *)(intptr_t)err;
+	}
+	return (void *)(intptr_t)http_serve(server);
+}
+
+/* The HTTP threads start from a thread of their own, so they inherit the daemon's nice, not
+ * the loop's. */
+static int start_http(struct http_server *server)
+{
+	pthread_t starter;
+	void *result;
+	int err = pthread_create(&starter, NULL, serve_http, server);
+
+	if (err) {
+		log_error("cannot start the HTTP server: %s", strerror(err));
+		return -err;
+	}
+	pthread_join(starter, &result);
+	return (int)(intptr_t)result;
 }
 
 int main(int argc, char **argv)
@@ -100,10 +130,20 @@ int main(int argc, char **argv)
 	};
 	if (http_open(&http_config, &http))
 		goto cleanup;
+	/* The loop's priority while it may still be raised; the threads started from here on
+	 * are started by serve_http, at the daemon's own. */
+	if (opts.loop_nice) {
+		int err = privs_take_nice(opts.loop_nice);
+
+		if (err)
+			log_warn("--loop-nice %d: %s (it needs CAP_SYS_NICE or LimitNICE=); "
+				 "the event loop keeps the daemon's priority",
+				 opts.loop_nice, strerror(-err));
+	}
 	/* Everything privileged is done: the probe is attached, every socket is open. */
 	if (!opts.no_sandbox && privs_drop())
 		goto cleanup;
-	if (http_serve(http))
+	if (start_http(http))
 		goto cleanup;
 	log_info("listening on %s:%u, watching %zu workers", opts.listen_host, opts.listen_port,
 		 loop.fleet.count);

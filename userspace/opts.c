@@ -98,6 +98,10 @@ static const char usage_text[] =
 	"                          with LIVEPROBE_WORKER, _FROM, _TO, _REASON and _AT set; never\n"
 	"                          waited for; at most 16 at once\n"
 	"  --sse-clients N         concurrent GET /api/v1/events streams (default 16, 1..1024)\n"
+	"  --loop-nice N           nice value of the event loop's thread alone, which turns\n"
+	"                          kernel events into verdicts, so that a death is not queued\n"
+	"                          behind bulk HTTP bodies (default -10, -20..0; 0: leave it as\n"
+	"                          started). Needs root, or LimitNICE= in the unit\n"
 	"  --bpf-stats             count the BPF programs' run time (kernel.bpf_stats_enabled,\n"
 	"                          held on while the daemon runs; costs a few ns per run)\n"
 	"  --expected-workers N    how many workers should be producing; exported in /metrics\n"
@@ -156,6 +160,7 @@ void opts_defaults(struct opts *opts)
 	opts->max_connections = OPTS_DEFAULT_MAX_CONNS;
 	opts->start_grace_s = 60;
 	opts->sse_clients = 16;
+	opts->loop_nice = OPTS_DEFAULT_LOOP_NICE;
 	opts->log_level = LOG_LEVEL_INFO;
 	opts->crashloop_count = 3;
 	opts->crashloop_window_s = 300;
@@ -479,6 +484,7 @@ static enum opts_result parse_args(int argc, char **argv, struct opts *opts, cha
 		OPT_EXPECTED_WORKERS,
 		OPT_ON_TRANSITION,
 		OPT_SSE_CLIENTS,
+		OPT_LOOP_NICE,
 		OPT_VERBOSE,
 		OPT_LOG_LEVEL,
 		OPT_NO_SANDBOX,
@@ -521,6 +527,7 @@ static enum opts_result parse_args(int argc, char **argv, struct opts *opts, cha
 		{"expected-workers", required_argument, NULL, OPT_EXPECTED_WORKERS},
 		{"on-transition", required_argument, NULL, OPT_ON_TRANSITION},
 		{"sse-clients", required_argument, NULL, OPT_SSE_CLIENTS},
+		{"loop-nice", required_argument, NULL, OPT_LOOP_NICE},
 		{"verbose", no_argument, NULL, OPT_VERBOSE},
 		{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 		{"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
@@ -728,6 +735,16 @@ static enum opts_result parse_args(int argc, char **argv, struct opts *opts, cha
 				return fail(err, err_len, "--sse-clients '%s': expected 1..1024",
 					    arg);
 			break;
+		case OPT_LOOP_NICE: {
+			uint32_t magnitude;
+
+			/* "0" or "-N": a priority can only be raised here, never lowered. */
+			if (parse_u32(arg[0] == '-' ? arg + 1 : arg, arg[0] == '-' ? 1 : 0,
+				      arg[0] == '-' ? 20 : 0, &magnitude))
+				return fail(err, err_len, "--loop-nice '%s': expected -20..0", arg);
+			opts->loop_nice = -(int32_t)magnitude;
+			break;
+		}
 		case OPT_NO_SANDBOX:
 			opts->no_sandbox = true;
 			break;

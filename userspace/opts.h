@@ -26,6 +26,7 @@
 #define OPTS_DEFAULT_RECONCILE_MS  1000
 #define OPTS_MAX_WATCH_PORTS	   64 /* lp_ports' size */
 #define OPTS_DEFAULT_MAX_CONNS	   16384
+#define OPTS_DEFAULT_LOOP_NICE	   -10
 
 struct opts_watch_pid {
 	char name[WORKER_NAME_MAX + 1]; /* empty: COMM-PID */
@@ -70,6 +71,7 @@ struct opts {
 	uint32_t expected_workers; /* exported for "fewer producing than expected" alerts */
 	char on_transition[1024];  /* empty: no hook */
 	uint32_t sse_clients;
+	int32_t loop_nice; /* the event loop thread's nice, -20..0; 0: as started */
 	double start_grace_s;
 	bool no_sandbox; /* keep every capability, no seccomp filter: for debugging only */
 	bool reset_pins; /* drop what a previous daemon left pinned, instead of taking it over */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* See privs.h. */
 #include <errno.h>
+#include <stdbool.h>
 #include <seccomp.h>
 #include <string.h>
 #include <sys/capability.h>
@@ -91,6 +92,36 @@ static int install_seccomp(void)
 		err = seccomp_load(ctx);
 	seccomp_release(ctx);
 	return err;
+}
+
+static int nice_found; /* every thread's nice at start, kept by all but the loop */
+static bool nice_taken;
+
+int privs_take_nice(int nice)
+{
+	struct rlimit limit;
+	rlim_t others;
+
+	errno = 0;
+	nice_found = getpriority(PRIO_PROCESS, 0);
+	if (errno)
+		return -errno;
+	if (nice < nice_found && setpriority(PRIO_PROCESS, 0, nice))
+		return -errno;
+	nice_taken = true;
+	/* Nothing but the loop needs a higher priority than the daemon started with, even where
+	 * a unit's LimitNICE= would allow it. Lowering a limit needs no privilege. */
+	others = 20 - nice_found;
+	if (getrlimit(RLIMIT_NICE, &limit))
+		return -errno;
+	limit.rlim_cur = limit.rlim_cur < others ? limit.rlim_cur : others;
+	limit.rlim_max = limit.rlim_max < others ? limit.rlim_max : others;
+	return setrlimit(RLIMIT_NICE, &limit) ? -errno : 0;
+}
+
+int privs_leave_nice(void)
+{
+	return nice_taken && setpriority(PRIO_PROCESS, 0, nice_found) ? -errno : 0;
 }
 
 int privs_drop(void)

@@ -16,4 +16,17 @@
 
 int privs_drop(void);
 
+/*
+ * The event loop's priority (--loop-nice). A thread starts with its creator's nice, and the
+ * sandbox forbids raising a priority once capabilities are gone. So privs_take_nice, on the
+ * loop's thread before privs_drop (it needs CAP_SYS_NICE, or RLIMIT_NICE from systemd's
+ * LimitNICE=), sets the loop's nice (a loop started at a higher priority keeps it) and lowers
+ * RLIMIT_NICE to the daemon's own nice, so no thread can raise its priority later. Threads
+ * are then started from a thread that called privs_leave_nice, which goes back to the
+ * daemon's own nice (lowering a priority needs no privilege), so they run at it.
+ * Both return 0 or -errno.
+ */
+int privs_take_nice(int nice);
+int privs_leave_nice(void);
+
 #endif

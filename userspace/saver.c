@@ -9,6 +9,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "log.h"
+#include "privs.h"
 #include "saver.h"
 #include "state.h"
 
@@ -42,8 +44,12 @@ static void job_free(struct save_job *job)
 static void *save_loop(void *arg)
 {
 	uint64_t one = 1;
+	int err = privs_leave_nice();
 
 	(void)arg;
+	/* Saves are bulk work: started by the loop's thread, they must not keep its priority. */
+	if (err)
+		log_warn("state saver: cannot leave the event loop's priority: %s", strerror(-err));
 	pthread_mutex_lock(&lock);
 	for (;;) {
 		struct save_job *job = pending;

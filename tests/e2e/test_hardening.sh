@@ -150,9 +150,16 @@ check "hardening/no_new_privs" test "$(awk '/^NoNewPrivs:/ {print $2}' "$status"
 check "hardening/seccomp_filter" test "$(awk '/^Seccomp:/ {print $2}' "$status")" = 2
 check "hardening/hook_spawner_keeps_privileges" test "$(awk '/^Seccomp:/ {print $2}' "/proc/$(pgrep -P "$H_PID" | head -1)/status")" = 0
 check "hardening/still_works" test "$(curl -s "$A/healthz" | jq -r .status)" = ok
+# --loop-nice: the event loop alone (its thread id is the pid) goes first; every other
+# thread, the saver it starts too, keeps the daemon's own nice or a lower priority
+thread_nices() { for t in /proc/$1/task/*; do [ "${t##*/}" = "$1" ] || awk '{print $19}' "$t/stat"; done; }
+echo "    loop nice $(awk '{print $19}' "/proc/$A_PID/stat"), other threads: $(thread_nices "$A_PID" | tr '\n' ' ')"
+check "hardening/loop_priority" test "$(awk '{print $19}' "/proc/$A_PID/stat")" = -10
+check "hardening/other_threads_not_raised" test "$(thread_nices "$A_PID" | sort -n | head -1)" = 0
+check "hardening/threads_counted" test "$(thread_nices "$A_PID" | wc -l)" -ge 10
 # under the systemd unit's bounding set (scripts/systemd), the daemon starts and drops the same way
 port=$(free_port)
-setpriv --bounding-set -all,+bpf,+perfmon,+net_admin,+chown,+setpcap,+sys_ptrace,+dac_read_search \
+setpriv --bounding-set -all,+bpf,+perfmon,+net_admin,+chown,+setpcap,+sys_nice,+sys_ptrace,+dac_read_search \
 	"$BUILD/liveprobed" --listen "127.0.0.1:$port" --pin-root "/sys/fs/bpf/liveprobe-e2e-$$-unit" \
 	--ingest "$TEST_TMP/unit.sock" --api-socket "$TEST_TMP/unit.api" \
 	--state-dir "$TEST_TMP/unit-state" 2>"$TEST_TMP/unit.log" &
@@ -161,6 +168,8 @@ PIDS_TO_KILL+=("$UNIT_PID")
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
 check "hardening/unit_capabilities_start" test "$(curl -s "http://127.0.0.1:$port/healthz" | jq -r .status)" = ok
 check "hardening/unit_capabilities_dropped" test "$(awk '/^CapEff:/ {print $2}' "/proc/$UNIT_PID/status")" = 0000000000080004
+check "hardening/unit_loop_priority" test "$(awk '{print $19}' "/proc/$UNIT_PID/stat")" = -10
+check "hardening/unit_no_priority_warning" test "$(grep -c "loop-nice" "$TEST_TMP/unit.log")" = 0
 
 # --- an honest 100 Hz reporter (include/liveprobe.h) loses nothing while another uid floods
 chmod 711 "$TEST_TMP" # the flooder reaches the socket; its mode decides the rest

@@ -86,6 +86,16 @@ static void test_opts_errors(void)
 	ASSERT_STREQ(opts.state_dir, "/var/tmp/lp", "state dir stored");
 	ASSERT_EQ(parse(&opts, err, 1, "--listen"), OPTS_ERROR, "missing value");
 	ASSERT_TRUE(strstr(err, "needs a value") != NULL, "missing value message");
+	ASSERT_EQ(opts.loop_nice, -10, "default loop nice");
+	ASSERT_EQ(parse(&opts, err, 2, "--loop-nice", "-20"), OPTS_RUN, "loop nice -20");
+	ASSERT_EQ(opts.loop_nice, -20, "loop nice stored");
+	ASSERT_EQ(parse(&opts, err, 2, "--loop-nice", "0"), OPTS_RUN, "loop nice 0");
+	ASSERT_EQ(opts.loop_nice, 0, "loop nice 0 stored");
+	ASSERT_EQ(parse(&opts, err, 2, "--loop-nice", "-21"), OPTS_ERROR, "loop nice below -20");
+	ASSERT_EQ(parse(&opts, err, 2, "--loop-nice", "5"), OPTS_ERROR, "loop nice above 0");
+	ASSERT_EQ(parse(&opts, err, 2, "--loop-nice", "-0"), OPTS_ERROR, "loop nice -0");
+	ASSERT_EQ(parse(&opts, err, 2, "--loop-nice", "--5"), OPTS_ERROR, "loop nice two signs");
+	ASSERT_EQ(parse(&opts, err, 2, "--loop-nice", "-"), OPTS_ERROR, "loop nice sign alone");
 }
 
 static void test_worker_names(void)
