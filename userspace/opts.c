@@ -101,7 +101,7 @@ static const char usage_text[] =
 	"  --loop-nice N           nice value of the event loop's thread alone, which turns\n"
 	"                          kernel events into verdicts, so that a death is not queued\n"
 	"                          behind bulk HTTP bodies (default -10, -20..0; 0: leave it as\n"
-	"                          started). Needs root, or LimitNICE= in the unit\n"
+	"                          started). Needs CAP_SYS_NICE at start, or LimitNICE=\n"
 	"  --bpf-stats             count the BPF programs' run time (kernel.bpf_stats_enabled,\n"
 	"                          held on while the daemon runs; costs a few ns per run)\n"
 	"  --expected-workers N    how many workers should be producing; exported in /metrics\n"
