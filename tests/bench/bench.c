@@ -163,6 +163,16 @@ static pid_t spawn_registered(CURL *curl, const char *base, const char *prefix, 
 	return pid;
 }
 
+/* SIGKILLs pid and waits until pfd, the floor's witness, is ready: returns the floor and the
+ * time the kill was sent, from which the daemon's view is timed too. */
+static uint64_t kill_timed(pid_t pid, struct pollfd *pfd, uint64_t *start)
+{
+	*start = now_ns();
+	kill(pid, SIGKILL);
+	poll(pfd, 1, 1000);
+	return now_ns() - *start;
+}
+
 static int latency(const char *base, int n)
 {
 	uint64_t *floor = calloc(n, sizeof(*floor)), *seen = calloc(n, sizeof(*seen));
@@ -180,10 +190,7 @@ static int latency(const char *base, int n)
 			return 1;
 		pfd.fd = syscall(SYS_pidfd_open, pid, 0);
 		snprintf(url, sizeof(url), "%s/api/v1/workers/bench-%d", base, i);
-		start = now_ns();
-		kill(pid, SIGKILL);
-		poll(&pfd, 1, 1000);
-		floor[i] = now_ns() - start;
+		floor[i] = kill_timed(pid, &pfd, &start);
 		seen[i] = wait_visible(curl, url, "killed", start);
 		close(pfd.fd);
 		waitpid(pid, NULL, 0);
@@ -273,10 +280,7 @@ static int sse_latency(const char *base, int n)
 		wait_event(events, needle, now_ns()); /* its registration, out of the way */
 		snprintf(needle, sizeof(needle), "\"to\":\"killed\"");
 		pfd.fd = syscall(SYS_pidfd_open, pid, 0);
-		start = now_ns();
-		kill(pid, SIGKILL);
-		poll(&pfd, 1, 1000);
-		floor[done] = now_ns() - start;
+		floor[done] = kill_timed(pid, &pfd, &start);
 		took = wait_event(events, needle, start);
 		close(pfd.fd);
 		waitpid(pid, NULL, 0);
@@ -384,10 +388,7 @@ static int sock_latency(const char *base, int port, int n)
 			    strstr(buffer.data, "ESTABLISHED"))
 				break;
 		}
-		start = now_ns();
-		kill(pid, SIGKILL);
-		poll(&pfd, 1, 1000);
-		floor[i] = now_ns() - start;
+		floor[i] = kill_timed(pid, &pfd, &start);
 		seen[i] = wait_visible(curl, url, "disconnected", start);
 		close(pfd.fd);
 		waitpid(pid, NULL, 0);
