@@ -72,6 +72,34 @@ for _ in range(1000):
 }
 
 # start_daemon VAR [ARGS...]: sets VAR to the base URL; the daemon's pid is in VAR_PID.
+# start_prometheus JOB RULES [ALERTMANAGER_ADDR]: Debian's real Prometheus on loopback scrapes
+# daemons A and B every second as JOB, with RULES loaded; PROM is its URL.
+start_prometheus() {
+	local port alerting=""
+	port=$(free_port)
+	if [ -n "${3:-}" ]; then
+		alerting="alerting:
+  alertmanagers:
+    - static_configs:
+        - targets: ['$3']"
+	fi
+	cat >"$TEST_TMP/prometheus.yml" <<YML
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files:
+  - $2
+$alerting
+scrape_configs:
+  - job_name: $1
+    static_configs:
+      - targets: ['${A#http://}', '${B#http://}']
+YML
+	prometheus --config.file="$TEST_TMP/prometheus.yml" --storage.tsdb.path="$TEST_TMP/tsdb" \
+		--web.listen-address="127.0.0.1:$port" >"$TEST_TMP/prometheus.log" 2>&1 &
+	PIDS_TO_KILL+=("$!")
+	PROM="http://127.0.0.1:$port"
+}
 start_daemon() {
 	local var=$1
 	shift

@@ -51,25 +51,7 @@ PIDS_TO_KILL+=("$!")
 # The shipped rules, with the 30 s start-up quiet shortened to 2 s so the test does not wait.
 sed 's/liveprobe_start_time_seconds) > 30/liveprobe_start_time_seconds) > 2/' \
 	"$ROOT/scripts/prometheus/liveprobe.rules.yml" >"$TEST_TMP/rules.yml"
-prom_port=$(free_port)
-cat >"$TEST_TMP/prometheus.yml" <<YML
-global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-rule_files:
-  - $TEST_TMP/rules.yml
-alerting:
-  alertmanagers:
-    - static_configs:
-        - targets: ['127.0.0.1:$am_port']
-scrape_configs:
-  - job_name: fleet-hosts
-    static_configs:
-      - targets: ['${A#http://}', '${B#http://}']
-YML
-prometheus --config.file="$TEST_TMP/prometheus.yml" --storage.tsdb.path="$TEST_TMP/tsdb" \
-	--web.listen-address="127.0.0.1:$prom_port" >"$TEST_TMP/prometheus.log" 2>&1 &
-PIDS_TO_KILL+=("$!")
+start_prometheus fleet-hosts "$TEST_TMP/rules.yml" "127.0.0.1:$am_port"
 
 kill -SEGV "$b1"
 wait "$ALPHA"
@@ -91,4 +73,4 @@ check "alertmanager/says_how" test "$(jq -r .annotations.reason <<<"$alert")" = 
 check "alertmanager/severity_critical" test "$(jq -r .labels.severity <<<"$alert")" = critical
 sleep 3 # the clean stop has had as long as the crash to page
 check "alertmanager/clean_stop_does_not_page" test -z "$(delivered LiveprobeWorkerStopped)"
-check "alertmanager/clean_stop_alert_exists" bash -c "curl -s 'http://127.0.0.1:$prom_port/api/v1/alerts' | jq -e '.data.alerts[] | select(.labels.alertname == \"LiveprobeWorkerStopped\")' >/dev/null"
+check "alertmanager/clean_stop_alert_exists" bash -c "curl -s '$PROM/api/v1/alerts' | jq -e '.data.alerts[] | select(.labels.alertname == \"LiveprobeWorkerStopped\")' >/dev/null"

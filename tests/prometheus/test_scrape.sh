@@ -11,22 +11,7 @@ spawn_sleeper b1
 curl -s -X POST "$A/api/v1/episodes" -d "[{\"worker\":\"alpha\",\"pid\":$a1}]" >/dev/null
 curl -s -X POST "$B/api/v1/episodes" -d "[{\"worker\":\"beta\",\"pid\":$b1}]" >/dev/null
 
-prom_port=$(free_port)
-cat >"$TEST_TMP/prometheus.yml" <<YML
-global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-rule_files:
-  - $ROOT/scripts/prometheus/liveprobe.rules.yml
-scrape_configs:
-  - job_name: liveprobe
-    static_configs:
-      - targets: ['${A#http://}', '${B#http://}']
-YML
-prometheus --config.file="$TEST_TMP/prometheus.yml" --storage.tsdb.path="$TEST_TMP/tsdb" \
-	--web.listen-address="127.0.0.1:$prom_port" >"$TEST_TMP/prometheus.log" 2>&1 &
-PIDS_TO_KILL+=("$!")
-PROM="http://127.0.0.1:$prom_port"
+start_prometheus liveprobe "$ROOT/scripts/prometheus/liveprobe.rules.yml"
 query() { curl -s --get "$PROM/api/v1/query" --data-urlencode "query=$1"; }
 for _ in $(seq 150); do
 	[ "$(query 'count(up{job="liveprobe"} == 1)' | jq -r '.data.result[0].value[1]' 2>/dev/null)" = 2 ] && break
