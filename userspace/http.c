@@ -28,12 +28,14 @@
 #include "dashboard.h"
 #include "events.h"
 #include "http.h"
+#include "lanes.h"
 #include "log.h"
 #include "metrics.h"
 #include "paths.h"
 #include "render.h"
 #include "route.h"
 #include "saver.h"
+#include "u64map.h"
 #include "systemd.h"
 
 
@@ -45,10 +47,13 @@ struct http_listener {
 	struct MHD_Daemon *daemon;
 	int fd;
 	bool control;
+	bool events_lane; /* serves event streams only, on a thread that sends nothing else */
 };
 
 struct http_server {
-	struct http_listener tcp, control;
+	/* TCP connections reach tcp (the pool) or events through lanes; see lanes.h. */
+	struct http_listener tcp, events, control;
+	struct lanes *lanes;
 	struct cmdq *commands;
 	unsigned int max_connections, per_client;
 	pthread_t watchman;
@@ -86,7 +91,9 @@ struct request {
  * so readers never take the descriptors that pidfds are budgeted from (loop.c). */
 static _Atomic int body_fds_open;
 
-static enum MHD_Result send_json(struct MHD_Connection *connection, unsigned int status, char *body)
+/* closing: the connection ends after this answer (an event lane's refusals: see lanes.h). */
+static enum MHD_Result queue_json(struct MHD_Connection *connection, unsigned int status,
+				  char *body, bool closing)
 {
 	struct MHD_Response *response;
 	enum MHD_Result ret;
@@ -112,9 +119,16 @@ static enum MHD_Result send_json(struct MHD_Connection *connection, unsigned int
 	if (status == MHD_HTTP_UNAUTHORIZED)
 		MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 					"Bearer realm=\"liveprobe\"");
+	if (closing)
+		MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
 	ret = MHD_queue_response(connection, status, response);
 	MHD_destroy_response(response);
 	return ret;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *connection, unsigned int status, char *body)
+{
+	return queue_json(connection, status, body, false);
 }
 
 static enum MHD_Result send_error(struct MHD_Connection *connection, unsigned int status,
@@ -542,13 +556,46 @@ struct conn_watch {
 static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct conn_watch *watched;
 static _Atomic uint64_t deadline_cuts;
+/* TCP connections handed on by lanes and not yet started by their server: fd -> when it was
+ * accepted, in ms modulo 2^32 (an entry lives for microseconds). Under watch_lock. */
+static struct u64map handed_at_ms;
+
+static void remember_accept(int fd, uint64_t accepted_ns)
+{
+	pthread_mutex_lock(&watch_lock);
+	u64map_put(&handed_at_ms, fd, (uint32_t)(accepted_ns / 1000000));
+	pthread_mutex_unlock(&watch_lock);
+}
+
+static void forget_accept(int fd)
+{
+	pthread_mutex_lock(&watch_lock);
+	u64map_del(&handed_at_ms, fd);
+	pthread_mutex_unlock(&watch_lock);
+}
+
+/* A request's headers and body are due HTTP_REQUEST_DEADLINE_S after its connection was
+ * accepted: the time it waited in lanes counts. */
+static uint64_t request_deadline(int fd, bool handed_on)
+{
+	uint64_t now_ns = clock_mono_ns(), waited_ns = 0;
+	uint32_t accepted_ms;
+
+	if (handed_on && u64map_get(&handed_at_ms, fd, &accepted_ms)) {
+		waited_ns = (uint32_t)(now_ns / 1000000 - accepted_ms) * 1000000ull;
+		u64map_del(&handed_at_ms, fd);
+	}
+	if (waited_ns > HTTP_REQUEST_DEADLINE_S * 1000000000ull)
+		return now_ns;
+	return now_ns + HTTP_REQUEST_DEADLINE_S * 1000000000ull - waited_ns;
+}
 
 static void notify_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
 			      enum MHD_ConnectionNotificationCode code)
 {
+	const struct http_listener *listener = cls;
 	struct conn_watch *watch = *socket_context;
 
-	(void)cls;
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		const union MHD_ConnectionInfo *info =
 			MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -562,8 +609,8 @@ static void notify_connection(void *cls, struct MHD_Connection *connection, void
 		/* One send to a fast reader must not copy megabytes while the other connections of
 		 * its HTTP thread (an event stream, a one-worker read) wait their turn. */
 		setsockopt(watch->fd, SOL_SOCKET, SO_SNDBUF, &(int){HTTP_SNDBUF_BYTES}, sizeof(int));
-		watch->deadline_ns = clock_mono_ns() + HTTP_REQUEST_DEADLINE_S * 1000000000ull;
 		pthread_mutex_lock(&watch_lock);
+		watch->deadline_ns = request_deadline(watch->fd, !listener->control);
 		watch->next = watched;
 		if (watched)
 			watched->prev = watch;
@@ -719,7 +766,7 @@ static void sse_resume_all(void)
 	pthread_mutex_unlock(&sse_lock);
 }
 
-static enum MHD_Result get_events(struct MHD_Connection *connection)
+static enum MHD_Result get_events(struct MHD_Connection *connection, bool events_lane)
 {
 	const char *resume =
 		MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Last-Event-ID");
@@ -728,8 +775,9 @@ static enum MHD_Result get_events(struct MHD_Connection *connection)
 	enum MHD_Result ret;
 
 	if (!events_join())
-		return send_error(connection, MHD_HTTP_SERVICE_UNAVAILABLE,
-				  "too many event streams (--sse-clients)");
+		return queue_json(connection, MHD_HTTP_SERVICE_UNAVAILABLE,
+				  render_error("too many event streams (--sse-clients)"),
+				  events_lane);
 	client = calloc(1, sizeof(*client));
 	if (!client) {
 		events_leave();
@@ -1207,6 +1255,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, cons
 	}
 
 	set_deadline(connection, true); /* the whole request is here: it is answered now */
+	/* Only a later request on an event lane's connection can get here (lanes.h): it would
+	 * put a body on the thread kept for streams, so it goes to a new connection. */
+	if (listener->events_lane && (route != ROUTE_EVENTS || !is_get))
+		return queue_json(connection, MHD_HTTP_MISDIRECTED_REQUEST,
+				  render_error("this connection serves only GET /api/v1/events; "
+					       "ask again on a new one"),
+				  true);
 	if ((is_post || is_delete) &&
 	    (route == ROUTE_WORKERS || route == ROUTE_WORKER_ONE || route == ROUTE_EPISODES) &&
 	    check_writer(listener, connection, &answer) != REPORT_OK)
@@ -1240,7 +1295,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, cons
 		break;
 	case ROUTE_EVENTS:
 		if (is_get)
-			return get_events(connection);
+			return get_events(connection, listener->events_lane);
 		break;
 	case ROUTE_DASHBOARD:
 		if (is_get)
@@ -1403,31 +1458,64 @@ static int open_control(struct http_server *server, const char *path, const char
 	return fd;
 }
 
+enum listener_kind {
+	LISTENER_CONTROL, /* a pool that accepts from its own socket */
+	LISTENER_POOL,	  /* a pool fed by lanes */
+	LISTENER_EVENTS,  /* one thread fed by lanes */
+};
+
 /*
- * libmicrohttpd's epoll thread pool: thousands of idle connections cost a few KiB each, not a
+ * libmicrohttpd's epoll threads: thousands of idle connections cost a few KiB each, not a
  * thread each. A handler never blocks for long: reads render from the snapshot, writes wait
  * for the event loop's answer (sub-millisecond), event streams suspend while idle.
  */
 static int start_listener(struct http_server *server, struct http_listener *listener, int fd,
-			  bool control, unsigned int max_connections)
+			  enum listener_kind kind, unsigned int max_connections)
 {
 	unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME;
+	struct MHD_OptionItem by_kind[3] = {{MHD_OPTION_END, 0, NULL}};
+	int n = 0;
 
 	if (log_is_verbose())
 		flags |= MHD_USE_ERROR_LOG;
+	if (kind == LISTENER_CONTROL)
+		by_kind[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, fd, NULL};
+	else
+		flags |= MHD_USE_NO_LISTEN_SOCKET;
+	if (kind != LISTENER_EVENTS)
+		by_kind[n++] =
+			(struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, HTTP_THREADS, NULL};
+	by_kind[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 	listener->server = server;
 	listener->fd = fd;
-	listener->control = control;
+	listener->control = kind == LISTENER_CONTROL;
+	listener->events_lane = kind == LISTENER_EVENTS;
 	listener->daemon = MHD_start_daemon(
-		flags, 0, NULL, NULL, handle, listener, MHD_OPTION_LISTEN_SOCKET, fd,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)HTTP_THREADS,
+		flags, 0, NULL, NULL, handle, listener, MHD_OPTION_ARRAY, by_kind,
 		MHD_OPTION_CONNECTION_LIMIT, max_connections,
 		/* Per client address; the control socket's peers all share one. */
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, control ? 0u : server->per_client,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		kind == LISTENER_CONTROL ? 0u : server->per_client,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_TIMEOUT_S,
 		MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
-		MHD_OPTION_NOTIFY_CONNECTION, notify_connection, NULL, MHD_OPTION_END);
+		MHD_OPTION_NOTIFY_CONNECTION, notify_connection, listener, MHD_OPTION_END);
 	return listener->daemon ? 0 : -EIO;
+}
+
+/* lanes_hand_fn: libmicrohttpd closes fd when it cannot take it. */
+static bool hand_connection(void *ctx, enum route_lane lane, int fd, const struct sockaddr *addr,
+			    socklen_t addr_len, uint64_t accepted_ns)
+{
+	struct http_server *server = ctx;
+	struct MHD_Daemon *daemon = lane == ROUTE_LANE_EVENTS && server->events.daemon
+					    ? server->events.daemon
+					    : server->tcp.daemon;
+
+	remember_accept(fd, accepted_ns);
+	if (MHD_add_connection(daemon, fd, addr, addr_len) == MHD_YES)
+		return true;
+	forget_accept(fd); /* closed unstarted: the number is free for another socket */
+	return false;
 }
 
 /* Wakes the watchman early: the server is stopping. */
@@ -1471,7 +1559,12 @@ int http_open(const struct http_config *config, struct http_server **out)
 	server->commands = config->commands;
 	server->max_connections = config->max_connections;
 	server->per_client = config->per_client;
-	server->tcp.fd = server->control.fd = -1;
+	server->tcp.fd = server->events.fd = server->control.fd = -1;
+	/* Twice the limit: each lane's server applies it on its own. */
+	if (u64map_init(&handed_at_ms, 2 * (size_t)config->max_connections)) {
+		free(server);
+		return -ENOMEM;
+	}
 	snprintf(server->where, sizeof(server->where), "%s:%u", config->host, config->port);
 	if (config->token_file && config->token_file[0]) {
 		err = load_token(server, config->token_file);
@@ -1500,8 +1593,25 @@ cleanup:
 	return err;
 }
 
+int http_serve_events(struct http_server *server)
+{
+	if (start_listener(server, &server->events, -1, LISTENER_EVENTS, server->max_connections)) {
+		log_error("cannot start the HTTP event-stream thread");
+		return -EIO;
+	}
+	return 0;
+}
+
 int http_serve(struct http_server *server)
 {
+	struct lanes_config lanes = {
+		.listen_fd = server->tcp.fd,
+		.max_waiting = server->max_connections,
+		.per_client = server->per_client,
+		.deadline_s = HTTP_REQUEST_DEADLINE_S,
+		.hand = hand_connection,
+		.ctx = server,
+	};
 	int err = pthread_create(&server->watchman, NULL, watchman, server);
 
 	if (err) {
@@ -1517,17 +1627,17 @@ int http_serve(struct http_server *server)
 	server->has_renderer = true;
 	/* A transition resumes the streams waiting for it on the loop's own thread. */
 	events_set_listener(sse_resume_all);
-	if (start_listener(server, &server->tcp, server->tcp.fd, false, server->max_connections)) {
+	if (start_listener(server, &server->tcp, server->tcp.fd, LISTENER_POOL,
+			   server->max_connections)) {
 		log_error("cannot start the HTTP server on %s", server->where);
 		return -EIO;
 	}
-	if (server->control.fd >= 0 &&
-	    start_listener(server, &server->control, server->control.fd, true,
-			   HTTP_CONTROL_CONNECTIONS)) {
+	if (server->control.fd >= 0 && start_listener(server, &server->control, server->control.fd,
+						      LISTENER_CONTROL, HTTP_CONTROL_CONNECTIONS)) {
 		log_error("cannot serve the control socket %s", server->control_path);
 		return -EIO;
 	}
-	return 0;
+	return lanes_start(&lanes, &server->lanes); /* last: it hands to both lanes */
 }
 
 static void stop_listener(struct http_listener *listener)
@@ -1544,6 +1654,8 @@ void http_stop(struct http_server *server)
 {
 	if (!server)
 		return;
+	/* No connection is handed on once its lane may be stopping. */
+	lanes_stop(server->lanes);
 	/* Suspended streams must be resumed to end before their daemon stops. */
 	atomic_store(&server->stopping, true);
 	pthread_mutex_lock(&watchman_lock);
@@ -1563,6 +1675,7 @@ void http_stop(struct http_server *server)
 	pthread_mutex_unlock(&renderer_lock);
 	if (server->has_renderer)
 		pthread_join(server->renderer, NULL);
+	stop_listener(&server->events);
 	stop_listener(&server->tcp);
 	stop_listener(&server->control);
 	if (server->control_path[0])
@@ -1573,6 +1686,7 @@ void http_stop(struct http_server *server)
 		shared[view].body = NULL;
 		pthread_mutex_unlock(&shared[view].body_lock);
 	}
+	u64map_free(&handed_at_ms);
 	explicit_bzero(server->token, sizeof(server->token));
 	free(server);
 }

@@ -45,6 +45,9 @@ struct http_config {
 
 /* Opens the listening sockets (the privileged part); 0 or -errno after one logged line. */
 int http_open(const struct http_config *config, struct http_server **out);
+/* Starts the event-stream thread, which runs at its caller's nice: the event loop's (privs.h),
+ * so a transition reaches the streams without waiting behind bulk sends. Before http_serve. */
+int http_serve_events(struct http_server *server);
 /* Starts serving them, with threads of its own; after privs_drop. */
 int http_serve(struct http_server *server);
 void http_stop(struct http_server *server);

@@ -54,13 +54,18 @@ static void *serve_http(void *server)
 	return (void *)(intptr_t)http_serve(server);
 }
 
-/* The HTTP threads start from a thread of their own, so they inherit the daemon's nice, not
- * the loop's. */
+/* The event-stream thread starts from the loop's thread and shares its nice: a transition
+ * is only out when a stream has sent it. The other HTTP threads start from a thread of their
+ * own, so they inherit the daemon's nice. */
 static int start_http(struct http_server *server)
 {
 	pthread_t starter;
 	void *result;
-	int err = pthread_create(&starter, NULL, serve_http, server);
+	int err = http_serve_events(server);
+
+	if (err)
+		return err;
+	err = pthread_create(&starter, NULL, serve_http, server);
 
 	if (err) {
 		log_error("cannot start the HTTP server: %s", strerror(err));

@@ -27,6 +27,17 @@ enum route route_of(const char *url)
 	return ROUTE_NONE;
 }
 
+enum route_lane route_lane_of(const char *head, size_t len)
+{
+	size_t line = strlen(ROUTE_LANE_EVENTS_LINE);
+
+	if (memcmp(head, ROUTE_LANE_EVENTS_LINE, len < line ? len : line))
+		return ROUTE_LANE_POOL;
+	if (len <= line)
+		return ROUTE_LANE_UNDECIDED;
+	return head[line] == ' ' || head[line] == '?' ? ROUTE_LANE_EVENTS : ROUTE_LANE_POOL;
+}
+
 int route_parse_stale_after(const char *text, double *seconds)
 {
 	char *end;

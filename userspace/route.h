@@ -22,6 +22,24 @@ enum route {
 };
 
 enum route route_of(const char *url);
+
+/*
+ * Which HTTP thread a TCP connection goes to, read from its first bytes before any of them is
+ * consumed: an event stream (GET /api/v1/events, with or without a query) to the thread that
+ * sends nothing else; anything else, including every request it cannot tell from its first
+ * bytes, to the pool, which serves every route.
+ */
+enum route_lane {
+	ROUTE_LANE_UNDECIDED, /* too few bytes yet */
+	ROUTE_LANE_POOL,
+	ROUTE_LANE_EVENTS,
+};
+
+#define ROUTE_LANE_EVENTS_LINE "GET /api/v1/events"
+/* Bytes that always decide: the request line's start and the byte after its path. */
+#define ROUTE_LANE_DECIDES (sizeof(ROUTE_LANE_EVENTS_LINE))
+
+enum route_lane route_lane_of(const char *head, size_t len);
 /* ?stale_after=SECONDS: a plain decimal in (0, 86400]. */
 int route_parse_stale_after(const char *text, double *seconds);
 /* ?limit=N: 1..1048576. */

@@ -150,11 +150,14 @@ check "hardening/no_new_privs" test "$(awk '/^NoNewPrivs:/ {print $2}' "$status"
 check "hardening/seccomp_filter" test "$(awk '/^Seccomp:/ {print $2}' "$status")" = 2
 check "hardening/hook_spawner_keeps_privileges" test "$(awk '/^Seccomp:/ {print $2}' "/proc/$(pgrep -P "$H_PID" | head -1)/status")" = 0
 check "hardening/still_works" test "$(curl -s "$A/healthz" | jq -r .status)" = ok
-# --loop-nice: the event loop alone (its thread id is the pid) goes first; every other
-# thread, the saver it starts too, keeps the daemon's own nice (this shell's) or a lower priority
-thread_nices() { for t in /proc/$1/task/*; do [ "${t##*/}" = "$1" ] || awk '{print $19}' "$t/stat"; done; }
-echo "    loop nice $(awk '{print $19}' "/proc/$A_PID/stat"), other threads: $(thread_nices "$A_PID" | tr '\n' ' ')"
+# --loop-nice: the event loop (its thread id is the pid) and the event-stream thread
+# (libmicrohttpd's one single-threaded server, MHD-single) go first; every other thread, the
+# saver the loop starts too, keeps the daemon's own nice (this shell's) or a lower priority
+events_thread_nice() { for t in /proc/$1/task/*; do [ "$(cat "$t/comm")" != MHD-single ] || awk '{print $19}' "$t/stat"; done; }
+thread_nices() { for t in /proc/$1/task/*; do [ "${t##*/}" = "$1" ] || [ "$(cat "$t/comm")" = MHD-single ] || awk '{print $19}' "$t/stat"; done; }
+echo "    loop nice $(awk '{print $19}' "/proc/$A_PID/stat"), event streams $(events_thread_nice "$A_PID"), other threads: $(thread_nices "$A_PID" | tr '\n' ' ')"
 check "hardening/loop_priority" test "$(awk '{print $19}' "/proc/$A_PID/stat")" = -10
+check "hardening/events_thread_priority" test "$(events_thread_nice "$A_PID")" = -10
 check "hardening/other_threads_not_raised" test "$(thread_nices "$A_PID" | sort -n | head -1)" = "$(nice)"
 check "hardening/threads_counted" test "$(thread_nices "$A_PID" | wc -l)" -ge 10
 # under the systemd unit's bounding set (scripts/systemd), the daemon starts and drops the same way
@@ -199,6 +202,48 @@ wait "$SLOW"
 echo "    slow clients cut by the request deadline: $(cat "$TEST_TMP/slow.out" | tail -1)"
 check "hardening/slow_clients_cut" test "$(awk '/^closed/ {print $2}' "$TEST_TMP/slow.out")" -ge 990
 check "hardening/daemon_alive_after_slow_clients" test "$(curl -s -o /dev/null -w '%{http_code}' "$S/healthz")" = 200
+
+# --- lanes (userspace/lanes.c): a TCP connection's first bytes pick its thread. An event stream
+# has a thread of its own, where a refused stream closes its connection; connections that have
+# not sent those bytes yet are limited per client address
+start_daemon E --sse-clients 1 --http-connections-per-client 4 || echo "FAIL: hardening/lanes_daemon_start"
+python3 - "${E##*:}" >"$TEST_TMP/lanes.out" 2>&1 <<'PY'
+import socket, sys, time
+port = int(sys.argv[1])
+stream = b"GET /api/v1/events HTTP/1.1\r\nHost: t\r\n\r\n"
+def connect(first=b""):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(first)
+    return s
+one = connect(stream)
+time.sleep(0.3)
+print("first", one.recv(4096).split(b"\r\n")[0].decode())
+two = connect(stream)
+two.settimeout(2)
+head = two.recv(4096).decode()
+print("second", head.split("\r\n")[0])
+print("second_closes", "connection: close" in head.lower())
+one.close()
+two.close()
+silent = [connect() for _ in range(8)]
+time.sleep(0.5)
+closed = 0
+for s in silent:
+    s.setblocking(False)
+    try:
+        closed += s.recv(1) == b""
+    except BlockingIOError:
+        pass
+    except ConnectionResetError:
+        closed += 1
+print("silent_closed", closed)
+PY
+cat "$TEST_TMP/lanes.out" | sed 's/^/    /'
+check "hardening/lanes_stream_served" grep -q "^first HTTP/1.1 200" "$TEST_TMP/lanes.out"
+check "hardening/lanes_stream_refused" grep -q "^second HTTP/1.1 503" "$TEST_TMP/lanes.out"
+check "hardening/lanes_refusal_closes" grep -q "^second_closes True" "$TEST_TMP/lanes.out"
+check "hardening/lanes_waiting_per_client" grep -q "^silent_closed 4$" "$TEST_TMP/lanes.out"
+check "hardening/lanes_still_serves" test "$(curl -s -o /dev/null -w '%{http_code}' "$E/healthz")" = 200
 
 # --- reporters survive a daemon restart without socket activation: the README snippet sends to
 # the path each time, the C client reconnects

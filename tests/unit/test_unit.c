@@ -16,6 +16,7 @@
 #include "output.h"
 #include "render.h"
 #include "report.h"
+#include "route.h"
 #include "sockdiag.h"
 #include "text.h"
 
@@ -944,6 +945,37 @@ static void test_output_seq(void)
 	ASSERT_EQ(output.seq_gaps, 4, "3, 4, 7 and 8 were missing when later ones came");
 }
 
+static void test_route_lanes(void)
+{
+	static const struct {
+		const char *head;
+		enum route_lane lane;
+	} cases[] = {
+		{"", ROUTE_LANE_UNDECIDED},
+		{"G", ROUTE_LANE_UNDECIDED},
+		{"GET /api/v1/ev", ROUTE_LANE_UNDECIDED},
+		{"GET /api/v1/events", ROUTE_LANE_UNDECIDED},
+		{"GET /api/v1/events HTTP/1.1\r\n", ROUTE_LANE_EVENTS},
+		{"GET /api/v1/events?x=1 HTTP/1.1", ROUTE_LANE_EVENTS},
+		{"GET /api/v1/eventsX HTTP/1.1", ROUTE_LANE_POOL},
+		{"GET /api/v1/events/ HTTP/1.1", ROUTE_LANE_POOL},
+		{"GET /api/v1/%65vents HTTP/1.1", ROUTE_LANE_POOL},
+		{"HEAD /api/v1/events HTTP/1.1", ROUTE_LANE_POOL},
+		{"get /api/v1/events HTTP/1.1", ROUTE_LANE_POOL},
+		{"\r\nGET /api/v1/events HTTP/1.1", ROUTE_LANE_POOL},
+		{"GET /api/v1/workers HTTP/1.1", ROUTE_LANE_POOL},
+		{"GG", ROUTE_LANE_POOL},
+		{"POST /api/v1/events HTTP/1.1", ROUTE_LANE_POOL},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		ASSERT_EQ(route_lane_of(cases[i].head, strlen(cases[i].head)), cases[i].lane,
+			  cases[i].head);
+	/* What decides is always within the first ROUTE_LANE_DECIDES bytes. */
+	ASSERT_EQ(route_lane_of("GET /api/v1/events ", ROUTE_LANE_DECIDES), ROUTE_LANE_EVENTS,
+		  "the byte after the path decides");
+}
+
 static const struct harness_test tests[] = {
 	{"unit/opts_defaults", test_opts_defaults},
 	{"unit/opts_values", test_opts_values},
@@ -972,6 +1004,7 @@ static const struct harness_test tests[] = {
 	{"unit/output_hostile_values", test_output_hostile_values},
 	{"unit/text_clean", test_text_clean},
 	{"unit/report_json_types", test_report_json_types},
+	{"unit/route_lanes", test_route_lanes},
 };
 
 int main(int argc, char **argv)
