@@ -12,8 +12,9 @@
  *                                  counted all N (blocking sends: the daemon sets the pace).
  *   bench ingest-http URL N BATCH  the same through POST /api/v1/episodes.
  *   bench workers URL SOCKET PID N RSS growth of daemon PID per worker, N workers.
- *   bench sse-latency URL N        kill() -> the `killed` transition on an open
- *                                  GET /api/v1/events stream, beside the pidfd floor.
+ *   bench sse-latency URL N [pool] kill() -> the `killed` transition on an open
+ *                                  GET /api/v1/events stream, beside the pidfd floor;
+ *                                  pool: a stream served by the thread pool (open_events).
  */
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -203,13 +204,19 @@ static int latency(const char *base, int n)
 	return 0;
 }
 
-/* A raw connection to GET /api/v1/events on URL's host and port; -1 on failure. */
-static int open_events(const char *base)
+/*
+ * A raw connection to GET /api/v1/events on URL's host and port; -1 on failure. in_pool: the
+ * request starts with an empty line, which HTTP lets a server skip and libmicrohttpd does, but
+ * which the daemon's lanes do not read as an event stream: the stream is served by the thread
+ * pool, as every stream was before lanes, for an A/B in one daemon.
+ */
+static int open_events(const char *base, bool in_pool)
 {
 	struct sockaddr_in addr = {.sin_family = AF_INET};
 	const char *port = strrchr(base, ':');
-	static const char request[] = "GET /api/v1/events HTTP/1.1\r\nHost: bench\r\n"
+	static const char request[] = "\r\nGET /api/v1/events HTTP/1.1\r\nHost: bench\r\n"
 				      "Accept: text/event-stream\r\n\r\n";
+	const char *sent = in_pool ? request : request + 2;
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	if (fd < 0 || !port)
@@ -217,7 +224,7 @@ static int open_events(const char *base)
 	addr.sin_port = htons(atoi(port + 1));
 	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) ||
-	    write(fd, request, sizeof(request) - 1) != (ssize_t)sizeof(request) - 1) {
+	    write(fd, sent, strlen(sent)) != (ssize_t)strlen(sent)) {
 		close(fd);
 		return -1;
 	}
@@ -257,13 +264,13 @@ static uint64_t wait_event(int fd, const char *needle, uint64_t start)
 	}
 }
 
-static int sse_latency(const char *base, int n)
+static int sse_latency(const char *base, int n, bool in_pool)
 {
 	uint64_t *floor = calloc(n, sizeof(*floor)), *seen = calloc(n, sizeof(*seen));
 	char url[256], needle[128];
 	static struct buffer buffer;
 	CURL *curl = curl_easy_init();
-	int events = open_events(base), done = 0;
+	int events = open_events(base, in_pool), done = 0;
 
 	if (events < 0) {
 		fprintf(stderr, "bench: cannot open the event stream\n");
@@ -295,7 +302,8 @@ static int sse_latency(const char *base, int n)
 	if (!done)
 		return 1;
 	print_stats("kernel floor (pidfd poll)", floor, done);
-	print_stats("liveprobe (kill -> SSE)", seen, done);
+	print_stats(in_pool ? "liveprobe (kill -> SSE, pool)" : "liveprobe (kill -> SSE)", seen,
+		    done);
 	free(floor);
 	free(seen);
 	return 0;
@@ -586,8 +594,9 @@ int main(int argc, char **argv)
 		return workers(argv[2], argv[3], atoi(argv[4]), atol(argv[5]));
 	if (argc == 4 && !strcmp(argv[1], "exit-latency"))
 		return latency(argv[2], atoi(argv[3]));
-	if (argc == 4 && !strcmp(argv[1], "sse-latency"))
-		return sse_latency(argv[2], atoi(argv[3]));
+	if ((argc == 4 || (argc == 5 && !strcmp(argv[4], "pool"))) &&
+	    !strcmp(argv[1], "sse-latency"))
+		return sse_latency(argv[2], atoi(argv[3]), argc == 5);
 	if (argc == 3 && !strcmp(argv[1], "fork-storm"))
 		return fork_storm(atoi(argv[2]));
 	if (argc == 5 && !strcmp(argv[1], "sock-latency"))
@@ -598,6 +607,6 @@ int main(int argc, char **argv)
 		"usage: bench exit-latency URL N | fork-storm N | sock-latency URL PORT N | "
 		"tcp-storm PORT N | ingest-unix URL SOCKET N BATCH [RATE] | ingest-http URL N "
 		"BATCH | "
-		"workers URL SOCKET PID N | sse-latency URL N\n");
+		"workers URL SOCKET PID N | sse-latency URL N [pool]\n");
 	return 2;
 }
