@@ -4,7 +4,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <json-c/json.h>
-#include <malloc.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <poll.h>
@@ -209,15 +208,10 @@ static void shared_release(void *cls)
 	struct shared_body *body = cls;
 
 	if (body && atomic_fetch_sub(&body->refs, 1) == 1) {
-		bool large = body->text && body->len > (1u << 20);
-
 		if (body->fd >= 0)
 			close(body->fd);
-		free(body->text);
+		free(body->text); /* a large one is its own mapping, and goes back now (main) */
 		free(body);
-		/* A large body leaves a hole in the heap that glibc keeps resident: give it back. */
-		if (large)
-			malloc_trim(0);
 	}
 }
 
@@ -322,7 +316,6 @@ static void shared_render(enum shared_view view_kind)
 	struct shared_body *body = NULL;
 	struct render_view view;
 	char *text;
-	bool trim;
 	size_t len;
 
 	if (!snapshot)
@@ -348,10 +341,7 @@ static void shared_render(enum shared_view view_kind)
 		cache->started_ns = started_ns;
 		pthread_mutex_unlock(&cache->body_lock);
 	}
-	trim = text && len > (1u << 20); /* a large body freed here: see shared_release */
 	free(text);
-	if (trim)
-		malloc_trim(0);
 	snapshot_release(snapshot);
 }
 

@@ -109,9 +109,18 @@ int main(int argc, char **argv)
 		       ret, opts.pin_root);
 		return 0;
 	}
-	/* Renders run on HTTP threads; with an arena each, every thread would keep the peak of
-	 * its own largest render. Two arenas bound what concurrent reads can hold. */
-	mallopt(M_ARENA_MAX, 2);
+	/*
+	 * The event loop must not wait on a lock held by a thread of lower priority. glibc's arena
+	 * locks have no priority inheritance, and with two arenas (to bound what renders kept) the
+	 * loop shared the main arena with HTTP threads and the renderer, whose malloc_trim after
+	 * each large body held every arena's lock for milliseconds: a uprobe on
+	 * __lll_lock_wait_private saw the loop wait 1-16 ms. Now a block of 1 MiB or more (a
+	 * body, the fleet's arrays) is a mapping of its own, returned when freed, so nothing needs
+	 * a trim; and with an arena per thread (fewer than 32 threads) the main arena is the
+	 * loop's, met by others only when they free what the loop allocated.
+	 */
+	mallopt(M_ARENA_MAX, 32);
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit(opts.max_workers);
 	events_init(opts.sse_clients);
