@@ -210,7 +210,7 @@ static void shared_release(void *cls)
 	if (body && atomic_fetch_sub(&body->refs, 1) == 1) {
 		if (body->fd >= 0)
 			close(body->fd);
-		free(body->text); /* a large one is its own mapping, and goes back now (main) */
+		free(body->text); /* a large one is a mapping of its own: see main()'s mallopt */
 		free(body);
 	}
 }
@@ -1552,6 +1552,7 @@ int http_open(const struct http_config *config, struct http_server **out)
 	server->tcp.fd = server->events.fd = server->control.fd = -1;
 	/* Twice the limit: each lane's server applies it on its own. */
 	if (u64map_init(&handed_at_ms, 2 * (size_t)config->max_connections)) {
+		log_error("no memory for %u HTTP connections", config->max_connections);
 		free(server);
 		return -ENOMEM;
 	}
