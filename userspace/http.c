@@ -238,7 +238,25 @@ static int body_memfd(const char *text, size_t len)
 	return fd;
 }
 
-/* A NUL-terminated copy of a body, for a page that embeds it; NULL when out of memory. */
+/* A body's text read in place, for a page that embeds it: its sealed memfd mapped, or its
+ * buffer; NULL on failure. Undone by body_unmap. */
+static const char *body_map(const struct shared_body *body)
+{
+	void *text;
+
+	if (body->fd < 0 || !body->len)
+		return body->fd < 0 ? body->text : "";
+	text = mmap(NULL, body->len, PROT_READ, MAP_SHARED, body->fd, 0);
+	return text == MAP_FAILED ? NULL : text;
+}
+
+static void body_unmap(const struct shared_body *body, const char *text)
+{
+	if (text && body->fd >= 0 && body->len)
+		munmap((void *)text, body->len);
+}
+
+/* A NUL-terminated copy of a body, for a response of its own; NULL when out of memory. */
 static char *body_copy(const struct shared_body *body)
 {
 	char *copy = malloc(body->len + 1);
@@ -1119,7 +1137,8 @@ static bool view_from_query(struct MHD_Connection *connection, const struct snap
 static enum MHD_Result get_dashboard(struct MHD_Connection *connection, struct request *request)
 {
 	struct shared_body *host, *workers = NULL;
-	char *host_text = NULL, *workers_text = NULL, *page = NULL;
+	const char *host_text = NULL, *workers_text = NULL;
+	char *page = NULL;
 	bool suspended;
 	size_t len = 0;
 
@@ -1135,13 +1154,15 @@ static enum MHD_Result get_dashboard(struct MHD_Connection *connection, struct r
 		}
 	}
 	if (host && workers) {
-		host_text = body_copy(host);
-		workers_text = body_copy(workers);
+		host_text = body_map(host);
+		workers_text = body_map(workers);
 	}
 	if (host_text && workers_text)
 		page = dashboard_page(host_text, host->len, workers_text, workers->len, &len);
-	free(host_text);
-	free(workers_text);
+	if (host_text)
+		body_unmap(host, host_text);
+	if (workers_text)
+		body_unmap(workers, workers_text);
 	shared_release(host);
 	shared_release(workers);
 	(void)len;
