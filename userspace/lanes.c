@@ -34,6 +34,7 @@ struct lanes {
 	bool has_thread;
 	bool listening;		  /* the listener is in the epoll set */
 	uint64_t paused_until_ns; /* out of descriptors: accept again after this */
+	bool pause_logged;	  /* once per run out of descriptors, not every retry */
 	struct waiting *waiting;
 	unsigned int *free_slots, free_count;
 };
@@ -99,14 +100,18 @@ static void accept_all(struct lanes *lanes)
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 			    errno == ENOMEM) {
-				log_warn("HTTP: cannot accept a connection: %s; retrying in %d ms",
-					 strerror(errno), LANES_SCAN_MS);
+				if (!lanes->pause_logged)
+					log_warn("HTTP: cannot accept connections: %s; retrying "
+						 "every %d ms",
+						 strerror(errno), LANES_SCAN_MS);
+				lanes->pause_logged = true;
 				lanes->paused_until_ns =
 					clock_mono_ns() + LANES_SCAN_MS * 1000000ull;
 				set_listening(lanes, false);
 			}
 			return; /* EAGAIN: none left; anything else is the client's, and gone */
 		}
+		lanes->pause_logged = false;
 		if (waiting_from(lanes, &addr) >= lanes->config.per_client) {
 			close(fd);
 			continue;
