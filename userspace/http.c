@@ -41,12 +41,17 @@
 struct http_server;
 
 /* One listening socket and its libmicrohttpd daemon: the TCP API, or the control socket. */
+enum listener_kind {
+	LISTENER_CONTROL, /* a pool that accepts from its own socket */
+	LISTENER_POOL,	  /* a pool fed by lanes */
+	LISTENER_EVENTS,  /* one thread fed by lanes: event streams only */
+};
+
 struct http_listener {
 	struct http_server *server;
 	struct MHD_Daemon *daemon;
 	int fd;
-	bool control;
-	bool events_lane; /* serves event streams only, on a thread that sends nothing else */
+	enum listener_kind kind;
 };
 
 struct http_server {
@@ -618,7 +623,8 @@ static void notify_connection(void *cls, struct MHD_Connection *connection, void
 		 * its HTTP thread (an event stream, a one-worker read) wait their turn. */
 		setsockopt(watch->fd, SOL_SOCKET, SO_SNDBUF, &(int){HTTP_SNDBUF_BYTES}, sizeof(int));
 		pthread_mutex_lock(&watch_lock);
-		watch->deadline_ns = request_deadline(watch->fd, !listener->control);
+		watch->deadline_ns =
+			request_deadline(watch->fd, listener->kind != LISTENER_CONTROL);
 		watch->next = watched;
 		if (watched)
 			watched->prev = watch;
@@ -875,7 +881,7 @@ static enum report_error check_writer(const struct http_listener *listener,
 	unsigned int status = MHD_HTTP_FORBIDDEN;
 	const char *message = NULL;
 
-	if (listener->control) {
+	if (listener->kind == LISTENER_CONTROL) {
 		const union MHD_ConnectionInfo *info =
 			MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
 		struct ucred cred;
@@ -1159,10 +1165,8 @@ static enum MHD_Result get_dashboard(struct MHD_Connection *connection, struct r
 	}
 	if (host_text && workers_text)
 		page = dashboard_page(host_text, host->len, workers_text, workers->len, &len);
-	if (host_text)
-		body_unmap(host, host_text);
-	if (workers_text)
-		body_unmap(workers, workers_text);
+	body_unmap(host, host_text);
+	body_unmap(workers, workers_text);
 	shared_release(host);
 	shared_release(workers);
 	(void)len;
@@ -1268,7 +1272,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, cons
 	set_deadline(connection, true); /* the whole request is here: it is answered now */
 	/* Only a later request on an event lane's connection can get here (lanes.h): it would
 	 * put a body on the thread kept for streams, so it goes to a new connection. */
-	if (listener->events_lane && (route != ROUTE_EVENTS || !is_get))
+	if (listener->kind == LISTENER_EVENTS && (route != ROUTE_EVENTS || !is_get))
 		return queue_json(connection, MHD_HTTP_MISDIRECTED_REQUEST,
 				  render_error("this connection serves only GET /api/v1/events; "
 					       "ask again on a new one"),
@@ -1306,7 +1310,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, cons
 		break;
 	case ROUTE_EVENTS:
 		if (is_get)
-			return get_events(connection, listener->events_lane);
+			return get_events(connection, listener->kind == LISTENER_EVENTS);
 		break;
 	case ROUTE_DASHBOARD:
 		if (is_get)
@@ -1469,12 +1473,6 @@ static int open_control(struct http_server *server, const char *path, const char
 	return fd;
 }
 
-enum listener_kind {
-	LISTENER_CONTROL, /* a pool that accepts from its own socket */
-	LISTENER_POOL,	  /* a pool fed by lanes */
-	LISTENER_EVENTS,  /* one thread fed by lanes */
-};
-
 /*
  * libmicrohttpd's epoll threads: thousands of idle connections cost a few KiB each, not a
  * thread each. A handler never blocks for long: reads render from the snapshot, writes wait
@@ -1499,8 +1497,7 @@ static int start_listener(struct http_server *server, struct http_listener *list
 	by_kind[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 	listener->server = server;
 	listener->fd = fd;
-	listener->control = kind == LISTENER_CONTROL;
-	listener->events_lane = kind == LISTENER_EVENTS;
+	listener->kind = kind;
 	listener->daemon = MHD_start_daemon(
 		flags, 0, NULL, NULL, handle, listener, MHD_OPTION_ARRAY, by_kind,
 		MHD_OPTION_CONNECTION_LIMIT, max_connections,
@@ -1518,9 +1515,9 @@ static bool hand_connection(void *ctx, enum route_lane lane, int fd, const struc
 			    socklen_t addr_len, uint64_t accepted_ns)
 {
 	struct http_server *server = ctx;
-	struct MHD_Daemon *daemon = lane == ROUTE_LANE_EVENTS && server->events.daemon
-					    ? server->events.daemon
-					    : server->tcp.daemon;
+	/* Both servers run before lanes starts (http_serve_events, then http_serve). */
+	struct MHD_Daemon *daemon =
+		lane == ROUTE_LANE_EVENTS ? server->events.daemon : server->tcp.daemon;
 
 	remember_accept(fd, accepted_ns);
 	if (MHD_add_connection(daemon, fd, addr, addr_len) == MHD_YES)

@@ -112,7 +112,9 @@ static void accept_all(struct lanes *lanes)
 			return; /* EAGAIN: none left; anything else is the client's, and gone */
 		}
 		lanes->pause_logged = false;
-		if (waiting_from(lanes, &addr) >= lanes->config.per_client) {
+		/* The scan is needed only once that many wait in all. */
+		if (lanes->config.max_waiting - lanes->free_count >= lanes->config.per_client &&
+		    waiting_from(lanes, &addr) >= lanes->config.per_client) {
 			close(fd);
 			continue;
 		}
@@ -163,6 +165,8 @@ static void cut_late(struct lanes *lanes, uint64_t now_ns)
 {
 	uint64_t deadline_ns = lanes->config.deadline_s * 1000000000ull;
 
+	if (lanes->free_count == lanes->config.max_waiting)
+		return;
 	for (unsigned int slot = 0; slot < lanes->config.max_waiting; slot++)
 		if (lanes->waiting[slot].fd >= 0 &&
 		    now_ns > lanes->waiting[slot].accepted_ns + deadline_ns)
