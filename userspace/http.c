@@ -394,6 +394,7 @@ static void *renderer(void *arg)
 	int next = 0; /* views take turns: readers of one never starve readers of another */
 
 	(void)arg;
+	pthread_setname_np(pthread_self(), "lp-render");
 	/* Renders are bulk work: a reader of one worker, an event stream and the loop go first.
 	 * (who 0 is this thread; the sandbox allows nothing else.) */
 	if (setpriority(PRIO_PROCESS, 0, HTTP_RENDERER_NICE))
@@ -1536,6 +1537,7 @@ static void *watchman(void *arg)
 {
 	struct http_server *server = arg;
 
+	pthread_setname_np(pthread_self(), "lp-watchman");
 	pthread_mutex_lock(&watchman_lock);
 	while (!atomic_load(&server->stopping)) {
 		struct timespec deadline;

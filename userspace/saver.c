@@ -44,9 +44,10 @@ static void job_free(struct save_job *job)
 static void *save_loop(void *arg)
 {
 	uint64_t one = 1;
-	int err = privs_leave_nice();
+	int err = privs_leave_priority();
 
 	(void)arg;
+	pthread_setname_np(pthread_self(), "lp-saver");
 	/* Saves are bulk work: started by the loop's thread, they must not keep its priority. */
 	if (err)
 		log_warn("state saver: cannot leave the event loop's priority: %s", strerror(-err));

@@ -15,9 +15,13 @@
  *   bench sse-latency URL N [pool] kill() -> the `killed` transition on an open
  *                                  GET /api/v1/events stream, beside the pidfd floor;
  *                                  pool: a stream served by the thread pool (open_events).
+ *   bench schedule POLICY NICE SLICE_US TID...  sets the threads' policy (other, batch),
+ *                                  nice and EEVDF slice (0: the kernel's), as the daemon does
+ *                                  at start: the A/B of one running daemon.
  */
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -433,6 +437,33 @@ static int tcp_storm(int port, int n)
 	return 0;
 }
 
+/* SCHED_ATTR_SIZE_VER0 of <linux/sched/types.h>, which cannot be included beside <sched.h>. */
+struct sched_attr {
+	uint32_t size, sched_policy;
+	uint64_t sched_flags;
+	int32_t sched_nice;
+	uint32_t sched_priority;
+	uint64_t sched_runtime, sched_deadline, sched_period;
+};
+
+static int schedule(const char *policy, int nice, int slice_us, char **tids, int n)
+{
+	struct sched_attr attr = {
+		.size = sizeof(attr),
+		.sched_policy = strcmp(policy, "batch") ? SCHED_OTHER : SCHED_BATCH,
+		.sched_nice = nice,
+		.sched_runtime = (uint64_t)slice_us * 1000,
+	};
+
+	for (int i = 0; i < n; i++) {
+		if (syscall(SYS_sched_setattr, atoi(tids[i]), &attr, 0)) {
+			perror("bench: sched_setattr");
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /* A counter from GET /api/v1/host, found by its key. */
 static uint64_t host_counter(CURL *curl, const char *base, const char *key)
 {
@@ -601,12 +632,15 @@ int main(int argc, char **argv)
 		return fork_storm(atoi(argv[2]));
 	if (argc == 5 && !strcmp(argv[1], "sock-latency"))
 		return sock_latency(argv[2], atoi(argv[3]), atoi(argv[4]));
+	if (argc >= 6 && !strcmp(argv[1], "schedule"))
+		return schedule(argv[2], atoi(argv[3]), atoi(argv[4]), argv + 5, argc - 5);
 	if (argc == 4 && !strcmp(argv[1], "tcp-storm"))
 		return tcp_storm(atoi(argv[2]), atoi(argv[3]));
 	fprintf(stderr,
 		"usage: bench exit-latency URL N | fork-storm N | sock-latency URL PORT N | "
 		"tcp-storm PORT N | ingest-unix URL SOCKET N BATCH [RATE] | ingest-http URL N "
 		"BATCH | "
-		"workers URL SOCKET PID N | sse-latency URL N [pool]\n");
+		"workers URL SOCKET PID N | sse-latency URL N [pool] | schedule POLICY NICE "
+		"SLICE_US TID...\n");
 	return 2;
 }
