@@ -9,6 +9,7 @@
 #include <bpf/libbpf.h>
 #include <sys/utsname.h>
 
+#include "bulk.h"
 #include "metrics.h"
 #include "version.h"
 
@@ -31,6 +32,7 @@ static void sample(struct out *out, const char *fmt, ...)
 	vfprintf(out->file, fmt, ap);
 	va_end(ap);
 	fputc('\n', out->file);
+	bulk_pause();
 }
 
 static const char *const health_names[] = {"green", "amber", "red", "grey"};

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <time.h>
 
+#include "bulk.h"
 #include "clock.h"
 #include "render.h"
 #include "text.h"
@@ -396,6 +397,8 @@ char *render_workers(const struct snapshot *snapshot, const struct render_view *
 		char reason[FLEET_REASON_MAX];
 		enum worker_state state;
 		json_object *obj;
+
+		bulk_pause();
 
 		if (filtered(view)) {
 			state = render_worker_state(worker, view, reason, sizeof(reason));

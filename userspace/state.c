@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bulk.h"
 #include "clock.h"
 #include "log.h"
 #include "paths.h"
@@ -156,6 +157,7 @@ static int write_state(FILE *out, const struct snapshot *snapshot,
 		 * junk names must not outlive a restart. */
 		if (snapshot->workers[i]->authority == AUTHORITY_UDP)
 			continue;
+		bulk_pause();
 		obj = worker_json(snapshot->workers[i], bindings, n_bindings);
 		err = (first ? 0 : write_text(out, ",")) ?:
 			write_text(out, json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN));
