@@ -44,7 +44,7 @@ static void raise_fd_limit(uint32_t max_workers)
 
 static void *serve_http(void *server)
 {
-	int err = privs_leave_priority();
+	int err = privs_leave_nice();
 
 	if (err) {
 		log_error("HTTP threads cannot leave the event loop's priority: %s",
@@ -146,18 +146,13 @@ int main(int argc, char **argv)
 		goto cleanup;
 	/* The loop's priority while it may still be raised; the threads started from here on
 	 * are started by serve_http, at the daemon's own. */
-	if (opts.loop_nice || opts.loop_slice_us) {
-		bool slice_kept;
-		int err = privs_take_priority(opts.loop_nice, opts.loop_slice_us, &slice_kept);
+	if (opts.loop_nice) {
+		int err = privs_take_nice(opts.loop_nice);
 
 		if (err)
 			log_warn("--loop-nice %d: %s (it needs CAP_SYS_NICE or LimitNICE=); "
 				 "the event loop keeps the daemon's priority",
 				 opts.loop_nice, strerror(-err));
-		else if (opts.loop_slice_us && !slice_kept)
-			log_info("--loop-slice-us %u: this kernel sets no slice of its own for a "
-				 "thread (Linux 6.12+); the event loop runs with the kernel's",
-				 opts.loop_slice_us);
 	}
 	/* Everything privileged is done: the probe is attached, every socket is open. */
 	if (!opts.no_sandbox && privs_drop())

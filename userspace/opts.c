@@ -104,10 +104,6 @@ static const char usage_text[] =
 	"                          sends them, so that a death is not queued behind bulk HTTP\n"
 	"                          bodies (default -10, -20..0; 0: leave them as started).\n"
 	"                          Needs CAP_SYS_NICE at start, or LimitNICE=\n"
-	"  --loop-slice-us N       the same threads' scheduler slice (Linux 6.12+): a waking\n"
-	"                          thread with a shorter slice than the running one preempts it\n"
-	"                          at once, instead of at the end of that one's slice or the\n"
-	"                          next tick (default 100, 100..100000; 0: the kernel's)\n"
 	"  --bpf-stats             count the BPF programs' run time (kernel.bpf_stats_enabled,\n"
 	"                          held on while the daemon runs; costs a few ns per run)\n"
 	"  --expected-workers N    how many workers should be producing; exported in /metrics\n"
@@ -167,7 +163,6 @@ void opts_defaults(struct opts *opts)
 	opts->start_grace_s = 60;
 	opts->sse_clients = 16;
 	opts->loop_nice = OPTS_DEFAULT_LOOP_NICE;
-	opts->loop_slice_us = OPTS_DEFAULT_LOOP_SLICE_US;
 	opts->log_level = LOG_LEVEL_INFO;
 	opts->crashloop_count = 3;
 	opts->crashloop_window_s = 300;
@@ -492,7 +487,6 @@ static enum opts_result parse_args(int argc, char **argv, struct opts *opts, cha
 		OPT_ON_TRANSITION,
 		OPT_SSE_CLIENTS,
 		OPT_LOOP_NICE,
-		OPT_LOOP_SLICE_US,
 		OPT_VERBOSE,
 		OPT_LOG_LEVEL,
 		OPT_NO_SANDBOX,
@@ -536,7 +530,6 @@ static enum opts_result parse_args(int argc, char **argv, struct opts *opts, cha
 		{"on-transition", required_argument, NULL, OPT_ON_TRANSITION},
 		{"sse-clients", required_argument, NULL, OPT_SSE_CLIENTS},
 		{"loop-nice", required_argument, NULL, OPT_LOOP_NICE},
-		{"loop-slice-us", required_argument, NULL, OPT_LOOP_SLICE_US},
 		{"verbose", no_argument, NULL, OPT_VERBOSE},
 		{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 		{"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
@@ -754,13 +747,6 @@ static enum opts_result parse_args(int argc, char **argv, struct opts *opts, cha
 			opts->loop_nice = -(int32_t)magnitude;
 			break;
 		}
-		case OPT_LOOP_SLICE_US:
-			/* The kernel's own bounds, which it would otherwise clamp to silently. */
-			if (parse_u32(arg, 0, 100000, &opts->loop_slice_us) ||
-			    (opts->loop_slice_us && opts->loop_slice_us < 100))
-				return fail(err, err_len,
-					    "--loop-slice-us '%s': expected 0 or 100..100000", arg);
-			break;
 		case OPT_NO_SANDBOX:
 			opts->no_sandbox = true;
 			break;

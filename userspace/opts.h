@@ -27,7 +27,6 @@
 #define OPTS_MAX_WATCH_PORTS	   64 /* lp_ports' size */
 #define OPTS_DEFAULT_MAX_CONNS	   16384
 #define OPTS_DEFAULT_LOOP_NICE	   -10
-#define OPTS_DEFAULT_LOOP_SLICE_US 100
 
 struct opts_watch_pid {
 	char name[WORKER_NAME_MAX + 1]; /* empty: COMM-PID */
@@ -73,7 +72,6 @@ struct opts {
 	char on_transition[1024];  /* empty: no hook */
 	uint32_t sse_clients;
 	int32_t loop_nice; /* the event loop thread's nice, -20..0; 0: as started */
-	uint32_t loop_slice_us; /* its EEVDF slice, 100..100000; 0: the kernel's */
 	double start_grace_s;
 	bool no_sandbox; /* keep every capability, no seccomp filter: for debugging only */
 	bool reset_pins; /* drop what a previous daemon left pinned, instead of taking it over */

@@ -1,16 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /* See privs.h. */
 #include <errno.h>
-#include <sched.h>
-#include <seccomp.h>
 #include <stdbool.h>
-#include <stdint.h>
+#include <seccomp.h>
 #include <string.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "log.h"
 #include "privs.h"
@@ -88,117 +84,44 @@ static int install_seccomp(void)
 		if (nr != __NR_SCMP_ERROR)
 			err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
 	}
-	/* A thread may lower its own priority (the HTTP renderer does) and go back to the daemon's
-	 * schedule (privs_leave_priority); never another's. RLIMIT_NICE and RLIMIT_RTPRIO,
-	 * lowered by privs_take_priority, keep either from raising one. */
+	/* A thread may lower its own priority (the HTTP renderer does); never another's. */
 	if (!err)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setpriority), 2,
 				       SCMP_A0(SCMP_CMP_EQ, PRIO_PROCESS), SCMP_A1(SCMP_CMP_EQ, 0));
-	if (!err)
-		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sched_setattr), 1,
-				       SCMP_A0(SCMP_CMP_EQ, 0));
 	if (!err)
 		err = seccomp_load(ctx);
 	seccomp_release(ctx);
 	return err;
 }
 
-/* struct sched_attr of <linux/sched/types.h> as of Linux 4.x (SCHED_ATTR_SIZE_VER0), which
- * every later kernel takes; that header cannot be included beside <sched.h>, and glibc 2.36
- * wraps neither call. */
-struct sched_attr {
-	uint32_t size;
-	uint32_t sched_policy;
-	uint64_t sched_flags;
-	int32_t sched_nice;
-	uint32_t sched_priority;
-	uint64_t sched_runtime; /* SCHED_OTHER and SCHED_BATCH: the slice, Linux 6.12+ */
-	uint64_t sched_deadline;
-	uint64_t sched_period;
-};
-#define SCHED_FLAG_RESET_ON_FORK 0x01
+static int nice_found; /* every thread's nice at start, kept by all but the loop */
+static bool nice_taken;
 
-static int get_own_schedule(struct sched_attr *attr)
-{
-	memset(attr, 0, sizeof(*attr));
-	return syscall(SYS_sched_getattr, 0, attr, sizeof(*attr), 0) ? -errno : 0;
-}
-
-static int set_own_schedule(const struct sched_attr *attr)
-{
-	return syscall(SYS_sched_setattr, 0, attr, 0) ? -errno : 0;
-}
-
-static bool fair_policy(uint32_t policy)
-{
-	return policy == SCHED_OTHER || policy == SCHED_BATCH;
-}
-
-/* Every thread's schedule at start, kept by all but the loop. */
-static struct sched_attr found;
-static bool taken;
-
-/* The schedule of the daemon's other threads: as found, with the kernel's own slice. */
-static struct sched_attr daemon_schedule(void)
-{
-	struct sched_attr attr = {
-		.size = sizeof(attr),
-		.sched_policy = found.sched_policy,
-		.sched_flags = found.sched_flags & SCHED_FLAG_RESET_ON_FORK,
-		.sched_nice = found.sched_nice,
-		.sched_priority = found.sched_priority,
-	};
-
-	return attr;
-}
-
-/* Nothing but the loop needs a higher priority than the daemon started with, even where a
- * unit's LimitNICE= or LimitRTPRIO= would allow it. Lowering a limit needs no privilege. */
-static int lower_limit(int resource, rlim_t ceiling)
+int privs_take_nice(int nice)
 {
 	struct rlimit limit;
+	rlim_t others;
 
-	if (getrlimit(resource, &limit))
+	errno = 0;
+	nice_found = getpriority(PRIO_PROCESS, 0);
+	if (errno)
 		return -errno;
-	limit.rlim_cur = limit.rlim_cur < ceiling ? limit.rlim_cur : ceiling;
-	limit.rlim_max = limit.rlim_max < ceiling ? limit.rlim_max : ceiling;
-	return setrlimit(resource, &limit) ? -errno : 0;
+	if (nice < nice_found && setpriority(PRIO_PROCESS, 0, nice))
+		return -errno;
+	nice_taken = true;
+	/* Nothing but the loop needs a higher priority than the daemon started with, even where
+	 * a unit's LimitNICE= would allow it. Lowering a limit needs no privilege. */
+	others = 20 - nice_found;
+	if (getrlimit(RLIMIT_NICE, &limit))
+		return -errno;
+	limit.rlim_cur = limit.rlim_cur < others ? limit.rlim_cur : others;
+	limit.rlim_max = limit.rlim_max < others ? limit.rlim_max : others;
+	return setrlimit(RLIMIT_NICE, &limit) ? -errno : 0;
 }
 
-int privs_take_priority(int nice, uint32_t slice_us, bool *slice_kept)
+int privs_leave_nice(void)
 {
-	struct sched_attr wanted, now;
-	int err = get_own_schedule(&found);
-
-	*slice_kept = false;
-	if (err)
-		return err;
-	taken = true;
-	/* A thread the operator made real-time, or idle, keeps that schedule. */
-	if (fair_policy(found.sched_policy)) {
-		wanted = daemon_schedule();
-		/* A loop started at a higher priority keeps it. */
-		wanted.sched_nice = nice < found.sched_nice ? nice : found.sched_nice;
-		wanted.sched_runtime = (uint64_t)slice_us * 1000;
-		err = set_own_schedule(&wanted);
-		if (err)
-			return err;
-		/* Kernels before 6.12 take the call but have no slice to set. */
-		*slice_kept = slice_us && !get_own_schedule(&now) &&
-			      now.sched_runtime == wanted.sched_runtime;
-	}
-	err = lower_limit(RLIMIT_NICE, 20 - found.sched_nice);
-	return err ?: lower_limit(RLIMIT_RTPRIO, found.sched_priority);
-}
-
-int privs_leave_priority(void)
-{
-	struct sched_attr daemon;
-
-	if (!taken || !fair_policy(found.sched_policy))
-		return 0;
-	daemon = daemon_schedule();
-	return set_own_schedule(&daemon);
+	return nice_taken && setpriority(PRIO_PROCESS, 0, nice_found) ? -errno : 0;
 }
 
 int privs_drop(void)

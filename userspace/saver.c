@@ -44,7 +44,7 @@ static void job_free(struct save_job *job)
 static void *save_loop(void *arg)
 {
 	uint64_t one = 1;
-	int err = privs_leave_priority();
+	int err = privs_leave_nice();
 
 	(void)arg;
 	pthread_setname_np(pthread_self(), "lp-saver");

@@ -16,8 +16,8 @@
  *                                  GET /api/v1/events stream, beside the pidfd floor;
  *                                  pool: a stream served by the thread pool (open_events).
  *   bench schedule POLICY NICE SLICE_US TID...  sets the threads' policy (other, batch),
- *                                  nice and EEVDF slice (0: the kernel's), as the daemon does
- *                                  at start: the A/B of one running daemon.
+ *                                  nice and EEVDF slice (Linux 6.12+; 0: the kernel's): the
+ *                                  A/B of one running daemon, as --loop-nice or otherwise.
  */
 #include <arpa/inet.h>
 #include <curl/curl.h>

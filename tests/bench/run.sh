@@ -405,22 +405,19 @@ bodies=$(awk '/requests in/ {print $1}' "$BENCH_DIR/wrk.out")
 echo "reads alone: $(awk '/Requests\/sec/ {print $2}' "$BENCH_DIR/wrk.out") bodies/s over 16 connections, $(awk '/Transfer\/sec/ {print $2}' "$BENCH_DIR/wrk.out")/s; daemon CPU $(python3 -c "print(f'{($cpu_after - $cpu_before) * 1000 / $(getconf CLK_TCK) / max($bodies, 1):.2f}')") ms per body (sent from a memfd by sendfile)"
 echo "quiet, for comparison:"
 measure 100
-# --loop-nice and --loop-slice-us A/B/C in one daemon: setting the loop's thread (its tid is
-# the pid) and the event-stream thread (MHD-single) to the kernel's slice, then also to nice 0,
-# is what the daemon starts with under those options; interleaved, because the load swings from
-# minute to minute.
+# --loop-nice A/B in one daemon: setting the loop's thread (its tid is the pid) and the
+# event-stream thread (MHD-single) to nice 0 is what --loop-nice 0 starts with; interleaved,
+# because the load swings from minute to minute.
 EVENTS_TID=$(grep -l '^MHD-single$' /proc/$DAEMON/task/*/comm | cut -d/ -f5)
-verdict_schedule() { $BUILD/bench schedule other $1 $2 $DAEMON $EVENTS_TID; }
-for round in 1 2; do
-	verdict_schedule -10 100
-	under_load 500000 "the target load: 500,000 reports/s, paced; event loop and stream thread at nice -10 with a 100 us slice (the default), round $round"
-	verdict_schedule -10 0
-	under_load 500000 "the target load; nice -10 with the kernel's slice (--loop-slice-us 0), round $round"
-	verdict_schedule 0 0
-	under_load 500000 "the target load; nice 0 with the kernel's slice (--loop-nice 0 --loop-slice-us 0), round $round"
+verdict_nice() { $BUILD/bench schedule other $1 0 $DAEMON $EVENTS_TID; }
+for pair in 1 2; do
+	verdict_nice -10
+	under_load 500000 "the target load: 500,000 reports/s, paced; event loop and stream thread at nice -10 (the default), pair $pair"
+	verdict_nice 0
+	under_load 500000 "the target load; event loop and stream thread at nice 0 (--loop-nice 0), pair $pair"
 done
-verdict_schedule -10 100
-under_load 0 "beyond it: a flood as fast as the daemon takes it; event loop and stream thread as by default"
+verdict_nice -10
+under_load 0 "beyond it: a flood as fast as the daemon takes it; event loop and stream thread at nice -10"
 stop_daemon
 
 echo

@@ -160,17 +160,6 @@ check "hardening/loop_priority" test "$(awk '{print $19}' "/proc/$A_PID/stat")" 
 check "hardening/events_thread_priority" test "$(events_thread_nice "$A_PID")" = -10
 check "hardening/other_threads_not_raised" test "$(thread_nices "$A_PID" | sort -n | head -1)" = "$(nice)"
 check "hardening/threads_counted" test "$(thread_nices "$A_PID" | wc -l)" -ge 10
-# --loop-slice-us: the same two threads run with a 100 us slice (kernels with EEVDF custom
-# slices, 6.12+), so their wake-ups preempt at once; every other thread has the kernel's slice
-slices=$(python3 "$ROOT/tests/e2e/slices.py" "$A_PID")
-echo "    slices (ns): $(awk '{printf "%s=%s ", $2, $3}' <<<"$slices")"
-if printf '6.12\n%s\n' "$(uname -r)" | sort -V -C; then
-	check "hardening/loop_slice" test "$(awk -v t="$A_PID" '$1 == t {print $3}' <<<"$slices")" = 100000
-	check "hardening/events_thread_slice" test "$(awk '$2 == "MHD-single" {print $3}' <<<"$slices")" = 100000
-	check "hardening/other_threads_kernel_slice" test "$(awk -v t="$A_PID" '$1 != t && $2 != "MHD-single" && $3 <= 100000' <<<"$slices" | wc -l)" = 0
-else
-	skip hardening/loop_slice "Linux $(uname -r) has no EEVDF custom slices"
-fi
 # under the systemd unit's bounding set (scripts/systemd), the daemon starts and drops the same way
 port=$(free_port)
 setpriv --bounding-set -all,+bpf,+perfmon,+net_admin,+chown,+setpcap,+sys_nice,+sys_ptrace,+dac_read_search \

@@ -97,16 +97,6 @@ static void test_opts_errors(void)
 	ASSERT_EQ(parse(&opts, err, 2, "--loop-nice", "-0"), OPTS_ERROR, "loop nice -0");
 	ASSERT_EQ(parse(&opts, err, 2, "--loop-nice", "--5"), OPTS_ERROR, "loop nice two signs");
 	ASSERT_EQ(parse(&opts, err, 2, "--loop-nice", "-"), OPTS_ERROR, "loop nice sign alone");
-	ASSERT_EQ(opts.loop_slice_us, 100, "default loop slice");
-	ASSERT_EQ(parse(&opts, err, 2, "--loop-slice-us", "0"), OPTS_RUN, "loop slice 0");
-	ASSERT_EQ(opts.loop_slice_us, 0, "loop slice 0 stored");
-	ASSERT_EQ(parse(&opts, err, 2, "--loop-slice-us", "100000"), OPTS_RUN, "loop slice max");
-	ASSERT_EQ(opts.loop_slice_us, 100000, "loop slice max stored");
-	ASSERT_EQ(parse(&opts, err, 2, "--loop-slice-us", "99"), OPTS_ERROR,
-		  "loop slice below 100");
-	ASSERT_EQ(parse(&opts, err, 2, "--loop-slice-us", "100001"), OPTS_ERROR,
-		  "loop slice above 100 ms");
-	ASSERT_EQ(parse(&opts, err, 2, "--loop-slice-us", "-1"), OPTS_ERROR, "loop slice negative");
 }
 
 static void test_worker_names(void)
