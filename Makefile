@@ -42,7 +42,7 @@ BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
 SKEL := $(OUTPUT)/liveprobe.skel.h
 
 # Modules linked into the daemon and the kernel tests; the CLI needs only a few.
-CORE_MODS := probe proc procwatch cgwatch dump paths clock route fleet conn u64map output report ingest feed state saver events hook metrics dashboard sockdiag sockwatch snapshot render opts cmdq log privs systemd loop lanes http
+CORE_MODS := probe proc procwatch cgwatch dump paths clock bulk route fleet conn u64map output report ingest feed state saver events hook metrics dashboard sockdiag sockwatch snapshot render opts cmdq log privs systemd loop lanes http
 DAEMON_OBJS := $(patsubst %,$(OUTPUT)/%.o,$(CORE_MODS) liveprobed)
 CLI_OBJS := $(patsubst %,$(OUTPUT)/%.o,cli log)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
@@ -102,7 +102,7 @@ $(OUTPUT)/liveprobe: $(CLI_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
 
-$(OUTPUT)/test_unit: $(UNIT_SRCS) $(patsubst %,$(OUTPUT)/%.o,fleet conn u64map output report render opts snapshot log proc clock route) tests/harness.h
+$(OUTPUT)/test_unit: $(UNIT_SRCS) $(patsubst %,$(OUTPUT)/%.o,fleet conn u64map output report render bulk opts snapshot log proc clock route) tests/harness.h
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests $(filter %.c %.o,$^) $(LDLIBS) -o $@
 
@@ -155,7 +155,7 @@ FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=
 	-std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -Iuserspace
 FUZZ_MODS_datagram := report opts log
 FUZZ_MODS_json_report := report opts log
-FUZZ_MODS_state := state render snapshot fleet conn output u64map report opts log paths clock
+FUZZ_MODS_state := state render bulk snapshot fleet conn output u64map report opts log paths clock
 FUZZ_MODS_config := opts log
 FUZZ_MODS_proc := proc
 FUZZ_MODS_route := route

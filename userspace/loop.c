@@ -11,6 +11,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "bulk.h"
 #include "clock.h"
 #include "events.h"
 #include "feed.h"
@@ -452,6 +453,7 @@ int loop_init(struct loop *loop, const struct opts *opts)
 	char err[160];
 	int ret;
 
+	bulk_is_loop(); /* the thread the bulk threads yield to */
 	memset(loop, 0, sizeof(*loop));
 	loop->opts = opts;
 	loop->epoll_fd = loop->signal_fd = loop->timer_fd = loop->state_lock_fd = -1;

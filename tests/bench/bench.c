@@ -21,9 +21,9 @@
  */
 #include <arpa/inet.h>
 #include <curl/curl.h>
-#include <sched.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdbool.h>
@@ -455,6 +455,11 @@ static int schedule(const char *policy, int nice, int slice_us, char **tids, int
 		.sched_runtime = (uint64_t)slice_us * 1000,
 	};
 
+	if (strcmp(policy, "other") && strcmp(policy, "batch")) {
+		fprintf(stderr, "bench: schedule: policy '%s' is neither other nor batch\n",
+			policy);
+		return 2;
+	}
 	for (int i = 0; i < n; i++) {
 		if (syscall(SYS_sched_setattr, atoi(tids[i]), &attr, 0)) {
 			perror("bench: sched_setattr");
