@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bulk.h"
 #include "clock.h"
 #include "dashboard.h"
 #include "events.h"
@@ -220,6 +221,8 @@ static void shared_release(void *cls)
 	}
 }
 
+#define BODY_WRITE_PIECE (64 * 1024)
+
 /* A memfd holding text, sealed so that nothing can change a body after readers have it; -1. */
 static int body_memfd(const char *text, size_t len)
 {
@@ -227,14 +230,18 @@ static int body_memfd(const char *text, size_t len)
 
 	if (fd < 0)
 		return -1;
+	/* In pieces, each a pause point: one write of a 10 MB body is milliseconds in the kernel.
+	 */
 	for (size_t done = 0; done < len;) {
-		ssize_t n = write(fd, text + done, len - done);
+		size_t piece = len - done < BODY_WRITE_PIECE ? len - done : BODY_WRITE_PIECE;
+		ssize_t n = write(fd, text + done, piece);
 
 		if (n <= 0) {
 			close(fd);
 			return -1;
 		}
 		done += n;
+		bulk_pause();
 	}
 	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL)) {
 		close(fd);

@@ -342,6 +342,7 @@ void render_throughput(const struct snapshot *snapshot, const struct render_view
 		enum worker_state state = render_worker_state(worker, view, reason, sizeof(reason));
 		double rate = render_worker_rate(worker, state, view);
 
+		bulk_pause();
 		if (state != WS_WORKING)
 			continue;
 		(*producing)++;
@@ -585,6 +586,7 @@ static enum worker_health host_verdict(const struct snapshot *snapshot,
 		enum worker_state state = render_worker_state(worker, view, reason, sizeof(reason));
 		enum worker_health worker_health = fleet_worker_health(worker, state, view->now_ns);
 
+		bulk_pause();
 		per_state[state]++;
 		/* Grey (a clean, announced stop) is neither good nor bad: listed apart. */
 		if (worker_health == HEALTH_GREY)
