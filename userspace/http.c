@@ -230,8 +230,7 @@ static int body_memfd(const char *text, size_t len)
 
 	if (fd < 0)
 		return -1;
-	/* In pieces, each a pause point: one write of a 10 MB body is milliseconds in the kernel.
-	 */
+	/* Pieces with a pause after each: one 10 MB write is milliseconds in the kernel. */
 	for (size_t done = 0; done < len;) {
 		size_t piece = len - done < BODY_WRITE_PIECE ? len - done : BODY_WRITE_PIECE;
 		ssize_t n = write(fd, text + done, piece);
