@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Bulk work: a loop over the whole fleet (a state save, a render of every worker, the metrics
- * page). Such a loop calls bulk_pause() once per item, and a thread other than the event loop's
+ * page) or over a large body's pieces (its copy into a memfd). Such a loop calls bulk_pause()
+ * once per item, and a thread other than the event loop's
  * yields its CPU once BULK_SLICE_NS have passed since it last did. A thread that takes the CPU
  * from a runnable event loop otherwise keeps it until it blocks or the next scheduler tick: on
  * a kernel that does not preempt in the kernel (preempt=none) at HZ=250, up to 4 ms, and a

@@ -267,27 +267,17 @@ static void body_unmap(const struct shared_body *body, const char *text)
 		munmap((void *)text, body->len);
 }
 
-/* A NUL-terminated copy of a body, for a response of its own; NULL when out of memory. */
+/* A NUL-terminated copy of a body, for a response of its own; NULL on failure. */
 static char *body_copy(const struct shared_body *body)
 {
-	char *copy = malloc(body->len + 1);
+	const char *text = body_map(body);
+	char *copy = text ? malloc(body->len + 1) : NULL;
 
-	if (!copy)
-		return NULL;
-	if (body->fd < 0) {
-		memcpy(copy, body->text, body->len);
-	} else {
-		for (size_t done = 0; done < body->len;) {
-			ssize_t n = pread(body->fd, copy + done, body->len - done, done);
-
-			if (n <= 0) {
-				free(copy);
-				return NULL;
-			}
-			done += n;
-		}
+	if (copy) {
+		memcpy(copy, text, body->len);
+		copy[body->len] = '\0';
 	}
-	copy[body->len] = '\0';
+	body_unmap(body, text);
 	return copy;
 }
 

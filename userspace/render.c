@@ -400,7 +400,6 @@ char *render_workers(const struct snapshot *snapshot, const struct render_view *
 		json_object *obj;
 
 		bulk_pause();
-
 		if (filtered(view)) {
 			state = render_worker_state(worker, view, reason, sizeof(reason));
 			if (!listed(view, worker, state))

@@ -21,6 +21,7 @@
  */
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
@@ -446,13 +447,30 @@ struct sched_attr {
 	uint64_t sched_runtime, sched_deadline, sched_period;
 };
 
-static int schedule(const char *policy, int nice, int slice_us, char **tids, int n)
+/* A decimal integer in [min, max] that is the whole argument, else exit(2) naming it. */
+static long whole_number(const char *what, const char *arg, long min, long max)
+{
+	char *end;
+	long value;
+
+	errno = 0;
+	value = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || value < min || value > max) {
+		fprintf(stderr, "bench: %s '%s': expected %ld..%ld\n", what, arg, min, max);
+		exit(2);
+	}
+	return value;
+}
+
+static int schedule(const char *policy, const char *nice, const char *slice_us, char **tids,
+		    int n)
 {
 	struct sched_attr attr = {
 		.size = sizeof(attr),
 		.sched_policy = strcmp(policy, "batch") ? SCHED_OTHER : SCHED_BATCH,
-		.sched_nice = nice,
-		.sched_runtime = (uint64_t)slice_us * 1000,
+		.sched_nice = whole_number("nice", nice, -20, 19),
+		/* The kernel's own bounds for a slice: 0.1..100 ms. */
+		.sched_runtime = whole_number("slice", slice_us, 0, 100000) * 1000,
 	};
 
 	if (strcmp(policy, "other") && strcmp(policy, "batch")) {
@@ -461,7 +479,8 @@ static int schedule(const char *policy, int nice, int slice_us, char **tids, int
 		return 2;
 	}
 	for (int i = 0; i < n; i++) {
-		if (syscall(SYS_sched_setattr, atoi(tids[i]), &attr, 0)) {
+		if (syscall(SYS_sched_setattr, (int)whole_number("tid", tids[i], 1, INT32_MAX),
+			    &attr, 0)) {
 			perror("bench: sched_setattr");
 			return 1;
 		}
@@ -638,7 +657,7 @@ int main(int argc, char **argv)
 	if (argc == 5 && !strcmp(argv[1], "sock-latency"))
 		return sock_latency(argv[2], atoi(argv[3]), atoi(argv[4]));
 	if (argc >= 6 && !strcmp(argv[1], "schedule"))
-		return schedule(argv[2], atoi(argv[3]), atoi(argv[4]), argv + 5, argc - 5);
+		return schedule(argv[2], argv[3], argv[4], argv + 5, argc - 5);
 	if (argc == 4 && !strcmp(argv[1], "tcp-storm"))
 		return tcp_storm(atoi(argv[2]), atoi(argv[3]));
 	fprintf(stderr,
