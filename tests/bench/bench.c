@@ -462,8 +462,7 @@ static long whole_number(const char *what, const char *arg, long min, long max)
 	return value;
 }
 
-static int schedule(const char *policy, const char *nice, const char *slice_us, char **tids,
-		    int n)
+static int schedule(const char *policy, const char *nice, const char *slice_us, char **tids, int n)
 {
 	struct sched_attr attr = {
 		.size = sizeof(attr),
