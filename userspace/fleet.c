@@ -56,6 +56,12 @@ static void set_reason(struct worker *worker, const char *reason)
 /* What readers see of it changed: the next snapshot copies it. */
 static void changed(struct fleet *fleet, struct worker *worker)
 {
+	if (worker->version <= fleet->changed_since) {
+		if (fleet->n_changed < fleet->capacity)
+			fleet->changed[fleet->n_changed++] = worker - fleet->workers;
+		else /* cannot happen while each is listed once: void the list */
+			fleet->layout++;
+	}
 	worker->version = ++fleet->generation;
 }
 
@@ -144,11 +150,15 @@ static const char *const state_names[WS__COUNT] = {
 
 int fleet_init(struct fleet *fleet, size_t capacity, size_t conn_capacity)
 {
+	static uint64_t instances;
+
 	memset(fleet, 0, sizeof(*fleet));
+	fleet->instance = ++instances;
 	fleet->workers = calloc(capacity, sizeof(*fleet->workers));
+	fleet->changed = calloc(capacity ?: 1, sizeof(*fleet->changed));
 	fleet->due = calloc(capacity ?: 1, sizeof(*fleet->due));
 	fleet->conns = calloc(conn_capacity ?: 1, sizeof(*fleet->conns));
-	if (!fleet->workers || !fleet->conns || !fleet->due ||
+	if (!fleet->workers || !fleet->changed || !fleet->conns || !fleet->due ||
 	    u64map_init(&fleet->conn_by_cookie, conn_capacity) ||
 	    u64map_init(&fleet->worker_by_name, capacity) ||
 	    u64map_init(&fleet->worker_by_pid, capacity)) {
@@ -169,12 +179,15 @@ void fleet_free(struct fleet *fleet)
 		fleet_reason_release(fleet->workers[i].reason);
 	}
 	free(fleet->workers);
+	free(fleet->changed);
 	free(fleet->due);
 	free(fleet->conns);
 	u64map_free(&fleet->conn_by_cookie);
 	u64map_free(&fleet->worker_by_name);
 	u64map_free(&fleet->worker_by_pid);
 	fleet->workers = NULL;
+	fleet->changed = NULL;
+	fleet->n_changed = 0;
 	fleet->due = NULL;
 	fleet->n_due = 0;
 	fleet->conns = NULL;
@@ -433,6 +446,8 @@ void fleet_remove(struct fleet *fleet, struct worker *worker)
 	/* Order is registration order; keep it so listings are stable (and ids sorted). */
 	memmove(worker, worker + 1, (fleet->count - index - 1) * sizeof(*worker));
 	fleet->count--;
+	fleet->layout++;
+	fleet->n_changed = 0; /* indices moved: the next publish walks the whole fleet */
 	for (size_t i = 0; i < fleet->n_due; i++)
 		fleet->due[i].index -= fleet->due[i].index > index;
 	fleet->generation++;

@@ -183,6 +183,17 @@ struct fleet {
 	size_t name_collisions;	      /* names left out of worker_by_name: look those up by scan */
 	struct output_policy policy;
 	uint64_t generation; /* bumped on every change, so publishers know when to copy */
+	/*
+	 * For a publish in proportion to what changed (snapshot.h): the indices of the workers
+	 * changed since generation changed_since, each listed once (new workers past the end are
+	 * not). A removal shifts indices and bumps layout, which voids the list; the publisher
+	 * empties it and sets changed_since. instance tells fleets at one address apart.
+	 */
+	uint32_t *changed;
+	size_t n_changed;
+	uint64_t changed_since;
+	uint64_t layout;
+	uint64_t instance;
 	uint64_t lifecycle;  /* bumped when who exists or how they stand changes: worth saving */
 	/* Workers that time alone could change, earliest first: a tick judges only those due. */
 	struct fleet_deadline {

@@ -719,5 +719,6 @@ void loop_destroy(struct loop *loop)
 	if (loop->state_lock_fd >= 0)
 		close(loop->state_lock_fd);
 	cmdq_destroy(&loop->commands);
+	snapshot_forget(); /* the HTTP threads and the saver are stopped */
 	fleet_free(&loop->fleet);
 }

@@ -11,10 +11,20 @@
 static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct snapshot *current;
 
-/* One published version of one worker, shared by the snapshots it is current in. */
+/*
+ * One published version of one worker. It is in every fleet copy from the one it was taken for
+ * (born) until the one built without it (until), and only there, so it can go once no copy in
+ * that range is left. No per-copy reference count: sharing 10,000 workers costs copies of four
+ * arrays, not 10,000 atomic writes to as many cache lines.
+ */
 struct worker_copy {
-	int refs;
+	uint64_t born;
 	struct worker worker;
+};
+
+struct retired_copy {
+	struct worker_copy *copy;
+	uint64_t until;
 };
 
 static struct worker_copy *copy_of(const struct worker *worker)
@@ -22,28 +32,72 @@ static struct worker_copy *copy_of(const struct worker *worker)
 	return (struct worker_copy *)((char *)worker - offsetof(struct worker_copy, worker));
 }
 
-static void worker_release(const struct worker *worker)
-{
-	struct worker_copy *copy = copy_of(worker);
+/*
+ * The loop thread's chain of fleet copies: the last one built, the base of the next for the same
+ * fleet, and the worker copies replaced since, waiting for the copies that hold them.
+ */
+static struct {
+	uint64_t fleet_instance;
+	struct snapshot_fleet *last;
+	uint64_t sequence; /* of the last fleet copy built */
+	struct retired_copy *retired;
+	size_t n_retired, retired_cap;
+} chain;
 
-	if (__atomic_sub_fetch(&copy->refs, 1, __ATOMIC_ACQ_REL) == 0) {
-		fleet_extras_release(copy->worker.extras);
-		fleet_reason_release(copy->worker.reason);
-		free(copy);
-	}
+/* Fleet copies that readers or the chain still hold, oldest first: what a retired worker copy
+ * waits for. Released on any thread. */
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct snapshot_fleet *live_oldest, *live_newest;
+
+static void worker_free(struct worker_copy *copy)
+{
+	fleet_extras_release(copy->worker.extras);
+	fleet_reason_release(copy->worker.reason);
+	free(copy);
 }
 
 static void fleet_copy_release(struct snapshot_fleet *copy)
 {
 	if (!copy || __atomic_sub_fetch(&copy->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
-	for (size_t i = 0; i < copy->count; i++)
-		worker_release(copy->workers[i]);
+	pthread_mutex_lock(&live_lock);
+	if (copy->older)
+		copy->older->newer = copy->newer;
+	else
+		live_oldest = copy->newer;
+	if (copy->newer)
+		copy->newer->older = copy->older;
+	else
+		live_newest = copy->older;
+	pthread_mutex_unlock(&live_lock);
 	free(copy->workers);
+	free(copy->ids);
 	free(copy->name_hashes);
+	free(copy->n_conns_of);
 	free(copy->conn_first);
 	free(copy->conns);
 	free(copy);
+}
+
+/* Frees the retired worker copies that no live fleet copy holds. The loop's thread only. */
+static void free_unheld(void)
+{
+	size_t kept = 0;
+
+	pthread_mutex_lock(&live_lock);
+	for (size_t i = 0; i < chain.n_retired; i++) {
+		struct retired_copy entry = chain.retired[i];
+		const struct snapshot_fleet *live = live_oldest;
+
+		while (live && live->sequence < entry.copy->born)
+			live = live->newer;
+		if (live && live->sequence < entry.until)
+			chain.retired[kept++] = entry;
+		else
+			worker_free(entry.copy);
+	}
+	pthread_mutex_unlock(&live_lock);
+	chain.n_retired = kept;
 }
 
 #ifdef LP_CHECK_SHARING
@@ -65,116 +119,276 @@ static void check_unchanged(const struct worker *live, const struct worker *shar
 }
 #endif
 
-static const struct worker *worker_take(const struct worker *worker)
+/* A copy of worker, born with fleet copy sequence; NULL without memory. */
+static const struct worker *worker_take(const struct worker *worker, uint64_t sequence)
 {
 	struct worker_copy *copy = malloc(sizeof(*copy));
 
 	if (!copy)
 		return NULL;
-	copy->refs = 1;
+	copy->born = sequence;
 	copy->worker = *worker;
 	fleet_extras_hold(copy->worker.extras);
 	fleet_reason_hold(copy->worker.reason);
 	return &copy->worker;
 }
 
+/* Room for every worker of the base to be retired, so a build never fails among them. */
+static bool reserve_retired(size_t more)
+{
+	size_t cap = chain.retired_cap ?: 1024;
+	struct retired_copy *grown;
+
+	while (cap < chain.n_retired + more)
+		cap *= 2;
+	if (cap == chain.retired_cap)
+		return true;
+	grown = realloc(chain.retired, cap * sizeof(*grown));
+	if (!grown)
+		return false;
+	chain.retired = grown;
+	chain.retired_cap = cap;
+	return true;
+}
+
+static void retire(const struct worker *worker, uint64_t until)
+{
+	chain.retired[chain.n_retired++] = (struct retired_copy){copy_of(worker), until};
+}
+
+/* Slot i of copy takes a new copy of worker; false without memory. */
+static bool take_into(struct snapshot_fleet *copy, size_t i, const struct worker *worker)
+{
+	copy->workers[i] = worker_take(worker, copy->sequence);
+	if (!copy->workers[i])
+		return false;
+	copy->ids[i] = worker->id;
+	copy->name_hashes[i] = u64map_hash_string(worker->name);
+	copy->n_conns_of[i] = worker->n_conns;
+	return true;
+}
+
+/* Slot i of copy shares slot j of prev. */
+static void share_into(struct snapshot_fleet *copy, size_t i, const struct snapshot_fleet *prev,
+		       size_t j)
+{
+	copy->workers[i] = prev->workers[j];
+	copy->ids[i] = prev->ids[j];
+	copy->name_hashes[i] = prev->name_hashes[j];
+	copy->n_conns_of[i] = prev->n_conns_of[j];
+}
+
+static size_t index_in(const uint32_t *ids, size_t count, uint32_t id)
+{
+	size_t low = 0, high = count;
+
+	/* Ids grow with registration and the fleet keeps registration order. */
+	while (low < high) {
+		size_t mid = low + (high - low) / 2;
+
+		if (ids[mid] == id)
+			return mid;
+		if (ids[mid] < id)
+			low = mid + 1;
+		else
+			high = mid;
+	}
+	return SIZE_MAX;
+}
+
+/* Groups the fleet's connections by owner, so each worker's list is one slice. */
+static bool group_conns(struct snapshot_fleet *copy, const struct fleet *fleet)
+{
+	uint32_t *filled = calloc(copy->count ?: 1, sizeof(*filled));
+	size_t total = 0;
+
+	if (!filled)
+		return false;
+	for (size_t i = 0; i < copy->count; i++) {
+		copy->conn_first[i] = total;
+		total += copy->n_conns_of[i];
+	}
+	copy->conns = calloc(total ?: 1, sizeof(*copy->conns));
+	if (!copy->conns) {
+		free(filled);
+		return false;
+	}
+	for (size_t i = 0; i < fleet->n_conns; i++) {
+		const struct conn *conn = &fleet->conns[i];
+		size_t index = index_in(copy->ids, copy->count, conn->worker_id);
+
+		if (index != SIZE_MAX && filled[index] < copy->n_conns_of[index])
+			copy->conns[copy->conn_first[index] + filled[index]++] = *conn;
+	}
+	free(filled);
+	copy->n_conns = total;
+	return true;
+}
+
+/* In place: prev is this fleet's last copy and no index moved since, so only the workers the
+ * fleet listed as changed and those added at the end are new. */
+static bool copy_in_place(struct snapshot_fleet *copy, const struct fleet *fleet,
+			  const struct snapshot_fleet *prev)
+{
+	memcpy(copy->workers, prev->workers, prev->count * sizeof(*copy->workers));
+	memcpy(copy->ids, prev->ids, prev->count * sizeof(*copy->ids));
+	memcpy(copy->name_hashes, prev->name_hashes, prev->count * sizeof(*copy->name_hashes));
+	memcpy(copy->n_conns_of, prev->n_conns_of, prev->count * sizeof(*copy->n_conns_of));
+	for (size_t k = 0; k < fleet->n_changed; k++) {
+		size_t i = fleet->changed[k];
+
+		if (i >= prev->count)
+			continue;
+		copy->workers[i] = NULL; /* prev's until replaced: not this copy's to free */
+		if (!take_into(copy, i, &fleet->workers[i]))
+			return false;
+		retire(prev->workers[i], copy->sequence);
+	}
+	for (size_t i = prev->count; i < fleet->count; i++)
+		if (!take_into(copy, i, &fleet->workers[i]))
+			return false;
+	return true;
+}
+
+/* By merge: both lists are in id order; a worker whose version is the one prev holds is shared. */
+static bool copy_by_merge(struct snapshot_fleet *copy, const struct fleet *fleet,
+			  const struct snapshot_fleet *prev)
+{
+	size_t j = 0, prev_count = prev ? prev->count : 0;
+
+	for (size_t i = 0; i < fleet->count; i++) {
+		const struct worker *worker = &fleet->workers[i];
+
+		while (j < prev_count && prev->ids[j] < worker->id)
+			retire(prev->workers[j++], copy->sequence);
+		if (j < prev_count && prev->ids[j] == worker->id &&
+		    prev->workers[j]->version == worker->version) {
+			share_into(copy, i, prev, j++);
+			continue;
+		}
+		if (!take_into(copy, i, worker))
+			return false;
+		if (j < prev_count && prev->ids[j] == worker->id)
+			retire(prev->workers[j++], copy->sequence);
+	}
+	while (j < prev_count)
+		retire(prev->workers[j++], copy->sequence);
+	return true;
+}
+
 /*
- * The fleet as of now, sharing with prev every worker whose version is the one prev holds. Both
- * lists are in id order, so one merge walk pairs them.
+ * The fleet as of now, sharing with prev, the chain's last copy of this fleet, every worker
+ * whose version did not move. NULL without memory, with nothing retired.
  */
 static struct snapshot_fleet *fleet_copy_take(const struct fleet *fleet,
 					      const struct snapshot_fleet *prev)
 {
 	struct snapshot_fleet *copy = calloc(1, sizeof(*copy));
-	size_t j = 0, next = 0;
+	size_t count = fleet->count ?: 1, retired_before = chain.n_retired;
+	bool built, in_place;
 
-	if (!copy)
+	if (!copy || !reserve_retired(prev ? prev->count : 0)) {
+		free(copy);
 		return NULL;
+	}
 	copy->refs = 1;
+	copy->sequence = chain.sequence + 1;
 	copy->generation = fleet->generation;
-	copy->workers = malloc((fleet->count ?: 1) * sizeof(*copy->workers));
-	copy->name_hashes = malloc((fleet->count ?: 1) * sizeof(*copy->name_hashes));
-	copy->conn_first = malloc((fleet->count ?: 1) * sizeof(*copy->conn_first));
-	copy->conns = calloc(fleet->n_conns ?: 1, sizeof(*copy->conns));
-	if (!copy->workers || !copy->name_hashes || !copy->conn_first || !copy->conns)
-		goto cleanup;
-	for (size_t i = 0; i < fleet->count; i++) {
-		const struct worker *worker = &fleet->workers[i];
-		const struct worker *shared = NULL;
-		uint64_t name_hash;
-
-		while (prev && j < prev->count && prev->workers[j]->id < worker->id)
-			j++;
-		if (prev && j < prev->count && prev->workers[j]->id == worker->id &&
-		    prev->workers[j]->version == worker->version) {
-			shared = prev->workers[j];
+	copy->layout = fleet->layout;
+	copy->count = fleet->count;
+	copy->workers = calloc(count, sizeof(*copy->workers));
+	copy->ids = malloc(count * sizeof(*copy->ids));
+	copy->name_hashes = malloc(count * sizeof(*copy->name_hashes));
+	copy->n_conns_of = malloc(count * sizeof(*copy->n_conns_of));
+	copy->conn_first = malloc(count * sizeof(*copy->conn_first));
+	built = copy->workers && copy->ids && copy->name_hashes && copy->n_conns_of &&
+		copy->conn_first;
+	in_place = prev && prev->layout == fleet->layout &&
+		   prev->generation == fleet->changed_since && fleet->count >= prev->count;
+	if (built)
+		built = in_place ? copy_in_place(copy, fleet, prev)
+				 : copy_by_merge(copy, fleet, prev);
+	if (built)
+		built = group_conns(copy, fleet);
+	if (!built) {
+		for (size_t i = 0; copy->workers && i < copy->count; i++)
+			if (copy->workers[i] && copy_of(copy->workers[i])->born == copy->sequence)
+				worker_free(copy_of(copy->workers[i]));
+		chain.n_retired = retired_before;
+		copy->refs = 0;
+		free(copy->workers);
+		free(copy->ids);
+		free(copy->name_hashes);
+		free(copy->n_conns_of);
+		free(copy->conn_first);
+		free(copy->conns);
+		free(copy);
+		return NULL;
+	}
 #ifdef LP_CHECK_SHARING
-			check_unchanged(worker, shared);
+	for (size_t i = 0; i < copy->count; i++)
+		if (copy_of(copy->workers[i])->born != copy->sequence)
+			check_unchanged(&fleet->workers[i], copy->workers[i]);
 #endif
-			__atomic_add_fetch(&copy_of(shared)->refs, 1, __ATOMIC_RELAXED);
-			name_hash = prev->name_hashes[j];
-		} else {
-			shared = worker_take(worker);
-			if (!shared)
-				goto cleanup;
-			name_hash = u64map_hash_string(worker->name);
-		}
-		copy->name_hashes[copy->count] = name_hash;
-		copy->workers[copy->count++] = shared;
-		copy->conn_first[i] = next;
-		next += worker->n_conns;
-	}
-	/* Group connections by owner so each worker's list is one slice. */
-	{
-		uint32_t *filled = calloc(fleet->count ?: 1, sizeof(*filled));
-
-		if (!filled)
-			goto cleanup;
-		for (size_t i = 0; i < fleet->n_conns; i++) {
-			const struct conn *conn = &fleet->conns[i];
-			const struct worker *owner = fleet_find_id((struct fleet *)fleet,
-								   conn->worker_id);
-			size_t index = owner ? (size_t)(owner - fleet->workers) : 0;
-
-			if (owner && filled[index] < owner->n_conns)
-				copy->conns[copy->conn_first[index] + filled[index]++] = *conn;
-		}
-		free(filled);
-	}
-	copy->n_conns = next;
 	return copy;
-cleanup:
-	fleet_copy_release(copy);
-	return NULL;
 }
 
-struct snapshot *snapshot_take(const struct fleet *fleet, const struct daemon_status *status,
+/* The chain forgets its last copy: its workers leave with the next sequence. */
+static bool drop_chain(void)
+{
+	struct snapshot_fleet *last = chain.last;
+
+	if (!last)
+		return true;
+	if (!reserve_retired(last->count))
+		return false;
+	for (size_t i = 0; i < last->count; i++)
+		retire(last->workers[i], last->sequence + 1);
+	chain.last = NULL;
+	fleet_copy_release(last);
+	return true;
+}
+
+struct snapshot *snapshot_take(struct fleet *fleet, const struct daemon_status *status,
 			       uint64_t now_ns)
 {
 	struct snapshot *snapshot = malloc(sizeof(*snapshot));
-	struct snapshot_fleet *copy = NULL, *prev = NULL;
+	struct snapshot_fleet *copy, *prev;
 	static uint64_t taken;
 
 	if (!snapshot)
 		return NULL;
-	/* Only this thread publishes, so `current` cannot be released under us; a reference
-	 * keeps its copy while we read it. */
-	pthread_mutex_lock(&current_lock);
-	if (current) {
-		prev = current->copy;
-		__atomic_add_fetch(&prev->refs, 1, __ATOMIC_RELAXED);
-	}
-	pthread_mutex_unlock(&current_lock);
-	if (prev && prev->generation == fleet->generation && prev->count == fleet->count)
-		copy = prev; /* the fleet did not change: share it whole */
-	else {
-		copy = fleet_copy_take(fleet, prev);
-		fleet_copy_release(prev);
-	}
-	if (!copy) {
+	if (chain.last && chain.fleet_instance != fleet->instance && !drop_chain()) {
 		free(snapshot);
 		return NULL;
 	}
+	prev = chain.last;
+	if (prev && prev->generation == fleet->generation && prev->layout == fleet->layout &&
+	    prev->count == fleet->count) {
+		copy = prev; /* the fleet did not change: share it whole */
+	} else {
+		copy = fleet_copy_take(fleet, prev);
+		if (!copy) {
+			free(snapshot);
+			return NULL;
+		}
+		pthread_mutex_lock(&live_lock);
+		copy->older = live_newest;
+		if (live_newest)
+			live_newest->newer = copy;
+		else
+			live_oldest = copy;
+		live_newest = copy;
+		pthread_mutex_unlock(&live_lock);
+		chain.fleet_instance = fleet->instance;
+		chain.sequence = copy->sequence;
+		chain.last = copy;
+		fleet->changed_since = fleet->generation;
+		fleet->n_changed = 0;
+		fleet_copy_release(prev);
+		free_unheld();
+	}
+	__atomic_add_fetch(&copy->refs, 1, __ATOMIC_RELAXED);
 	snapshot->refs = 1;
 	snapshot->sequence = ++taken; /* the loop's thread only */
 	snapshot->taken_ns = now_ns;
@@ -187,28 +401,21 @@ struct snapshot *snapshot_take(const struct fleet *fleet, const struct daemon_st
 	return snapshot;
 }
 
-static size_t index_of(const struct snapshot *snapshot, uint32_t id)
+void snapshot_forget(void)
 {
-	size_t low = 0, high = snapshot->count;
-
-	/* Ids grow with registration and the fleet keeps registration order. */
-	while (low < high) {
-		size_t mid = low + (high - low) / 2;
-		uint32_t mid_id = snapshot->workers[mid]->id;
-
-		if (mid_id == id)
-			return mid;
-		if (mid_id < id)
-			low = mid + 1;
-		else
-			high = mid;
+	snapshot_publish(NULL);
+	drop_chain();
+	free_unheld();
+	if (!chain.n_retired) {
+		free(chain.retired);
+		chain.retired = NULL;
+		chain.retired_cap = 0;
 	}
-	return SIZE_MAX;
 }
 
 const struct conn *snapshot_conns_of(const struct snapshot *snapshot, const struct worker *worker)
 {
-	size_t index = index_of(snapshot, worker->id);
+	size_t index = index_in(snapshot->copy->ids, snapshot->count, worker->id);
 
 	return snapshot->conns + (index == SIZE_MAX ? 0 : snapshot->copy->conn_first[index]);
 }

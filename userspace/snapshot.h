@@ -58,13 +58,18 @@ struct daemon_status {
  */
 struct snapshot_fleet {
 	int refs;
-	uint64_t generation;
+	uint64_t sequence;	     /* in build order */
+	uint64_t generation, layout; /* the fleet's, when copied */
 	size_t count;
 	const struct worker **workers; /* in registration order, so ids are sorted */
-	uint64_t *name_hashes;	       /* of workers[i]->name: a lookup by name reads no worker */
-	uint32_t *conn_first;	       /* worker i owns conns[conn_first[i] .. + its n_conns) */
-	struct conn *conns;	       /* grouped by owner */
+	/* Of workers[i], so a publish, a lookup or a count reads no worker. */
+	uint32_t *ids;
+	uint64_t *name_hashes;
+	uint32_t *n_conns_of;
+	uint32_t *conn_first; /* worker i owns conns[conn_first[i] .. + its n_conns) */
+	struct conn *conns;   /* grouped by owner */
 	size_t n_conns;
+	struct snapshot_fleet *older, *newer; /* among the copies still held */
 };
 
 struct snapshot {
@@ -80,7 +85,8 @@ struct snapshot {
 	size_t n_conns;
 };
 
-struct snapshot *snapshot_take(const struct fleet *fleet, const struct daemon_status *status,
+/* Copies what changed in fleet since its last snapshot_take and empties its list of changes. */
+struct snapshot *snapshot_take(struct fleet *fleet, const struct daemon_status *status,
 			       uint64_t now_ns);
 /* The connections a snapshot's worker owns (worker->n_conns of them). */
 const struct conn *snapshot_conns_of(const struct snapshot *snapshot, const struct worker *worker);
@@ -88,6 +94,8 @@ const struct conn *snapshot_conns_of(const struct snapshot *snapshot, const stru
 const struct worker *snapshot_find_name(const struct snapshot *snapshot, const char *name);
 /* Takes ownership of snapshot and releases the one it replaces. */
 void snapshot_publish(struct snapshot *snapshot);
+/* At exit, once no thread reads: publishes nothing and frees what no reader holds. */
+void snapshot_forget(void);
 /* The current snapshot's sequence, 0 before the first publish. */
 uint64_t snapshot_sequence(void);
 /* The current snapshot with a reference held, or NULL before the first publish. */

@@ -662,7 +662,57 @@ static void test_snapshot_shares_unchanged(void)
 	snapshot_release(third);
 	snapshot_release(first);
 	snapshot_release(second);
-	snapshot_publish(NULL);
+	snapshot_forget();
+	fleet_free(&fleet);
+}
+
+/*
+ * Without a removal a publish copies only the workers the fleet listed as changed and those
+ * added; a replaced copy lives while a snapshot that holds it does; another fleet shares nothing.
+ */
+static void test_snapshot_in_place(void)
+{
+	struct report report = {.kind = REPORT_EPISODE, .count = 1};
+	struct snapshot *held, *latest = NULL;
+	struct fleet fleet, other;
+	struct worker *worker;
+	char name[16];
+
+	fleet_init(&fleet, 64, 4);
+	for (int i = 0; i < 8; i++) {
+		snprintf(name, sizeof(name), "w%d", i);
+		fleet_add(&fleet, name, 0, 0, NULL, ORIGIN_API, 0, &worker);
+	}
+	held = make_snapshot(&fleet);
+	ASSERT_EQ(fleet.n_changed, 0, "a copy empties the list");
+	for (int round = 1; round <= 5; round++) {
+		output_record_episode(&fleet.workers[3].output, &report, round, 1.7e9);
+		fleet_touch(&fleet, &fleet.workers[3]);
+		fleet_touch(&fleet, &fleet.workers[3]);
+		ASSERT_EQ(fleet.n_changed, 1, "a worker is listed once however often it changes");
+		snprintf(name, sizeof(name), "new%d", round);
+		fleet_add(&fleet, name, 0, 0, NULL, ORIGIN_API, 0, &worker);
+		snapshot_release(latest);
+		latest = make_snapshot(&fleet);
+	}
+	ASSERT_EQ(latest->count, 13, "the added workers are there");
+	ASSERT_STREQ(latest->workers[12]->name, "new5", "in registration order");
+	ASSERT_TRUE(latest->workers[2] == held->workers[2], "an unchanged worker is shared");
+	ASSERT_EQ(latest->workers[3]->output.episodes_total, 5, "the changed one is current");
+	/* Under ASan a copy freed while held is a use after free here. */
+	ASSERT_EQ(held->workers[3]->output.episodes_total, 0, "a held snapshot keeps its copy");
+	ASSERT_TRUE(snapshot_find_name(latest, "new3") == latest->workers[10], "found by name");
+	snapshot_release(held);
+
+	fleet_init(&other, 64, 4);
+	fleet_add(&other, "w0", 0, 0, NULL, ORIGIN_API, 0, &worker);
+	held = make_snapshot(&other);
+	ASSERT_TRUE(held->workers[0] != latest->workers[0], "another fleet shares nothing");
+	ASSERT_STREQ(latest->workers[0]->name, "w0", "and the first fleet's copy lives on");
+	snapshot_release(held);
+	snapshot_release(latest);
+	snapshot_forget();
+	fleet_free(&other);
 	fleet_free(&fleet);
 }
 
@@ -993,6 +1043,7 @@ static const struct harness_test tests[] = {
 	{"unit/conn_suspect", test_conn_suspect},
 	{"unit/fleet_connections", test_fleet_connections},
 	{"unit/snapshot_shares_unchanged", test_snapshot_shares_unchanged},
+	{"unit/snapshot_in_place", test_snapshot_in_place},
 	{"unit/fleet_due_heap", test_fleet_due_heap},
 	{"unit/fleet_suspect_named", test_fleet_suspect_named},
 	{"unit/u64map", test_u64map},
