@@ -10,6 +10,7 @@
 static _Thread_local bool loop_thread;
 static _Thread_local unsigned int items;
 static _Thread_local uint64_t yielded_ns;
+static _Thread_local unsigned long yields;
 
 void bulk_is_loop(void)
 {
@@ -27,4 +28,10 @@ void bulk_pause(void)
 		return;
 	sched_yield();
 	yielded_ns = now_ns;
+	yields++;
+}
+
+unsigned long bulk_yields(void)
+{
+	return yields;
 }

@@ -20,5 +20,7 @@
 
 void bulk_is_loop(void);
 void bulk_pause(void);
+/* This thread's yields so far. */
+unsigned long bulk_yields(void);
 
 #endif

@@ -4,11 +4,14 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 
+#include "bulk.h"
+#include "clock.h"
 #include "fleet.h"
 #include "harness.h"
 #include "opts.h"
@@ -666,6 +669,50 @@ static void test_snapshot_shares_unchanged(void)
 	fleet_free(&fleet);
 }
 
+struct bulk_probe {
+	bool as_loop;
+	unsigned long before_check, at_check, after_slices; /* bulk_yields() */
+};
+
+/* Runs on a thread of its own, so the per-thread counts start at zero. */
+static void *bulk_thread(void *arg)
+{
+	struct bulk_probe *probe = arg;
+	uint64_t start;
+
+	if (probe->as_loop)
+		bulk_is_loop();
+	for (int i = 0; i < BULK_CHECK_EVERY - 1; i++)
+		bulk_pause();
+	probe->before_check = bulk_yields();
+	bulk_pause();
+	probe->at_check = bulk_yields();
+	start = clock_mono_ns();
+	for (unsigned int i = 0; clock_mono_ns() - start < 3 * BULK_SLICE_NS || i < 64; i++)
+		bulk_pause();
+	probe->after_slices = bulk_yields();
+	return NULL;
+}
+
+/* A bulk thread yields once its slice has passed, reading the clock every BULK_CHECK_EVERY
+ * items; the loop's thread never does. Only counts are checked, never how long anything took. */
+static void test_bulk_yields(void)
+{
+	struct bulk_probe worker = {.as_loop = false}, loop = {.as_loop = true};
+	pthread_t thread;
+
+	if (!ASSERT_EQ(pthread_create(&thread, NULL, bulk_thread, &worker), 0, "a bulk thread"))
+		return;
+	pthread_join(thread, NULL);
+	ASSERT_EQ(worker.before_check, 0, "no clock read before BULK_CHECK_EVERY items");
+	ASSERT_EQ(worker.at_check, 1, "the first check finds its slice passed");
+	ASSERT_TRUE(worker.after_slices >= 2, "another yield once the slice passed again");
+	if (!ASSERT_EQ(pthread_create(&thread, NULL, bulk_thread, &loop), 0, "a loop thread"))
+		return;
+	pthread_join(thread, NULL);
+	ASSERT_EQ(loop.at_check + loop.after_slices, 0, "the loop's thread never yields");
+}
+
 /*
  * Without a removal a publish copies only the workers the fleet listed as changed and those
  * added; a replaced copy lives while a snapshot that holds it does; another fleet shares nothing.
@@ -1044,6 +1091,7 @@ static const struct harness_test tests[] = {
 	{"unit/fleet_connections", test_fleet_connections},
 	{"unit/snapshot_shares_unchanged", test_snapshot_shares_unchanged},
 	{"unit/snapshot_in_place", test_snapshot_in_place},
+	{"unit/bulk_yields", test_bulk_yields},
 	{"unit/fleet_due_heap", test_fleet_due_heap},
 	{"unit/fleet_suspect_named", test_fleet_suspect_named},
 	{"unit/u64map", test_u64map},
