@@ -56,6 +56,18 @@ static void worker_free(struct worker_copy *copy)
 	free(copy);
 }
 
+/* Its arrays, not the worker copies they point to: those go with free_unheld. */
+static void fleet_copy_free(struct snapshot_fleet *copy)
+{
+	free(copy->workers);
+	free(copy->ids);
+	free(copy->name_hashes);
+	free(copy->n_conns_of);
+	free(copy->conn_first);
+	free(copy->conns);
+	free(copy);
+}
+
 static void fleet_copy_release(struct snapshot_fleet *copy)
 {
 	if (!copy || __atomic_sub_fetch(&copy->refs, 1, __ATOMIC_ACQ_REL) != 0)
@@ -70,13 +82,7 @@ static void fleet_copy_release(struct snapshot_fleet *copy)
 	else
 		live_newest = copy->older;
 	pthread_mutex_unlock(&live_lock);
-	free(copy->workers);
-	free(copy->ids);
-	free(copy->name_hashes);
-	free(copy->n_conns_of);
-	free(copy->conn_first);
-	free(copy->conns);
-	free(copy);
+	fleet_copy_free(copy);
 }
 
 /* Frees the retired worker copies that no live fleet copy holds. The loop's thread only. */
@@ -315,14 +321,7 @@ static struct snapshot_fleet *fleet_copy_take(const struct fleet *fleet,
 			if (copy->workers[i] && copy_of(copy->workers[i])->born == copy->sequence)
 				worker_free(copy_of(copy->workers[i]));
 		chain.n_retired = retired_before;
-		copy->refs = 0;
-		free(copy->workers);
-		free(copy->ids);
-		free(copy->name_hashes);
-		free(copy->n_conns_of);
-		free(copy->conn_first);
-		free(copy->conns);
-		free(copy);
+		fleet_copy_free(copy);
 		return NULL;
 	}
 #ifdef LP_CHECK_SHARING
