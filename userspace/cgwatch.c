@@ -77,14 +77,17 @@ int cgwatch_resolve(const char *mount, const char *given, bool unit, char *dir, 
 		used = snprintf(dir, dir_len, "%s/system.slice/%s", mount, given);
 		if ((used >= (int)dir_len || !is_cgroup_dir(dir)) &&
 		    !find_unit(mount, given, 0, dir, dir_len)) {
-			snprintf(err, err_len, "--watch-unit %s: no cgroup of that name under %s (is it "
-				 "running?)", given, mount);
+			snprintf(err, err_len,
+				 "--watch-unit %s: no cgroup of that name under %s (is it "
+				 "running?)",
+				 given, mount);
 			return -ENOENT;
 		}
 		return canonical(dir, dir_len);
 	}
 	if (given[0] == '/') {
-		if (strncmp(given, mount, mount_len) || (given[mount_len] && given[mount_len] != '/')) {
+		if (strncmp(given, mount, mount_len) ||
+		    (given[mount_len] && given[mount_len] != '/')) {
 			snprintf(err, err_len, "--watch-cgroup %s: not under the cgroup2 mount %s",
 				 given, mount);
 			return -EINVAL;
@@ -178,21 +181,23 @@ int cgwatch_start(struct cgwatch *watch, struct probe *probe, struct procwatch *
 		}
 		if (stat(group->dir, &st)) {
 			ret = -errno;
-			log_error("--watch-%s %s: %s", unit ? "unit" : "cgroup", given, strerror(-ret));
+			log_error("--watch-%s %s: %s", unit ? "unit" : "cgroup", given,
+				  strerror(-ret));
 			return ret;
 		}
 		group->id = st.st_ino;
 		slash = strrchr(group->dir, '/');
 		name = unit ? given : slash ? slash + 1 : group->dir;
 		if (!worker_name_valid(name)) {
-			log_error("--watch-cgroup %s: its directory's name is not a worker name (" WORKER_NAME_RULE ")",
+			log_error("--watch-cgroup %s: its directory's name is not a worker name "
+				  "(" WORKER_NAME_RULE ")",
 				  given);
 			return -EINVAL;
 		}
 		worker = fleet_find(fleet, name); /* restored from the state file */
 		if (worker && worker->origin != ORIGIN_CGROUP) {
-			log_error("--watch-%s %s: the name %s is another worker's", unit ? "unit" : "cgroup",
-				  given, name);
+			log_error("--watch-%s %s: the name %s is another worker's",
+				  unit ? "unit" : "cgroup", given, name);
 			return -EEXIST;
 		}
 		if (!worker) {

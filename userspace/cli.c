@@ -123,7 +123,8 @@ static long request(const char *base, const char *method, const char *path, cons
 	if (code == CURLE_OK)
 		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
 	else
-		fprintf(stderr, "liveprobe: %s%s%s: %s\n", is_write && write_socket ? write_socket : "",
+		fprintf(stderr, "liveprobe: %s%s%s: %s\n",
+			is_write && write_socket ? write_socket : "",
 			is_write && write_socket ? " " : "", url, curl_easy_strerror(code));
 	curl_slist_free_all(headers);
 	curl_easy_cleanup(curl);
@@ -688,7 +689,8 @@ static int cmd_report(int argc, char **argv)
 
 		if (field >= 0) {
 			if (!safe_value(optarg)) {
-				fprintf(stderr, "liveprobe: report: bad value '%s'\n", terminal_safe(optarg));
+				fprintf(stderr, "liveprobe: report: bad value '%s'\n",
+					terminal_safe(optarg));
 				return EXIT_USAGE;
 			}
 			fields[field][1] = optarg;

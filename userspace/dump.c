@@ -51,7 +51,8 @@ static void describe_flags(__u32 flags, char *out, size_t len)
 {
 	snprintf(out, len, "%s%s%s%s%s", flags & LP_PROC_EXITED ? "exited " : "",
 		 flags & LP_PROC_OOM ? "oom " : "", flags & LP_PROC_ADOPTED ? "adopted " : "",
-		 flags & LP_PROC_SIGNALED ? "signaled " : "", flags & LP_PROC_CGROUP ? "cgroup " : "");
+		 flags & LP_PROC_SIGNALED ? "signaled " : "",
+		 flags & LP_PROC_CGROUP ? "cgroup " : "");
 	if (!out[0])
 		snprintf(out, len, "alive");
 	else
@@ -81,10 +82,12 @@ static void dump_procs(int fd, FILE *out)
 			const char *signal_name = fleet_signal_name(signal);
 
 			if (signal)
-				snprintf(how, sizeof(how), " %s%s", signal_name ? signal_name : "signal",
+				snprintf(how, sizeof(how), " %s%s",
+					 signal_name ? signal_name : "signal",
 					 proc.exit_code & 0x80 ? " (core dumped)" : "");
 			else
-				snprintf(how, sizeof(how), " exit code %u", (proc.exit_code >> 8) & 0xff);
+				snprintf(how, sizeof(how), " exit code %u",
+					 (proc.exit_code >> 8) & 0xff);
 		}
 		fprintf(out, "  %-8u %-24s comm=%-16s [%s]%s", tgid, name, comm, flags, how);
 		if (proc.flags & LP_PROC_SIGNALED) {
@@ -144,7 +147,9 @@ static void dump_conns(int fd, FILE *out)
 				     sizeof(peer));
 		reason = conn_reason_name(conn.reason);
 		error = conn_errno_name(conn.error);
-		fprintf(out, "  %-10llu %s -> %s %s (was %s) reason=%s error=%s retransmits=%u owner=%u\n",
+		fprintf(out,
+			"  %-10llu %s -> %s %s (was %s) reason=%s error=%s retransmits=%u "
+			"owner=%u\n",
 			(unsigned long long)cookie, local, peer, conn_tcp_state_name(conn.state),
 			conn_tcp_state_name(conn.old_state), reason ? reason : "alive",
 			error ? error : "-", conn.retransmits, conn.owner_tgid);

@@ -235,16 +235,16 @@ void feed_apply(struct fleet *fleet, struct procwatch *procs, struct sockwatch *
 			set_creator(fleet, worker, sender);
 		if (pid && worker->pid != pid && (!worker->pid || worker->has_exit) &&
 		    !fleet_find_live_pid(fleet, pid)) {
-			/* A restarted worker under its old name, or a name that gains its process. */
+			/* A restarted worker under its old name, or a name gaining its process. */
 			if (procwatch_rebind(procs, fleet, worker, pid, err, sizeof(err)))
 				log_debug("report for %s: %s", worker->name, err);
 		}
 	}
 	if (report->has_peer) {
 		uint32_t id = worker->id;
-		int ret = sockwatch_bind_peer(sockets, fleet, report->peer_family, report->peer_addr,
-					      report->peer_port, worker, may_take_peer,
-					      (void *)sender, now_ns);
+		int ret = sockwatch_bind_peer(sockets, fleet, report->peer_family,
+					      report->peer_addr, report->peer_port, worker,
+					      may_take_peer, (void *)sender, now_ns);
 
 		if (ret == -EPERM)
 			dropped[REPORT_ERR_NOT_OWNER]++;

@@ -91,7 +91,8 @@ static void due_sift(struct fleet *fleet, size_t slot)
 
 		if (child >= fleet->n_due)
 			break;
-		if (child + 1 < fleet->n_due && fleet->due[child + 1].at_ns < fleet->due[child].at_ns)
+		if (child + 1 < fleet->n_due &&
+		    fleet->due[child + 1].at_ns < fleet->due[child].at_ns)
 			child++;
 		if (fleet->due[child].at_ns >= entry.at_ns)
 			break;
@@ -307,7 +308,8 @@ enum worker_health fleet_worker_health(const struct worker *worker, enum worker_
 
 	if (fleet_crashlooping(worker, now_ns))
 		return HEALTH_RED;
-	if (worker->child_oom_ns && now_ns - worker->child_oom_ns < FLEET_CHILD_OOM_AMBER_S * 1000000000ull &&
+	if (worker->child_oom_ns &&
+	    now_ns - worker->child_oom_ns < FLEET_CHILD_OOM_AMBER_S * 1000000000ull &&
 	    (health == HEALTH_GREEN || health == HEALTH_GREY))
 		return HEALTH_AMBER;
 	return health;

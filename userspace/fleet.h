@@ -58,7 +58,7 @@ enum worker_origin {
  * for it) and the authority that created it; root and authorised API writers may do anything.
  */
 enum worker_authority {
-	AUTHORITY_ADMIN, /* a flag or config line, an authorised write, root, the kernel's adoption */
+	AUTHORITY_ADMIN, /* a flag or config line, an authorised write, root, kernel adoption */
 	AUTHORITY_UID,	 /* a reporter, by its kernel-verified uid (SO_PASSCRED) */
 	AUTHORITY_UDP,	 /* an unauthenticated UDP report: feeds only UDP workers */
 	AUTHORITY__COUNT,

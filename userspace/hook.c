@@ -161,7 +161,8 @@ static void spawn_command(const char *worker_name, const char *from_state, const
 	if (send(spawner_fd, &request, sizeof(request), MSG_NOSIGNAL | MSG_DONTWAIT) !=
 	    sizeof(request)) {
 		if (stats.failed++ == 0)
-			log_warn("--on-transition: the spawner does not answer: %s", strerror(errno));
+			log_warn("--on-transition: the spawner does not answer: %s",
+				 strerror(errno));
 		return;
 	}
 	n_running++;
@@ -205,7 +206,8 @@ void hook_run(const struct fleet_transition *transition, double at)
 		return;
 	if (n_running < HOOK_MAX_RUNNING && queue_len == 0) {
 		spawn_command(transition->worker,
-			      transition->from < WS__COUNT ? fleet_state_name(transition->from) : "",
+			      transition->from < WS__COUNT ? fleet_state_name(transition->from)
+							   : "",
 			      fleet_state_name(transition->to), transition->reason, at);
 		return;
 	}

@@ -80,7 +80,7 @@ enum shared_view { SHARED_WORKERS, SHARED_HOST, SHARED_METRICS, SHARED__COUNT };
 struct render_wait {
 	struct MHD_Connection *connection;
 	uint64_t arrived_ns, writes; /* when it came, and what it had seen answered */
-	unsigned int waited;	     /* views (1 << view) a render ran for: answer with what there is */
+	unsigned int waited; /* views (1 << view) a render ran for: answer with what there is */
 	struct render_wait *next;
 };
 
@@ -618,7 +618,8 @@ static void notify_connection(void *cls, struct MHD_Connection *connection, void
 		watch->fd = info->connect_fd;
 		/* One send to a fast reader must not copy megabytes while the other connections of
 		 * its HTTP thread (an event stream, a one-worker read) wait their turn. */
-		setsockopt(watch->fd, SOL_SOCKET, SO_SNDBUF, &(int){HTTP_SNDBUF_BYTES}, sizeof(int));
+		setsockopt(watch->fd, SOL_SOCKET, SO_SNDBUF, &(int){HTTP_SNDBUF_BYTES},
+			   sizeof(int));
 		pthread_mutex_lock(&watch_lock);
 		watch->deadline_ns =
 			request_deadline(watch->fd, listener->kind != LISTENER_CONTROL);
@@ -730,7 +731,8 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 						       ": keep-alive\n\n");
 		} else {
 			pthread_mutex_lock(&sse_lock);
-			if (events_last_id() == client->last_id || client->last_id > events_last_id()) {
+			if (events_last_id() == client->last_id ||
+			    client->last_id > events_last_id()) {
 				client->suspended = true;
 				MHD_suspend_connection(client->connection);
 			}
@@ -843,7 +845,8 @@ static bool token_matches(const struct http_server *server, const char *given)
 	unsigned char diff = given_len != server->token_len;
 
 	for (size_t i = 0; i < server->token_len; i++)
-		diff |= (unsigned char)server->token[i] ^ (unsigned char)(i < given_len ? given[i] : 0);
+		diff |= (unsigned char)server->token[i] ^
+			(unsigned char)(i < given_len ? given[i] : 0);
 	return diff == 0;
 }
 
@@ -896,7 +899,8 @@ static enum report_error check_writer(const struct http_listener *listener,
 		const char *header = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
 								 MHD_HTTP_HEADER_AUTHORIZATION);
 
-		if (header && !strncasecmp(header, "Bearer ", 7) && token_matches(server, header + 7))
+		if (header && !strncasecmp(header, "Bearer ", 7) &&
+		    token_matches(server, header + 7))
 			return REPORT_OK;
 		status = MHD_HTTP_UNAUTHORIZED;
 		refused = header ? REPORT_ERR_WRITE_BAD_TOKEN : REPORT_ERR_WRITE_NO_TOKEN;
@@ -1295,7 +1299,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, cons
 		if (is_get)
 			return get_view(connection, request, url);
 		if (is_delete)
-			return forget_worker(server, connection, url + strlen(ROUTE_WORKERS_PATH "/"));
+			return forget_worker(server, connection,
+					     url + strlen(ROUTE_WORKERS_PATH "/"));
 		break;
 	case ROUTE_EPISODES:
 		if (is_post)
@@ -1395,9 +1400,10 @@ static int load_token(struct http_server *server, const char *path)
 		log_error("--api-token-file %s: not a regular file", path);
 		err = -EINVAL;
 	} else if (st.st_uid != 0 || (st.st_mode & 0137)) {
-		log_error("--api-token-file %s: must be owned by root with mode 0600 or 0640 (it is "
-			  "uid %u, mode %04o)",
-			  path, (unsigned int)st.st_uid, (unsigned int)(st.st_mode & 07777));
+		log_error(
+			"--api-token-file %s: must be owned by root with mode 0600 or 0640 (it is "
+			"uid %u, mode %04o)",
+			path, (unsigned int)st.st_uid, (unsigned int)(st.st_mode & 07777));
 		err = -EPERM;
 	}
 	len = err ? 0 : read(fd, server->token, sizeof(server->token) - 1);
@@ -1427,7 +1433,8 @@ static int open_control(struct http_server *server, const char *path, const char
 	int fd, err;
 
 	if (strlen(path) >= sizeof(addr.sun_path)) {
-		log_error("--api-socket %s: longer than %zu bytes", path, sizeof(addr.sun_path) - 1);
+		log_error("--api-socket %s: longer than %zu bytes", path,
+			  sizeof(addr.sun_path) - 1);
 		return -ENAMETOOLONG;
 	}
 	if (group_name[0]) {

@@ -99,8 +99,9 @@ static int open_unix(struct ingest *ingest, const char *path)
 		err = paths_prepare_socket(path, SOCK_DGRAM, why, sizeof(why));
 		if (err) {
 			log_error("--ingest: %s%s", why,
-				  err == -EADDRINUSE ? " (another liveprobed reads it; use --ingest)"
-						     : "");
+				  err == -EADDRINUSE
+					  ? " (another liveprobed reads it; use --ingest)"
+					  : "");
 			return err;
 		}
 	}

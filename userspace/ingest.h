@@ -20,7 +20,8 @@
 
 #define INGEST_DATAGRAM_MAX (64 * 1024)
 #define INGEST_BATCH	    64	 /* datagrams per recvmmsg */
-#define INGEST_PER_WAKE	    256 /* datagrams per wake-up, then the loop (and the ring buffer) gets a turn */
+/* Datagrams per wake-up, then the loop (and the ring buffer) gets a turn. */
+#define INGEST_PER_WAKE	    256
 #define INGEST_QUEUE_MIN    4096 /* net.unix.max_dgram_qlen the daemon raises to, if lower */
 
 enum ingest_via {

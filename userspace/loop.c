@@ -92,7 +92,8 @@ static void handle_command(void *ctx, struct cmd *cmd)
 		for (int reason = 1; reason < REPORT_ERR__COUNT; reason++)
 			before += cmd->dropped[reason];
 		/* Only authorised writers reach the loop (http.c checks before queueing). */
-		struct ingest_sender writer = {.via = INGEST_HTTP, .uid = INGEST_NO_UID, .admin = true};
+		struct ingest_sender writer = {
+			.via = INGEST_HTTP, .uid = INGEST_NO_UID, .admin = true};
 
 		for (size_t i = 0; i < cmd->n_reports; i++)
 			feed_apply(&loop->fleet, &loop->procs, &loop->sockets, &loop->cgroups,
@@ -690,7 +691,8 @@ int loop_run(struct loop *loop)
 void loop_destroy(struct loop *loop)
 {
 	if (loop->running && loop->probe)
-		log_info("stopped; the probe keeps recording under %s (liveprobed --unload removes it)",
+		log_info("stopped; the probe keeps recording under %s (liveprobed --unload removes "
+			 "it)",
 			 loop->opts->pin_root);
 	/* The last save is written here, after the saver's pending one. */
 	saver_stop();

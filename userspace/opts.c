@@ -650,7 +650,8 @@ static enum opts_result parse_args(int argc, char **argv, struct opts *opts, cha
 			break;
 		case OPT_INGEST_GROUP:
 		case OPT_API_GROUP: {
-			char *group = option == OPT_API_GROUP ? opts->api_group : opts->ingest_group;
+			char *group =
+				option == OPT_API_GROUP ? opts->api_group : opts->ingest_group;
 
 			if (!arg[0] || strlen(arg) >= sizeof(opts->ingest_group))
 				return fail(err, err_len, "%s: a group name of 1..%zu bytes",
@@ -680,16 +681,18 @@ static enum opts_result parse_args(int argc, char **argv, struct opts *opts, cha
 			const char *comma = strchr(arg, ',');
 
 			if (!comma || comma - arg >= (long)sizeof(count))
-				return fail(err, err_len,
-					    "--crash-loop '%s': expected COUNT,SECONDS (e.g. 3,300)",
-					    arg);
+				return fail(
+					err, err_len,
+					"--crash-loop '%s': expected COUNT,SECONDS (e.g. 3,300)",
+					arg);
 			snprintf(count, sizeof(count), "%.*s", (int)(comma - arg), arg);
 			if (parse_u32(count, 2, FLEET_CRASHES_KEPT, &opts->crashloop_count) ||
 			    parse_seconds(comma + 1, &opts->crashloop_window_s))
-				return fail(err, err_len,
-					    "--crash-loop '%s': expected COUNT in 2..%d and SECONDS "
-					    "in (0, 86400]",
-					    arg, FLEET_CRASHES_KEPT);
+				return fail(
+					err, err_len,
+					"--crash-loop '%s': expected COUNT in 2..%d and SECONDS "
+					"in (0, 86400]",
+					arg, FLEET_CRASHES_KEPT);
 			break;
 		}
 		case OPT_FORGET_AFTER:
@@ -710,12 +713,13 @@ static enum opts_result parse_args(int argc, char **argv, struct opts *opts, cha
 			    (unit && (strchr(arg, '/') || len < 9 ||
 				      (strcmp(arg + len - 8, ".service") &&
 				       strcmp(arg + len - 6, ".scope")))))
-				return fail(err, err_len,
-					    unit ? "--watch-unit '%s': expected NAME.service or "
-						   "NAME.scope"
-						 : "--watch-cgroup '%s': expected a cgroup directory "
-						   "without '..'",
-					    arg);
+				return fail(
+					err, err_len,
+					unit ? "--watch-unit '%s': expected NAME.service or "
+					       "NAME.scope"
+					     : "--watch-cgroup '%s': expected a cgroup directory "
+					       "without '..'",
+					arg);
 			strcpy(opts->watch_cgroups[opts->n_watch_cgroups], arg);
 			opts->watch_cgroup_is_unit[opts->n_watch_cgroups++] = unit;
 			break;

@@ -173,7 +173,7 @@ void output_record_episode(struct output *output, const struct report *report, u
 			event_s = now_real_s;
 	}
 	if (report->has_seq) {
-		/* A jump past OUTPUT_SEQ_MAX_GAP is a new sequence (a restart), not lost reports. */
+		/* A jump past OUTPUT_SEQ_MAX_GAP is a new sequence (a restart), not lost ones. */
 		if (output->has_seq && report->seq > output->next_seq &&
 		    report->seq - output->next_seq <= OUTPUT_SEQ_MAX_GAP)
 			output->seq_gaps += report->seq - output->next_seq;

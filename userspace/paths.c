@@ -137,7 +137,8 @@ int paths_cgroup2_mount(char *dir, size_t dir_len)
 		return -errno;
 	while (fgets(line, sizeof(line), mounts)) {
 		if (sscanf(line, "%*s %511s %63s", mount, type) == 2 && !strcmp(type, "cgroup2")) {
-			ret = snprintf(dir, dir_len, "%s", mount) < (int)dir_len ? 0 : -ENAMETOOLONG;
+			ret = snprintf(dir, dir_len, "%s", mount) < (int)dir_len ? 0
+										 : -ENAMETOOLONG;
 			break;
 		}
 	}

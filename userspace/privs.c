@@ -45,6 +45,8 @@ cleanup:
 
 /* Every system call the running daemon makes (glibc, libbpf, libmicrohttpd, json-c, and the
  * sanitizers' runtime in a SANITIZE=1 build); anything else is an attacker's. */
+/* Wrapped by hand: clang-format would give each name a line of its own. */
+/* clang-format off */
 static const char *const allowed[] = {
 	"read", "write", "readv", "writev", "pread64", "pwrite64", "open", "openat", "close",
 	"fstat", "stat", "lstat", "newfstatat", "statx", "statfs", "fstatfs", "lseek", "mmap",
@@ -59,17 +61,18 @@ static const char *const allowed[] = {
 	"set_robust_list", "get_robust_list", "nanosleep", "clock_nanosleep", "clock_gettime",
 	"clock_getres", "gettimeofday", "time", "getrandom", "sched_yield", "sched_getaffinity",
 	"prlimit64", "getrlimit", "uname", "fcntl", "dup", "dup2", "dup3", "pipe", "pipe2",
-	"getdents", "getdents64", "readlink", "readlinkat", "unlink", "unlinkat", "rename", "renameat",
-	"renameat2", "mkdir", "mkdirat", "rmdir", "fsync", "fdatasync", "ftruncate", "flock", "fchmod",
-	"chmod", "access", "faccessat", "faccessat2", "umask", "getcwd", "bpf", "pidfd_open",
-	"prctl", "rseq", "set_tid_address", "membarrier", "restart_syscall", "sched_getparam",
-	"sched_getscheduler", "sysinfo", "capget", "getresuid", "getresgid", "mincore",
-	"process_vm_readv", "getrusage", "memfd_create", "sendfile",
+	"getdents", "getdents64", "readlink", "readlinkat", "unlink", "unlinkat", "rename",
+	"renameat", "renameat2", "mkdir", "mkdirat", "rmdir", "fsync", "fdatasync", "ftruncate",
+	"flock", "fchmod", "chmod", "access", "faccessat", "faccessat2", "umask", "getcwd", "bpf",
+	"pidfd_open", "prctl", "rseq", "set_tid_address", "membarrier", "restart_syscall",
+	"sched_getparam", "sched_getscheduler", "sysinfo", "capget", "getresuid", "getresgid",
+	"mincore", "process_vm_readv", "getrusage", "memfd_create", "sendfile",
 #if defined(__SANITIZE_ADDRESS__)
 	/* LeakSanitizer stops the world with a tracer thread at exit. */
 	"ptrace",
 #endif
 };
+/* clang-format on */
 
 static int install_seccomp(void)
 {

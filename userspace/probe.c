@@ -212,10 +212,11 @@ static int reuse_pinned_maps(struct probe *probe)
 		return 0; /* nothing to take over */
 	if (bpf_map_lookup_elem(fd, &key, &layout) || layout != LP_LAYOUT_VERSION) {
 		close(fd);
-		log_error("pin root %s holds maps of layout %u and this liveprobed uses layout %u: "
-			  "start it with --reset-pins (what they recorded is lost), or keep the old "
-			  "daemon",
-			  probe->pin_root, layout, LP_LAYOUT_VERSION);
+		log_error(
+			"pin root %s holds maps of layout %u and this liveprobed uses layout %u: "
+			"start it with --reset-pins (what they recorded is lost), or keep the old "
+			"daemon",
+			probe->pin_root, layout, LP_LAYOUT_VERSION);
 		return -EPROTO;
 	}
 	close(fd);
@@ -564,7 +565,8 @@ int probe_start(const struct probe_config *config, struct probe **out)
 		int removed = unpin_all(probe->pin_root);
 
 		if (removed > 0)
-			log_warn("--reset-pins: removed %d pins under %s; what they recorded while no "
+			log_warn("--reset-pins: removed %d pins under %s; what they recorded while "
+				 "no "
 				 "daemon ran is lost",
 				 removed, probe->pin_root);
 		probe->mode = PROBE_RESET;

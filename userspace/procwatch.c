@@ -484,8 +484,8 @@ struct worker *procwatch_restore(struct procwatch *watch, struct fleet *fleet,
 		 * transition (the restore itself fires none). */
 		if (probe_lookup(watch->probe, saved->pid, &proc) == 0 &&
 		    proc.start_ticks == saved->start_ticks && (proc.flags & LP_PROC_EXITED)) {
-			fleet_bind_process(fleet, worker, saved->pid, saved->start_ticks, saved->comm,
-					   -1, now_ns);
+			fleet_bind_process(fleet, worker, saved->pid, saved->start_ticks,
+					   saved->comm, -1, now_ns);
 			watch->recovered_total++;
 			return worker;
 		}
@@ -550,8 +550,9 @@ static size_t adopt_orphan_batch(struct procwatch *watch, struct fleet *fleet, u
 			probe_unwatch(watch->probe, orphans[i], proc.start_ticks);
 			continue;
 		}
-		log_info("took over %s (pid %u) from the kernel map: registered after the last save",
-			 name, orphans[i]);
+		log_info(
+			"took over %s (pid %u) from the kernel map: registered after the last save",
+			name, orphans[i]);
 		/* A dead one's exact facts come with the first reconciliation. */
 		fleet_bind_process(fleet, worker, orphans[i], proc.start_ticks, comm,
 				   proc.flags & LP_PROC_EXITED ? -1 : open_pidfd(watch, orphans[i]),

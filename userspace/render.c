@@ -180,7 +180,8 @@ static void lifecycle_fields(json_object *obj, const struct worker *worker, uint
 					       json_object_new_int64(extras->child_oom_pid));
 			json_object_object_add(oom, "comm",
 					       json_object_new_string(extras->child_oom_comm));
-			json_object_object_add(oom, "age_s", json_age(worker->child_oom_ns, now_ns));
+			json_object_object_add(oom, "age_s",
+					       json_age(worker->child_oom_ns, now_ns));
 			json_object_object_add(obj, "last_child_oom", oom);
 		} else {
 			json_object_object_add(obj, "last_child_oom", NULL);
@@ -299,8 +300,9 @@ static json_object *worker_object(const struct worker *worker, const struct conn
 	{
 		json_object *owner = json_object_new_object();
 
-		json_object_object_add(owner, "authority",
-				       json_object_new_string(fleet_authority_name(worker->authority)));
+		json_object_object_add(
+			owner, "authority",
+			json_object_new_string(fleet_authority_name(worker->authority)));
 		json_object_object_add(owner, "uid",
 				       worker->owner_uid == FLEET_NO_OWNER
 					       ? NULL
@@ -424,7 +426,8 @@ char *render_workers(const struct snapshot *snapshot, const struct render_view *
 		render_throughput(snapshot, view, &producing, &total, NULL);
 	} else {
 		json_object_object_add(tail, "workers_matched", json_object_new_uint64(matched));
-		json_object_object_add(tail, "workers_total", json_object_new_uint64(snapshot->count));
+		json_object_object_add(tail, "workers_total",
+				       json_object_new_uint64(snapshot->count));
 	}
 	json_object_object_add(tail, "workers_producing", json_object_new_uint64(producing));
 	json_object_object_add(tail, "episodes_per_min_total", json_seconds(total));
@@ -500,10 +503,11 @@ static json_object *probe_object(const struct snapshot *snapshot, uint64_t now_n
 			       json_object_new_uint64(probe->conns.untracked_total));
 	json_object_object_add(obj, "conns_vanished_total",
 			       json_object_new_uint64(probe->conns.vanished_total));
-	json_object_object_add(obj, "started",
-			       json_object_new_string(probe->start_mode == PROBE_TOOK_OVER ? "took_over"
-						      : probe->start_mode == PROBE_RESET   ? "reset"
-											   : "fresh"));
+	json_object_object_add(
+		obj, "started",
+		json_object_new_string(probe->start_mode == PROBE_TOOK_OVER ? "took_over"
+				       : probe->start_mode == PROBE_RESET   ? "reset"
+									    : "fresh"));
 	json_object_object_add(obj, "recovered_total",
 			       json_object_new_uint64(probe->recovered_total));
 	json_object_object_add(obj, "restart_gap_s",
@@ -665,8 +669,8 @@ char *render_host(const struct snapshot *snapshot, const struct render_view *vie
 
 		for (size_t i = 0; i < snapshot->count; i++)
 			if (snapshot->workers[i]->state == WS_STOPPED)
-				json_object_array_add(
-					stopped, json_object_new_string(snapshot->workers[i]->name));
+				json_object_array_add(stopped, json_object_new_string(
+								       snapshot->workers[i]->name));
 		json_object_object_add(root, "stopped", stopped);
 	}
 	{
@@ -685,7 +689,8 @@ char *render_host(const struct snapshot *snapshot, const struct render_view *vie
 				text = NULL;
 			}
 		}
-		json_object_object_add(root, "workers_producing", json_object_new_uint64(producing));
+		json_object_object_add(root, "workers_producing",
+				       json_object_new_uint64(producing));
 		json_object_object_add(root, "episodes_per_min_total", json_seconds(total));
 		json_object_object_add(root, "producing",
 				       text ? json_verbatim(text) : json_object_new_array());

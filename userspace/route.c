@@ -22,7 +22,8 @@ enum route route_of(const char *url)
 		return ROUTE_EVENTS;
 	if (!strcmp(url, "/") || !strcmp(url, "/index.html"))
 		return ROUTE_DASHBOARD;
-	if (!strncmp(url, ROUTE_WORKERS_PATH "/", prefix) && url[prefix] && !strchr(url + prefix, '/'))
+	if (!strncmp(url, ROUTE_WORKERS_PATH "/", prefix) && url[prefix] &&
+	    !strchr(url + prefix, '/'))
 		return ROUTE_WORKER_ONE;
 	return ROUTE_NONE;
 }

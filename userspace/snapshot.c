@@ -473,7 +473,8 @@ const struct worker *snapshot_find_name(const struct snapshot *snapshot, const c
 	uint64_t hash = u64map_hash_string(name);
 
 	for (size_t i = 0; i < snapshot->count; i++) {
-		if (snapshot->copy->name_hashes[i] == hash && !strcmp(snapshot->workers[i]->name, name))
+		if (snapshot->copy->name_hashes[i] == hash &&
+		    !strcmp(snapshot->workers[i]->name, name))
 			return snapshot->workers[i];
 	}
 	return NULL;

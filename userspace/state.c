@@ -105,17 +105,20 @@ static json_object *worker_json(const struct worker *worker,
 			obj, "child_exits_by_class",
 			render_exit_counts(fleet_extras(worker)->child_exits_by_class));
 	if (fleet_extras(worker)->has_last_exit) {
-		json_object_object_add(obj, "last_exit", exit_json(&fleet_extras(worker)->last_exit));
-		json_object_object_add(
-			obj, "last_exit_state",
-			json_object_new_string(fleet_state_name(fleet_extras(worker)->last_exit_state)));
+		json_object_object_add(obj, "last_exit",
+				       exit_json(&fleet_extras(worker)->last_exit));
+		json_object_object_add(obj, "last_exit_state",
+				       json_object_new_string(fleet_state_name(
+					       fleet_extras(worker)->last_exit_state)));
 	}
 	if (fleet_crashlooping(worker, clock_mono_ns())) {
 		json_object_object_add(
 			obj, "crashloop_left_s",
-			json_object_new_double((worker->crashloop_until_ns - clock_mono_ns()) / 1e9));
-		json_object_object_add(obj, "crashloop_reason",
-				       json_object_new_string(fleet_extras(worker)->crashloop_reason));
+			json_object_new_double((worker->crashloop_until_ns - clock_mono_ns()) /
+					       1e9));
+		json_object_object_add(
+			obj, "crashloop_reason",
+			json_object_new_string(fleet_extras(worker)->crashloop_reason));
 	}
 	for (size_t i = 0; i < n_bindings && json_object_array_length(peers) < 8; i++) {
 		const struct sockwatch_binding *binding = &bindings[i];
@@ -159,8 +162,10 @@ static int write_state(FILE *out, const struct snapshot *snapshot,
 			continue;
 		bulk_pause();
 		obj = worker_json(snapshot->workers[i], bindings, n_bindings);
-		err = (first ? 0 : write_text(out, ",")) ?:
-			write_text(out, json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN));
+		err = first ? 0 : write_text(out, ",");
+		if (!err)
+			err = write_text(
+				out, json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN));
 		json_object_put(obj);
 		if (err)
 			return err;
@@ -308,9 +313,10 @@ static bool read_worker(json_object *obj, struct state_worker *saved)
 	saved->heartbeats_total = get_int(obj, "heartbeats_total");
 	saved->bye = get_bool(obj, "bye");
 	/* Files of daemons before expects_output: a worker that reported expects it. */
-	saved->expects_output = json_object_object_get_ex(obj, "expects_output", NULL)
-					? get_bool(obj, "expects_output")
-					: saved->origin == ORIGIN_REPORT || saved->episodes_total > 0;
+	saved->expects_output =
+		json_object_object_get_ex(obj, "expects_output", NULL)
+			? get_bool(obj, "expects_output")
+			: saved->origin == ORIGIN_REPORT || saved->episodes_total > 0;
 	saved->expects_output_set = get_bool(obj, "expects_output_set");
 	if (get_int(obj, "restarts_total") > 0 && get_int(obj, "restarts_total") <= UINT32_MAX)
 		saved->restarts_total = get_int(obj, "restarts_total");
@@ -323,8 +329,9 @@ static bool read_worker(json_object *obj, struct state_worker *saved)
 
 		saved->has_last_exit = true;
 		read_exit(exit, &saved->last_exit);
-		saved->last_exit_state = last_state >= 0 && fleet_state_is_exit_class(last_state) ? last_state
-									: WS_UNKNOWN;
+		saved->last_exit_state = last_state >= 0 && fleet_state_is_exit_class(last_state)
+						 ? last_state
+						 : WS_UNKNOWN;
 	}
 	{
 		json_object *left;

@@ -459,7 +459,8 @@ static void test_forget_frees_everything(void)
 	forget(&main_loop, "held");
 	ASSERT_TRUE(fleet_find_live_pid(&main_loop.fleet, child.pid) == NULL, "the pid is free");
 	ASSERT_EQ(main_loop.sockets.n_bindings, 0, "the bindings are gone");
-	ASSERT_TRUE(register_child(&main_loop, "held-again", child.pid), "the pid can be watched again");
+	ASSERT_TRUE(register_child(&main_loop, "held-again", child.pid),
+		    "the pid can be watched again");
 	forget(&main_loop, "held-again");
 cleanup:
 	kill(child.pid, SIGKILL);

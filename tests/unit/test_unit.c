@@ -268,13 +268,14 @@ static void test_fleet_incarnations(void)
 	ASSERT_EQ(worker->restarts_total, 4, "four restarts");
 	ASSERT_EQ(worker->exits_by_class[WS_CRASHED], 3, "three crashes");
 	ASSERT_EQ(worker->exits_by_class[WS_KILLED], 1, "one kill");
-	ASSERT_TRUE(fleet_extras(worker)->has_last_exit && fleet_extras(worker)->last_exit_state == WS_CRASHED,
+	ASSERT_TRUE(fleet_extras(worker)->has_last_exit &&
+			    fleet_extras(worker)->last_exit_state == WS_CRASHED,
 		    "the previous incarnation's end is kept");
 	ASSERT_TRUE(fleet_crashlooping(worker, 17 * s), "3 crashes in 10 s: crash-looping");
 	ASSERT_EQ(fleet_worker_health(worker, WS_WORKING, 17 * s), HEALTH_RED,
 		  "red while crash-looping, even working");
-	ASSERT_TRUE(strstr(fleet_extras(worker)->crashloop_reason, "crash loop: 4 crashes in 10 s (last: SIGSEGV") !=
-			    NULL,
+	ASSERT_TRUE(strstr(fleet_extras(worker)->crashloop_reason,
+			   "crash loop: 4 crashes in 10 s (last: SIGSEGV") != NULL,
 		    "the reason counts and names the last crash");
 	ASSERT_TRUE(!fleet_crashlooping(worker, 26 * s), "up for the window: no longer");
 	fleet_free(&fleet);
@@ -604,9 +605,11 @@ static void test_fleet_due_heap(void)
 	fleet.policy.start_grace_s = 5;
 	for (int i = 0; i < 40; i++) {
 		snprintf(name, sizeof(name), "w%d", i);
-		fleet_add(&fleet, name, 0, 0, NULL, ORIGIN_REPORT, (uint64_t)i * second / 4, &worker);
+		fleet_add(&fleet, name, 0, 0, NULL, ORIGIN_REPORT, (uint64_t)i * second / 4,
+			  &worker);
 		if (i % 3 == 0) { /* some report: stale 5 s after it */
-			output_record_episode(&worker->output, &report, (uint64_t)i * second / 4, 1.7e9);
+			output_record_episode(&worker->output, &report, (uint64_t)i * second / 4,
+					      1.7e9);
 			fleet_touch(&fleet, worker);
 		}
 	}
@@ -660,7 +663,8 @@ static void test_snapshot_shares_unchanged(void)
 	fleet_remove(&fleet, fleet_find(&fleet, "a"));
 	third = make_snapshot(&fleet);
 	ASSERT_EQ(third->count, 2, "a removed worker is gone");
-	ASSERT_TRUE(third->workers[0] == second->workers[1] && third->workers[1] == second->workers[2],
+	ASSERT_TRUE(third->workers[0] == second->workers[1] &&
+			    third->workers[1] == second->workers[2],
 		    "the others are still shared after it");
 	snapshot_release(third);
 	snapshot_release(first);
@@ -979,7 +983,8 @@ static void test_output_hostile_values(void)
 	output_record_episode(&output, &report, 4000000000ull, 1.7e9 + 3);
 	report.seq = 5;
 	output_record_episode(&output, &report, 5000000000ull, 1.7e9 + 4);
-	ASSERT_TRUE(output.seq_gaps <= OUTPUT_SEQ_MAX_GAP, "a wild seq is a restart, not 1.8e19 gaps");
+	ASSERT_TRUE(output.seq_gaps <= OUTPUT_SEQ_MAX_GAP,
+		    "a wild seq is a restart, not 1.8e19 gaps");
 }
 
 /* Text from outside becomes valid, printable UTF-8. */
@@ -991,7 +996,13 @@ static void test_text_clean(void)
 	ASSERT_STREQ(text_clean(out, sizeof(out), "a\xff" "b", 3), "a?b", "invalid byte replaced");
 	ASSERT_STREQ(text_clean(out, sizeof(out), "\x1b[31mred", 8), "?[31mred",
 		     "terminal escape defused");
-	ASSERT_STREQ(text_clean(out, sizeof(out), "caf\xc3" "\xa9", 5), "caf\xc3" "\xa9", "UTF-8 kept");
+	ASSERT_STREQ(text_clean(out, sizeof(out),
+				"caf\xc3"
+				"\xa9",
+				5),
+		     "caf\xc3"
+		     "\xa9",
+		     "UTF-8 kept");
 	ASSERT_STREQ(text_clean(out, sizeof(out), "\xc0\xaf", 2), "??", "overlong refused");
 	ASSERT_STREQ(text_clean(out, sizeof(out), "\xc2\x85", 2), "??", "C1 control refused");
 	ASSERT_STREQ(text_clean(out, 5, "abc\xc3" "\xa9", 5), "abc", "never half a character");
