@@ -12,10 +12,15 @@ static void anchor(void)
 	anchor_s = clock_wall_s() - clock_mono_ns() / 1e9;
 }
 
-double clock_rating_s(void)
+double clock_rating_at_s(uint64_t mono_ns)
 {
 	pthread_once(&anchored, anchor);
-	return anchor_s + clock_mono_ns() / 1e9;
+	return anchor_s + mono_ns / 1e9;
+}
+
+double clock_rating_s(void)
+{
+	return clock_rating_at_s(clock_mono_ns());
 }
 
 double clock_step_s(void)

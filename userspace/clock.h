@@ -32,6 +32,8 @@ static inline double clock_wall_s(void)
 
 /* Seconds since the epoch, by the wall clock at start plus monotonic time since. */
 double clock_rating_s(void);
+/* The rating clock at mono_ns, a CLOCK_MONOTONIC time already read. */
+double clock_rating_at_s(uint64_t mono_ns);
 /* The wall clock minus the rating clock: the sum of the wall clock's steps since start. */
 double clock_step_s(void);
 

@@ -186,14 +186,14 @@ void feed_apply(struct fleet *fleet, struct procwatch *procs, struct sockwatch *
 {
 	enum report_error refused = refuse_early(report, sender);
 	uint32_t pid = pid_to_bind(report, sender);
-	uint64_t now_ns = clock_mono_ns();
+	uint64_t now_ns = sender->received_ns;
 	struct worker *worker = NULL;
 	bool inside_cgroup = false;
 	char err[160];
 
 	/* A time a day away from ours is no clock skew but garbage, and would poison the rates. */
 	if (!refused && report->has_completed_at &&
-	    fabs(report->completed_at - clock_rating_s()) > FEED_COMPLETED_AT_WINDOW_S)
+	    fabs(report->completed_at - clock_rating_at_s(now_ns)) > FEED_COMPLETED_AT_WINDOW_S)
 		refused = REPORT_ERR_BAD_COMPLETED_AT;
 	if (refused) {
 		refuse(dropped, refused, report, sender);
@@ -256,7 +256,7 @@ void feed_apply(struct fleet *fleet, struct procwatch *procs, struct sockwatch *
 	}
 	switch (report->kind) {
 	case REPORT_EPISODE:
-		output_record_episode(&worker->output, report, now_ns, clock_rating_s());
+		output_record_episode(&worker->output, report, now_ns, clock_rating_at_s(now_ns));
 		fleet_set_bye(fleet, worker, false);
 		fleet_set_expects_output(fleet, worker, true, false);
 		break;

@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "ingest.h"
 #include "log.h"
 #include "paths.h"
@@ -324,6 +325,7 @@ int ingest_drain(struct ingest *ingest, int fd, ingest_fn fn, ingest_between_fn 
 
 			ingest->stats.datagrams++;
 			read_sender(msg, ingest->pidfds, &dispatch.sender);
+			dispatch.sender.received_ns = clock_mono_ns();
 			if (msg->msg_flags & MSG_TRUNC)
 				ingest->stats.dropped[REPORT_ERR_TRUNCATED]++;
 			else

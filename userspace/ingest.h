@@ -48,6 +48,9 @@ struct ingest_sender {
 	 * space with descriptors of its own, or an older kernel had none for a sender already
 	 * reaped): its pid proves no cgroup. */
 	bool pidfd_lost;
+	/* CLOCK_MONOTONIC when its datagram (or HTTP batch) was taken: the time of each report in
+	 * it, so a flood reads the clock once a datagram, not twice a report. */
+	uint64_t received_ns;
 };
 
 typedef void (*ingest_fn)(void *ctx, const struct report *report,

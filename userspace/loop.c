@@ -92,8 +92,10 @@ static void handle_command(void *ctx, struct cmd *cmd)
 		for (int reason = 1; reason < REPORT_ERR__COUNT; reason++)
 			before += cmd->dropped[reason];
 		/* Only authorised writers reach the loop (http.c checks before queueing). */
-		struct ingest_sender writer = {
-			.via = INGEST_HTTP, .uid = INGEST_NO_UID, .admin = true};
+		struct ingest_sender writer = {.via = INGEST_HTTP,
+					       .uid = INGEST_NO_UID,
+					       .admin = true,
+					       .received_ns = clock_mono_ns()};
 
 		for (size_t i = 0; i < cmd->n_reports; i++)
 			feed_apply(&loop->fleet, &loop->procs, &loop->sockets, &loop->cgroups,
