@@ -189,8 +189,7 @@ int cgwatch_start(struct cgwatch *watch, struct probe *probe, struct procwatch *
 		slash = strrchr(group->dir, '/');
 		name = unit ? given : slash ? slash + 1 : group->dir;
 		if (!worker_name_valid(name)) {
-			log_error("--watch-cgroup %s: its directory's name is not a worker name "
-				  "(" WORKER_NAME_RULE ")",
+			log_error("--watch-cgroup %s: its directory's name is not a worker name (" WORKER_NAME_RULE ")",
 				  given);
 			return -EINVAL;
 		}

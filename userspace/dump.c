@@ -147,9 +147,7 @@ static void dump_conns(int fd, FILE *out)
 				     sizeof(peer));
 		reason = conn_reason_name(conn.reason);
 		error = conn_errno_name(conn.error);
-		fprintf(out,
-			"  %-10llu %s -> %s %s (was %s) reason=%s error=%s retransmits=%u "
-			"owner=%u\n",
+		fprintf(out, "  %-10llu %s -> %s %s (was %s) reason=%s error=%s retransmits=%u owner=%u\n",
 			(unsigned long long)cookie, local, peer, conn_tcp_state_name(conn.state),
 			conn_tcp_state_name(conn.old_state), reason ? reason : "alive",
 			error ? error : "-", conn.retransmits, conn.owner_tgid);

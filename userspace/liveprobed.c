@@ -105,8 +105,7 @@ int main(int argc, char **argv)
 					      : strerror(-ret));
 			return 1;
 		}
-		printf("liveprobed: removed %d pins under %s; nothing of liveprobe stays "
-		       "attached\n",
+		printf("liveprobed: removed %d pins under %s; nothing of liveprobe stays attached\n",
 		       ret, opts.pin_root);
 		return 0;
 	}

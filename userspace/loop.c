@@ -693,8 +693,7 @@ int loop_run(struct loop *loop)
 void loop_destroy(struct loop *loop)
 {
 	if (loop->running && loop->probe)
-		log_info("stopped; the probe keeps recording under %s (liveprobed --unload removes "
-			 "it)",
+		log_info("stopped; the probe keeps recording under %s (liveprobed --unload removes it)",
 			 loop->opts->pin_root);
 	/* The last save is written here, after the saver's pending one. */
 	saver_stop();

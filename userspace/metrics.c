@@ -102,8 +102,7 @@ static void worker_families(struct out *out, const struct snapshot *snapshot,
 		for (int state = 0; state < WS__COUNT; state++)
 			if (fleet_state_is_exit_class(state))
 				sample(out,
-				       "liveprobe_worker_exits_total{worker=\"%s\",class=\"%s\"} "
-				       "%u",
+				       "liveprobe_worker_exits_total{worker=\"%s\",class=\"%s\"} %u",
 				       snapshot->workers[i]->name, fleet_state_name(state),
 				       snapshot->workers[i]->exits_by_class[state]);
 	per_worker_counter(out, snapshot, "liveprobe_worker_episodes_total",
@@ -284,15 +283,13 @@ static void probe_families(struct out *out, const struct snapshot *snapshot,
 	sample(out, "liveprobe_ringbuf_drops_unreconciled %llu",
 	       (unsigned long long)snapshot_unreconciled_drops(snapshot));
 	family(out, "liveprobe_start_info", "gauge",
-	       "How this daemon started: fresh, took_over (a previous daemon's pinned maps) or "
-	       "reset.");
+	       "How this daemon started: fresh, took_over (a previous daemon's pinned maps) or reset.");
 	sample(out, "liveprobe_start_info{mode=\"%s\"} 1",
 	       probe->start_mode == PROBE_TOOK_OVER ? "took_over"
 	       : probe->start_mode == PROBE_RESET   ? "reset"
 						    : "fresh");
 	family(out, "liveprobe_state_save_failing", "gauge",
-	       "1 while the known workers cannot be saved in --state-dir (a restart would "
-	       "forget).");
+	       "1 while the known workers cannot be saved in --state-dir (a restart would forget).");
 	sample(out, "liveprobe_state_save_failing %d", probe->save_error != 0);
 	family(out, "liveprobe_restart_gap_seconds", "gauge",
 	       "After a takeover: seconds from the previous daemon's last save to this start.");

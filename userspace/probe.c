@@ -565,8 +565,7 @@ int probe_start(const struct probe_config *config, struct probe **out)
 		int removed = unpin_all(probe->pin_root);
 
 		if (removed > 0)
-			log_warn("--reset-pins: removed %d pins under %s; what they recorded while "
-				 "no "
+			log_warn("--reset-pins: removed %d pins under %s; what they recorded while no "
 				 "daemon ran is lost",
 				 removed, probe->pin_root);
 		probe->mode = PROBE_RESET;
