@@ -309,6 +309,8 @@ static struct snapshot_fleet *fleet_copy_take(const struct fleet *fleet,
 	copy->conn_first = malloc(count * sizeof(*copy->conn_first));
 	built = copy->workers && copy->ids && copy->name_hashes && copy->n_conns_of &&
 		copy->conn_first;
+	/* Only a removal shrinks the fleet, and it moves the layout; the count check keeps the
+	 * copies below inside both arrays even if that ever changed. */
 	in_place = prev && prev->layout == fleet->layout &&
 		   prev->generation == fleet->changed_since && fleet->count >= prev->count;
 	if (built)
@@ -362,9 +364,8 @@ struct snapshot *snapshot_take(struct fleet *fleet, const struct daemon_status *
 		return NULL;
 	}
 	prev = chain.last;
-	if (prev && prev->generation == fleet->generation && prev->layout == fleet->layout &&
-	    prev->count == fleet->count) {
-		copy = prev; /* the fleet did not change: share it whole */
+	if (prev && prev->generation == fleet->generation) {
+		copy = prev; /* every change bumps the generation: share it whole */
 	} else {
 		copy = fleet_copy_take(fleet, prev);
 		if (!copy) {
