@@ -159,8 +159,9 @@ int fleet_init(struct fleet *fleet, size_t capacity, size_t conn_capacity)
 	fleet->changed = calloc(capacity ?: 1, sizeof(*fleet->changed));
 	fleet->due = calloc(capacity ?: 1, sizeof(*fleet->due));
 	fleet->conns = calloc(conn_capacity ?: 1, sizeof(*fleet->conns));
+	fleet->dead_conns = calloc(conn_capacity ?: 1, sizeof(*fleet->dead_conns));
 	if (!fleet->workers || !fleet->changed || !fleet->conns || !fleet->due ||
-	    u64map_init(&fleet->conn_by_cookie, conn_capacity) ||
+	    !fleet->dead_conns || u64map_init(&fleet->conn_by_cookie, conn_capacity) ||
 	    u64map_init(&fleet->worker_by_name, capacity) ||
 	    u64map_init(&fleet->worker_by_pid, capacity)) {
 		fleet_free(fleet);
@@ -183,6 +184,7 @@ void fleet_free(struct fleet *fleet)
 	free(fleet->changed);
 	free(fleet->due);
 	free(fleet->conns);
+	free(fleet->dead_conns);
 	u64map_free(&fleet->conn_by_cookie);
 	u64map_free(&fleet->worker_by_name);
 	u64map_free(&fleet->worker_by_pid);
@@ -192,6 +194,7 @@ void fleet_free(struct fleet *fleet)
 	fleet->due = NULL;
 	fleet->n_due = 0;
 	fleet->conns = NULL;
+	fleet->dead_conns = NULL;
 	fleet->count = 0;
 	fleet->n_conns = 0;
 }
@@ -699,27 +702,51 @@ void fleet_conn_remove(struct fleet *fleet, struct conn *conn)
 	conns_changed(fleet);
 }
 
-bool fleet_prune_dead_conn(struct fleet *fleet, struct worker *worker, uint64_t *cookie)
+/* By owner, then newest first, so each owner's first FLEET_DEAD_CONNS_KEPT are the ones kept. */
+static int compare_dead_conns(const void *a, const void *b)
 {
-	struct conn *oldest = NULL;
-	size_t dead = 0;
+	const struct fleet_dead_conn *x = a, *y = b;
 
-	if (worker->n_conns_dead <= FLEET_DEAD_CONNS_KEPT)
-		return false;
+	if (x->worker_id != y->worker_id)
+		return x->worker_id < y->worker_id ? -1 : 1;
+	if (x->dead_ns != y->dead_ns)
+		return x->dead_ns > y->dead_ns ? -1 : 1;
+	return x->cookie > y->cookie ? -1 : x->cookie < y->cookie;
+}
+
+size_t fleet_prune_dead_conns(struct fleet *fleet, const struct fleet_dead_conn **pruned)
+{
+	struct fleet_dead_conn *dead = fleet->dead_conns;
+	size_t n_dead = 0, n_pruned = 0, kept = 0;
+	bool any = false;
+
+	*pruned = dead;
+	for (size_t i = 0; i < fleet->count && !any; i++)
+		any = fleet->workers[i].n_conns_dead > FLEET_DEAD_CONNS_KEPT;
+	if (!any)
+		return 0;
 	for (size_t i = 0; i < fleet->n_conns; i++) {
-		struct conn *conn = &fleet->conns[i];
+		const struct conn *conn = &fleet->conns[i];
+		const struct worker *owner;
 
-		if (conn->worker_id != worker->id || !conn_is_dead(conn))
+		if (!conn_is_dead(conn))
 			continue;
-		dead++;
-		if (!oldest || conn->dead_ns < oldest->dead_ns)
-			oldest = conn;
+		owner = fleet_find_id(fleet, conn->worker_id);
+		if (owner && owner->n_conns_dead > FLEET_DEAD_CONNS_KEPT)
+			dead[n_dead++] = (struct fleet_dead_conn){conn->cookie, conn->dead_ns,
+								  conn->worker_id};
 	}
-	if (dead <= FLEET_DEAD_CONNS_KEPT)
-		return false;
-	*cookie = oldest->cookie;
-	fleet_conn_remove(fleet, oldest);
-	return true;
+	qsort(dead, n_dead, sizeof(*dead), compare_dead_conns);
+	/* The ones to drop are packed at the front of the same array, which then lists them. */
+	for (size_t i = 0; i < n_dead; i++) {
+		kept = i && dead[i].worker_id == dead[i - 1].worker_id ? kept + 1 : 1;
+		if (kept > FLEET_DEAD_CONNS_KEPT)
+			dead[n_pruned++] = dead[i];
+	}
+	for (size_t i = 0; i < n_pruned; i++)
+		fleet_conn_remove(fleet, fleet_conn_find(fleet, dead[i].cookie));
+	*pruned = dead;
+	return n_pruned;
 }
 
 /* "10.0.0.2:6000 reset_received" for the connection with this cookie, if it is still known. */

@@ -169,6 +169,13 @@ struct fleet_transition {
 
 typedef void (*fleet_transition_fn)(void *ctx, const struct fleet_transition *transition);
 
+/* A dead connection as fleet_prune_dead_conns sorts it. */
+struct fleet_dead_conn {
+	uint64_t cookie;
+	uint64_t dead_ns;
+	uint32_t worker_id;
+};
+
 struct fleet {
 	struct worker *workers;
 	size_t count;
@@ -178,6 +185,7 @@ struct fleet {
 	size_t conn_capacity;
 	uint32_t next_id;
 	struct u64map conn_by_cookie; /* cookie → index in conns */
+	struct fleet_dead_conn *dead_conns; /* room for every connection: a prune never allocates */
 	struct u64map worker_by_name; /* u64map_hash_string(name) → worker id */
 	struct u64map worker_by_pid;  /* pid → id of the worker whose live process it is */
 	size_t name_collisions;	      /* names left out of worker_by_name: look those up by scan */
@@ -262,9 +270,13 @@ bool fleet_conn_changed(struct fleet *fleet, const struct conn *conn, bool was_d
 			bool was_suspect);
 void fleet_conn_move(struct fleet *fleet, struct conn *conn, struct worker *to);
 void fleet_conn_remove(struct fleet *fleet, struct conn *conn);
-/* Drops the oldest dead connection of a worker that has more than FLEET_DEAD_CONNS_KEPT;
- * false when none was dropped. Scans every connection, but only for such a worker. */
-bool fleet_prune_dead_conn(struct fleet *fleet, struct worker *worker, uint64_t *cookie);
+/*
+ * Drops the oldest dead connections of every worker that has more than FLEET_DEAD_CONNS_KEPT,
+ * down to that many, with one scan and one sort: a worker that made thousands of short
+ * connections costs one pass, not a scan per connection. Returns how many were dropped;
+ * *pruned lists them until the next call (the kernel's records must go too).
+ */
+size_t fleet_prune_dead_conns(struct fleet *fleet, const struct fleet_dead_conn **pruned);
 /*
  * Derives a live worker's state, in order of precedence: a kernel death fact (exit, every
  * connection dead) beats any output; then a suspect connection; then output: recent is

@@ -752,11 +752,24 @@ int probe_conn_lookup(struct probe *probe, uint64_t cookie, struct lp_conn *out)
 	return 0;
 }
 
-int probe_conn_next(struct probe *probe, const uint64_t *prev, uint64_t *next)
+int probe_conn_read(struct probe *probe, struct probe_conn_cursor *cursor, uint64_t *cookies,
+		    struct lp_conn *conns, uint32_t max)
 {
-	if (bpf_map__get_next_key(probe->skel->maps.lp_conns, prev, next, sizeof(*next)))
-		return -errno;
-	return 0;
+	uint32_t count = max, next;
+	int err;
+
+	if (cursor->done)
+		return 0;
+	err = bpf_map_lookup_batch(bpf_map__fd(probe->skel->maps.lp_conns),
+				   cursor->started ? &cursor->batch : NULL, &next, cookies, conns,
+				   &count, NULL);
+	/* ENOENT: the last buckets were read, and count says what they held. */
+	if (err && err != -ENOENT)
+		return err;
+	cursor->started = true;
+	cursor->done = err == -ENOENT;
+	cursor->batch = next;
+	return count;
 }
 
 int probe_conn_delete(struct probe *probe, uint64_t cookie)
@@ -764,6 +777,18 @@ int probe_conn_delete(struct probe *probe, uint64_t cookie)
 	if (bpf_map__delete_elem(probe->skel->maps.lp_conns, &cookie, sizeof(cookie), 0))
 		return -errno;
 	return 0;
+}
+
+void probe_conn_delete_many(struct probe *probe, const uint64_t *cookies, uint32_t n)
+{
+	int fd = bpf_map__fd(probe->skel->maps.lp_conns);
+
+	/* The kernel stops at the first key it cannot delete and counts those it did. */
+	for (uint32_t done = 0, count; done < n; done += count + 1) {
+		count = n - done;
+		if (!bpf_map_delete_batch(fd, cookies + done, &count, NULL))
+			break;
+	}
 }
 
 int probe_read_stats(struct probe *probe, uint64_t stats[LP_STAT__COUNT])

@@ -324,23 +324,26 @@ void sockwatch_on_event(struct sockwatch *watch, struct fleet *fleet,
 static void reconcile_kernel(struct sockwatch *watch, struct fleet *fleet, struct probe *probe,
 			     uint64_t now_ns)
 {
-	uint64_t cookie, *prev = NULL, doomed[256];
-	struct lp_conn kernel;
-	size_t n_doomed = 0;
+	uint64_t cookies[SOCKWATCH_READ_BATCH], doomed[SOCKWATCH_READ_BATCH];
+	struct lp_conn records[SOCKWATCH_READ_BATCH];
+	struct probe_conn_cursor cursor = {0};
+	int n;
 
-	while (probe_conn_next(probe, prev, &cookie) == 0) {
-		prev = &cookie;
-		if (probe_conn_lookup(probe, cookie, &kernel))
-			continue;
-		apply_kernel(watch, fleet, cookie, &kernel, now_ns);
-		if ((kernel.flags & LP_CONN_F_GONE) &&
-		    kernel.changed_ns + SOCKWATCH_GONE_GRACE_NS < now_ns &&
-		    n_doomed < sizeof(doomed) / sizeof(doomed[0]))
-			doomed[n_doomed++] = cookie;
+	while ((n = probe_conn_read(probe, &cursor, cookies, records, SOCKWATCH_READ_BATCH)) > 0) {
+		uint32_t n_doomed = 0;
+
+		for (int i = 0; i < n; i++) {
+			apply_kernel(watch, fleet, cookies[i], &records[i], now_ns);
+			if ((records[i].flags & LP_CONN_F_GONE) &&
+			    records[i].changed_ns + SOCKWATCH_GONE_GRACE_NS < now_ns)
+				doomed[n_doomed++] = cookies[i];
+		}
+		/* Their buckets are read: deleting now does not disturb the read. */
+		probe_conn_delete_many(probe, doomed, n_doomed);
 	}
-	/* Deleting while iterating would restart get_next_key; the rest go next pass. */
-	for (size_t i = 0; i < n_doomed; i++)
-		probe_conn_delete(probe, doomed[i]);
+	if (n < 0 && watch->stats.read_errors++ == 0)
+		log_warn("cannot read lp_conns: %s; sock_diag alone repairs lost events",
+			 strerror(-n));
 }
 
 struct diag_pass {
@@ -510,6 +513,8 @@ void sockwatch_reconcile(struct sockwatch *watch, struct fleet *fleet, struct pr
 			 uint64_t now_ns)
 {
 	struct diag_pass pass = {watch, fleet, now_ns};
+	const struct fleet_dead_conn *pruned;
+	size_t n_pruned;
 	int err;
 
 	if (!watch->n_ports)
@@ -525,14 +530,13 @@ void sockwatch_reconcile(struct sockwatch *watch, struct fleet *fleet, struct pr
 		reconcile_vanished(watch, fleet, probe, now_ns, now_ns);
 	}
 	reconcile_owners(fleet, now_ns);
+	n_pruned = fleet_prune_dead_conns(fleet, &pruned);
+	/* The kernel record goes too, or the next pass would bring the connection back. */
+	for (size_t i = 0; i < n_pruned; i++)
+		probe_conn_delete(probe, pruned[i].cookie);
 	for (size_t i = 0; i < fleet->count; i++) {
 		struct worker *worker = &fleet->workers[i];
 
-		uint64_t cookie;
-
-		/* The kernel record goes too, or the next pass would bring the connection back. */
-		while (fleet_prune_dead_conn(fleet, worker, &cookie))
-			probe_conn_delete(probe, cookie);
 		if (worker->n_conns || worker->state == WS_DISCONNECTED ||
 		    worker->state == WS_SUSPECT)
 			fleet_evaluate(fleet, worker, now_ns);

@@ -29,12 +29,16 @@ struct sockwatch_stats {
 	uint64_t entries;	  /* sockets sock_diag returned (the kernel filters by port) */
 	uint64_t untracked_total; /* connections not tracked: worker or connection limit */
 	uint64_t vanished_total;  /* closed while their kernel record was lost */
+	uint64_t read_errors;	  /* passes that could not read lp_conns to its end */
 };
 
 /* Dead connections of forgotten workers that the kernel still lists (CLOSE_WAIT held open by
  * an application that never noticed); cookies are never reused, so forgetting the oldest of
  * these is harmless beyond the worker reappearing. */
 #define SOCKWATCH_FORGOTTEN_MAX 1024
+
+/* Kernel records read per system call: 256 of them are 24 KiB of the loop's stack. */
+#define SOCKWATCH_READ_BATCH 256
 
 /* A peer endpoint named by a proxy's report (peer=IP:PORT): its connection belongs to worker_id. */
 struct sockwatch_binding {

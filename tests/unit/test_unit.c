@@ -528,8 +528,9 @@ static void test_fleet_connections(void)
 	struct worker *process, *peer;
 	struct snapshot *snapshot;
 	struct fleet fleet;
+	const struct fleet_dead_conn *pruned;
 	struct conn *a, *b;
-	uint64_t cookie;
+	size_t n_pruned;
 
 	fleet_init(&fleet, 4, 16);
 	fleet_add(&fleet, "proc", 100, 1, "x", ORIGIN_API, 0, &process);
@@ -575,10 +576,14 @@ static void test_fleet_connections(void)
 		kernel.changed_ns = 60 + i;
 		apply_kernel(&fleet, a, &kernel, 60 + i);
 	}
-	while (fleet_prune_dead_conn(&fleet, &fleet.workers[1], &cookie))
-		;
+	n_pruned = fleet_prune_dead_conns(&fleet, &pruned);
+	ASSERT_EQ(n_pruned, 4, "all beyond the kept, at once");
+	ASSERT_EQ(pruned[0].cookie, 11, "the newest of the dropped first");
+	ASSERT_EQ(pruned[3].cookie, 1, "the oldest last");
 	ASSERT_EQ(fleet.workers[1].n_conns, FLEET_DEAD_CONNS_KEPT, "dead connections bounded");
-	ASSERT_TRUE(fleet_conn_find(&fleet, 1) == NULL, "the oldest went first");
+	ASSERT_TRUE(fleet_conn_find(&fleet, 1) == NULL, "the oldest went");
+	ASSERT_TRUE(fleet_conn_find(&fleet, 15) != NULL, "the newest stayed");
+	ASSERT_EQ(fleet_prune_dead_conns(&fleet, &pruned), 0, "nothing more to drop");
 
 	ASSERT_EQ(fleet.workers[1].n_conns_dead, FLEET_DEAD_CONNS_KEPT, "dead count kept");
 	fleet_remove(&fleet, fleet_find(&fleet, "10.0.0.2"));
