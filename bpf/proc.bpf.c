@@ -95,11 +95,11 @@ static __always_inline __u32 group_exit_status(struct task_struct *task)
 
 /* The record goes out after the facts are in lp_procs: a failed reserve costs latency only. */
 static __always_inline void send_proc_event(__u32 kind, __u32 tgid, const struct lp_proc *proc,
-					    __u64 cgroup_id)
+					    __u64 cgroup_id, __u64 now_ns)
 {
 	struct lp_proc_event *event;
 
-	event = lp_event_reserve(sizeof(*event), kind);
+	event = lp_event_reserve(sizeof(*event), kind, now_ns);
 	if (!event)
 		return;
 	event->tgid = tgid;
@@ -142,7 +142,7 @@ static __always_inline void adopt(__u32 tgid, const struct lp_proc *proc, __u64 
 		return;
 	}
 	lp_stat_inc(LP_STAT_PROCS_ADOPTED);
-	send_proc_event(LP_EV_PROC_NEW, tgid, proc, cgroup_id);
+	send_proc_event(LP_EV_PROC_NEW, tgid, proc, cgroup_id, bpf_ktime_get_ns());
 }
 
 SEC("tp_btf/sched_process_exit")
@@ -176,7 +176,7 @@ int BPF_PROG(lp_proc_exit, struct task_struct *task, bool group_dead)
 	proc->flags |= LP_PROC_EXITED;
 	lp_stat_inc(LP_STAT_EXITS_WATCHED);
 	send_proc_event(LP_EV_PROC_EXIT, tgid, proc,
-			(proc->flags & LP_PROC_CGROUP) ? task_cgroup_id(task) : 0);
+			(proc->flags & LP_PROC_CGROUP) ? task_cgroup_id(task) : 0, proc->exit_ns);
 	return 0;
 }
 
