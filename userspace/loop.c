@@ -59,6 +59,7 @@ static void on_ring_event(void *ctx, const void *data, size_t size)
 
 static uint64_t save_state(struct loop *loop, uint64_t now_ns, bool force);
 static void publish(struct loop *loop, uint64_t now_ns, bool force);
+static void kernel_facts_first(void *ctx);
 
 void loop_forget(struct loop *loop, struct worker *worker)
 {
@@ -140,7 +141,8 @@ void loop_reconcile(struct loop *loop, uint64_t now_ns)
 	bool have_stats = probe_read_stats(loop->probe, stats) == 0;
 
 	procwatch_reconcile(&loop->procs, &loop->fleet, now_ns);
-	sockwatch_reconcile(&loop->sockets, &loop->fleet, loop->probe, now_ns);
+	sockwatch_reconcile(&loop->sockets, &loop->fleet, loop->probe, now_ns, kernel_facts_first,
+			    loop);
 	loop->status.conns = loop->sockets.stats;
 	loop->status.pidfds_open = loop->procs.pidfds_open;
 	loop->status.pidfds_max = loop->procs.pidfds_max;
@@ -598,10 +600,11 @@ int loop_init(struct loop *loop, const struct opts *opts)
 }
 
 /*
- * Between two datagrams of a flood (a turn of ingest may hold thousands of reports): the
- * kernel's facts first, and a death among them published at once.
+ * Between two datagrams of a flood (a turn of ingest may hold thousands of reports), or two
+ * batches of a reconcile pass over thousands of connections: the kernel's facts first, and a
+ * death among them published at once.
  */
-static void between_datagrams(void *ctx)
+static void kernel_facts_first(void *ctx)
 {
 	struct loop *loop = ctx;
 
@@ -643,12 +646,12 @@ void loop_poll_once(struct loop *loop, int timeout_ms)
 			break;
 		case TAG_INGEST_UNIX:
 			ingest_drain(&loop->ingest, loop->ingest.unix_fd, on_report,
-				     between_datagrams, loop);
+				     kernel_facts_first, loop);
 			save_new_workers(loop);
 			break;
 		case TAG_INGEST_UDP:
 			ingest_drain(&loop->ingest, loop->ingest.udp_fd, on_report,
-				     between_datagrams, loop);
+				     kernel_facts_first, loop);
 			break;
 		case TAG_SAVER:
 			save_finished(loop, saver_collect());

@@ -111,7 +111,7 @@ static size_t port_filter(const uint16_t *ports, int n_ports, struct inet_diag_b
 }
 
 static int dump_family(int fd, int family, const uint16_t *ports, int n_ports, sockdiag_fn fn,
-		       void *ctx)
+		       sockdiag_between_fn between, void *ctx)
 {
 	struct {
 		struct nlmsghdr header;
@@ -169,17 +169,20 @@ static int dump_family(int fd, int family, const uint16_t *ports, int n_ports, s
 			if (header->nlmsg_type == SOCK_DIAG_BY_FAMILY)
 				parse_message(header, fn, ctx);
 		}
+		if (between)
+			between(ctx);
 	}
 }
 
-int sockdiag_dump(int fd, const uint16_t *ports, int n_ports, sockdiag_fn fn, void *ctx)
+int sockdiag_dump(int fd, const uint16_t *ports, int n_ports, sockdiag_fn fn,
+		  sockdiag_between_fn between, void *ctx)
 {
-	int err = dump_family(fd, AF_INET, ports, n_ports, fn, ctx);
+	int err = dump_family(fd, AF_INET, ports, n_ports, fn, between, ctx);
 
 	/* A kernel without IPv6 answers ENOENT for AF_INET6: that is no connections, not a fault.
 	 */
 	if (!err) {
-		err = dump_family(fd, AF_INET6, ports, n_ports, fn, ctx);
+		err = dump_family(fd, AF_INET6, ports, n_ports, fn, between, ctx);
 		if (err == -ENOENT)
 			err = 0;
 	}

@@ -31,6 +31,9 @@ struct sockdiag_conn {
 };
 
 typedef void (*sockdiag_fn)(void *ctx, const struct sockdiag_conn *conn);
+/* Called after each batch the kernel sends (a few dozen connections), so that a dump of
+ * thousands never holds up what else the caller must do at once. */
+typedef void (*sockdiag_between_fn)(void *ctx);
 
 /* Returns a netlink socket or -errno. */
 int sockdiag_open(void);
@@ -40,7 +43,8 @@ int sockdiag_open(void);
  * Dumps IPv4 and IPv6 TCP connections (not listeners, not TIME_WAIT) whose local or remote port
  * is one of `ports` (all of them when n_ports is 0), filtered in the kernel; 0 or -errno.
  */
-int sockdiag_dump(int fd, const uint16_t *ports, int n_ports, sockdiag_fn fn, void *ctx);
+int sockdiag_dump(int fd, const uint16_t *ports, int n_ports, sockdiag_fn fn,
+		  sockdiag_between_fn between, void *ctx);
 /* The cookie of the daemon's own network namespace (SO_NETNS_COOKIE), 0 if unknown. */
 uint64_t sockdiag_netns_cookie(void);
 

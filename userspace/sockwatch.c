@@ -322,7 +322,7 @@ void sockwatch_on_event(struct sockwatch *watch, struct fleet *fleet,
 
 /* Everything the kernel recorded, so a lost event costs latency only; then forget the closed. */
 static void reconcile_kernel(struct sockwatch *watch, struct fleet *fleet, struct probe *probe,
-			     uint64_t now_ns)
+			     uint64_t now_ns, void (*between)(void *ctx), void *ctx)
 {
 	uint64_t cookies[SOCKWATCH_READ_BATCH], doomed[SOCKWATCH_READ_BATCH];
 	struct lp_conn records[SOCKWATCH_READ_BATCH];
@@ -340,6 +340,8 @@ static void reconcile_kernel(struct sockwatch *watch, struct fleet *fleet, struc
 		}
 		/* Their buckets are read: deleting now does not disturb the read. */
 		probe_conn_delete_many(probe, doomed, n_doomed);
+		if (between)
+			between(ctx);
 	}
 	if (n < 0 && watch->stats.read_errors++ == 0)
 		log_warn("cannot read lp_conns: %s; sock_diag alone repairs lost events",
@@ -350,7 +352,17 @@ struct diag_pass {
 	struct sockwatch *watch;
 	struct fleet *fleet;
 	uint64_t now_ns;
+	void (*between)(void *ctx);
+	void *between_ctx;
 };
+
+static void between_diag_batches(void *ctx)
+{
+	struct diag_pass *pass = ctx;
+
+	if (pass->between)
+		pass->between(pass->between_ctx);
+}
 
 static void on_diag_conn(void *ctx, const struct sockdiag_conn *diag)
 {
@@ -510,18 +522,19 @@ static void reconcile_owners(struct fleet *fleet, uint64_t now_ns)
 }
 
 void sockwatch_reconcile(struct sockwatch *watch, struct fleet *fleet, struct probe *probe,
-			 uint64_t now_ns)
+			 uint64_t now_ns, void (*between)(void *ctx), void *ctx)
 {
-	struct diag_pass pass = {watch, fleet, now_ns};
+	struct diag_pass pass = {watch, fleet, now_ns, between, ctx};
 	const struct fleet_dead_conn *pruned;
 	size_t n_pruned;
 	int err;
 
 	if (!watch->n_ports)
 		return;
-	reconcile_kernel(watch, fleet, probe, now_ns);
+	reconcile_kernel(watch, fleet, probe, now_ns, between, ctx);
 	watch->pass++;
-	err = sockdiag_dump(watch->diag_fd, watch->ports, watch->n_ports, on_diag_conn, &pass);
+	err = sockdiag_dump(watch->diag_fd, watch->ports, watch->n_ports, on_diag_conn,
+			    between_diag_batches, &pass);
 	if (err) {
 		if (watch->stats.pass_errors++ == 0)
 			log_warn("sock_diag pass failed: %s", strerror(-err));

@@ -76,9 +76,15 @@ int sockwatch_init(struct sockwatch *watch, const uint16_t *ports, int n_ports,
 void sockwatch_destroy(struct sockwatch *watch);
 void sockwatch_on_event(struct sockwatch *watch, struct fleet *fleet,
 			const struct lp_conn_event *event, uint64_t now_ns);
-/* Kernel records, a sock_diag pass, owners by inode; then every owner is re-evaluated. */
+/*
+ * Kernel records, a sock_diag pass, owners by inode; then every owner is re-evaluated. At
+ * thousands of connections a pass takes tens of milliseconds: between(ctx), if not NULL, runs
+ * after each batch of records or sockets, so the caller can apply a death that happened
+ * meanwhile. It may change the fleet in any way: the pass holds no worker or connection across
+ * it.
+ */
 void sockwatch_reconcile(struct sockwatch *watch, struct fleet *fleet, struct probe *probe,
-			 uint64_t now_ns);
+			 uint64_t now_ns, void (*between)(void *ctx), void *ctx);
 
 /* May the binder take a connection or binding that this worker holds? */
 typedef bool (*sockwatch_may_take_fn)(void *ctx, const struct worker *holder);
