@@ -101,15 +101,21 @@ static void copy_addresses(struct conn *conn, uint16_t family, const uint8_t *lo
 
 bool conn_apply_kernel(struct conn *conn, const struct lp_conn *kernel, uint64_t now_ns)
 {
-	bool changed = false;
+	/* Anything readers see counts: a publish shares the last copy of the connections until
+	 * one of them changes. */
+	bool changed = conn->netns_cookie != kernel->netns_cookie;
 
 	/* A connecting socket has no local port until after SYN_SENT; take the latest. */
-	if (!conn->family || (kernel->local_port && !conn->local_port))
+	if (!conn->family || (kernel->local_port && !conn->local_port)) {
 		copy_addresses(conn, kernel->family, kernel->local_addr, kernel->local_port,
 			       kernel->peer_addr, kernel->peer_port);
+		changed = true;
+	}
 	conn->netns_cookie = kernel->netns_cookie;
-	if ((kernel->flags & LP_CONN_F_OWNER) && !conn->owner_tgid)
+	if ((kernel->flags & LP_CONN_F_OWNER) && !conn->owner_tgid) {
 		conn->owner_tgid = kernel->owner_tgid;
+		changed = true;
+	}
 	if (kernel->state != conn->state && kernel->changed_ns >= conn->since_ns) {
 		conn->state = kernel->state;
 		conn->since_ns = kernel->changed_ns;
@@ -124,8 +130,10 @@ bool conn_apply_kernel(struct conn *conn, const struct lp_conn *kernel, uint64_t
 		conn->retrans_ns = kernel->retrans_ns;
 		changed = true;
 	}
-	if (kernel->flags & LP_CONN_F_GONE)
+	if ((kernel->flags & LP_CONN_F_GONE) && !conn->gone) {
 		conn->gone = true;
+		changed = true;
+	}
 	changed |= set_reason(conn, kernel->reason, kernel->changed_ns ?: now_ns);
 	changed |= conn_update_suspect(conn);
 	return changed;
@@ -134,11 +142,15 @@ bool conn_apply_kernel(struct conn *conn, const struct lp_conn *kernel, uint64_t
 bool conn_apply_diag(struct conn *conn, const struct sockdiag_conn *diag, uint64_t pass,
 		     uint64_t now_ns)
 {
-	bool changed = false;
+	/* What readers see, down to whether there is a sample at all: a publish shares the last
+	 * copy of the connections until one of them changes. */
+	bool changed = conn->has_diag != diag->has_info;
 
-	if (!conn->family)
+	if (!conn->family) {
 		copy_addresses(conn, diag->family, diag->local_addr, diag->local_port,
 			       diag->peer_addr, diag->peer_port);
+		changed = true;
+	}
 	conn->diag_pass = pass;
 	conn->has_diag = diag->has_info;
 	conn->diag_ns = now_ns;
@@ -154,8 +166,10 @@ bool conn_apply_diag(struct conn *conn, const struct sockdiag_conn *diag, uint64
 		conn->last_data_recv_ns = now_ns > silent_ns ? now_ns - silent_ns : 0;
 	}
 	/* The kernel's events are the record; sock_diag repairs what they missed. */
-	if (!conn->since_ns)
+	if (!conn->since_ns) {
 		conn->since_ns = now_ns;
+		changed = true;
+	}
 	if (diag->state != conn->state && !conn->gone) {
 		conn->state = diag->state;
 		conn->since_ns = now_ns;

@@ -69,6 +69,7 @@ static void changed(struct fleet *fleet, struct worker *worker)
 static void conns_changed(struct fleet *fleet)
 {
 	fleet->generation++;
+	fleet->conns_generation++;
 }
 
 /* The deadline heap: a binary min-heap on at_ns whose workers know their slot. */

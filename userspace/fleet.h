@@ -191,6 +191,9 @@ struct fleet {
 	size_t name_collisions;	      /* names left out of worker_by_name: look those up by scan */
 	struct output_policy policy;
 	uint64_t generation; /* bumped on every change, so publishers know when to copy */
+	/* Bumped with it by every change to a connection (fleet_touch_conns and the fleet_conn_*
+	 * calls): while it stands, a publish shares the previous copy of the connections. */
+	uint64_t conns_generation;
 	/*
 	 * For a publish in proportion to what changed (snapshot.h): the indices of the workers
 	 * changed since generation changed_since, each listed once (new workers past the end are

@@ -22,6 +22,16 @@ struct worker_copy {
 	struct worker worker;
 };
 
+/*
+ * A fleet's connections as published, grouped by owner. Consecutive fleet copies share it while
+ * no connection changed: at 10,000 connections a fresh one is 2 MB written on each publish,
+ * which a death would otherwise wait for.
+ */
+struct snapshot_conns {
+	int refs;
+	struct conn conns[];
+};
+
 struct retired_copy {
 	struct worker_copy *copy;
 	uint64_t until;
@@ -64,7 +74,8 @@ static void fleet_copy_free(struct snapshot_fleet *copy)
 	free(copy->name_hashes);
 	free(copy->n_conns_of);
 	free(copy->conn_first);
-	free(copy->conns);
+	if (copy->grouped && __atomic_sub_fetch(&copy->grouped->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		free(copy->grouped);
 	free(copy);
 }
 
@@ -202,32 +213,78 @@ static size_t index_in(const uint32_t *ids, size_t count, uint32_t id)
 	return SIZE_MAX;
 }
 
-/* Groups the fleet's connections by owner, so each worker's list is one slice. */
-static bool group_conns(struct snapshot_fleet *copy, const struct fleet *fleet)
+#ifdef LP_CHECK_SHARING
+/* Test builds check that shared connections are the fleet's, in all that readers see. */
+static void check_conns_unchanged(const struct snapshot_fleet *copy, const struct fleet *fleet)
 {
 	uint32_t *filled = calloc(copy->count ?: 1, sizeof(*filled));
+
+	for (size_t i = 0; filled && i < fleet->n_conns; i++) {
+		struct conn live = fleet->conns[i], shared;
+		size_t index = index_in(copy->ids, copy->count, live.worker_id);
+
+		if (index == SIZE_MAX || filled[index] >= copy->n_conns_of[index])
+			continue;
+		shared = copy->conns[copy->conn_first[index] + filled[index]++];
+		/* What only the loop reads, which a pass rewrites without a change readers see. */
+		live.diag_pass = shared.diag_pass = 0;
+		live.diag_ns = shared.diag_ns = 0;
+		live.inode = shared.inode = 0;
+		if (memcmp(&live, &shared, sizeof(live))) {
+			log_error("snapshot: connection %llx changed without fleet_touch_conns",
+				  (unsigned long long)live.cookie);
+			abort();
+		}
+	}
+	free(filled);
+}
+#endif
+
+/*
+ * Groups the fleet's connections by owner, so each worker's list is one slice; or shares prev's
+ * grouping, when no connection changed and no worker moved since (workers added at the end own
+ * none yet, or a connection would have changed).
+ */
+static bool group_conns(struct snapshot_fleet *copy, const struct fleet *fleet,
+			const struct snapshot_fleet *prev)
+{
+	uint32_t *filled;
 	size_t total = 0;
 
-	if (!filled)
-		return false;
 	for (size_t i = 0; i < copy->count; i++) {
 		copy->conn_first[i] = total;
 		total += copy->n_conns_of[i];
 	}
-	copy->conns = calloc(total ?: 1, sizeof(*copy->conns));
-	if (!copy->conns) {
+	copy->conns_generation = fleet->conns_generation;
+	copy->n_conns = total;
+	if (prev && prev->grouped && prev->conns_generation == fleet->conns_generation &&
+	    prev->layout == fleet->layout && prev->n_conns == total) {
+		copy->grouped = prev->grouped;
+		copy->conns = prev->conns;
+		__atomic_add_fetch(&copy->grouped->refs, 1, __ATOMIC_RELAXED);
+#ifdef LP_CHECK_SHARING
+		check_conns_unchanged(copy, fleet);
+#endif
+		return true;
+	}
+	filled = calloc(copy->count ?: 1, sizeof(*filled));
+	copy->grouped = calloc(1, sizeof(*copy->grouped) + (total ?: 1) * sizeof(struct conn));
+	if (!filled || !copy->grouped) {
 		free(filled);
+		free(copy->grouped);
+		copy->grouped = NULL;
 		return false;
 	}
+	copy->grouped->refs = 1;
+	copy->conns = copy->grouped->conns;
 	for (size_t i = 0; i < fleet->n_conns; i++) {
 		const struct conn *conn = &fleet->conns[i];
 		size_t index = index_in(copy->ids, copy->count, conn->worker_id);
 
 		if (index != SIZE_MAX && filled[index] < copy->n_conns_of[index])
-			copy->conns[copy->conn_first[index] + filled[index]++] = *conn;
+			copy->grouped->conns[copy->conn_first[index] + filled[index]++] = *conn;
 	}
 	free(filled);
-	copy->n_conns = total;
 	return true;
 }
 
@@ -317,7 +374,7 @@ static struct snapshot_fleet *fleet_copy_take(const struct fleet *fleet,
 		built = in_place ? copy_in_place(copy, fleet, prev)
 				 : copy_by_merge(copy, fleet, prev);
 	if (built)
-		built = group_conns(copy, fleet);
+		built = group_conns(copy, fleet, prev);
 	if (!built) {
 		for (size_t i = 0; copy->workers && i < copy->count; i++)
 			if (copy->workers[i] && copy_of(copy->workers[i])->born == copy->sequence)

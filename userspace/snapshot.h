@@ -67,8 +67,12 @@ struct snapshot_fleet {
 	uint64_t *name_hashes;
 	uint32_t *n_conns_of;
 	uint32_t *conn_first; /* worker i owns conns[conn_first[i] .. + its n_conns) */
-	struct conn *conns;   /* grouped by owner */
+	/* The connections grouped by owner, shared with the copies before it while the fleet's
+	 * connections and the workers' order stood still. */
+	struct snapshot_conns *grouped;
+	const struct conn *conns; /* grouped's */
 	size_t n_conns;
+	uint64_t conns_generation;
 	struct snapshot_fleet *older, *newer; /* among the copies still held */
 };
 

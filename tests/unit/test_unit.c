@@ -518,7 +518,8 @@ static void apply_kernel(struct fleet *fleet, struct conn *conn, const struct lp
 {
 	bool was_dead = conn_is_dead(conn), was_suspect = conn->suspect;
 
-	conn_apply_kernel(conn, kernel, now_ns);
+	if (conn_apply_kernel(conn, kernel, now_ns))
+		fleet_touch_conns(fleet);
 	fleet_conn_changed(fleet, conn, was_dead, was_suspect);
 }
 
@@ -769,6 +770,55 @@ static void test_snapshot_in_place(void)
 	snapshot_release(latest);
 	snapshot_forget();
 	fleet_free(&other);
+	fleet_free(&fleet);
+}
+
+/*
+ * Connections are copied into a snapshot only when one changed: a report, a death or a new
+ * worker without connections shares the last copy, and each worker still finds its own.
+ */
+static void test_snapshot_conns_shared(void)
+{
+	struct report report = {.kind = REPORT_EPISODE, .count = 1};
+	struct lp_conn kernel = kernel_conn(1, LP_CONN_ALIVE, 10);
+	struct snapshot *first, *second, *third;
+	struct worker *a, *b, *added;
+	struct fleet fleet;
+
+	fleet_init(&fleet, 8, 8);
+	fleet_add(&fleet, "a", 0, 0, NULL, ORIGIN_PEER, 0, &a);
+	fleet_add(&fleet, "b", 0, 0, NULL, ORIGIN_PEER, 0, &b);
+	apply_kernel(&fleet, fleet_conn_add(&fleet, 1, &fleet.workers[1], 0), &kernel, 10);
+	apply_kernel(&fleet, fleet_conn_add(&fleet, 2, &fleet.workers[0], 0), &kernel, 10);
+	first = make_snapshot(&fleet);
+
+	output_record_episode(&fleet.workers[0].output, &report, 20, 1.7e9);
+	fleet_touch(&fleet, &fleet.workers[0]);
+	fleet_add(&fleet, "added", 0, 0, NULL, ORIGIN_API, 0, &added);
+	second = make_snapshot(&fleet);
+	ASSERT_TRUE(second->copy != first->copy, "a new fleet copy");
+	ASSERT_TRUE(second->conns == first->conns, "the same connections, shared");
+	ASSERT_EQ(snapshot_conns_of(second, second->workers[0])->cookie, 2, "a finds its own");
+	ASSERT_EQ(snapshot_conns_of(second, second->workers[1])->cookie, 1, "b finds its own");
+	ASSERT_EQ(second->workers[2]->n_conns, 0, "the new worker owns none");
+
+	kernel.retransmits = 3;
+	apply_kernel(&fleet, fleet_conn_find(&fleet, 1), &kernel, 30);
+	third = make_snapshot(&fleet);
+	ASSERT_TRUE(third->conns != second->conns, "a changed connection is copied anew");
+	ASSERT_EQ(snapshot_conns_of(third, third->workers[1])->retransmits, 3, "and current");
+	ASSERT_EQ(snapshot_conns_of(second, second->workers[1])->retransmits, 0,
+		  "while a held snapshot keeps what it showed");
+	snapshot_release(first);
+	snapshot_release(second);
+	snapshot_release(third);
+
+	fleet_remove(&fleet, fleet_find(&fleet, "a"));
+	first = make_snapshot(&fleet);
+	ASSERT_EQ(first->n_conns, 1, "a removal regroups");
+	ASSERT_EQ(snapshot_conns_of(first, first->workers[0])->cookie, 1, "b still finds its own");
+	snapshot_release(first);
+	snapshot_forget();
 	fleet_free(&fleet);
 }
 
@@ -1107,6 +1157,7 @@ static const struct harness_test tests[] = {
 	{"unit/fleet_connections", test_fleet_connections},
 	{"unit/snapshot_shares_unchanged", test_snapshot_shares_unchanged},
 	{"unit/snapshot_in_place", test_snapshot_in_place},
+	{"unit/snapshot_conns_shared", test_snapshot_conns_shared},
 	{"unit/bulk_yields", test_bulk_yields},
 	{"unit/fleet_due_heap", test_fleet_due_heap},
 	{"unit/fleet_suspect_named", test_fleet_suspect_named},
