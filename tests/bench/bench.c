@@ -7,6 +7,8 @@
  *   bench sock-latency URL PORT N  peer SIGKILL -> `disconnected` visible over HTTP, beside the
  *                                  floor: the server's own poll() seeing the peer's FIN.
  *   bench tcp-storm PORT N         loopback connect/accept/close rate on PORT.
+ *   bench hold-conns PORT N        opens N loopback connections on PORT (both ends here),
+ *                                  prints "held", and keeps them until stdin closes.
  *   bench ingest-unix URL SOCKET N BATCH   episodes/s the daemon takes over the Unix socket,
  *                                  BATCH lines per datagram, measured until the daemon has
  *                                  counted all N (blocking sends: the daemon sets the pace).
@@ -31,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/syscall.h>
@@ -438,6 +441,30 @@ static int tcp_storm(int port, int n)
 	return 0;
 }
 
+static int hold_conns(int port, int n)
+{
+	struct rlimit files;
+	int listener;
+
+	/* Two descriptors a connection: raise the soft limit as far as the hard one allows. */
+	if (!getrlimit(RLIMIT_NOFILE, &files)) {
+		files.rlim_cur = files.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &files);
+	}
+	listener = loopback_listener(port);
+	for (int i = 0; i < n; i++) {
+		if (loopback_connect(port) < 0 || accept(listener, NULL, NULL) < 0) {
+			perror("bench: hold-conns");
+			return 1;
+		}
+	}
+	printf("held\n");
+	fflush(stdout);
+	while (getchar() != EOF)
+		;
+	return 0;
+}
+
 /* SCHED_ATTR_SIZE_VER0 of <linux/sched/types.h>, which cannot be included beside <sched.h>. */
 struct sched_attr {
 	uint32_t size, sched_policy;
@@ -659,9 +686,11 @@ int main(int argc, char **argv)
 		return schedule(argv[2], argv[3], argv[4], argv + 5, argc - 5);
 	if (argc == 4 && !strcmp(argv[1], "tcp-storm"))
 		return tcp_storm(atoi(argv[2]), atoi(argv[3]));
+	if (argc == 4 && !strcmp(argv[1], "hold-conns"))
+		return hold_conns(atoi(argv[2]), atoi(argv[3]));
 	fprintf(stderr,
 		"usage: bench exit-latency URL N | fork-storm N | sock-latency URL PORT N | "
-		"tcp-storm PORT N | ingest-unix URL SOCKET N BATCH [RATE] | ingest-http URL N "
+		"tcp-storm PORT N | hold-conns PORT N | ingest-unix URL SOCKET N BATCH [RATE] | ingest-http URL N "
 		"BATCH | "
 		"workers URL SOCKET PID N | sse-latency URL N [pool] | schedule POLICY NICE "
 		"SLICE_US TID...\n");

@@ -13,6 +13,7 @@ STORM=${BENCH_STORM:-20000}
 PAIRS=${BENCH_PAIRS:-5}
 SOCK_TRIALS=${BENCH_SOCK_TRIALS:-200}
 TCP_STORM=${BENCH_TCP_STORM:-20000}
+HELD_CONNS=${BENCH_HELD_CONNS:-5000}
 SOCK_PORT=${BENCH_SOCK_PORT:-9611}
 STORM_PORT=${BENCH_STORM_PORT:-9612}
 OTHER_PORT=${BENCH_OTHER_PORT:-9613}
@@ -242,6 +243,19 @@ for mode in unwatched watched tcpstates; do
 	if [ $mode = tcpstates ]; then stop_tcpstates; else stop_daemon; fi
 done
 sysctl -qw kernel.bpf_stats_enabled="$old_stats"
+
+echo
+echo "== kill latency beside $HELD_CONNS watched connections (both ends on loopback, $((2 * HELD_CONNS)) sockets;"
+echo "   every second a reconcile pass reads their records and sock_diag dumps them)"
+start_daemon --watch-port $STORM_PORT --max-connections 65536
+coproc HOLDER { taskset -c $STORM_CPU $BUILD/bench hold-conns $STORM_PORT $HELD_CONNS; }
+read -r _ <&"${HOLDER[0]}"
+sleep 3 # the connections are tracked and a pass has run over them
+chrt -f 50 $BUILD/bench exit-latency $URL 400 | sed 's/^/  /'
+chrt -f 50 $BUILD/bench sse-latency $URL 400 | sed 's/^/  /'
+eval "exec ${HOLDER[1]}>&-"
+wait $HOLDER_PID || true
+stop_daemon
 
 echo
 echo "== ingest: episodes per second one daemon (one event-loop core) takes"
