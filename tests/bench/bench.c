@@ -690,9 +690,8 @@ int main(int argc, char **argv)
 		return hold_conns(atoi(argv[2]), atoi(argv[3]));
 	fprintf(stderr,
 		"usage: bench exit-latency URL N | fork-storm N | sock-latency URL PORT N | "
-		"tcp-storm PORT N | hold-conns PORT N | ingest-unix URL SOCKET N BATCH [RATE] | ingest-http URL N "
-		"BATCH | "
-		"workers URL SOCKET PID N | sse-latency URL N [pool] | schedule POLICY NICE "
-		"SLICE_US TID...\n");
+		"tcp-storm PORT N | hold-conns PORT N | ingest-unix URL SOCKET N BATCH [RATE] | "
+		"ingest-http URL N BATCH | workers URL SOCKET PID N | sse-latency URL N [pool] | "
+		"schedule POLICY NICE SLICE_US TID...\n");
 	return 2;
 }
