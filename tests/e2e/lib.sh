@@ -211,6 +211,17 @@ tcp_peer() {
 }
 
 # wait_jq URL FILTER EXPECTED [SECONDS]: polls until jq FILTER on the body prints EXPECTED.
+# wait_until SECONDS COMMAND...: runs COMMAND every 20 ms until it succeeds; 1 once SECONDS have
+# passed. For what a child does at its own pace (a slow machine starts Python in over 0.3 s).
+wait_until() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ "$SECONDS" -le "$deadline" ] || return 1
+		sleep 0.02
+	done
+}
+
 wait_jq() {
 	local url=$1 filter=$2 expected=$3 limit=${4:-3}
 	local deadline=$((SECONDS + limit))

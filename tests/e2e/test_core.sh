@@ -131,13 +131,14 @@ check "dump/nothing_pinned_one_line" test "$("$BUILD/liveprobed" --dump-maps --p
 # --- journald: stderr named by JOURNAL_STREAM gets sd-daemon <N> priorities instead of the name
 journal=$TEST_TMP/journal.log
 : >"$journal"
-JOURNAL_STREAM=$(stat -c '%d:%i' "$journal") "$BUILD/liveprobed" --listen "127.0.0.1:$(free_port)" \
+jport=$(free_port)
+JOURNAL_STREAM=$(stat -c '%d:%i' "$journal") "$BUILD/liveprobed" --listen "127.0.0.1:$jport" \
 	--pin-root "/sys/fs/bpf/liveprobe-e2e-$$-journal" --ingest "$TEST_TMP/journal.sock" \
 	--api-socket "$TEST_TMP/journal.api" --state-dir "$TEST_TMP/journal-state" \
 	--watch-port 1 2>>"$journal" &
 JPID=$!
 PIDS_TO_KILL+=("$JPID")
-sleep 0.5
+wait_until 10 curl -fs "http://127.0.0.1:$jport/healthz" -o /dev/null
 kill -TERM "$JPID"; wait "$JPID"
 check "log/journal_priorities" grep -q '^<6>stopped; the probe keeps recording' "$journal"
 check "log/journal_no_name_prefix" test "$(grep -c '^liveprobed:' "$journal")" = 0

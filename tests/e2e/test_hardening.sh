@@ -48,7 +48,7 @@ check "hardening/read_your_writes" test "$misses" = 0
 python3 -c 'import ctypes, time; ctypes.CDLL(None).prctl(15, b"\x1b]0;owned\x07x", 0, 0, 0); time.sleep(1000)' &
 EVIL=$!
 PIDS_TO_KILL+=("$EVIL")
-sleep 0.2
+wait_until 10 grep -q owned "/proc/$EVIL/comm"
 curl -s -X POST "$A/api/v1/workers" -d "{\"name\":\"evil\",\"pid\":$EVIL}" >/dev/null
 out=$("$BUILD/liveprobe" --url "$A" status)
 check "hardening/cli_no_raw_escape" test "$(grep -c $'\x1b' <<<"$out")" = 0

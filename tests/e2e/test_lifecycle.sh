@@ -126,7 +126,7 @@ ctypes.CDLL("libsystemd.so.0").sd_notify(0, f"READY=1\nSTATUS=wrapper\nMAINPID={
 time.sleep(0.5)' "$TEST_TMP/mainpid" &
 WRAPPER=$!
 PIDS_TO_KILL+=("$WRAPPER")
-sleep 0.3
+wait_until 10 test -s "$TEST_TMP/mainpid"
 MAINPID=$(cat "$TEST_TMP/mainpid")
 PIDS_TO_KILL+=("$MAINPID")
 check "lifecycle/notify_mainpid_rebinds" wait_jq "$A/api/v1/workers/python3-$WRAPPER" .pid "$MAINPID" 3
