@@ -140,7 +140,7 @@ void loop_reconcile(struct loop *loop, uint64_t now_ns)
 	uint64_t stats[LP_STAT__COUNT];
 	bool have_stats = probe_read_stats(loop->probe, stats) == 0;
 
-	procwatch_reconcile(&loop->procs, &loop->fleet, now_ns);
+	procwatch_reconcile(&loop->procs, &loop->fleet, now_ns, kernel_facts_first, loop);
 	sockwatch_reconcile(&loop->sockets, &loop->fleet, loop->probe, now_ns, kernel_facts_first,
 			    loop);
 	loop->status.conns = loop->sockets.stats;
@@ -148,6 +148,7 @@ void loop_reconcile(struct loop *loop, uint64_t now_ns)
 	loop->status.pidfds_max = loop->procs.pidfds_max;
 	loop->status.pidfd_limit_total = loop->procs.pidfd_limit_total;
 	loop->status.recovered_total = loop->procs.recovered_total;
+	loop->status.proc_map_read_errors = loop->procs.read_errors;
 	loop->status.n_progs = probe_prog_stats(loop->probe, loop->status.progs);
 	/* The sysctl shows only what was written to it, not a BPF_ENABLE_STATS fd like ours. */
 	loop->status.bpf_stats_enabled = loop->opts->bpf_stats || bpf_stats_on();

@@ -752,17 +752,16 @@ int probe_conn_lookup(struct probe *probe, uint64_t cookie, struct lp_conn *out)
 	return 0;
 }
 
-int probe_conn_read(struct probe *probe, struct probe_conn_cursor *cursor, uint64_t *cookies,
-		    struct lp_conn *conns, uint32_t max)
+static int read_batch(const struct bpf_map *map, struct probe_cursor *cursor, void *keys,
+		      void *values, uint32_t max)
 {
 	uint32_t count = max, next;
 	int err;
 
 	if (cursor->done)
 		return 0;
-	err = bpf_map_lookup_batch(bpf_map__fd(probe->skel->maps.lp_conns),
-				   cursor->started ? &cursor->batch : NULL, &next, cookies, conns,
-				   &count, NULL);
+	err = bpf_map_lookup_batch(bpf_map__fd(map), cursor->started ? &cursor->batch : NULL, &next,
+				   keys, values, &count, NULL);
 	/* ENOENT: the last buckets were read, and count says what they held. */
 	if (err && err != -ENOENT)
 		return err;
@@ -770,6 +769,18 @@ int probe_conn_read(struct probe *probe, struct probe_conn_cursor *cursor, uint6
 	cursor->done = err == -ENOENT;
 	cursor->batch = next;
 	return count;
+}
+
+int probe_conn_read(struct probe *probe, struct probe_cursor *cursor, uint64_t *cookies,
+		    struct lp_conn *conns, uint32_t max)
+{
+	return read_batch(probe->skel->maps.lp_conns, cursor, cookies, conns, max);
+}
+
+int probe_proc_read(struct probe *probe, struct probe_cursor *cursor, uint32_t *tgids,
+		    struct lp_proc *procs, uint32_t max)
+{
+	return read_batch(probe->skel->maps.lp_procs, cursor, tgids, procs, max);
 }
 
 int probe_conn_delete(struct probe *probe, uint64_t cookie)

@@ -80,19 +80,21 @@ int probe_next_proc(struct probe *probe, const uint32_t *prev, uint32_t *next);
 /* A cgroup whose processes the kernel adopts into lp_procs (LP_PROC_CGROUP). */
 int probe_watch_cgroup(struct probe *probe, uint64_t cgroup_id, const char *name);
 int probe_conn_lookup(struct probe *probe, uint64_t cookie, struct lp_conn *out);
-/* Where a read of lp_conns stands: zeroed to start. */
-struct probe_conn_cursor {
+/* Where a read of a whole map stands: zeroed to start. */
+struct probe_cursor {
 	uint32_t batch; /* the kernel's token: the next hash bucket */
 	bool started, done;
 };
 /*
- * Reads the next records of lp_conns, up to max, in one system call (a get-next-key and a
- * lookup per record cost two each, which at tens of thousands of connections was most of the
- * loop's time). Returns how many were read, 0 once the map is read to its end, or -errno.
- * Records may be deleted between calls: a bucket is read whole or not at all.
+ * Read the next records of lp_conns or lp_procs, up to max, in one system call (a get-next-key
+ * and a lookup per record cost two each, which at thousands of records was most of a pass).
+ * Return how many were read, 0 once the map is read to its end, or -errno. Records may be
+ * deleted between calls: a bucket is read whole or not at all.
  */
-int probe_conn_read(struct probe *probe, struct probe_conn_cursor *cursor, uint64_t *cookies,
+int probe_conn_read(struct probe *probe, struct probe_cursor *cursor, uint64_t *cookies,
 		    struct lp_conn *conns, uint32_t max);
+int probe_proc_read(struct probe *probe, struct probe_cursor *cursor, uint32_t *tgids,
+		    struct lp_proc *procs, uint32_t max);
 int probe_conn_delete(struct probe *probe, uint64_t cookie);
 /* Deletes these records in as few system calls as it can; a record already gone is skipped. */
 void probe_conn_delete_many(struct probe *probe, const uint64_t *cookies, uint32_t n);

@@ -104,13 +104,10 @@ bool proc_pidfd_exited(int pidfd)
 	return poll(&pfd, 1, 0) > 0;
 }
 
-int proc_for_each_with_comm(const char *comm,
-			    void (*fn)(pid_t pid, const struct proc_identity *id, void *ctx),
-			    void *ctx)
+int proc_for_each(void (*fn)(pid_t pid, void *ctx), void *ctx)
 {
-	struct proc_identity id;
 	struct dirent *entry;
-	int matched = 0;
+	int seen = 0;
 	DIR *dir;
 
 	dir = opendir("/proc");
@@ -120,15 +117,35 @@ int proc_for_each_with_comm(const char *comm,
 		char *end;
 		long pid = strtol(entry->d_name, &end, 10);
 
-		if (*end || pid <= 0)
+		if (*end || pid <= 0 || pid > INT32_MAX)
 			continue;
-		if (proc_read_identity(pid, &id) || strcmp(id.comm, comm) || id.state == 'Z')
-			continue;
-		fn(pid, &id, ctx);
-		matched++;
+		fn(pid, ctx);
+		seen++;
 	}
 	closedir(dir);
-	return matched;
+	return seen;
+}
+
+int proc_read_comm(pid_t pid, char comm[16])
+{
+	char path[64];
+	ssize_t len;
+	int fd, err;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	len = read(fd, comm, 16);
+	err = -errno;
+	close(fd);
+	if (len <= 0)
+		return len < 0 ? err : -ENOENT;
+	/* The kernel ends it with a newline; a comm of 15 bytes fills all but that. */
+	if (comm[len - 1] == '\n')
+		len--;
+	memset(comm + len, 0, 16 - len);
+	return 0;
 }
 
 uint32_t proc_parse_status_uid(const char *text)

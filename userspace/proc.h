@@ -43,9 +43,9 @@ unsigned int proc_count_open_fds(void);
 int proc_pidfd_cgroup_id(int pidfd, uint64_t *id);
 /* True once the process behind the pidfd has exited (zombie or reaped). */
 bool proc_pidfd_exited(int pidfd);
-/* Calls fn for every process whose comm is comm; returns how many matched. */
-int proc_for_each_with_comm(const char *comm,
-			    void (*fn)(pid_t pid, const struct proc_identity *id, void *ctx),
-			    void *ctx);
+/* Calls fn for every process in /proc, in its order; returns how many, or -errno. */
+int proc_for_each(void (*fn)(pid_t pid, void *ctx), void *ctx);
+/* The comm alone (/proc/PID/comm, much cheaper for the kernel than the stat line); 0 or -errno. */
+int proc_read_comm(pid_t pid, char comm[16]);
 
 #endif

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* See procwatch.h. */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -355,63 +356,132 @@ int procwatch_claim(struct procwatch *watch, struct fleet *fleet, const char *na
 	return procwatch_rebind(watch, fleet, known, pid, err, err_len);
 }
 
-/* Adopt what the kernel adopted while its event was dropped. */
-static void reconcile_adopted(struct procwatch *watch, struct fleet *fleet, uint64_t now_ns)
-{
-	uint32_t tgid, *prev = NULL;
-	struct lp_proc proc;
+/* Records of lp_procs read per system call: 256 of them are 28 KiB of the loop's stack. */
+#define RECONCILE_BATCH 256
 
-	while (probe_next_proc(watch->probe, prev, &tgid) == 0) {
-		prev = &tgid;
-		if (probe_lookup(watch->probe, tgid, &proc) || !(proc.flags & LP_PROC_ADOPTED))
-			continue;
-		if (!fleet_find_process(fleet, tgid, proc.start_ticks))
-			adopt_process(watch, fleet, tgid, &proc, now_ns);
+/*
+ * One read of lp_procs, a batch a system call: the processes the kernel adopted while their
+ * event was dropped, and the deaths it recorded whose event was lost.
+ */
+static void reconcile_kernel(struct procwatch *watch, struct fleet *fleet, uint64_t now_ns,
+			     void (*between)(void *ctx), void *ctx)
+{
+	uint32_t tgids[RECONCILE_BATCH];
+	struct lp_proc procs[RECONCILE_BATCH];
+	struct probe_cursor cursor = {0};
+	int n;
+
+	while ((n = probe_proc_read(watch->probe, &cursor, tgids, procs, RECONCILE_BATCH)) > 0) {
+		for (int i = 0; i < n; i++) {
+			struct worker *worker =
+				fleet_find_process(fleet, tgids[i], procs[i].start_ticks);
+
+			if (!worker && watch->n_comms && (procs[i].flags & LP_PROC_ADOPTED))
+				worker = adopt_process(watch, fleet, tgids[i], &procs[i], now_ns);
+			if (worker && !worker->has_exit && (procs[i].flags & LP_PROC_EXITED)) {
+				log_debug("reconcile: %s exited while its event was lost",
+					  worker->name);
+				record_exit(watch, fleet, worker, &procs[i], now_ns);
+			}
+		}
+		if (between)
+			between(ctx);
+	}
+	if (n < 0 && watch->read_errors++ == 0)
+		log_warn("cannot read lp_procs: %s; pidfds alone repair lost exits", strerror(-n));
+}
+
+/*
+ * Deaths only a pidfd saw, with one poll for up to 256 workers. The kernel records an exit
+ * before it makes the pidfd readable, so a readable one is looked up in lp_procs once more:
+ * only a death the kernel did not record is `unknown`.
+ */
+static void reconcile_pidfds(struct procwatch *watch, struct fleet *fleet, uint64_t now_ns,
+			     void (*between)(void *ctx), void *ctx)
+{
+	struct pollfd polled[RECONCILE_BATCH];
+	uint32_t ids[RECONCILE_BATCH];
+
+	for (size_t next = 0; next < fleet->count;) {
+		int n = 0;
+
+		for (; next < fleet->count && n < RECONCILE_BATCH; next++) {
+			const struct worker *worker = &fleet->workers[next];
+
+			if (!worker->pid || worker->has_exit || worker->pidfd < 0)
+				continue;
+			polled[n] = (struct pollfd){.fd = worker->pidfd, .events = POLLIN};
+			ids[n++] = worker->id;
+		}
+		if (n && poll(polled, n, 0) > 0) {
+			for (int i = 0; i < n; i++) {
+				struct worker *worker = fleet_find_id(fleet, ids[i]);
+				struct worker_exit exit = {.code = -1, .at_ns = now_ns};
+				struct lp_proc proc;
+
+				if (!(polled[i].revents & (POLLIN | POLLHUP)) || !worker ||
+				    worker->has_exit || worker->pidfd != polled[i].fd)
+					continue;
+				if (probe_lookup(watch->probe, worker->pid, &proc) == 0 &&
+				    proc.start_ticks == worker->start_ticks &&
+				    (proc.flags & LP_PROC_EXITED)) {
+					record_exit(watch, fleet, worker, &proc, now_ns);
+					continue;
+				}
+				/* Gone, and the kernel never recorded how: say so, in red. */
+				end_process(watch, fleet, worker, &exit, WS_UNKNOWN, now_ns);
+			}
+		}
+		if (between && next < fleet->count)
+			between(ctx);
 	}
 }
 
 struct comm_scan {
 	struct procwatch *watch;
 	struct fleet *fleet;
+	void (*between)(void *ctx);
+	void *ctx;
+	unsigned int seen;
 };
 
-static void adopt_running(pid_t pid, const struct proc_identity *id, void *ctx)
+static bool comm_watched(const struct procwatch *watch, const char *comm)
 {
-	struct comm_scan *scan = ctx;
-	char err[160];
-
-	if (pid == getpid() || fleet_find_process(scan->fleet, pid, id->start_ticks))
-		return;
-	if (procwatch_register(scan->watch, scan->fleet, "", pid, ORIGIN_COMM, NULL, err,
-			       sizeof(err)))
-		log_debug("comm scan: %s", err);
+	for (int i = 0; i < watch->n_comms; i++)
+		if (!strncmp(watch->comms[i], comm, 16))
+			return true;
+	return false;
 }
 
-void procwatch_reconcile(struct procwatch *watch, struct fleet *fleet, uint64_t now_ns)
+/* A running process with a watched comm that no worker holds yet (started before the daemon,
+ * or renamed since its exec). A process the fleet watches costs no system call. */
+static void scan_process(pid_t pid, void *arg)
 {
-	struct comm_scan scan = {watch, fleet};
+	struct comm_scan *scan = arg;
+	struct proc_identity id;
+	char comm[16], err[160];
 
+	if (pid != getpid() && !fleet_find_live_pid(scan->fleet, pid) &&
+	    proc_read_comm(pid, comm) == 0 && comm_watched(scan->watch, comm) &&
+	    proc_read_identity(pid, &id) == 0 && id.state != 'Z' &&
+	    comm_watched(scan->watch, id.comm) &&
+	    !fleet_find_process(scan->fleet, pid, id.start_ticks) &&
+	    procwatch_register(scan->watch, scan->fleet, "", pid, ORIGIN_COMM, NULL, err,
+			       sizeof(err)))
+		log_debug("comm scan: %s", err);
+	if (scan->between && ++scan->seen % RECONCILE_BATCH == 0)
+		scan->between(scan->ctx);
+}
+
+void procwatch_reconcile(struct procwatch *watch, struct fleet *fleet, uint64_t now_ns,
+			 void (*between)(void *ctx), void *ctx)
+{
+	struct comm_scan scan = {watch, fleet, between, ctx, 0};
+
+	reconcile_kernel(watch, fleet, now_ns, between, ctx);
+	reconcile_pidfds(watch, fleet, now_ns, between, ctx);
 	if (watch->n_comms)
-		reconcile_adopted(watch, fleet, now_ns);
-	for (size_t i = 0; i < fleet->count; i++) {
-		struct worker *worker = &fleet->workers[i];
-		struct lp_proc proc;
-
-		if (!worker->pid || worker->has_exit)
-			continue;
-		if (probe_lookup(watch->probe, worker->pid, &proc) == 0 &&
-		    proc.start_ticks == worker->start_ticks && (proc.flags & LP_PROC_EXITED)) {
-			log_debug("reconcile: %s exited while its event was lost", worker->name);
-			record_exit(watch, fleet, worker, &proc, now_ns);
-		} else if (worker->pidfd >= 0 && proc_pidfd_exited(worker->pidfd)) {
-			struct worker_exit exit = {.code = -1, .at_ns = now_ns};
-
-			/* Gone, and the kernel never recorded how: say so, in red. */
-			end_process(watch, fleet, worker, &exit, WS_UNKNOWN, now_ns);
-		}
-	}
-	for (int i = 0; i < watch->n_comms; i++)
-		proc_for_each_with_comm(watch->comms[i], adopt_running, &scan);
+		proc_for_each(scan_process, &scan);
 }
 
 static bool child_exits(const struct state_worker *saved)

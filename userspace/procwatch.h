@@ -34,6 +34,7 @@ struct procwatch {
 	size_t pidfds_open, pidfds_max;
 	uint64_t pidfd_limit_total; /* pidfds refused by the budget or the kernel's limit */
 	uint64_t recovered_total;   /* deaths taken from a previous daemon's pinned lp_procs */
+	uint64_t read_errors;	    /* passes that could not read lp_procs to its end */
 };
 
 /* The pidfd budget: the open-file limit less what is open now (the probe's maps and links, the
@@ -56,9 +57,15 @@ int procwatch_claim(struct procwatch *watch, struct fleet *fleet, const char *na
 
 void procwatch_on_event(struct procwatch *watch, struct fleet *fleet,
 			const struct lp_proc_event *event, uint64_t now_ns);
-/* What lost events hid: deaths recorded in lp_procs, deaths only the pidfd saw, processes the
- * kernel adopted, and running processes with a watched comm. */
-void procwatch_reconcile(struct procwatch *watch, struct fleet *fleet, uint64_t now_ns);
+/*
+ * What lost events hid: deaths recorded in lp_procs, deaths only the pidfd saw, processes the
+ * kernel adopted, and running processes with a watched comm. At thousands of processes a pass
+ * takes tens of milliseconds: between(ctx), if not NULL, runs after each batch (as in
+ * sockwatch_reconcile), so a death that happens meanwhile is applied at once. The pass holds no
+ * worker across it.
+ */
+void procwatch_reconcile(struct procwatch *watch, struct fleet *fleet, uint64_t now_ns,
+			 void (*between)(void *ctx), void *ctx);
 
 /* One saved worker comes back, never greener than the evidence allows; NULL if it cannot
  * (logged once for all such workers). */

@@ -505,6 +505,8 @@ static json_object *probe_object(const struct snapshot *snapshot, uint64_t now_n
 			       json_object_new_uint64(probe->conns.vanished_total));
 	json_object_object_add(obj, "conn_map_read_errors_total",
 			       json_object_new_uint64(probe->conns.read_errors));
+	json_object_object_add(obj, "proc_map_read_errors_total",
+			       json_object_new_uint64(probe->proc_map_read_errors));
 	json_object_object_add(
 		obj, "started",
 		json_object_new_string(probe->start_mode == PROBE_TOOK_OVER ? "took_over"

@@ -46,6 +46,7 @@ struct daemon_status {
 	int start_mode;		  /* enum probe_start_mode: fresh, took_over, reset */
 	int save_error;		  /* the last --state-dir save's -errno; 0 when it succeeded */
 	uint64_t recovered_total; /* deaths recovered from a previous daemon's pinned maps */
+	uint64_t proc_map_read_errors; /* reconcile passes that could not read lp_procs */
 	double gap_s;		  /* after a takeover: since the previous daemon's last save */
 };
 

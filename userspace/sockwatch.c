@@ -326,7 +326,7 @@ static void reconcile_kernel(struct sockwatch *watch, struct fleet *fleet, struc
 {
 	uint64_t cookies[SOCKWATCH_READ_BATCH], doomed[SOCKWATCH_READ_BATCH];
 	struct lp_conn records[SOCKWATCH_READ_BATCH];
-	struct probe_conn_cursor cursor = {0};
+	struct probe_cursor cursor = {0};
 	int n;
 
 	while ((n = probe_conn_read(probe, &cursor, cookies, records, SOCKWATCH_READ_BATCH)) > 0) {
