@@ -158,12 +158,23 @@ bool conn_apply_diag(struct conn *conn, const struct sockdiag_conn *diag, uint64
 		conn->inode = diag->inode;
 	if (diag->has_info) {
 		uint64_t silent_ns = (uint64_t)diag->last_data_recv_ms * 1000000ull;
+		uint64_t last_recv_ns = now_ns > silent_ns ? now_ns - silent_ns : 0;
 
+		changed |= conn->diag_retransmits != diag->retransmits ||
+			   conn->diag_backoff != diag->backoff ||
+			   conn->diag_probes != diag->probes || conn->diag_unacked != diag->unacked;
 		conn->diag_retransmits = diag->retransmits;
 		conn->diag_backoff = diag->backoff;
 		conn->diag_probes = diag->probes;
 		conn->diag_unacked = diag->unacked;
-		conn->last_data_recv_ns = now_ns > silent_ns ? now_ns - silent_ns : 0;
+		/* tcp_info counts in jiffies, so an idle connection's last receive seems to move by
+		 * a few milliseconds from sample to sample. That is no news, and readers would pay
+		 * a copy of every connection for it after each pass. */
+		if (last_recv_ns > conn->last_data_recv_ns + CONN_RECV_JITTER_NS ||
+		    last_recv_ns + CONN_RECV_JITTER_NS < conn->last_data_recv_ns) {
+			conn->last_data_recv_ns = last_recv_ns;
+			changed = true;
+		}
 	}
 	/* The kernel's events are the record; sock_diag repairs what they missed. */
 	if (!conn->since_ns) {

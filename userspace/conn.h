@@ -62,9 +62,15 @@ static inline bool conn_is_dead(const struct conn *conn)
 	return conn->reason != LP_CONN_ALIVE;
 }
 
+/* How far a sample may move the last receive time before it counts as a change: five jiffies
+ * at HZ=250, two at HZ=100. */
+#define CONN_RECV_JITTER_NS 20000000ull
+
 void conn_init(struct conn *conn, uint64_t cookie, uint64_t now_ns);
 /* Merges the kernel's record; returns true when anything an operator sees changed. */
 bool conn_apply_kernel(struct conn *conn, const struct lp_conn *kernel, uint64_t now_ns);
+/* Merges a sock_diag sample; returns true when anything an operator sees changed (a last
+ * receive time that moved by less than CONN_RECV_JITTER_NS did not, and is kept). */
 bool conn_apply_diag(struct conn *conn, const struct sockdiag_conn *diag, uint64_t pass,
 		     uint64_t now_ns);
 /* The socket vanished without the kernel's last word reaching us: closed, cause unknown. */

@@ -390,9 +390,9 @@ static void on_diag_conn(void *ctx, const struct sockdiag_conn *diag)
 	}
 	was_dead = conn_is_dead(conn);
 	was_suspect = conn->suspect;
-	/* A new tcp_info sample (silence, unacked data) is a fact readers see, verdict or not: the
-	 * next snapshot must copy it rather than share the previous copy of the fleet. */
-	if (conn_apply_diag(conn, diag, pass->watch->pass, pass->now_ns) || diag->has_info)
+	/* A tcp_info sample that moved (silence, unacked data) is a fact readers see, verdict or
+	 * not: the next snapshot must copy it rather than share the previous copy. */
+	if (conn_apply_diag(conn, diag, pass->watch->pass, pass->now_ns))
 		fleet_touch_conns(pass->fleet);
 	fleet_conn_changed(pass->fleet, conn, was_dead, was_suspect);
 }

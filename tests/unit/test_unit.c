@@ -507,6 +507,15 @@ static void test_conn_suspect(void)
 	conn_apply_diag(&conn, &diag, 3, 3000000000ull);
 	ASSERT_TRUE(!conn.suspect, "acknowledged: recovered");
 	ASSERT_EQ(conn.last_data_recv_ns, 2500000000ull, "silence measured from the sample");
+	/* tcp_info's jiffies: the same silence sampled 4 ms later reads 4 ms different. */
+	diag.last_data_recv_ms = 508;
+	ASSERT_TRUE(!conn_apply_diag(&conn, &diag, 4, 3004000000ull), "jitter is no change");
+	ASSERT_EQ(conn.last_data_recv_ns, 2500000000ull, "and the time is kept");
+	diag.last_data_recv_ms = 100;
+	ASSERT_TRUE(conn_apply_diag(&conn, &diag, 5, 3100000000ull), "new data is a change");
+	ASSERT_EQ(conn.last_data_recv_ns, 3000000000ull, "and moves the time");
+	diag.unacked = 3;
+	ASSERT_TRUE(conn_apply_diag(&conn, &diag, 6, 3100000000ull), "unacked data is a change");
 	ASSERT_TRUE(conn_mark_vanished(&conn, 4000000000ull), "vanishing is a change");
 	ASSERT_STREQ(conn_reason_name(conn.reason), "closed", "vanished means closed");
 	ASSERT_TRUE(conn.gone, "and gone");
