@@ -794,11 +794,19 @@ void probe_conn_delete_many(struct probe *probe, const uint64_t *cookies, uint32
 {
 	int fd = bpf_map__fd(probe->skel->maps.lp_conns);
 
-	/* The kernel stops at the first key it cannot delete and counts those it did. */
+	/* The kernel stops at the first key it cannot delete and counts those it did. That key is
+	 * skipped: gone already (ENOENT), or deleted alone, should the batch call itself fail. */
 	for (uint32_t done = 0, count; done < n; done += count + 1) {
+		int err;
+
 		count = n - done;
-		if (!bpf_map_delete_batch(fd, cookies + done, &count, NULL))
+		err = bpf_map_delete_batch(fd, cookies + done, &count, NULL);
+		if (!err)
 			break;
+		if (count >= n - done)
+			count = 0; /* nothing deleted, or a count not to be trusted */
+		if (err != -ENOENT)
+			bpf_map_delete_elem(fd, &cookies[done + count]);
 	}
 }
 

@@ -495,6 +495,11 @@ static void reconcile_owners(struct fleet *fleet, uint64_t now_ns)
 		if (fleet->workers[i].pid && !fleet->workers[i].has_exit)
 			collect_sockets(&fleet->workers[i], &owners, &count, &capacity);
 	}
+	/* No process holds a socket yet (and qsort takes no NULL array). */
+	if (!count) {
+		free(owners);
+		return;
+	}
 	qsort(owners, count, sizeof(*owners), compare_owner);
 	for (size_t i = 0; i < fleet->n_conns; i++) {
 		struct conn *conn = &fleet->conns[i];
