@@ -746,7 +746,6 @@ size_t fleet_prune_dead_conns(struct fleet *fleet, const struct fleet_dead_conn 
 	}
 	for (size_t i = 0; i < n_pruned; i++)
 		fleet_conn_remove(fleet, fleet_conn_find(fleet, dead[i].cookie));
-	*pruned = dead;
 	return n_pruned;
 }
 

@@ -80,6 +80,10 @@ int probe_next_proc(struct probe *probe, const uint32_t *prev, uint32_t *next);
 /* A cgroup whose processes the kernel adopts into lp_procs (LP_PROC_CGROUP). */
 int probe_watch_cgroup(struct probe *probe, uint64_t cgroup_id, const char *name);
 int probe_conn_lookup(struct probe *probe, uint64_t cookie, struct lp_conn *out);
+/* Records a batch read of lp_conns or lp_procs asks for: 256 of either are about 24 KiB of the
+ * caller's stack. */
+#define PROBE_READ_BATCH 256
+
 /* Where a read of a whole map stands: zeroed to start. */
 struct probe_cursor {
 	uint32_t batch; /* the kernel's token: the next hash bucket */

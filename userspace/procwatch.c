@@ -356,7 +356,7 @@ int procwatch_claim(struct procwatch *watch, struct fleet *fleet, const char *na
 	return procwatch_rebind(watch, fleet, known, pid, err, err_len);
 }
 
-/* Records of lp_procs read per system call: 256 of them are 28 KiB of the loop's stack. */
+/* Pidfds polled per system call, and processes a /proc scan reads between two between() calls. */
 #define RECONCILE_BATCH 256
 
 /*
@@ -366,12 +366,12 @@ int procwatch_claim(struct procwatch *watch, struct fleet *fleet, const char *na
 static void reconcile_kernel(struct procwatch *watch, struct fleet *fleet, uint64_t now_ns,
 			     void (*between)(void *ctx), void *ctx)
 {
-	uint32_t tgids[RECONCILE_BATCH];
-	struct lp_proc procs[RECONCILE_BATCH];
+	uint32_t tgids[PROBE_READ_BATCH];
+	struct lp_proc procs[PROBE_READ_BATCH];
 	struct probe_cursor cursor = {0};
 	int n;
 
-	while ((n = probe_proc_read(watch->probe, &cursor, tgids, procs, RECONCILE_BATCH)) > 0) {
+	while ((n = probe_proc_read(watch->probe, &cursor, tgids, procs, PROBE_READ_BATCH)) > 0) {
 		for (int i = 0; i < n; i++) {
 			struct worker *worker =
 				fleet_find_process(fleet, tgids[i], procs[i].start_ticks);

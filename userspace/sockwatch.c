@@ -324,12 +324,12 @@ void sockwatch_on_event(struct sockwatch *watch, struct fleet *fleet,
 static void reconcile_kernel(struct sockwatch *watch, struct fleet *fleet, struct probe *probe,
 			     uint64_t now_ns, void (*between)(void *ctx), void *ctx)
 {
-	uint64_t cookies[SOCKWATCH_READ_BATCH], doomed[SOCKWATCH_READ_BATCH];
-	struct lp_conn records[SOCKWATCH_READ_BATCH];
+	uint64_t cookies[PROBE_READ_BATCH], doomed[PROBE_READ_BATCH];
+	struct lp_conn records[PROBE_READ_BATCH];
 	struct probe_cursor cursor = {0};
 	int n;
 
-	while ((n = probe_conn_read(probe, &cursor, cookies, records, SOCKWATCH_READ_BATCH)) > 0) {
+	while ((n = probe_conn_read(probe, &cursor, cookies, records, PROBE_READ_BATCH)) > 0) {
 		uint32_t n_doomed = 0;
 
 		for (int i = 0; i < n; i++) {

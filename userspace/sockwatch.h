@@ -37,9 +37,6 @@ struct sockwatch_stats {
  * these is harmless beyond the worker reappearing. */
 #define SOCKWATCH_FORGOTTEN_MAX 1024
 
-/* Kernel records read per system call: 256 of them are 24 KiB of the loop's stack. */
-#define SOCKWATCH_READ_BATCH 256
-
 /* A peer endpoint named by a proxy's report (peer=IP:PORT): its connection belongs to worker_id. */
 struct sockwatch_binding {
 	uint16_t family;

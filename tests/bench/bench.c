@@ -687,7 +687,8 @@ int main(int argc, char **argv)
 	if (argc == 4 && !strcmp(argv[1], "tcp-storm"))
 		return tcp_storm(atoi(argv[2]), atoi(argv[3]));
 	if (argc == 4 && !strcmp(argv[1], "hold-conns"))
-		return hold_conns(atoi(argv[2]), atoi(argv[3]));
+		return hold_conns(whole_number("port", argv[2], 1, 65535),
+				  whole_number("connections", argv[3], 1, 1000000));
 	fprintf(stderr,
 		"usage: bench exit-latency URL N | fork-storm N | sock-latency URL PORT N | "
 		"tcp-storm PORT N | hold-conns PORT N | ingest-unix URL SOCKET N BATCH [RATE] | "
