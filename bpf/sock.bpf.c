@@ -259,6 +259,13 @@ static __always_inline void record_state(struct lp_conn *conn, const struct sock
 		conn->reason = LP_CONN_PEER_CLOSED;
 	if (new_state == TCP_CLOSE) {
 		conn->flags |= LP_CONN_F_GONE;
+		/* tcp_done_with_error() sets sk_err before this CLOSE and reports it after: the
+		 * close carries its cause itself, should the error report be missed (a tracing
+		 * program is skipped when it interrupts itself on one CPU). */
+		if (sk->sk_err) {
+			conn->error = sk->sk_err;
+			set_reason(conn, reason_of_error(conn->error), now);
+		}
 		if (conn->reason < LP_CONN_CLOSED)
 			conn->reason = LP_CONN_CLOSED;
 	}
@@ -362,7 +369,9 @@ int BPF_PROG(lp_tcp_error, const struct sock *sk)
 	conn = watched_conn(sk, true, &cookie, &now);
 	if (!conn)
 		return 0;
-	conn->error = sk->sk_err;
+	/* A reader of SO_ERROR may have taken the error already: keep the one the close saw. */
+	if (sk->sk_err)
+		conn->error = sk->sk_err;
 	set_reason(conn, reason_of_error(conn->error), now);
 	send_conn_event(cookie, LP_CONN_EV_ERROR, conn, now);
 	return 0;

@@ -352,6 +352,11 @@ static void probe_families(struct out *out, const struct snapshot *snapshot,
 	for (int i = 0; i < probe->n_progs; i++)
 		sample(out, "liveprobe_bpf_prog_run_seconds_total{prog=\"%s\"} %.9f",
 		       probe->progs[i].name, probe->progs[i].run_time_ns / 1e9);
+	family(out, "liveprobe_bpf_prog_recursion_misses_total", "counter",
+	       "Runs each BPF program missed: it was running on that CPU already.");
+	for (int i = 0; i < probe->n_progs; i++)
+		sample(out, "liveprobe_bpf_prog_recursion_misses_total{prog=\"%s\"} %llu",
+		       probe->progs[i].name, (unsigned long long)probe->progs[i].recursion_misses);
 }
 
 char *metrics_render(const struct snapshot *snapshot, const struct render_view *view)

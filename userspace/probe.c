@@ -842,6 +842,7 @@ int probe_prog_stats(struct probe *probe, struct probe_prog_stats *out)
 		snprintf(out[count].name, sizeof(out[count].name), "%s", bpf_program__name(prog));
 		out[count].run_cnt = info.run_cnt;
 		out[count].run_time_ns = info.run_time_ns;
+		out[count].recursion_misses = info.recursion_misses;
 		count++;
 	}
 	return count;

@@ -46,6 +46,7 @@ struct probe_prog_stats {
 	char name[16];
 	uint64_t run_cnt;
 	uint64_t run_time_ns;
+	uint64_t recursion_misses; /* runs the kernel skipped: the program interrupted itself */
 };
 
 #define PROBE_MAX_PROGS 16

@@ -25,6 +25,7 @@
 #include "clock.h"
 #include "log.h"
 #include "loop.h"
+#include "probe.h"
 
 static struct opts main_opts;
 static struct loop main_loop;
@@ -914,6 +915,94 @@ cleanup:
 }
 
 /* Connection events overflow a 4 KiB ring buffer; lp_conns and sock_diag must repair it all. */
+/* The server side's CLOSE record, as the ring buffer carried it. */
+struct close_seen {
+	uint16_t port;
+	bool seen;
+	struct lp_conn conn;
+};
+
+static void on_close_event(void *ctx, const void *data, size_t size)
+{
+	const struct lp_conn_event *event = data;
+	struct close_seen *seen = ctx;
+
+	if (size < sizeof(*event) || event->header.kind != LP_EV_CONN ||
+	    event->what != LP_CONN_EV_STATE || event->conn.state != LP_TCP_CLOSE ||
+	    event->conn.local_port != seen->port || seen->seen)
+		return;
+	seen->conn = event->conn;
+	seen->seen = true;
+}
+
+/*
+ * The kernel closes a socket before it reports the error (tcp_done_with_error), and a tracing
+ * program that interrupts itself on a CPU is skipped: the CLOSE record must carry the cause on
+ * its own. A peer's RST makes the error ECONNRESET.
+ */
+static void test_close_carries_error(void)
+{
+	struct sockaddr_in addr = {.sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct linger hard = {.l_onoff = 1, .l_linger = 0};
+	struct close_seen seen = {0};
+	int listener, client = -1, server = -1;
+	struct probe_config config = {0};
+	socklen_t len = sizeof(addr);
+	struct probe *probe = NULL;
+	struct opts opts;
+	uint16_t port;
+
+	listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (!ASSERT_EQ(bind(listener, (struct sockaddr *)&addr, len), 0, "bind") ||
+	    !ASSERT_EQ(listen(listener, 4), 0, "listen") ||
+	    !ASSERT_EQ(getsockname(listener, (struct sockaddr *)&addr, &len), 0, "getsockname"))
+		goto cleanup;
+	port = ntohs(addr.sin_port);
+	seen.port = port;
+	test_opts(&opts, "-close");
+	config.pin_root = opts.pin_root;
+	config.ringbuf_bytes = opts.ringbuf_bytes;
+	config.max_procs = opts.max_workers;
+	config.ports = &port;
+	config.n_ports = 1;
+	config.max_conns = opts.max_connections;
+	config.reset_pins = true;
+	config.on_event = on_close_event;
+	config.ctx = &seen;
+	if (!ASSERT_OK(probe_start(&config, &probe), "load a probe of its own"))
+		goto cleanup;
+	client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (!ASSERT_EQ(connect(client, (struct sockaddr *)&addr, sizeof(addr)), 0, "connect"))
+		goto cleanup;
+	server = accept(listener, NULL, NULL);
+	if (!ASSERT_GE(server, 0, "accept"))
+		goto cleanup;
+	setsockopt(client, SOL_SOCKET, SO_LINGER, &hard, sizeof(hard));
+	close(client);
+	client = -1;
+	for (int i = 0; i < 100 && !seen.seen; i++) {
+		probe_consume(probe);
+		if (!seen.seen)
+			usleep(10000);
+	}
+	if (!ASSERT_TRUE(seen.seen, "the server side's CLOSE was sent"))
+		goto cleanup;
+	ASSERT_EQ(seen.conn.error, ECONNRESET, "the CLOSE record names the error");
+	ASSERT_STREQ(conn_reason_name(seen.conn.reason), "reset_received", "and its reason");
+cleanup:
+	if (probe) {
+		probe_stop(probe);
+		probe_unload(opts.pin_root);
+	}
+	if (client >= 0)
+		close(client);
+	if (server >= 0)
+		close(server);
+	if (listener >= 0)
+		close(listener);
+}
+
 static void test_conn_drop_storm(void)
 {
 	enum { N = 200 };
@@ -1005,6 +1094,7 @@ static const struct harness_test tests[] = {
 	{"kernel/peer_kill_unread_rst", test_peer_kill_unread_rst},
 	{"kernel/unwatched_connections", test_unwatched_connections},
 	{"kernel/conn_drop_storm", test_conn_drop_storm},
+	{"kernel/close_carries_error", test_close_carries_error},
 };
 
 int main(int argc, char **argv)
