@@ -187,4 +187,12 @@ struct lp_comm_key {
 	char comm[LP_COMM_LEN];
 };
 
+/* Value of tcp_last_change, per CPU (not pinned: it describes a moment, not a fact). */
+struct lp_tcp_last_change {
+	__u64 sk; /* the state change lp_tcp_state last started on: socket, from, to */
+	__u32 old_state;
+	__u32 new_state;
+	__u64 rescued; /* changes lp_tcp_nested recorded for an lp_tcp_state the kernel skipped */
+};
+
 #endif /* LP_EVENTS_H */

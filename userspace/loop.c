@@ -150,6 +150,7 @@ void loop_reconcile(struct loop *loop, uint64_t now_ns)
 	loop->status.recovered_total = loop->procs.recovered_total;
 	loop->status.proc_map_read_errors = loop->procs.read_errors;
 	loop->status.n_progs = probe_prog_stats(loop->probe, loop->status.progs);
+	loop->status.tcp_states_rescued = probe_tcp_states_rescued(loop->probe);
 	/* The sysctl shows only what was written to it, not a BPF_ENABLE_STATS fd like ours. */
 	loop->status.bpf_stats_enabled = loop->opts->bpf_stats || bpf_stats_on();
 

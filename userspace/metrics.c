@@ -357,6 +357,10 @@ static void probe_families(struct out *out, const struct snapshot *snapshot,
 	for (int i = 0; i < probe->n_progs; i++)
 		sample(out, "liveprobe_bpf_prog_recursion_misses_total{prog=\"%s\"} %llu",
 		       probe->progs[i].name, (unsigned long long)probe->progs[i].recursion_misses);
+	family(out, "liveprobe_tcp_state_changes_rescued_total", "counter",
+	       "TCP state changes lp_tcp_nested recorded for a skipped lp_tcp_state.");
+	sample(out, "liveprobe_tcp_state_changes_rescued_total %llu",
+	       (unsigned long long)probe->tcp_states_rescued);
 }
 
 char *metrics_render(const struct snapshot *snapshot, const struct render_view *view)

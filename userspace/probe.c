@@ -325,8 +325,36 @@ static void unpin_stale_links(struct probe *probe)
 	closedir(dir);
 }
 
+static int attach_program(struct probe *probe, struct bpf_program *prog, uint64_t started_ns)
+{
+	struct bpf_link *link;
+	int err;
+
+	if (probe->n_links == PROBE_MAX_PROGS) {
+		log_error("more BPF programs than PROBE_MAX_PROGS");
+		return -E2BIG;
+	}
+	link = attach_one(prog);
+	if (!link) {
+		err = -errno;
+		log_error("cannot attach BPF program %s (%s): %s", bpf_program__name(prog),
+			  bpf_program__section_name(prog), strerror(-err));
+		return err;
+	}
+	probe->links[probe->n_links] = link;
+	snprintf(probe->link_names[probe->n_links], sizeof(probe->link_names[0]), "link_%s_%llx",
+		 bpf_program__name(prog), (unsigned long long)started_ns);
+	err = pin_link(probe, link, probe->n_links);
+	probe->n_links++;
+	if (err)
+		log_error("cannot pin the link of %s under %s: %s", bpf_program__name(prog),
+			  probe->pin_root, strerror(-err));
+	return err;
+}
+
 static int attach_programs(struct probe *probe)
 {
+	struct bpf_program *nested = probe->skel->progs.lp_tcp_nested;
 	struct timespec now;
 	uint64_t started_ns;
 	struct bpf_program *prog;
@@ -337,31 +365,18 @@ static int attach_programs(struct probe *probe)
 
 	bpf_object__for_each_program(prog, probe->skel->obj)
 	{
-		struct bpf_link *link;
-
-		if (!bpf_program__autoload(prog))
+		if (!bpf_program__autoload(prog) || prog == nested)
 			continue;
-		if (probe->n_links == PROBE_MAX_PROGS) {
-			log_error("more BPF programs than PROBE_MAX_PROGS");
-			return -E2BIG;
-		}
-		link = attach_one(prog);
-		if (!link) {
-			err = -errno;
-			log_error("cannot attach BPF program %s (%s): %s", bpf_program__name(prog),
-				  bpf_program__section_name(prog), strerror(-err));
+		err = attach_program(probe, prog, started_ns);
+		if (err)
 			return err;
-		}
-		probe->links[probe->n_links] = link;
-		snprintf(probe->link_names[probe->n_links], sizeof(probe->link_names[0]),
-			 "link_%s_%llx", bpf_program__name(prog), (unsigned long long)started_ns);
-		err = pin_link(probe, link, probe->n_links);
-		probe->n_links++;
-		if (err) {
-			log_error("cannot pin the link of %s under %s: %s", bpf_program__name(prog),
-				  probe->pin_root, strerror(-err));
+	}
+	/* A tracepoint calls its programs in the order they attached: lp_tcp_nested must run after
+	 * lp_tcp_state to see which change it started on. */
+	if (bpf_program__autoload(nested)) {
+		err = attach_program(probe, nested, started_ns);
+		if (err)
 			return err;
-		}
 	}
 	unpin_stale_links(probe);
 	return 0;
@@ -495,6 +510,7 @@ static void configure_conns(struct probe *probe, const struct probe_config *conf
 	/* Without watched ports every TCP program would only count and return: leave them out. */
 	if (config->n_ports == 0) {
 		bpf_program__set_autoload(skel->progs.lp_tcp_state, false);
+		bpf_program__set_autoload(skel->progs.lp_tcp_nested, false);
 		bpf_program__set_autoload(skel->progs.lp_tcp_rst_rx, false);
 		bpf_program__set_autoload(skel->progs.lp_tcp_rst_tx, false);
 		bpf_program__set_autoload(skel->progs.lp_tcp_error, false);
@@ -823,6 +839,21 @@ int probe_read_stats(struct probe *probe, uint64_t stats[LP_STAT__COUNT])
 			stats[index] += per_cpu[cpu];
 	}
 	return 0;
+}
+
+uint64_t probe_tcp_states_rescued(struct probe *probe)
+{
+	struct lp_tcp_last_change per_cpu[probe->n_cpus];
+	uint64_t rescued = 0;
+	uint32_t zero = 0;
+
+	if (!bpf_program__autoload(probe->skel->progs.lp_tcp_nested) ||
+	    bpf_map__lookup_elem(probe->skel->maps.tcp_last_change, &zero, sizeof(zero), per_cpu,
+				 sizeof(per_cpu), 0))
+		return 0;
+	for (int cpu = 0; cpu < probe->n_cpus; cpu++)
+		rescued += per_cpu[cpu].rescued;
+	return rescued;
 }
 
 int probe_prog_stats(struct probe *probe, struct probe_prog_stats *out)

@@ -104,6 +104,9 @@ int probe_conn_delete(struct probe *probe, uint64_t cookie);
 /* Deletes these records in as few system calls as it can; a record already gone is skipped. */
 void probe_conn_delete_many(struct probe *probe, const uint64_t *cookies, uint32_t n);
 int probe_read_stats(struct probe *probe, uint64_t stats[LP_STAT__COUNT]);
+/* TCP state changes lp_tcp_nested handled for an lp_tcp_state the kernel skipped (it was already
+ * running on that CPU); 0 without watched ports. */
+uint64_t probe_tcp_states_rescued(struct probe *probe);
 /* Fills up to PROBE_MAX_PROGS entries; returns the count. */
 int probe_prog_stats(struct probe *probe, struct probe_prog_stats *out);
 

@@ -485,6 +485,8 @@ static json_object *probe_object(const struct snapshot *snapshot, uint64_t now_n
 	json_object_object_add(obj, "max_workers", json_object_new_uint64(probe->max_workers));
 	json_object_object_add(obj, "tcp_state_changes_seen_total",
 			       json_object_new_uint64(probe->stats[LP_STAT_TCP_STATES_SEEN]));
+	json_object_object_add(obj, "tcp_state_changes_rescued_total",
+			       json_object_new_uint64(probe->tcp_states_rescued));
 	json_object_object_add(obj, "conn_events_total",
 			       json_object_new_uint64(probe->stats[LP_STAT_CONN_EVENTS]));
 	json_object_object_add(obj, "conn_map_full_total",

@@ -47,6 +47,7 @@ struct daemon_status {
 	int save_error;		  /* the last --state-dir save's -errno; 0 when it succeeded */
 	uint64_t recovered_total; /* deaths recovered from a previous daemon's pinned maps */
 	uint64_t proc_map_read_errors; /* reconcile passes that could not read lp_procs */
+	uint64_t tcp_states_rescued;   /* see probe_tcp_states_rescued */
 	double gap_s;		  /* after a takeover: since the previous daemon's last save */
 };
 

@@ -1003,6 +1003,123 @@ cleanup:
 		close(listener);
 }
 
+struct storm_acceptor {
+	int listener, count;
+};
+
+/* The server sides close on another thread, so the two CPUs' state changes interleave. */
+static void *accept_and_close(void *arg)
+{
+	struct storm_acceptor *acceptor = arg;
+
+	for (int i = 0; i < acceptor->count; i++) {
+		int server = accept(acceptor->listener, NULL, NULL);
+
+		if (server < 0)
+			break;
+		close(server);
+	}
+	return NULL;
+}
+
+static void ignore_event(void *ctx, const void *data, size_t size)
+{
+	(void)ctx;
+	(void)data;
+	(void)size;
+}
+
+/*
+ * The kernel skips lp_tcp_state when a softirq's state change lands while it runs on that CPU;
+ * lp_tcp_nested records those. After a loopback storm every record in lp_conns must have seen
+ * its socket's CLOSE, and the rescues must cover the kernel's count of skips (more would mean
+ * lp_tcp_nested ran before lp_tcp_state and did everything twice).
+ */
+static void test_tcp_nested_rescued(void)
+{
+	enum { N = 4000 };
+	struct sockaddr_in addr = {.sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct probe_prog_stats progs[PROBE_MAX_PROGS];
+	uint64_t cookies[PROBE_READ_BATCH], misses = 0, rescued;
+	struct lp_conn records[PROBE_READ_BATCH];
+	struct probe_cursor cursor = {0};
+	struct probe_config config = {0};
+	socklen_t len = sizeof(addr);
+	struct probe *probe = NULL;
+	int listener, n, n_progs, records_read = 0, open_records = 0, connected = 0;
+	struct storm_acceptor acceptor;
+	pthread_t thread;
+	struct opts opts;
+	uint16_t port;
+
+	listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (!ASSERT_EQ(bind(listener, (struct sockaddr *)&addr, len), 0, "bind") ||
+	    !ASSERT_EQ(listen(listener, 1024), 0, "listen") ||
+	    !ASSERT_EQ(getsockname(listener, (struct sockaddr *)&addr, &len), 0, "getsockname"))
+		goto cleanup;
+	port = ntohs(addr.sin_port);
+	test_opts(&opts, "-nested");
+	config.pin_root = opts.pin_root;
+	config.ringbuf_bytes = opts.ringbuf_bytes;
+	config.max_procs = opts.max_workers;
+	config.ports = &port;
+	config.n_ports = 1;
+	config.max_conns = 4 * N;
+	config.reset_pins = true;
+	config.on_event = ignore_event; /* never consumed: lp_conns is what is checked */
+	if (!ASSERT_OK(probe_start(&config, &probe), "load a probe of its own"))
+		goto cleanup;
+	acceptor = (struct storm_acceptor){listener, N};
+	if (!ASSERT_OK(pthread_create(&thread, NULL, accept_and_close, &acceptor), "acceptor"))
+		goto cleanup;
+	for (int i = 0; i < N; i++) {
+		int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		if (client >= 0 && connect(client, (struct sockaddr *)&addr, sizeof(addr)) == 0)
+			connected++;
+		if (client >= 0)
+			close(client);
+	}
+	/* An acceptor still waiting for connections that failed leaves with the listener. */
+	shutdown(listener, SHUT_RDWR);
+	pthread_join(thread, NULL);
+	ASSERT_EQ(connected, N, "every connect succeeded");
+	/* A storm overflows the loopback backlog: a dropped FIN or ACK comes again after an RTO. */
+	for (uint64_t deadline = clock_mono_ns() + 5000000000ull;;) {
+		cursor = (struct probe_cursor){0};
+		records_read = open_records = 0;
+		while ((n = probe_conn_read(probe, &cursor, cookies, records, PROBE_READ_BATCH)) >
+		       0) {
+			records_read += n;
+			for (int i = 0; i < n; i++)
+				open_records += !(records[i].flags & LP_CONN_F_GONE);
+		}
+		if (!open_records || clock_mono_ns() > deadline)
+			break;
+		usleep(50000);
+	}
+	ASSERT_GE(records_read, 2 * N * 9 / 10, "the storm's sockets are recorded");
+	ASSERT_EQ(open_records, 0, "every recorded socket's CLOSE was seen");
+	rescued = probe_tcp_states_rescued(probe);
+	n_progs = probe_prog_stats(probe, progs);
+	for (int i = 0; i < n_progs; i++)
+		if (!strcmp(progs[i].name, "lp_tcp_state"))
+			misses = progs[i].recursion_misses;
+	ASSERT_GE(rescued, misses, "every skipped change rescued");
+	ASSERT_TRUE(rescued <= 2 * misses + 20, "lp_tcp_nested runs after lp_tcp_state");
+	printf("    %d connections: lp_tcp_state skipped %llu changes, lp_tcp_nested recorded "
+	       "%llu\n",
+	       N, (unsigned long long)misses, (unsigned long long)rescued);
+cleanup:
+	if (probe) {
+		probe_stop(probe);
+		probe_unload(opts.pin_root);
+	}
+	if (listener >= 0)
+		close(listener);
+}
+
 static void test_conn_drop_storm(void)
 {
 	enum { N = 200 };
@@ -1095,6 +1212,7 @@ static const struct harness_test tests[] = {
 	{"kernel/unwatched_connections", test_unwatched_connections},
 	{"kernel/conn_drop_storm", test_conn_drop_storm},
 	{"kernel/close_carries_error", test_close_carries_error},
+	{"kernel/tcp_nested_rescued", test_tcp_nested_rescued},
 };
 
 int main(int argc, char **argv)

@@ -29,5 +29,6 @@ check "prometheus/ingest_drops_by_reason" grep -q '^liveprobe_ingest_dropped_tot
 check "prometheus/expected_workers" grep -q '^liveprobe_workers_expected 3$' <<<"$metrics"
 check "prometheus/bpf_prog_cost" grep -Eq '^liveprobe_bpf_prog_runs_total\{prog="lp_proc_exit"\} [1-9]' <<<"$metrics"
 check "prometheus/bpf_recursion_misses" grep -Eq '^liveprobe_bpf_prog_recursion_misses_total\{prog="lp_proc_exit"\} [0-9]+$' <<<"$metrics"
+check "prometheus/tcp_states_rescued" grep -q '^liveprobe_tcp_state_changes_rescued_total 0$' <<<"$metrics"
 check "prometheus/bpf_stats_enabled" grep -q '^liveprobe_bpf_stats_enabled 1$' <<<"$metrics"
 check "prometheus/kernel_events_by_kind" grep -Eq '^liveprobe_kernel_events_total\{kind="process_exit"\} [1-9]' <<<"$metrics"
