@@ -16,6 +16,11 @@
 	((1ULL << 17) | (1ULL << 18) | (1ULL << 19) | (1ULL << 20) | (1ULL << 21) | (1ULL << 22) | \
 	 (1ULL << 23) | (1ULL << 28))
 #define SEND_SIG_PRIV_PTR 1UL
+/* include/uapi/asm-generic/siginfo.h: si_codes the kernel sends from its own context. */
+#define SI_TIMER	  -2
+#define SI_ASYNCIO	  -4
+#define SI_SIGIO	  -5
+#define SI_DETHREAD	  -7
 #define E2BIG		  7
 
 /* Size is set by the daemon before load (--max-workers). */
@@ -197,13 +202,19 @@ int BPF_PROG(lp_signal_gen, int sig, struct kernel_siginfo *info, struct task_st
 		return 0;
 
 	/* SEND_SIG_NOINFO (NULL) is a user's kill(); SEND_SIG_PRIV and si_code > 0 are the
-	 * kernel's. */
-	if ((unsigned long)info == SEND_SIG_PRIV_PTR)
+	 * kernel's. So are a POSIX timer's expiry, an AIO completion and SIGIO, whatever their
+	 * negative si_code says: they are sent from an interrupt or a worker, where the current
+	 * task is whoever happened to run, and naming it would accuse a bystander. */
+	if ((unsigned long)info == SEND_SIG_PRIV_PTR) {
 		from_kernel = true;
-	else if (!info)
+	} else if (!info) {
 		from_kernel = false;
-	else
-		from_kernel = BPF_CORE_READ(info, si_code) > 0;
+	} else {
+		int code = BPF_CORE_READ(info, si_code);
+
+		from_kernel = code > 0 || code == SI_TIMER || code == SI_ASYNCIO ||
+			      code == SI_SIGIO || code == SI_DETHREAD;
+	}
 
 	if (from_kernel) {
 		proc->killer_pid = 0;

@@ -279,6 +279,42 @@ static void test_sigterm(void)
 	run_signal(SIGTERM, "sigterm", WS_EXITED);
 }
 
+/* Its own POSIX timer kills it: the signal is sent from the timer's interrupt, where the task
+ * that happens to be running is no sender. */
+static void body_posix_timer(void *arg)
+{
+	struct sigevent event = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGALRM};
+	struct itimerspec when = {.it_value.tv_nsec = 20000000};
+	timer_t timer;
+
+	(void)arg;
+	signal(SIGALRM, SIG_DFL);
+	if (timer_create(CLOCK_MONOTONIC, &event, &timer) || timer_settime(timer, 0, &when, NULL))
+		_exit(97);
+	for (;;)
+		pause();
+}
+
+static void test_timer_signal_from_kernel(void)
+{
+	struct child child = spawn(body_posix_timer, NULL);
+	struct worker *worker;
+
+	if (register_child(&main_loop, "timer", child.pid)) {
+		release(&child);
+		/* Busy here, so the timer's interrupt may well land on this process. */
+		for (uint64_t until = clock_mono_ns() + 100000000ull; clock_mono_ns() < until;)
+			loop_poll_once(&main_loop, 0);
+		worker = wait_final(&main_loop, "timer", 2000);
+		ASSERT_EQ(worker->exit.signal, SIGALRM, "signal");
+		ASSERT_TRUE(worker->exit.has_killer, "sender recorded");
+		ASSERT_EQ(worker->exit.killer_pid, 0, "no process sent it");
+		ASSERT_STREQ(worker->exit.killer_comm, "kernel", "the kernel did");
+	}
+	reap(&child);
+	forget(&main_loop, "timer");
+}
+
 /* The memory controller's directory: cgroup v1 "memory" or v2 with memory.max. */
 static bool find_memory_cgroup(char *dir, size_t len, bool *v2)
 {
@@ -1217,6 +1253,7 @@ static const struct harness_test tests[] = {
 	{"kernel/segv_with_core", test_segv_with_core},
 	{"kernel/sigkill_killer_recorded", test_sigkill},
 	{"kernel/sigterm", test_sigterm},
+	{"kernel/timer_signal_from_kernel", test_timer_signal_from_kernel},
 	{"kernel/oom_kill", test_oom_kill},
 	{"kernel/main_thread_pthread_exit", test_main_thread_pthread_exit},
 	{"kernel/register_after_pthread_exit", test_register_after_pthread_exit},
