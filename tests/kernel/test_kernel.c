@@ -738,17 +738,34 @@ static struct loop sock_loop;
 static int sock_listener = -1;
 static uint16_t sock_port;
 
+/* A listener on 127.0.0.1 at a port the kernel picks; addr gets its address. -1 on failure,
+ * which has been reported. */
+static int listen_loopback(int backlog, struct sockaddr_in *addr)
+{
+	socklen_t len = sizeof(*addr);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	*addr = (struct sockaddr_in){.sin_family = AF_INET,
+				     .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	if (!ASSERT_GE(fd, 0, "socket") ||
+	    !ASSERT_EQ(bind(fd, (struct sockaddr *)addr, len), 0, "bind") ||
+	    !ASSERT_EQ(listen(fd, backlog), 0, "listen") ||
+	    !ASSERT_EQ(getsockname(fd, (struct sockaddr *)addr, &len), 0, "getsockname")) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 static bool start_sock_loop(void)
 {
-	struct sockaddr_in addr = {.sin_family = AF_INET,
-				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(addr);
+	struct sockaddr_in addr;
 
 	if (sock_listener >= 0)
 		return true;
-	sock_listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (sock_listener < 0 || bind(sock_listener, (struct sockaddr *)&addr, len) ||
-	    listen(sock_listener, 64) || getsockname(sock_listener, (struct sockaddr *)&addr, &len))
+	sock_listener = listen_loopback(64, &addr);
+	if (sock_listener < 0)
 		return false;
 	sock_port = ntohs(addr.sin_port);
 	test_opts(&sock_opts, "-sock");
@@ -901,21 +918,16 @@ static void test_peer_kill_unread_rst(void)
 static void test_unwatched_connections(void)
 {
 	enum { N = 10000 };
-	struct sockaddr_in addr = {.sin_family = AF_INET,
-				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in addr;
 	uint64_t before[LP_STAT__COUNT], after[LP_STAT__COUNT], received;
-	socklen_t len = sizeof(addr);
 	int listener, opened = 0;
 
 	if (!ASSERT_TRUE(start_sock_loop(), "load a probe watching a loopback port"))
 		return;
 	for (int i = 0; i < 20; i++)
 		loop_poll_once(&sock_loop, 5);
-	listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (!ASSERT_GE(listener, 0, "socket") ||
-	    !ASSERT_EQ(bind(listener, (struct sockaddr *)&addr, len), 0, "bind") ||
-	    !ASSERT_EQ(listen(listener, 1024), 0, "listen") ||
-	    !ASSERT_EQ(getsockname(listener, (struct sockaddr *)&addr, &len), 0, "getsockname"))
+	listener = listen_loopback(1024, &addr);
+	if (listener < 0)
 		goto cleanup;
 	probe_read_stats(sock_loop.probe, before);
 	received = sock_loop.status.events_received;
@@ -1006,20 +1018,16 @@ static void on_close_event(void *ctx, const void *data, size_t size)
  */
 static void test_close_carries_error(void)
 {
-	struct sockaddr_in addr = {.sin_family = AF_INET,
-				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in addr;
 	struct linger hard = {.l_onoff = 1, .l_linger = 0};
 	struct close_seen seen = {0};
 	int listener, client = -1, server = -1;
-	socklen_t len = sizeof(addr);
 	struct probe *probe = NULL;
 	struct opts opts;
 	uint16_t port;
 
-	listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (!ASSERT_EQ(bind(listener, (struct sockaddr *)&addr, len), 0, "bind") ||
-	    !ASSERT_EQ(listen(listener, 4), 0, "listen") ||
-	    !ASSERT_EQ(getsockname(listener, (struct sockaddr *)&addr, &len), 0, "getsockname"))
+	listener = listen_loopback(4, &addr);
+	if (listener < 0)
 		goto cleanup;
 	port = ntohs(addr.sin_port);
 	seen.port = port;
@@ -1088,13 +1096,11 @@ static void ignore_event(void *ctx, const void *data, size_t size)
 static void test_tcp_nested_rescued(void)
 {
 	enum { N = 4000 };
-	struct sockaddr_in addr = {.sin_family = AF_INET,
-				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in addr;
 	struct probe_prog_stats progs[PROBE_MAX_PROGS];
 	uint64_t cookies[PROBE_READ_BATCH], misses = 0, rescued;
 	struct lp_conn records[PROBE_READ_BATCH];
 	struct probe_cursor cursor = {0};
-	socklen_t len = sizeof(addr);
 	struct probe *probe = NULL;
 	int listener, n, n_progs, records_read = 0, open_records = 0, connected = 0;
 	static uint64_t doomed[4 * N + 2];
@@ -1104,10 +1110,8 @@ static void test_tcp_nested_rescued(void)
 	struct opts opts;
 	uint16_t port;
 
-	listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (!ASSERT_EQ(bind(listener, (struct sockaddr *)&addr, len), 0, "bind") ||
-	    !ASSERT_EQ(listen(listener, 1024), 0, "listen") ||
-	    !ASSERT_EQ(getsockname(listener, (struct sockaddr *)&addr, &len), 0, "getsockname"))
+	listener = listen_loopback(1024, &addr);
+	if (listener < 0)
 		goto cleanup;
 	port = ntohs(addr.sin_port);
 	/* Its ring buffer is never consumed: lp_conns is what is checked. */
@@ -1178,21 +1182,17 @@ cleanup:
 static void test_conn_drop_storm(void)
 {
 	enum { N = 200 };
-	struct sockaddr_in addr = {.sin_family = AF_INET,
-				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in addr;
 	static int clients[N], servers[N];
 	static struct opts opts;
 	static struct loop loop;
 	uint64_t stats[LP_STAT__COUNT];
-	socklen_t len = sizeof(addr);
 	int listener, alive = 0, reset = 0;
 
 	for (int i = 0; i < N; i++)
 		clients[i] = servers[i] = -1;
-	listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (!ASSERT_EQ(bind(listener, (struct sockaddr *)&addr, len), 0, "bind") ||
-	    !ASSERT_EQ(listen(listener, N), 0, "listen") ||
-	    !ASSERT_EQ(getsockname(listener, (struct sockaddr *)&addr, &len), 0, "getsockname"))
+	listener = listen_loopback(N, &addr);
+	if (listener < 0)
 		goto cleanup;
 	test_opts(&opts, "-cdrops");
 	opts.ringbuf_bytes = 4096;
