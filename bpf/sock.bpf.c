@@ -164,10 +164,9 @@ static __always_inline struct lp_conn *watched_conn(const struct sock *sk, bool 
 	conn = bpf_map_lookup_elem(&lp_conns, cookie);
 	if (conn || !create)
 		return conn;
-	/* A listener is no connection, and a socket first seen closed was not ours while it lived
-	 * (shutdown() of a listener reports an error): a record of either would never be closed,
-	 * so never be freed. */
-	if (sk->__sk_common.skc_state == TCP_LISTEN || sk->__sk_common.skc_state == TCP_CLOSE)
+	/* A listener is no connection, nor is a socket with no peer (shutdown() of a listener
+	 * reports an error on it): a record of either would never be closed, so never freed. */
+	if (sk->__sk_common.skc_state == TCP_LISTEN || !sk->__sk_common.skc_dport)
 		return NULL;
 
 	__builtin_memset(&fresh, 0, sizeof(fresh)); /* here: the filter above runs on every call */
@@ -175,6 +174,11 @@ static __always_inline struct lp_conn *watched_conn(const struct sock *sk, bool 
 	fresh.state = sk->__sk_common.skc_state;
 	fresh.old_state = fresh.state;
 	fresh.flags = match;
+	/* An error report after a CLOSE that found no record (a connection older than the daemon
+	 * that dies with no reset or retransmission first, as a zero-window probe times out):
+	 * marked closed here, or nothing would ever free it. */
+	if (fresh.state == TCP_CLOSE)
+		fresh.flags |= LP_CONN_F_GONE;
 	fresh.netns_cookie = sk->__sk_common.skc_net.net->net_cookie;
 	fresh.changed_ns = *now;
 	if (bpf_map_update_elem(&lp_conns, cookie, &fresh, BPF_NOEXIST) &&

@@ -2,7 +2,8 @@
 """TCP ends for the connection tests: a server that accepts and holds (optionally sending), a
 client that connects and holds, and a storm of short connections. Prints one line when ready,
 so the shell knows when the connection exists. SIGTERM ends the process; with --linger0 the
-client resets its connection (SO_LINGER 0) instead of closing it."""
+client resets its connection (SO_LINGER 0) instead of closing it; --user-timeout-ms gives the
+server's connections TCP_USER_TIMEOUT, so unacknowledged data ends them."""
 import argparse
 import signal
 import socket
@@ -34,6 +35,8 @@ def serve(args):
     held = []
     while True:
         conn, _ = listener.accept()
+        if args.user_timeout_ms:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, args.user_timeout_ms)
         held.append(conn)
         if args.send_interval:
             threading.Thread(target=send_forever, args=(conn, args.send_interval), daemon=True).start()
@@ -79,6 +82,7 @@ def main():
     s.add_argument("host")
     s.add_argument("port", type=int)
     s.add_argument("--send-interval", type=float, default=0)
+    s.add_argument("--user-timeout-ms", type=int, default=0)
     c = sub.add_parser("client")
     c.add_argument("host")
     c.add_argument("port", type=int)

@@ -109,10 +109,15 @@ ka_port=$(free_port)
 old_port=$(free_port)
 tcp_peer old_server "" server "$K_LOCAL_IP" "$old_port"
 tcp_peer old "$K" client "$K_LOCAL_IP" "$old_port"
-start_daemon B --keepalive 1,1,3 --watch-port "$ka_port" --watch-port "$old_port" \
+# Older than the daemon too, and it will time out with data unacknowledged: the kernel's record
+# of it is first made by a retransmission, and its close must still be named by its cause.
+old2_port=$(free_port)
+tcp_peer old2_server "" server "$K_LOCAL_IP" "$old2_port" --send-interval 0.1 --user-timeout-ms 1500
+tcp_peer old2 "$K" client "$K_LOCAL_IP" "$old2_port"
+start_daemon B --keepalive 1,1,3 --watch-port "$ka_port" --watch-port "$old_port" --watch-port "$old2_port" \
 	--group-by-peer-ip || { echo "FAIL: sockets/daemon_b_start"; exit 1; }
 check "sockets/preexisting_found" wait_jq "$B/api/v1/workers/$K_IP" '.connections[0].state' ESTABLISHED 3
-check "sockets/group_by_peer_ip" test "$(curl -s "$B/api/v1/workers/$K_IP" | jq -r '.connections[0].peer')" = "$K_IP:$old_PORT"
+check "sockets/group_by_peer_ip" test "$(curl -s "$B/api/v1/workers/$K_IP" | jq -r '[.connections[].peer] | index("'"$K_IP:$old_PORT"'") != null')" = true
 
 tcp_peer ka_server "" server "$K_LOCAL_IP" "$ka_port"
 tcp_peer ka "$K" client "$K_LOCAL_IP" "$ka_port"
@@ -125,6 +130,8 @@ table inet lp_silence {
 	chain input { type filter hook input priority 0; policy drop; }
 }
 EOF
+check "sockets/preexisting_timeout_named" wait_jq "$B/api/v1/workers/$K_IP" \
+	'[.connections[] | select(.peer == "'"$K_IP:$old2_PORT"'") | .reason][0]' timeout 4
 start=$SECONDS
 check "sockets/keepalive_silent_host_timeout" wait_jq "$B/api/v1/workers/$K_IP" \
 	'[.connections[] | select(.peer == "'"$K_IP:$ka_PORT"'") | .reason][0]' timeout 9
