@@ -414,21 +414,32 @@ int BPF_PROG(lp_tcp_rst_tx, const struct sock *sk, const struct sk_buff *skb, in
 	return 0;
 }
 
+/*
+ * sk_error_report() also announces the error queue, with sk_err 0 and the connection well: every
+ * MSG_ZEROCOPY completion and transmit timestamp. With IP_RECVERR it reports an ICMP error on a
+ * connection that stays established. So only a closed socket's error is a death:
+ * tcp_done_with_error() sets CLOSE before its report, and a report that comes first (a connect
+ * refused by ICMP) is followed by a CLOSE that reads sk_err itself.
+ */
 SEC("tp_btf/inet_sk_error_report")
 int BPF_PROG(lp_tcp_error, const struct sock *sk)
 {
 	struct lp_conn *conn;
 	__u64 cookie, now;
+	int error;
 
 	if (sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+	/* No error (or a reader of SO_ERROR took it first, and the CLOSE has it already). */
+	error = sk->sk_err;
+	if (!error)
 		return 0;
 	conn = watched_conn(sk, true, &cookie, &now);
 	if (!conn)
 		return 0;
-	/* A reader of SO_ERROR may have taken the error already: keep the one the close saw. */
-	if (sk->sk_err)
-		conn->error = sk->sk_err;
-	set_reason(conn, reason_of_error(conn->error), now);
+	conn->error = error;
+	if (sk->__sk_common.skc_state == TCP_CLOSE)
+		set_reason(conn, reason_of_error(error), now);
 	send_conn_event(cookie, LP_CONN_EV_ERROR, conn, now);
 	return 0;
 }

@@ -914,6 +914,61 @@ static void test_peer_kill_unread_rst(void)
 	run_peer_kill(true, LP_CONN_RESET_RECEIVED);
 }
 
+/*
+ * A MSG_ZEROCOPY send's completion (like a TX timestamp) is queued on the socket's error queue,
+ * which reports an "error" with sk_err 0: the connection is alive and must stay so.
+ */
+static void test_zerocopy_is_no_error(void)
+{
+	char data[4096] = {0}, control[256], sink[65536];
+	struct sockaddr_in addr = {.sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int client = -1, server = -1, one = 1, notices = 0;
+	struct sockaddr_in local;
+	socklen_t len = sizeof(local);
+	struct conn *conn;
+
+	if (!ASSERT_TRUE(start_sock_loop(), "load a probe watching a loopback port"))
+		return;
+	addr.sin_port = htons(sock_port);
+	client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (!ASSERT_EQ(connect(client, (struct sockaddr *)&addr, sizeof(addr)), 0, "connect") ||
+	    !ASSERT_EQ(getsockname(client, (struct sockaddr *)&local, &len), 0, "getsockname"))
+		goto cleanup;
+	server = accept(sock_listener, NULL, NULL);
+	if (!ASSERT_GE(server, 0, "accept") ||
+	    !ASSERT_EQ(setsockopt(client, SOL_SOCKET, SO_ZEROCOPY, &one, sizeof(one)), 0,
+		       "SO_ZEROCOPY"))
+		goto cleanup;
+	conn = poll_server_side(ntohs(local.sin_port), false, 2000);
+	if (!ASSERT_OK_PTR(conn, "server side tracked"))
+		goto cleanup;
+	for (int i = 0; i < 8; i++) {
+		ASSERT_EQ(send(client, data, sizeof(data), MSG_ZEROCOPY), (ssize_t)sizeof(data),
+			  "zerocopy send");
+		while (recv(server, sink, sizeof(sink), MSG_DONTWAIT) > 0)
+			;
+	}
+	for (int i = 0; i < 20; i++) {
+		struct msghdr msg = {.msg_control = control, .msg_controllen = sizeof(control)};
+
+		notices += recvmsg(client, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) >= 0;
+		loop_poll_once(&sock_loop, 10);
+	}
+	ASSERT_GE(notices, 1, "the kernel queued completion notices");
+	for (size_t i = 0; i < sock_loop.fleet.n_conns; i++) {
+		conn = &sock_loop.fleet.conns[i];
+		if (conn->peer_port == ntohs(local.sin_port) ||
+		    conn->local_port == ntohs(local.sin_port))
+			ASSERT_EQ(conn->reason, LP_CONN_ALIVE, "both ends stay alive");
+	}
+cleanup:
+	if (client >= 0)
+		close(client);
+	if (server >= 0)
+		close(server);
+}
+
 /* Connections on other ports must cost no ring-buffer record and no daemon work. */
 static void test_unwatched_connections(void)
 {
@@ -1265,6 +1320,7 @@ static const struct harness_test tests[] = {
 	{"kernel/drop_storm", test_drop_storm},
 	{"kernel/peer_kill_fin", test_peer_kill_fin},
 	{"kernel/peer_kill_unread_rst", test_peer_kill_unread_rst},
+	{"kernel/zerocopy_is_no_error", test_zerocopy_is_no_error},
 	{"kernel/unwatched_connections", test_unwatched_connections},
 	{"kernel/conn_drop_storm", test_conn_drop_storm},
 	{"kernel/close_carries_error", test_close_carries_error},
