@@ -400,8 +400,13 @@ int BPF_PROG(lp_tcp_rst_tx, const struct sock *sk, const struct sk_buff *skb, in
 	struct lp_conn *conn;
 	__u64 cookie, now;
 
-	/* A reset for a packet that matched no socket has sk == NULL: nothing of ours. */
-	if (!sk || sk->__sk_common.skc_state == TCP_LISTEN)
+	/* A reset for a packet that matched no socket has sk == NULL: nothing of ours. One from a
+	 * TIME_WAIT or request socket carries that small socket, which is no struct sock past its
+	 * common part: its connection's record is closed already, or gone, and a new one would
+	 * never be closed. */
+	if (!sk || sk->__sk_common.skc_state == TCP_LISTEN ||
+	    sk->__sk_common.skc_state == TCP_TIME_WAIT ||
+	    sk->__sk_common.skc_state == TCP_NEW_SYN_RECV)
 		return 0;
 	conn = watched_conn(sk, true, &cookie, &now);
 	if (!conn)

@@ -1142,6 +1142,70 @@ static void ignore_event(void *ctx, const void *data, size_t size)
 	(void)size;
 }
 
+/* Records of lp_conns that are not marked closed. */
+static int open_records(struct probe *probe)
+{
+	uint64_t cookies[PROBE_READ_BATCH];
+	struct lp_conn records[PROBE_READ_BATCH];
+	struct probe_cursor cursor = {0};
+	int n, open = 0;
+
+	while ((n = probe_conn_read(probe, &cursor, cookies, records, PROBE_READ_BATCH)) > 0)
+		for (int i = 0; i < n; i++)
+			open += !(records[i].flags & LP_CONN_F_GONE);
+	return open;
+}
+
+/*
+ * A socket in TIME_WAIT answers a stray segment with a reset, and tcp_send_reset then carries
+ * the timewait socket, which is no struct sock past its common part. It must leave no record:
+ * nothing would ever mark one closed. Here the client closes first, so its closed socket waits
+ * in FIN_WAIT2 as a timewait socket, and the server's data after that is answered with RST.
+ */
+static void test_timewait_reset_no_record(void)
+{
+	enum { DELETE_MAX = 64 };
+	uint64_t cookies[DELETE_MAX];
+	struct lp_conn records[DELETE_MAX];
+	struct probe_cursor cursor = {0};
+	int listener, client = -1, server = -1, n;
+	struct sockaddr_in addr;
+	struct probe *probe = NULL;
+	struct opts opts;
+	uint16_t port;
+
+	listener = listen_loopback(4, &addr);
+	if (listener < 0)
+		goto cleanup;
+	port = ntohs(addr.sin_port);
+	if (!start_port_probe(&opts, "-tw", &port, 1024, ignore_event, NULL, &probe))
+		goto cleanup;
+	client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (!ASSERT_EQ(connect(client, (struct sockaddr *)&addr, sizeof(addr)), 0, "connect"))
+		goto cleanup;
+	server = accept(listener, NULL, NULL);
+	if (!ASSERT_GE(server, 0, "accept"))
+		goto cleanup;
+	close(client);
+	client = -1;
+	usleep(20000);
+	/* As the daemon does once they are closed: the records go, the timewait socket stays. */
+	n = probe_conn_read(probe, &cursor, cookies, records, DELETE_MAX);
+	if (n > 0)
+		probe_conn_delete_many(probe, cookies, n);
+	ASSERT_EQ(send(server, "late", 4, MSG_NOSIGNAL), 4, "data after the client's close");
+	usleep(20000);
+	ASSERT_EQ(open_records(probe), 0, "no record left that nothing will close");
+cleanup:
+	stop_port_probe(&opts, probe);
+	if (client >= 0)
+		close(client);
+	if (server >= 0)
+		close(server);
+	if (listener >= 0)
+		close(listener);
+}
+
 /*
  * The kernel skips lp_tcp_state when a softirq's state change lands while it runs on that CPU;
  * lp_tcp_nested records those. After a loopback storm every record in lp_conns must have seen
@@ -1325,6 +1389,7 @@ static const struct harness_test tests[] = {
 	{"kernel/conn_drop_storm", test_conn_drop_storm},
 	{"kernel/close_carries_error", test_close_carries_error},
 	{"kernel/tcp_nested_rescued", test_tcp_nested_rescued},
+	{"kernel/timewait_reset_no_record", test_timewait_reset_no_record},
 };
 
 int main(int argc, char **argv)
