@@ -435,9 +435,11 @@ int BPF_PROG(lp_tcp_error, const struct sock *sk)
 
 	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
-	/* No error (or a reader of SO_ERROR took it first, and the CLOSE has it already). */
+	/* No error (or a reader of SO_ERROR took it first, and the CLOSE has it already). Or no
+	 * peer: tcp_disconnect() (an abortive close, SO_LINGER 0) clears the peer's port, then
+	 * reports the ECONNRESET of the reset it sent itself, which lp_tcp_rst_tx has recorded. */
 	error = sk->sk_err;
-	if (!error)
+	if (!error || !sk->__sk_common.skc_dport)
 		return 0;
 	conn = watched_conn(sk, true, &cookie, &now);
 	if (!conn)

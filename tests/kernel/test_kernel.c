@@ -758,6 +758,12 @@ static int listen_loopback(int backlog, struct sockaddr_in *addr)
 	return fd;
 }
 
+static void close_if_open(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+
 static bool start_sock_loop(void)
 {
 	struct sockaddr_in addr;
@@ -963,10 +969,8 @@ static void test_zerocopy_is_no_error(void)
 			ASSERT_EQ(conn->reason, LP_CONN_ALIVE, "both ends stay alive");
 	}
 cleanup:
-	if (client >= 0)
-		close(client);
-	if (server >= 0)
-		close(server);
+	close_if_open(client);
+	close_if_open(server);
 }
 
 /* Connections on other ports must cost no ring-buffer record and no daemon work. */
@@ -1046,6 +1050,42 @@ static void stop_port_probe(struct opts *opts, struct probe *probe)
 	probe_unload(opts->pin_root);
 }
 
+/* One loopback connection on a port a probe of its own watches. */
+struct watched_pair {
+	struct opts opts;
+	struct probe *probe;
+	int listener, client, server;
+	uint16_t port;
+};
+
+static bool open_watched_pair(struct watched_pair *pair, const char *tag, probe_event_fn on_event,
+			      void *ctx)
+{
+	struct sockaddr_in addr;
+
+	pair->probe = NULL;
+	pair->client = pair->server = -1;
+	pair->listener = listen_loopback(4, &addr);
+	if (pair->listener < 0)
+		return false;
+	pair->port = ntohs(addr.sin_port);
+	if (!start_port_probe(&pair->opts, tag, &pair->port, 1024, on_event, ctx, &pair->probe))
+		return false;
+	pair->client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (!ASSERT_EQ(connect(pair->client, (struct sockaddr *)&addr, sizeof(addr)), 0, "connect"))
+		return false;
+	pair->server = accept(pair->listener, NULL, NULL);
+	return ASSERT_GE(pair->server, 0, "accept");
+}
+
+static void close_watched_pair(struct watched_pair *pair)
+{
+	stop_port_probe(&pair->opts, pair->probe);
+	close_if_open(pair->client);
+	close_if_open(pair->server);
+	close_if_open(pair->listener);
+}
+
 /* The server side's CLOSE record, as the ring buffer carried it. */
 struct close_seen {
 	uint16_t port;
@@ -1073,32 +1113,18 @@ static void on_close_event(void *ctx, const void *data, size_t size)
  */
 static void test_close_carries_error(void)
 {
-	struct sockaddr_in addr;
 	struct linger hard = {.l_onoff = 1, .l_linger = 0};
 	struct close_seen seen = {0};
-	int listener, client = -1, server = -1;
-	struct probe *probe = NULL;
-	struct opts opts;
-	uint16_t port;
+	struct watched_pair pair;
 
-	listener = listen_loopback(4, &addr);
-	if (listener < 0)
+	if (!open_watched_pair(&pair, "-close", on_close_event, &seen))
 		goto cleanup;
-	port = ntohs(addr.sin_port);
-	seen.port = port;
-	if (!start_port_probe(&opts, "-close", &port, 1024, on_close_event, &seen, &probe))
-		goto cleanup;
-	client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (!ASSERT_EQ(connect(client, (struct sockaddr *)&addr, sizeof(addr)), 0, "connect"))
-		goto cleanup;
-	server = accept(listener, NULL, NULL);
-	if (!ASSERT_GE(server, 0, "accept"))
-		goto cleanup;
-	setsockopt(client, SOL_SOCKET, SO_LINGER, &hard, sizeof(hard));
-	close(client);
-	client = -1;
+	seen.port = pair.port; /* read only when the ring buffer is consumed, below */
+	setsockopt(pair.client, SOL_SOCKET, SO_LINGER, &hard, sizeof(hard));
+	close(pair.client);
+	pair.client = -1;
 	for (int i = 0; i < 100 && !seen.seen; i++) {
-		probe_consume(probe);
+		probe_consume(pair.probe);
 		if (!seen.seen)
 			usleep(10000);
 	}
@@ -1107,13 +1133,7 @@ static void test_close_carries_error(void)
 	ASSERT_EQ(seen.conn.error, ECONNRESET, "the CLOSE record names the error");
 	ASSERT_STREQ(conn_reason_name(seen.conn.reason), "reset_received", "and its reason");
 cleanup:
-	stop_port_probe(&opts, probe);
-	if (client >= 0)
-		close(client);
-	if (server >= 0)
-		close(server);
-	if (listener >= 0)
-		close(listener);
+	close_watched_pair(&pair);
 }
 
 struct storm_acceptor {
@@ -1142,18 +1162,51 @@ static void ignore_event(void *ctx, const void *data, size_t size)
 	(void)size;
 }
 
-/* Records of lp_conns that are not marked closed. */
-static int open_records(struct probe *probe)
+/* Records in lp_conns; *open gets how many of them are not marked closed. */
+static int count_records(struct probe *probe, int *open)
 {
 	uint64_t cookies[PROBE_READ_BATCH];
 	struct lp_conn records[PROBE_READ_BATCH];
 	struct probe_cursor cursor = {0};
-	int n, open = 0;
+	int n, total = 0;
 
-	while ((n = probe_conn_read(probe, &cursor, cookies, records, PROBE_READ_BATCH)) > 0)
+	*open = 0;
+	while ((n = probe_conn_read(probe, &cursor, cookies, records, PROBE_READ_BATCH)) > 0) {
+		total += n;
 		for (int i = 0; i < n; i++)
-			open += !(records[i].flags & LP_CONN_F_GONE);
-	return open;
+			*open += !(records[i].flags & LP_CONN_F_GONE);
+	}
+	return total;
+}
+
+/* An abortive close (SO_LINGER 0) resets the peer: this side sent the reset, whatever
+ * ECONNRESET its error report carries afterwards. */
+static void test_abortive_close_reset_sent(void)
+{
+	struct linger hard = {.l_onoff = 1, .l_linger = 0};
+	struct watched_pair pair;
+	struct lp_conn records[8];
+	struct probe_cursor cursor = {0};
+	uint64_t cookies[8];
+	int n, server_records = 0;
+
+	if (!open_watched_pair(&pair, "-abort", ignore_event, NULL))
+		goto cleanup;
+	setsockopt(pair.server, SOL_SOCKET, SO_LINGER, &hard, sizeof(hard));
+	close(pair.server);
+	pair.server = -1;
+	usleep(20000);
+	n = probe_conn_read(pair.probe, &cursor, cookies, records, 8);
+	for (int i = 0; i < n; i++) {
+		if (records[i].local_port != pair.port)
+			continue;
+		server_records++;
+		ASSERT_STREQ(conn_reason_name(records[i].reason), "reset_sent",
+			     "the server's reason");
+	}
+	ASSERT_EQ(server_records, 1, "the server side recorded");
+cleanup:
+	close_watched_pair(&pair);
 }
 
 /*
@@ -1168,42 +1221,24 @@ static void test_timewait_reset_no_record(void)
 	uint64_t cookies[DELETE_MAX];
 	struct lp_conn records[DELETE_MAX];
 	struct probe_cursor cursor = {0};
-	int listener, client = -1, server = -1, n;
-	struct sockaddr_in addr;
-	struct probe *probe = NULL;
-	struct opts opts;
-	uint16_t port;
+	struct watched_pair pair;
+	int n, open;
 
-	listener = listen_loopback(4, &addr);
-	if (listener < 0)
+	if (!open_watched_pair(&pair, "-tw", ignore_event, NULL))
 		goto cleanup;
-	port = ntohs(addr.sin_port);
-	if (!start_port_probe(&opts, "-tw", &port, 1024, ignore_event, NULL, &probe))
-		goto cleanup;
-	client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (!ASSERT_EQ(connect(client, (struct sockaddr *)&addr, sizeof(addr)), 0, "connect"))
-		goto cleanup;
-	server = accept(listener, NULL, NULL);
-	if (!ASSERT_GE(server, 0, "accept"))
-		goto cleanup;
-	close(client);
-	client = -1;
+	close(pair.client);
+	pair.client = -1;
 	usleep(20000);
 	/* As the daemon does once they are closed: the records go, the timewait socket stays. */
-	n = probe_conn_read(probe, &cursor, cookies, records, DELETE_MAX);
+	n = probe_conn_read(pair.probe, &cursor, cookies, records, DELETE_MAX);
 	if (n > 0)
-		probe_conn_delete_many(probe, cookies, n);
-	ASSERT_EQ(send(server, "late", 4, MSG_NOSIGNAL), 4, "data after the client's close");
+		probe_conn_delete_many(pair.probe, cookies, n);
+	ASSERT_EQ(send(pair.server, "late", 4, MSG_NOSIGNAL), 4, "data after the client's close");
 	usleep(20000);
-	ASSERT_EQ(open_records(probe), 0, "no record left that nothing will close");
+	count_records(pair.probe, &open);
+	ASSERT_EQ(open, 0, "no record left that nothing will close");
 cleanup:
-	stop_port_probe(&opts, probe);
-	if (client >= 0)
-		close(client);
-	if (server >= 0)
-		close(server);
-	if (listener >= 0)
-		close(listener);
+	close_watched_pair(&pair);
 }
 
 /*
@@ -1253,14 +1288,7 @@ static void test_tcp_nested_rescued(void)
 	ASSERT_EQ(connected, N, "every connect succeeded");
 	/* A storm overflows the loopback backlog: a dropped FIN or ACK comes again after an RTO. */
 	for (uint64_t deadline = clock_mono_ns() + 5000000000ull;;) {
-		cursor = (struct probe_cursor){0};
-		records_read = open_records = 0;
-		while ((n = probe_conn_read(probe, &cursor, cookies, records, PROBE_READ_BATCH)) >
-		       0) {
-			records_read += n;
-			for (int i = 0; i < n; i++)
-				open_records += !(records[i].flags & LP_CONN_F_GONE);
-		}
+		records_read = count_records(probe, &open_records);
 		if (!open_records || clock_mono_ns() > deadline)
 			break;
 		usleep(50000);
@@ -1294,8 +1322,7 @@ static void test_tcp_nested_rescued(void)
 		  "a batch delete past missing keys empties lp_conns");
 cleanup:
 	stop_port_probe(&opts, probe);
-	if (listener >= 0)
-		close(listener);
+	close_if_open(listener);
 }
 
 static void test_conn_drop_storm(void)
@@ -1390,6 +1417,7 @@ static const struct harness_test tests[] = {
 	{"kernel/close_carries_error", test_close_carries_error},
 	{"kernel/tcp_nested_rescued", test_tcp_nested_rescued},
 	{"kernel/timewait_reset_no_record", test_timewait_reset_no_record},
+	{"kernel/abortive_close_reset_sent", test_abortive_close_reset_sent},
 };
 
 int main(int argc, char **argv)
