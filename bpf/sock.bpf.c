@@ -332,8 +332,8 @@ static __always_inline void on_tcp_state(const struct sock *sk, int old_state, i
 /*
  * The kernel skips a tracing program that starts while it already runs on that CPU, and counts
  * the skip in bpf_prog_info.recursion_misses: a softirq's state change (a reset, a timeout)
- * landing inside a process's (connect, close) would be lost, about 1 in 500 in a loopback storm
- * here. lp_tcp_nested, attached to the same tracepoint after lp_tcp_state (a tracepoint calls
+ * landing inside a process's (connect, close) would be lost, one or two in 1,000 in a loopback
+ * storm here. lp_tcp_nested, attached to the same tracepoint after lp_tcp_state (a tracepoint calls
  * its probes in the order they attached), does the work of a change lp_tcp_state did not start
  * on. A flag set inside lp_tcp_state would miss the kernel's own instructions around its body
  * (bpf_stats' clock reads among them); naming the change misses nothing, and at worst, when a
