@@ -61,21 +61,33 @@ int proc_parse_stat(const char *text, struct proc_identity *id)
 	return 0;
 }
 
-int proc_read_identity(pid_t pid, struct proc_identity *id)
+/* One read of /proc/PID/NAME into buf (at most size bytes): bytes read, or -errno (a process
+ * that died under the read is -ENOENT, as one already gone). */
+static ssize_t read_proc_file(pid_t pid, const char *name, char *buf, size_t size)
 {
-	char path[64], text[1024];
+	char path[64];
 	ssize_t len;
 	int fd, err;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	len = read(fd, text, sizeof(text) - 1);
+	len = read(fd, buf, size);
 	err = -errno;
 	close(fd);
 	if (len < 0)
 		return err == -ESRCH ? -ENOENT : err;
+	return len;
+}
+
+int proc_read_identity(pid_t pid, struct proc_identity *id)
+{
+	char text[1024];
+	ssize_t len = read_proc_file(pid, "stat", text, sizeof(text) - 1);
+
+	if (len < 0)
+		return len;
 	text[len] = '\0';
 	return proc_parse_stat(text, id);
 }
@@ -128,19 +140,10 @@ int proc_for_each(void (*fn)(pid_t pid, void *ctx), void *ctx)
 
 int proc_read_comm(pid_t pid, char comm[16])
 {
-	char path[64];
-	ssize_t len;
-	int fd, err;
+	ssize_t len = read_proc_file(pid, "comm", comm, 16);
 
-	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	len = read(fd, comm, 16);
-	err = -errno;
-	close(fd);
 	if (len <= 0)
-		return len < 0 ? err : -ENOENT;
+		return len < 0 ? len : -ENOENT;
 	/* The kernel ends it with a newline; a comm of 15 bytes fills all but that. */
 	if (comm[len - 1] == '\n')
 		len--;
@@ -170,16 +173,9 @@ uint32_t proc_parse_status_uid(const char *text)
 
 uint32_t proc_read_uid(pid_t pid)
 {
-	char path[64], text[4096];
-	ssize_t len;
-	int fd;
+	char text[4096];
+	ssize_t len = read_proc_file(pid, "status", text, sizeof(text) - 1);
 
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return PROC_NO_UID;
-	len = read(fd, text, sizeof(text) - 1);
-	close(fd);
 	if (len <= 0)
 		return PROC_NO_UID;
 	text[len] = '\0';
