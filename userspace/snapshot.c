@@ -225,7 +225,7 @@ static void check_conns_unchanged(const struct snapshot_fleet *copy, const struc
 
 		if (index == SIZE_MAX || filled[index] >= copy->n_conns_of[index])
 			continue;
-		shared = copy->conns[copy->conn_first[index] + filled[index]++];
+		shared = copy->grouped->conns[copy->conn_first[index] + filled[index]++];
 		/* What only the loop reads, which a pass rewrites without a change readers see. */
 		live.diag_pass = shared.diag_pass = 0;
 		live.diag_ns = shared.diag_ns = 0;
@@ -260,7 +260,6 @@ static bool group_conns(struct snapshot_fleet *copy, const struct fleet *fleet,
 	if (prev && prev->grouped && prev->conns_generation == fleet->conns_generation &&
 	    prev->layout == fleet->layout && prev->n_conns == total) {
 		copy->grouped = prev->grouped;
-		copy->conns = prev->conns;
 		__atomic_add_fetch(&copy->grouped->refs, 1, __ATOMIC_RELAXED);
 #ifdef LP_CHECK_SHARING
 		check_conns_unchanged(copy, fleet);
@@ -276,7 +275,6 @@ static bool group_conns(struct snapshot_fleet *copy, const struct fleet *fleet,
 		return false;
 	}
 	copy->grouped->refs = 1;
-	copy->conns = copy->grouped->conns;
 	for (size_t i = 0; i < fleet->n_conns; i++) {
 		const struct conn *conn = &fleet->conns[i];
 		size_t index = index_in(copy->ids, copy->count, conn->worker_id);
@@ -453,7 +451,7 @@ struct snapshot *snapshot_take(struct fleet *fleet, const struct daemon_status *
 	snapshot->copy = copy;
 	snapshot->count = copy->count;
 	snapshot->workers = copy->workers;
-	snapshot->conns = copy->conns;
+	snapshot->conns = copy->grouped->conns;
 	snapshot->n_conns = copy->n_conns;
 	return snapshot;
 }

@@ -72,7 +72,6 @@ struct snapshot_fleet {
 	/* The connections grouped by owner, shared with the copies before it while the fleet's
 	 * connections and the workers' order stood still. */
 	struct snapshot_conns *grouped;
-	const struct conn *conns; /* grouped's */
 	size_t n_conns;
 	uint64_t conns_generation;
 	struct snapshot_fleet *older, *newer; /* among the copies still held */
