@@ -549,9 +549,15 @@ void sockwatch_reconcile(struct sockwatch *watch, struct fleet *fleet, struct pr
 	}
 	reconcile_owners(fleet, now_ns);
 	n_pruned = fleet_prune_dead_conns(fleet, &pruned);
-	/* The kernel record goes too, or the next pass would bring the connection back. */
-	for (size_t i = 0; i < n_pruned; i++)
-		probe_conn_delete(probe, pruned[i].cookie);
+	/* The kernel records go too, or the next pass would bring the connections back. */
+	for (size_t done = 0; done < n_pruned;) {
+		uint64_t cookies[PROBE_READ_BATCH];
+		uint32_t n = 0;
+
+		for (; done < n_pruned && n < PROBE_READ_BATCH; done++)
+			cookies[n++] = pruned[done].cookie;
+		probe_conn_delete_many(probe, cookies, n);
+	}
 	for (size_t i = 0; i < fleet->count; i++) {
 		struct worker *worker = &fleet->workers[i];
 
