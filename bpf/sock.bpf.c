@@ -154,7 +154,11 @@ static __always_inline struct lp_conn *watched_conn(const struct sock *sk, bool 
 	struct lp_conn *conn, fresh;
 	__u32 match;
 
-	if (!sk)
+	/* A socket with no peer is no connection: a listener (whose shutdown() reports an error),
+	 * or one tcp_disconnect() has cleared (an abortive close reports the ECONNRESET of the
+	 * reset it sent itself, which lp_tcp_rst_tx recorded before the clearing). A record of it
+	 * would never be closed, so never freed. */
+	if (!sk || !sk->__sk_common.skc_dport)
 		return NULL;
 	match = watched_match(sk);
 	if (!match)
@@ -164,10 +168,6 @@ static __always_inline struct lp_conn *watched_conn(const struct sock *sk, bool 
 	conn = bpf_map_lookup_elem(&lp_conns, cookie);
 	if (conn || !create)
 		return conn;
-	/* A listener is no connection, nor is a socket with no peer (shutdown() of a listener
-	 * reports an error on it): a record of either would never be closed, so never freed. */
-	if (sk->__sk_common.skc_state == TCP_LISTEN || !sk->__sk_common.skc_dport)
-		return NULL;
 
 	__builtin_memset(&fresh, 0, sizeof(fresh)); /* here: the filter above runs on every call */
 	fill_addresses(&fresh, sk);
@@ -403,9 +403,8 @@ int BPF_PROG(lp_tcp_rst_tx, const struct sock *sk, const struct sk_buff *skb, in
 	/* A reset for a packet that matched no socket has sk == NULL: nothing of ours. One from a
 	 * TIME_WAIT or request socket carries that small socket, which is no struct sock past its
 	 * common part: its connection's record is closed already, or gone, and a new one would
-	 * never be closed. */
-	if (!sk || sk->__sk_common.skc_state == TCP_LISTEN ||
-	    sk->__sk_common.skc_state == TCP_TIME_WAIT ||
+	 * never be closed. (A listener has no peer: watched_conn passes it by.) */
+	if (!sk || sk->__sk_common.skc_state == TCP_TIME_WAIT ||
 	    sk->__sk_common.skc_state == TCP_NEW_SYN_RECV)
 		return 0;
 	conn = watched_conn(sk, true, &cookie, &now);
@@ -435,11 +434,9 @@ int BPF_PROG(lp_tcp_error, const struct sock *sk)
 
 	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
-	/* No error (or a reader of SO_ERROR took it first, and the CLOSE has it already). Or no
-	 * peer: tcp_disconnect() (an abortive close, SO_LINGER 0) clears the peer's port, then
-	 * reports the ECONNRESET of the reset it sent itself, which lp_tcp_rst_tx has recorded. */
+	/* No error (or a reader of SO_ERROR took it first, and the CLOSE has it already). */
 	error = sk->sk_err;
-	if (!error || !sk->__sk_common.skc_dport)
+	if (!error)
 		return 0;
 	conn = watched_conn(sk, true, &cookie, &now);
 	if (!conn)
