@@ -342,11 +342,15 @@ static int print_one(const char *base, const char *name, bool as_json, bool colo
 	printf("  output: %s episodes, %s/min, last %s ago, stale after %ss\n",
 	       str_field(worker, "episodes_total"), str_field(worker, "episodes_per_min"),
 	       format_age(worker, "last_output_age_s"), str_field(worker, "stale_after_s"));
-	if (json_object_object_get_ex(worker, "exit", &exit_obj) && exit_obj)
+	if (json_object_object_get_ex(worker, "exit", &exit_obj) && exit_obj) {
 		printf("  exit: code %s, signal %s, oom %s, killer %s[%s], %s ago\n",
 		       str_field(exit_obj, "code"), str_field(exit_obj, "signal_name"),
 		       str_field(exit_obj, "oom"), str_field(exit_obj, "killer_comm"),
 		       str_field(exit_obj, "killer_pid"), format_age(exit_obj, "age_s"));
+		printf("  last fatal signal sent: %s, by %s[%s]\n",
+		       str_field(exit_obj, "sent_signal"), str_field(exit_obj, "sent_by_comm"),
+		       str_field(exit_obj, "sent_by_pid"));
+	}
 	json_object_put(worker);
 	return ret;
 }

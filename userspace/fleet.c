@@ -481,6 +481,11 @@ enum worker_state fleet_classify_exit(uint32_t status, bool oom, struct worker_e
 	return WS_CRASHED;
 }
 
+bool fleet_exit_by_sender(const struct worker_exit *exit)
+{
+	return exit->has_killer && exit->signal != 0 && exit->kill_signal == exit->signal;
+}
+
 static void describe_exit(const struct worker_exit *exit, char *out, size_t len)
 {
 	const char *signal_name = fleet_signal_name(exit->signal);
@@ -501,7 +506,7 @@ static void describe_exit(const struct worker_exit *exit, char *out, size_t len)
 				exit->core_dumped ? " (core dumped)" : "");
 	if (used < 0 || (size_t)used >= len)
 		return;
-	if (exit->has_killer && exit->kill_signal == exit->signal && exit->signal != 0) {
+	if (fleet_exit_by_sender(exit)) {
 		if (exit->killer_pid == 0)
 			snprintf(out + used, len - used, " from the kernel");
 		else

@@ -74,7 +74,8 @@ struct worker_exit {
 	int32_t signal; /* terminating signal, else 0 */
 	bool core_dumped;
 	bool oom;
-	bool has_killer;     /* a fatal signal was sent to it and its sender recorded */
+	bool has_killer;     /* a fatal signal was sent to it and its sender recorded (the last
+			      * one; it may have been handled, see fleet_exit_by_sender) */
 	uint32_t killer_pid; /* 0: sent by the kernel */
 	int32_t kill_signal;
 	char killer_comm[16];
@@ -255,6 +256,9 @@ void fleet_remove(struct fleet *fleet, struct worker *worker);
 
 /* Decodes a wait status into an exit record and the state it leads to. */
 enum worker_state fleet_classify_exit(uint32_t status, bool oom, struct worker_exit *exit);
+/* The recorded sender's signal is the one the process died of: the sender is its killer. A
+ * SIGTERM that was handled, followed by exit(0), names a sender but no killer. */
+bool fleet_exit_by_sender(const struct worker_exit *exit);
 /* Applies a death to a live worker; a dead worker keeps its first death. */
 void fleet_apply_exit(struct fleet *fleet, struct worker *worker, const struct worker_exit *exit,
 		      enum worker_state state, uint64_t now_ns);

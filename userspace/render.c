@@ -109,6 +109,7 @@ static json_object *exit_facts(const struct worker_exit *exit, uint64_t now_ns)
 {
 	const char *signal_name = fleet_signal_name(exit->signal);
 	json_object *obj = json_object_new_object();
+	bool killed = fleet_exit_by_sender(exit);
 
 	json_object_object_add(
 		obj, "code",
@@ -119,14 +120,23 @@ static json_object *exit_facts(const struct worker_exit *exit, uint64_t now_ns)
 			       exit->signal && signal_name ? json_object_new_string(signal_name)
 							   : NULL);
 	json_object_object_add(obj, "core_dumped", json_object_new_boolean(exit->core_dumped));
+	/* killer_*: who sent the signal it died of. sent_*: the last fatal signal sent to it and
+	 * its sender, even one it handled before it exited by itself. */
 	json_object_object_add(obj, "killer_pid",
+			       killed && exit->killer_pid ? json_object_new_int64(exit->killer_pid)
+							  : NULL);
+	json_object_object_add(obj, "killer_comm",
+			       killed ? json_object_new_string(exit->killer_comm) : NULL);
+	json_object_object_add(obj, "killer_signal",
+			       killed ? json_object_new_int(exit->kill_signal) : NULL);
+	json_object_object_add(obj, "sent_signal",
+			       exit->has_killer ? json_object_new_int(exit->kill_signal) : NULL);
+	json_object_object_add(obj, "sent_by_pid",
 			       exit->has_killer && exit->killer_pid
 				       ? json_object_new_int64(exit->killer_pid)
 				       : NULL);
-	json_object_object_add(obj, "killer_comm",
+	json_object_object_add(obj, "sent_by_comm",
 			       exit->has_killer ? json_object_new_string(exit->killer_comm) : NULL);
-	json_object_object_add(obj, "killer_signal",
-			       exit->has_killer ? json_object_new_int(exit->kill_signal) : NULL);
 	json_object_object_add(obj, "oom", json_object_new_boolean(exit->oom));
 	json_object_object_add(obj, "status_known", json_object_new_boolean(exit->status_known));
 	json_object_object_add(obj, "age_s", json_age(exit->at_ns, now_ns));

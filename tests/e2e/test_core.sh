@@ -62,6 +62,17 @@ curl -s -X POST "$A/api/v1/workers" -d "{\"name\":\"c3\",\"pid\":$c3}" >/dev/nul
 check "api/exit_code_crashed" wait_state "$A" c3 crashed
 check "api/exit_code_value" test "$(curl -s "$A/api/v1/workers/c3" | jq -r .exit.code)" = 3
 
+# A SIGTERM it handled, then exit 0: its sender is recorded, and is no killer.
+bash -c 'trap "exit 0" TERM; while :; do sleep 0.05; done' &
+ht=$!
+curl -s -X POST "$A/api/v1/workers" -d "{\"name\":\"ht\",\"pid\":$ht}" >/dev/null
+sleep 0.2
+kill -TERM "$ht"
+check "api/handled_sigterm_exited" wait_state "$A" ht exited
+w=$(curl -s "$A/api/v1/workers/ht")
+check "api/handled_sigterm_no_killer" test "$(jq -c '[.exit.code, .exit.killer_pid, .exit.sent_signal, .exit.sent_by_pid]' <<<"$w")" = "[0,null,15,$$]"
+check "cli/status_shows_signal_sent" grep -q "last fatal signal sent: 15, by .*\[$$\]" <<<"$("$BUILD/liveprobe" --url "$A" status ht)"
+
 # --- logs: at the default level a crash is one line, words then a key=value tail; no libbpf
 A_LOG=$TEST_TMP/e2e-$$-${A##*:}.log
 check "log/crash_line_at_default_level" grep -q '^liveprobed: worker c3 running -> crashed: exit code 3 | event=transition worker=c3 from=running to=crashed reason="exit code 3"$' "$A_LOG"

@@ -279,6 +279,44 @@ static void test_sigterm(void)
 	run_signal(SIGTERM, "sigterm", WS_EXITED);
 }
 
+static void exit_cleanly(int signal)
+{
+	(void)signal;
+	_exit(0);
+}
+
+static void body_handles_sigterm(void *arg)
+{
+	(void)arg;
+	signal(SIGTERM, exit_cleanly);
+	for (;;)
+		pause();
+}
+
+/* A SIGTERM it handled, then exit(0): the sender is recorded, but it killed no one. */
+static void test_handled_sigterm_no_killer(void)
+{
+	struct child child = spawn(body_handles_sigterm, NULL);
+	struct worker *worker;
+
+	if (register_child(&main_loop, "handled", child.pid)) {
+		release(&child);
+		usleep(20000);
+		kill(child.pid, SIGTERM);
+		worker = wait_final(&main_loop, "handled", 2000);
+		ASSERT_EQ(worker->state, WS_EXITED, "state");
+		ASSERT_EQ(worker->exit.signal, 0, "no signal ended it");
+		ASSERT_EQ(worker->exit.code, 0, "exit code");
+		ASSERT_TRUE(worker->exit.has_killer, "the signal sent is recorded");
+		ASSERT_EQ(worker->exit.kill_signal, SIGTERM, "which signal");
+		ASSERT_EQ(worker->exit.killer_pid, getpid(), "its sender");
+		ASSERT_TRUE(!fleet_exit_by_sender(&worker->exit), "the sender is no killer");
+		ASSERT_STREQ(worker->reason, "exit code 0", "the reason names no killer");
+	}
+	reap(&child);
+	forget(&main_loop, "handled");
+}
+
 /* Its own POSIX timer kills it: the signal is sent from the timer's interrupt, where the task
  * that happens to be running is no sender. */
 static void body_posix_timer(void *arg)
@@ -1399,6 +1437,7 @@ static const struct harness_test tests[] = {
 	{"kernel/segv_with_core", test_segv_with_core},
 	{"kernel/sigkill_killer_recorded", test_sigkill},
 	{"kernel/sigterm", test_sigterm},
+	{"kernel/handled_sigterm_no_killer", test_handled_sigterm_no_killer},
 	{"kernel/timer_signal_from_kernel", test_timer_signal_from_kernel},
 	{"kernel/oom_kill", test_oom_kill},
 	{"kernel/main_thread_pthread_exit", test_main_thread_pthread_exit},

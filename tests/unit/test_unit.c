@@ -363,6 +363,51 @@ static void test_render_worker_and_host(void)
 	fleet_free(&fleet);
 }
 
+/* The last fatal signal sent, beside the exit: its sender is the killer only if it ended it. */
+static void test_render_handled_signal(void)
+{
+	struct worker_exit exit = {};
+	json_object *root, *exit_obj, *value;
+	struct fleet fleet;
+	struct worker *worker;
+
+	fleet_init(&fleet, 2, 16);
+	fleet_add(&fleet, "handled", 10, 1, "sleep", ORIGIN_API, 1000000000ull, &worker);
+	fleet_classify_exit(0, false, &exit);
+	exit.has_killer = true;
+	exit.killer_pid = 77;
+	exit.kill_signal = SIGTERM;
+	strcpy(exit.killer_comm, "bash");
+	fleet_apply_exit(&fleet, worker, &exit, WS_EXITED, 2000000000ull);
+	ASSERT_STREQ(worker->reason, "exit code 0", "a handled signal names no killer");
+	root = parse_json(render_worker(worker, NULL, at(4500000000ull)));
+	ASSERT_TRUE(json_object_object_get_ex(root, "exit", &exit_obj) && exit_obj, "exit present");
+	ASSERT_TRUE(json_object_object_get_ex(exit_obj, "killer_comm", &value) && value == NULL,
+		    "no killer");
+	ASSERT_TRUE(json_object_object_get_ex(exit_obj, "killer_signal", &value) && value == NULL,
+		    "no killing signal");
+	ASSERT_STREQ(json_str(exit_obj, "sent_signal"), "15", "the signal sent");
+	ASSERT_STREQ(json_str(exit_obj, "sent_by_pid"), "77", "its sender");
+	ASSERT_STREQ(json_str(exit_obj, "sent_by_comm"), "bash", "its sender's name");
+	json_object_put(root);
+
+	fleet_add(&fleet, "terminated", 11, 1, "sleep", ORIGIN_API, 1000000000ull, &worker);
+	fleet_classify_exit(SIGTERM, false, &exit);
+	exit.has_killer = true;
+	exit.killer_pid = 77;
+	exit.kill_signal = SIGTERM;
+	strcpy(exit.killer_comm, "bash");
+	fleet_apply_exit(&fleet, worker, &exit, WS_EXITED, 2000000000ull);
+	ASSERT_STREQ(worker->reason, "SIGTERM from bash[77]", "died of it: the killer is named");
+	root = parse_json(render_worker(worker, NULL, at(4500000000ull)));
+	ASSERT_TRUE(json_object_object_get_ex(root, "exit", &exit_obj) && exit_obj, "exit present");
+	ASSERT_STREQ(json_str(exit_obj, "killer_pid"), "77", "its killer");
+	ASSERT_STREQ(json_str(exit_obj, "killer_signal"), "15", "the killing signal");
+	ASSERT_STREQ(json_str(exit_obj, "sent_by_pid"), "77", "also the sender");
+	json_object_put(root);
+	fleet_free(&fleet);
+}
+
 static void test_render_host_without_evidence(void)
 {
 	struct snapshot *snapshot;
@@ -1158,6 +1203,7 @@ static const struct harness_test tests[] = {
 	{"unit/fleet_lifecycle", test_fleet_lifecycle},
 	{"unit/fleet_incarnations", test_fleet_incarnations},
 	{"unit/render_worker_and_host", test_render_worker_and_host},
+	{"unit/render_handled_signal", test_render_handled_signal},
 	{"unit/render_host_without_evidence", test_render_host_without_evidence},
 	{"unit/render_caps_reasons", test_render_caps_reasons},
 	{"unit/opts_sockets", test_opts_sockets},
