@@ -405,17 +405,24 @@ static bool pidmask_counted(struct probe *probe, uint32_t tgid)
 /*
  * Counts every lp_procs entry that has no count yet: after a takeover from pins that had no
  * lp_pidmask, once before our programs attach and once after the previous daemon's detach
- * (entries it made in between). Entries ours make are counted before they exist.
+ * (entries it made in between). Entries ours make are counted before they exist. 0 or -errno
+ * after one logged line.
  */
-static void pidmask_cover(struct probe *probe)
+static int pidmask_cover(struct probe *probe)
 {
-	uint32_t tgid, *prev = NULL;
+	uint32_t tgids[PROBE_READ_BATCH];
+	struct lp_proc procs[PROBE_READ_BATCH];
+	struct probe_cursor cursor = {0};
+	int n;
 
-	while (probe_next_proc(probe, prev, &tgid) == 0) {
-		prev = &tgid;
-		if (!pidmask_counted(probe, tgid))
-			pidmask_count(probe, tgid, 1);
-	}
+	while ((n = probe_proc_read(probe, &cursor, tgids, procs, PROBE_READ_BATCH)) > 0)
+		for (int i = 0; i < n; i++)
+			if (!pidmask_counted(probe, tgids[i]))
+				pidmask_count(probe, tgids[i], 1);
+	/* An uncounted watched tgid would hide its exit from lp_proc_exit: no start without it. */
+	if (n < 0)
+		log_error("cannot read lp_procs to count it in lp_pidmask: %s", strerror(-n));
+	return n;
 }
 
 static int pidmask_map(struct probe *probe)
@@ -622,11 +629,15 @@ int probe_start(const struct probe_config *config, struct probe **out)
 		log_error("cannot map lp_pidmask: %s", strerror(-err));
 		goto cleanup;
 	}
-	pidmask_cover(probe);
+	err = pidmask_cover(probe);
+	if (err)
+		goto cleanup;
 	err = attach_programs(probe);
 	if (err)
 		goto cleanup;
-	pidmask_cover(probe); /* what the previous daemon's programs added meanwhile */
+	err = pidmask_cover(probe); /* what the previous daemon's programs added meanwhile */
+	if (err)
+		goto cleanup;
 	err = pin_maps(probe);
 	if (err)
 		goto cleanup;
@@ -738,13 +749,6 @@ int probe_lookup(struct probe *probe, uint32_t tgid, struct lp_proc *out)
 {
 	if (bpf_map__lookup_elem(probe->skel->maps.lp_procs, &tgid, sizeof(tgid), out, sizeof(*out),
 				 0))
-		return -errno;
-	return 0;
-}
-
-int probe_next_proc(struct probe *probe, const uint32_t *prev, uint32_t *next)
-{
-	if (bpf_map__get_next_key(probe->skel->maps.lp_procs, prev, next, sizeof(*next)))
 		return -errno;
 	return 0;
 }

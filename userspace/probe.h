@@ -76,8 +76,6 @@ int probe_watch(struct probe *probe, uint32_t tgid, const struct lp_proc *proc);
 /* Forgets tgid only while its entry still has this start time. */
 int probe_unwatch(struct probe *probe, uint32_t tgid, uint64_t start_ticks);
 int probe_lookup(struct probe *probe, uint32_t tgid, struct lp_proc *out);
-/* Iterates lp_procs: returns 0 and the next tgid after *tgid (first when prev is NULL). */
-int probe_next_proc(struct probe *probe, const uint32_t *prev, uint32_t *next);
 /* A cgroup whose processes the kernel adopts into lp_procs (LP_PROC_CGROUP). */
 int probe_watch_cgroup(struct probe *probe, uint64_t cgroup_id, const char *name);
 int probe_conn_lookup(struct probe *probe, uint64_t cookie, struct lp_conn *out);

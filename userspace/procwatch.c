@@ -581,65 +581,55 @@ struct worker *procwatch_restore(struct procwatch *watch, struct fleet *fleet,
 	return worker;
 }
 
-#define ORPHAN_BATCH 256
-
-/* Adopts one batch of orphans; returns how many it found (a full batch: look again). */
-static size_t adopt_orphan_batch(struct procwatch *watch, struct fleet *fleet, uint64_t now_ns)
+/* An lp_procs entry no worker stands for: registered after the last save, or its save lost. */
+static void adopt_orphan(struct procwatch *watch, struct fleet *fleet, uint32_t tgid,
+			 const struct lp_proc *proc, uint64_t now_ns)
 {
-	uint32_t tgid, *prev = NULL, orphans[ORPHAN_BATCH];
-	size_t n = 0;
-	struct lp_proc proc;
+	char name[LP_NAME_LEN + 1] = {};
+	struct worker *worker;
+	char comm[LP_COMM_LEN + 1];
+	int err;
 
-	/* Collected first: adopting changes the map being walked. */
-	while (n < sizeof(orphans) / sizeof(orphans[0]) &&
-	       probe_next_proc(watch->probe, prev, &tgid) == 0) {
-		prev = &tgid;
-		if (probe_lookup(watch->probe, tgid, &proc) == 0 &&
-		    !(proc.flags & (LP_PROC_ADOPTED | LP_PROC_CGROUP)) &&
-		    !fleet_find_process(fleet, tgid, proc.start_ticks))
-			orphans[n++] = tgid;
+	memcpy(name, proc->name, LP_NAME_LEN);
+	text_clean(comm, sizeof(comm), proc->comm, LP_COMM_LEN);
+	if (!worker_name_valid(name) || fleet_find(fleet, name))
+		snprintf(name, sizeof(name), "pid-%u", tgid);
+	err = fleet_add(fleet, name, 0, 0, comm, ORIGIN_API, now_ns, &worker);
+	if (err) {
+		/* Never silently: the kernel's record of it is given up here. */
+		log_warn("cannot take over %s (pid %u) from the kernel map: %s", name, tgid,
+			 err == -ENOSPC ? "over --max-workers" : strerror(-err));
+		probe_unwatch(watch->probe, tgid, proc->start_ticks);
+		return;
 	}
-	for (size_t i = 0; i < n; i++) {
-		char name[LP_NAME_LEN + 1] = {};
-		struct worker *worker;
-		char comm[LP_COMM_LEN + 1];
-		int err;
-
-		if (probe_lookup(watch->probe, orphans[i], &proc))
-			continue;
-		memcpy(name, proc.name, LP_NAME_LEN);
-		text_clean(comm, sizeof(comm), proc.comm, LP_COMM_LEN);
-		if (!worker_name_valid(name) || fleet_find(fleet, name))
-			snprintf(name, sizeof(name), "pid-%u", orphans[i]);
-		err = fleet_add(fleet, name, 0, 0, comm, ORIGIN_API, now_ns, &worker);
-		if (err) {
-			/* Never silently: the kernel's record of it is given up here. */
-			log_warn("cannot take over %s (pid %u) from the kernel map: %s", name,
-				 orphans[i],
-				 err == -ENOSPC ? "over --max-workers" : strerror(-err));
-			probe_unwatch(watch->probe, orphans[i], proc.start_ticks);
-			continue;
-		}
-		log_info(
-			"took over %s (pid %u) from the kernel map: registered after the last save",
-			name, orphans[i]);
-		/* A dead one's exact facts come with the first reconciliation. */
-		fleet_bind_process(fleet, worker, orphans[i], proc.start_ticks, comm,
-				   proc.flags & LP_PROC_EXITED ? -1 : open_pidfd(watch, orphans[i]),
-				   now_ns);
-		if (proc.flags & LP_PROC_EXITED)
-			watch->recovered_total++;
-		else
-			fleet_set_owner(fleet, worker, AUTHORITY_ADMIN, proc_read_uid(orphans[i]));
-	}
-	return n;
+	log_info("took over %s (pid %u) from the kernel map: registered after the last save", name,
+		 tgid);
+	/* A dead one's exact facts come with the first reconciliation; one that dies after this
+	 * read is seen by its pidfd, and lp_procs is read again for its facts. */
+	fleet_bind_process(fleet, worker, tgid, proc->start_ticks, comm,
+			   proc->flags & LP_PROC_EXITED ? -1 : open_pidfd(watch, tgid), now_ns);
+	if (proc->flags & LP_PROC_EXITED)
+		watch->recovered_total++;
+	else
+		fleet_set_owner(fleet, worker, AUTHORITY_ADMIN, proc_read_uid(tgid));
 }
 
 void procwatch_adopt_orphans(struct procwatch *watch, struct fleet *fleet, uint64_t now_ns)
 {
-	/* Each batch leaves its orphans known or unwatched, so the next finds only new ones. */
-	while (adopt_orphan_batch(watch, fleet, now_ns) == ORPHAN_BATCH)
-		;
+	uint32_t tgids[PROBE_READ_BATCH];
+	struct lp_proc procs[PROBE_READ_BATCH];
+	struct probe_cursor cursor = {0};
+	int n;
+
+	/* One read of the map, a batch a system call: the cursor is a hash bucket, so the entries
+	 * an adoption failure deletes do not restart the walk. */
+	while ((n = probe_proc_read(watch->probe, &cursor, tgids, procs, PROBE_READ_BATCH)) > 0)
+		for (int i = 0; i < n; i++)
+			if (!(procs[i].flags & (LP_PROC_ADOPTED | LP_PROC_CGROUP)) &&
+			    !fleet_find_process(fleet, tgids[i], procs[i].start_ticks))
+				adopt_orphan(watch, fleet, tgids[i], &procs[i], now_ns);
+	if (n < 0 && watch->read_errors++ == 0)
+		log_warn("cannot read lp_procs to take over its processes: %s", strerror(-n));
 }
 
 void procwatch_forget(struct procwatch *watch, struct fleet *fleet, struct worker *worker)
