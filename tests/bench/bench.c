@@ -17,11 +17,16 @@
  *   bench sse-latency URL N [pool] kill() -> the `killed` transition on an open
  *                                  GET /api/v1/events stream, beside the pidfd floor;
  *                                  pool: a stream served by the thread pool (open_events).
+ *   bench floor-prog TRACEPOINT    attaches a tp_btf program that only returns 0 to TRACEPOINT,
+ *                                  prints "attached" and waits to be killed: under bpf_stats,
+ *                                  the floor of any program there, on the same calls as ours.
  *   bench schedule POLICY NICE SLICE_US TID...  sets the threads' policy (other, batch),
  *                                  nice and EEVDF slice (Linux 6.12+; 0: the kernel's): the
  *                                  A/B of one running daemon, as --loop-nice or otherwise.
  */
 #include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -664,6 +669,45 @@ static int workers(const char *base, const char *path, int pid, long n)
 	return 0;
 }
 
+/* The cheapest program a tracepoint can run: what dispatch and bpf_stats' own clock cost. */
+static int floor_prog(const char *tracepoint)
+{
+	struct bpf_insn return_zero[] = {
+		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0},
+		{.code = BPF_JMP | BPF_EXIT},
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_RAW_TP);
+	int btf_id, prog_fd = -1, link_fd = -1, ret = 1;
+
+	btf_id = libbpf_find_vmlinux_btf_id(tracepoint, BPF_TRACE_RAW_TP);
+	if (btf_id < 0) {
+		fprintf(stderr, "bench: no tracepoint %s in the kernel's BTF\n", tracepoint);
+		goto cleanup;
+	}
+	opts.attach_btf_id = btf_id;
+	prog_fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, "lp_floor_empty", "GPL", return_zero, 2,
+				&opts);
+	if (prog_fd < 0) {
+		fprintf(stderr, "bench: cannot load the floor program: %s\n", strerror(-prog_fd));
+		goto cleanup;
+	}
+	link_fd = bpf_raw_tracepoint_open(NULL, prog_fd);
+	if (link_fd < 0) {
+		fprintf(stderr, "bench: cannot attach the floor program: %s\n", strerror(-link_fd));
+		goto cleanup;
+	}
+	printf("attached\n");
+	fflush(stdout);
+	for (;;)
+		pause();
+cleanup:
+	if (link_fd >= 0)
+		close(link_fd);
+	if (prog_fd >= 0)
+		close(prog_fd);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	if ((argc == 6 || argc == 7) && !strcmp(argv[1], "ingest-unix"))
@@ -684,6 +728,8 @@ int main(int argc, char **argv)
 		return sock_latency(argv[2], atoi(argv[3]), atoi(argv[4]));
 	if (argc >= 6 && !strcmp(argv[1], "schedule"))
 		return schedule(argv[2], argv[3], argv[4], argv + 5, argc - 5);
+	if (argc == 3 && !strcmp(argv[1], "floor-prog"))
+		return floor_prog(argv[2]);
 	if (argc == 4 && !strcmp(argv[1], "tcp-storm"))
 		return tcp_storm(atoi(argv[2]), atoi(argv[3]));
 	if (argc == 4 && !strcmp(argv[1], "hold-conns"))
@@ -693,6 +739,6 @@ int main(int argc, char **argv)
 		"usage: bench exit-latency URL N | fork-storm N | sock-latency URL PORT N | "
 		"tcp-storm PORT N | hold-conns PORT N | ingest-unix URL SOCKET N BATCH [RATE] | "
 		"ingest-http URL N BATCH | workers URL SOCKET PID N | sse-latency URL N [pool] | "
-		"schedule POLICY NICE SLICE_US TID...\n");
+		"schedule POLICY NICE SLICE_US TID... | floor-prog TRACEPOINT\n");
 	return 2;
 }

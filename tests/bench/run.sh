@@ -92,13 +92,30 @@ for p in json.load(sys.stdin):
         print("  %-18s runs %9d   avg %7.1f ns" % (p["name"], p["run_cnt"], p["run_time_ns"] / p["run_cnt"]))
 ' "$1"
 }
+# start_floor TRACEPOINT: the floor program (an empty tp_btf), measured on the same calls as ours.
+start_floor() {
+	taskset -c $OTHER_CPUS $BUILD/bench floor-prog "$1" >$BENCH_DIR/floor.out &
+	FLOOR=$!
+	for _ in $(seq 100); do
+		grep -q attached $BENCH_DIR/floor.out 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "bench: the floor program did not attach" >&2
+	exit 1
+}
+stop_floor() {
+	kill $FLOOR 2>/dev/null || true
+	wait $FLOOR 2>/dev/null || true
+	FLOOR=
+}
 ratio() { python3 -c "print(f'{$1/$2:.3f}')"; }
 median() { python3 -c "import statistics,sys; print(f'{statistics.median(float(x) for x in sys.argv[1:]):.3f}')" "$@"; }
 
 DAEMON=
 PEER=
+FLOOR=
 old_stats=$(sysctl -n kernel.bpf_stats_enabled)
-trap '[ -n "$DAEMON" ] && stop_daemon; [ -n "$PEER" ] && stop_tcpstates; sysctl -qw kernel.bpf_stats_enabled="$old_stats"' EXIT
+trap '[ -n "$DAEMON" ] && stop_daemon; [ -n "$PEER" ] && stop_tcpstates; [ -n "$FLOOR" ] && stop_floor; sysctl -qw kernel.bpf_stats_enabled="$old_stats"' EXIT
 
 echo "== crash detection latency, $KILLS SIGKILLs (kernel: $(uname -r), $(nproc) CPUs)"
 start_daemon
@@ -124,10 +141,12 @@ echo "== kernel cost per program during one fork storm (kernel.bpf_stats_enabled
 sysctl -qw kernel.bpf_stats_enabled=1
 last_id=$(last_prog_id)
 start_daemon
+start_floor sched_process_exit
 storm fork-storm $STORM >/dev/null
 prog_costs "$last_id"
+stop_floor
 stop_daemon
-echo "floor: an empty tp_btf program on this kernel measures about 75 ns under bpf_stats"
+echo "lp_floor_empty: a tp_btf program that only returns, on the same exits (the floor)"
 # The peer: libbpf-tools' exitsnoop, which sends every exit to user space.
 mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing
 last_id=$(last_prog_id)
@@ -238,10 +257,13 @@ for mode in unwatched watched tcpstates; do
 	watched) start_daemon --watch-port $STORM_PORT --max-connections 1048576 ;;
 	tcpstates) start_tcpstates ;;
 	esac
+	start_floor inet_sock_set_state
 	storm tcp-storm $STORM_PORT $TCP_STORM >/dev/null
 	prog_costs "$last_id"
+	stop_floor
 	if [ $mode = tcpstates ]; then stop_tcpstates; else stop_daemon; fi
 done
+echo "lp_floor_empty: a tp_btf program on inet_sock_set_state that only returns (the floor)"
 sysctl -qw kernel.bpf_stats_enabled="$old_stats"
 
 echo
