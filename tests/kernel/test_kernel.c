@@ -8,7 +8,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -1280,6 +1282,70 @@ cleanup:
 }
 
 /*
+ * A connection older than the daemon (its record is deleted here) whose peer stops reading: the
+ * sender probes a zero window, and TCP_USER_TIMEOUT ends it with ETIMEDOUT. No retransmission
+ * and no reset comes first, and its CLOSE finds no record (a socket first seen closed makes
+ * none): the error report after it must make one, already closed, naming the timeout.
+ */
+static void test_zero_window_timeout_recorded(void)
+{
+	enum { RECORDS_MAX = 64 };
+	uint64_t cookies[RECORDS_MAX];
+	struct lp_conn records[RECORDS_MAX];
+	struct probe_cursor cursor = {0};
+	struct watched_pair pair;
+	int user_timeout_ms = 300, n, timed_out = 0;
+	static char chunk[65536];
+	struct tcp_info info = {0};
+	struct pollfd ready;
+
+	if (!open_watched_pair(&pair, "-zw", ignore_event, NULL))
+		goto cleanup;
+	setsockopt(pair.client, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms,
+		   sizeof(user_timeout_ms));
+	fcntl(pair.client, F_SETFL, O_NONBLOCK);
+	/* Fill the peer's window and this side's send buffer: the server never reads. */
+	for (int i = 0; i < 100000 && send(pair.client, chunk, sizeof(chunk), MSG_NOSIGNAL) > 0;
+	     i++)
+		;
+	/* Until the sender probes the window with nothing in flight (a loss or a tail probe
+	 * before that is a retransmission, which would make a record by itself). */
+	for (int i = 0; i < 2000; i++) {
+		socklen_t len = sizeof(info);
+
+		if (getsockopt(pair.client, IPPROTO_TCP, TCP_INFO, &info, &len) ||
+		    info.tcpi_state != TCP_ESTABLISHED ||
+		    (info.tcpi_unacked == 0 && info.tcpi_backoff > 0))
+			break;
+		usleep(1000);
+	}
+	if (!ASSERT_TRUE(info.tcpi_state == TCP_ESTABLISHED && info.tcpi_backoff > 0,
+			 "probing a zero window, still established"))
+		goto cleanup;
+	n = probe_conn_read(pair.probe, &cursor, cookies, records, RECORDS_MAX);
+	if (n > 0)
+		probe_conn_delete_many(pair.probe, cookies, n);
+	ready = (struct pollfd){.fd = pair.client, .events = POLLERR};
+	if (!ASSERT_EQ(poll(&ready, 1, 10000), 1, "the user timeout ended the connection"))
+		goto cleanup;
+	usleep(20000);
+	cursor = (struct probe_cursor){0};
+	n = probe_conn_read(pair.probe, &cursor, cookies, records, RECORDS_MAX);
+	for (int i = 0; i < n; i++) {
+		if (records[i].peer_port != pair.port)
+			continue;
+		timed_out++;
+		ASSERT_EQ(records[i].retransmits, 0, "no retransmission made the record");
+		ASSERT_TRUE(records[i].flags & LP_CONN_F_GONE, "recorded closed");
+		ASSERT_EQ(records[i].error, ETIMEDOUT, "its error");
+		ASSERT_STREQ(conn_reason_name(records[i].reason), "timeout", "its reason");
+	}
+	ASSERT_EQ(timed_out, 1, "the client side's end recorded");
+cleanup:
+	close_watched_pair(&pair);
+}
+
+/*
  * The kernel skips lp_tcp_state when a softirq's state change lands while it runs on that CPU;
  * lp_tcp_nested records those. After a loopback storm every record in lp_conns must have seen
  * its socket's CLOSE, and the rescues must cover the kernel's count of skips (more would mean
@@ -1457,6 +1523,7 @@ static const struct harness_test tests[] = {
 	{"kernel/tcp_nested_rescued", test_tcp_nested_rescued},
 	{"kernel/timewait_reset_no_record", test_timewait_reset_no_record},
 	{"kernel/abortive_close_reset_sent", test_abortive_close_reset_sent},
+	{"kernel/zero_window_timeout_recorded", test_zero_window_timeout_recorded},
 };
 
 int main(int argc, char **argv)
