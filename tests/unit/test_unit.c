@@ -363,22 +363,32 @@ static void test_render_worker_and_host(void)
 	fleet_free(&fleet);
 }
 
+/* A worker that was sent SIGTERM by bash[77] and then ended with wait status `status`. */
+static struct worker *ended_after_sigterm(struct fleet *fleet, const char *name, uint32_t pid,
+					  uint32_t status)
+{
+	struct worker_exit exit = {};
+	struct worker *worker;
+
+	fleet_add(fleet, name, pid, 1, "sleep", ORIGIN_API, 1000000000ull, &worker);
+	fleet_classify_exit(status, false, &exit);
+	exit.has_killer = true;
+	exit.killer_pid = 77;
+	exit.kill_signal = SIGTERM;
+	strcpy(exit.killer_comm, "bash");
+	fleet_apply_exit(fleet, worker, &exit, WS_EXITED, 2000000000ull);
+	return worker;
+}
+
 /* The last fatal signal sent, beside the exit: its sender is the killer only if it ended it. */
 static void test_render_handled_signal(void)
 {
-	struct worker_exit exit = {};
 	json_object *root, *exit_obj, *value;
 	struct fleet fleet;
 	struct worker *worker;
 
 	fleet_init(&fleet, 2, 16);
-	fleet_add(&fleet, "handled", 10, 1, "sleep", ORIGIN_API, 1000000000ull, &worker);
-	fleet_classify_exit(0, false, &exit);
-	exit.has_killer = true;
-	exit.killer_pid = 77;
-	exit.kill_signal = SIGTERM;
-	strcpy(exit.killer_comm, "bash");
-	fleet_apply_exit(&fleet, worker, &exit, WS_EXITED, 2000000000ull);
+	worker = ended_after_sigterm(&fleet, "handled", 10, 0);
 	ASSERT_STREQ(worker->reason, "exit code 0", "a handled signal names no killer");
 	root = parse_json(render_worker(worker, NULL, at(4500000000ull)));
 	ASSERT_TRUE(json_object_object_get_ex(root, "exit", &exit_obj) && exit_obj, "exit present");
@@ -391,13 +401,7 @@ static void test_render_handled_signal(void)
 	ASSERT_STREQ(json_str(exit_obj, "sent_by_comm"), "bash", "its sender's name");
 	json_object_put(root);
 
-	fleet_add(&fleet, "terminated", 11, 1, "sleep", ORIGIN_API, 1000000000ull, &worker);
-	fleet_classify_exit(SIGTERM, false, &exit);
-	exit.has_killer = true;
-	exit.killer_pid = 77;
-	exit.kill_signal = SIGTERM;
-	strcpy(exit.killer_comm, "bash");
-	fleet_apply_exit(&fleet, worker, &exit, WS_EXITED, 2000000000ull);
+	worker = ended_after_sigterm(&fleet, "terminated", 11, SIGTERM);
 	ASSERT_STREQ(worker->reason, "SIGTERM from bash[77]", "died of it: the killer is named");
 	root = parse_json(render_worker(worker, NULL, at(4500000000ull)));
 	ASSERT_TRUE(json_object_object_get_ex(root, "exit", &exit_obj) && exit_obj, "exit present");
