@@ -504,6 +504,13 @@ static int schedule(const char *policy, const char *nice, const char *slice_us, 
 		.sched_runtime = whole_number("slice", slice_us, 0, 100000) * 1000,
 	};
 
+	/* The kernel would clamp 1-99 us to 0.1 ms, and the run would claim a slice it did not get.
+	 */
+	if (attr.sched_runtime && attr.sched_runtime < 100000) {
+		fprintf(stderr, "bench: schedule: slice %s us is neither 0 nor 100-100000\n",
+			slice_us);
+		return 2;
+	}
 	if (strcmp(policy, "other") && strcmp(policy, "batch")) {
 		fprintf(stderr, "bench: schedule: policy '%s' is neither other nor batch\n",
 			policy);
