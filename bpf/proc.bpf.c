@@ -46,9 +46,11 @@ struct {
 	__type(value, struct lp_cgroup_watch);
 } lp_cgroups SEC(".maps");
 
+/* Every task argument here is a BTF pointer: its fields, and the pointers it holds, are direct
+ * loads (fault-safe, relocated by CO-RE), not a bpf_probe_read_kernel call per hop. */
 static __always_inline __u64 task_cgroup_id(struct task_struct *task)
 {
-	return BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+	return task->cgroups->dfl_cgrp->kn->id;
 }
 
 /*
@@ -85,17 +87,17 @@ static __always_inline bool maybe_watched(__u32 tgid)
 
 static __always_inline __u64 task_start_ticks(struct task_struct *task)
 {
-	return BPF_CORE_READ(task, group_leader, start_boottime) / LP_NSEC_PER_TICK;
+	return task->group_leader->start_boottime / LP_NSEC_PER_TICK;
 }
 
 /* The status wait(2) would report for the whole thread group. */
 static __always_inline __u32 group_exit_status(struct task_struct *task)
 {
-	struct signal_struct *signal = BPF_CORE_READ(task, signal);
+	struct signal_struct *signal = task->signal;
 
-	if (BPF_CORE_READ(signal, flags) & SIGNAL_GROUP_EXIT)
-		return BPF_CORE_READ(signal, group_exit_code);
-	return BPF_CORE_READ(task, group_leader, exit_code);
+	if (signal->flags & SIGNAL_GROUP_EXIT)
+		return signal->group_exit_code;
+	return task->group_leader->exit_code;
 }
 
 /* The record goes out after the facts are in lp_procs: a failed reserve costs latency only. */
@@ -210,6 +212,8 @@ int BPF_PROG(lp_signal_gen, int sig, struct kernel_siginfo *info, struct task_st
 	} else if (!info) {
 		from_kernel = false;
 	} else {
+		/* A probe read: compared with SEND_SIG_PRIV above, info is a number to the
+		 * verifier, no longer a pointer it lets us load from. */
 		int code = BPF_CORE_READ(info, si_code);
 
 		from_kernel = code > 0 || code == SI_TIMER || code == SI_ASYNCIO ||
@@ -243,6 +247,21 @@ int BPF_PROG(lp_oom_victim, struct task_struct *task, uid_t uid)
 	return 0;
 }
 
+/* task->comm, NUL padded as lp_comms keys are (a kernel that does not pad comm would leave bytes
+ * of an older name after the NUL). Direct loads, no bpf_probe_read_kernel_str call. */
+static __always_inline void copy_comm(char *to, const struct task_struct *task)
+{
+	bool ended = false;
+
+#pragma unroll
+	for (int i = 0; i < LP_COMM_LEN; i++) {
+		char c = task->comm[i];
+
+		ended = ended || !c;
+		to[i] = ended ? 0 : c;
+	}
+}
+
 /* Adopt a process whose comm is watched, in the kernel, so even one that dies at once is seen. */
 static __always_inline void adopt_if_comm_watched(struct task_struct *task)
 {
@@ -250,12 +269,12 @@ static __always_inline void adopt_if_comm_watched(struct task_struct *task)
 	struct lp_proc proc;
 	__u32 tgid;
 
-	BPF_CORE_READ_STR_INTO(&key.comm, task, comm);
+	copy_comm(key.comm, task);
 	if (!bpf_map_lookup_elem(&lp_comms, &key))
 		return;
 
 	__builtin_memset(&proc, 0, sizeof(proc)); /* after the filter every exec runs */
-	tgid = BPF_CORE_READ(task, tgid);
+	tgid = task->tgid;
 	proc.start_ticks = task_start_ticks(task);
 	proc.flags = LP_PROC_ADOPTED;
 	__builtin_memcpy(proc.comm, key.comm, sizeof(proc.comm));
@@ -277,10 +296,10 @@ static __always_inline void adopt_if_cgroup_watched(struct task_struct *task, __
 	if (!watch)
 		return;
 	__builtin_memset(&proc, 0, sizeof(proc)); /* after the filter every fork runs */
-	tgid = BPF_CORE_READ(task, tgid);
+	tgid = task->tgid;
 	proc.start_ticks = task_start_ticks(task);
 	proc.flags = LP_PROC_CGROUP;
-	BPF_CORE_READ_STR_INTO(&proc.comm, task, comm);
+	copy_comm(proc.comm, task);
 	__builtin_memcpy(proc.name, watch->name, sizeof(proc.name));
 	adopt(tgid, &proc, cgroup_id);
 }
@@ -297,7 +316,7 @@ SEC("tp_btf/sched_process_fork")
 int BPF_PROG(lp_proc_fork, struct task_struct *parent, struct task_struct *child)
 {
 	/* A new thread is not a new process. */
-	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+	if (child->pid != child->tgid)
 		return 0;
 	adopt_if_comm_watched(child);
 	adopt_if_cgroup_watched(child, task_cgroup_id(child));
@@ -309,6 +328,6 @@ SEC("tp_btf/cgroup_attach_task")
 int BPF_PROG(lp_cgroup_attach, struct cgroup *dst_cgrp, const char *path, struct task_struct *task,
 	     bool threadgroup)
 {
-	adopt_if_cgroup_watched(task, BPF_CORE_READ(dst_cgrp, kn, id));
+	adopt_if_cgroup_watched(task, dst_cgrp->kn->id);
 	return 0;
 }

@@ -120,6 +120,17 @@ static __always_inline bool v4_mapped(const __u8 *addr)
 	return words[0] == 0 && words[1] == 0 && words[2] == bpf_htonl(0x0000ffff);
 }
 
+/* A BTF pointer's fields are direct loads: no bpf_probe_read_kernel call per address. */
+static __always_inline void copy_in6(__u8 *to, const struct in6_addr *from)
+{
+	__u32 *words = (__u32 *)to;
+
+	words[0] = from->in6_u.u6_addr32[0];
+	words[1] = from->in6_u.u6_addr32[1];
+	words[2] = from->in6_u.u6_addr32[2];
+	words[3] = from->in6_u.u6_addr32[3];
+}
+
 static __always_inline void fill_addresses(struct lp_conn *conn, const struct sock *sk)
 {
 	__u16 family = sk->__sk_common.skc_family;
@@ -127,8 +138,8 @@ static __always_inline void fill_addresses(struct lp_conn *conn, const struct so
 	conn->local_port = local_port_of(sk);
 	conn->peer_port = bpf_ntohs(sk->__sk_common.skc_dport);
 	if (family == AF_INET6) {
-		bpf_core_read(conn->local_addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
-		bpf_core_read(conn->peer_addr, 16, &sk->__sk_common.skc_v6_daddr);
+		copy_in6(conn->local_addr, &sk->__sk_common.skc_v6_rcv_saddr);
+		copy_in6(conn->peer_addr, &sk->__sk_common.skc_v6_daddr);
 		/* An AF_INET6 socket talking IPv4 is an IPv4 connection to everyone else. */
 		if (v4_mapped(conn->local_addr) && v4_mapped(conn->peer_addr)) {
 			__builtin_memcpy(conn->local_addr, conn->local_addr + 12, 4);
@@ -138,8 +149,8 @@ static __always_inline void fill_addresses(struct lp_conn *conn, const struct so
 			family = AF_INET;
 		}
 	} else {
-		bpf_core_read(conn->local_addr, 4, &sk->__sk_common.skc_rcv_saddr);
-		bpf_core_read(conn->peer_addr, 4, &sk->__sk_common.skc_daddr);
+		*(__u32 *)conn->local_addr = sk->__sk_common.skc_rcv_saddr;
+		*(__u32 *)conn->peer_addr = sk->__sk_common.skc_daddr;
 	}
 	conn->family = family;
 }
