@@ -23,6 +23,11 @@
 #define SI_DETHREAD	  -7
 #define E2BIG		  7
 
+/* Set before load: which adoptions lp_proc_exec and lp_proc_fork make (--watch-comm; cgroups
+ * by --watch-cgroup or --watch-unit, whose ids lp_cgroups gets later). */
+const volatile bool comms_watched = false;
+const volatile bool cgroups_watched = false;
+
 /* Size is set by the daemon before load (--max-workers). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -307,8 +312,10 @@ static __always_inline void adopt_if_cgroup_watched(struct task_struct *task, __
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(lp_proc_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
-	adopt_if_comm_watched(task);
-	adopt_if_cgroup_watched(task, task_cgroup_id(task));
+	if (comms_watched)
+		adopt_if_comm_watched(task);
+	if (cgroups_watched)
+		adopt_if_cgroup_watched(task, task_cgroup_id(task));
 	return 0;
 }
 
@@ -318,8 +325,10 @@ int BPF_PROG(lp_proc_fork, struct task_struct *parent, struct task_struct *child
 	/* A new thread is not a new process. */
 	if (child->pid != child->tgid)
 		return 0;
-	adopt_if_comm_watched(child);
-	adopt_if_cgroup_watched(child, task_cgroup_id(child));
+	if (comms_watched)
+		adopt_if_comm_watched(child);
+	if (cgroups_watched)
+		adopt_if_cgroup_watched(child, task_cgroup_id(child));
 	return 0;
 }
 

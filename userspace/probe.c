@@ -575,7 +575,10 @@ int probe_start(const struct probe_config *config, struct probe **out)
 		log_error("cannot size BPF maps: %s", strerror(-err));
 		goto cleanup;
 	}
-	/* Adoption by comm or cgroup costs a hash lookup per fork and exec: only when asked. */
+	/* Adoption by comm or cgroup costs a hash lookup per fork and exec: only when asked, and
+	 * only the half that was asked for (the other is verified away). */
+	probe->skel->rodata->comms_watched = config->n_comms > 0;
+	probe->skel->rodata->cgroups_watched = config->watch_cgroups;
 	if (config->n_comms == 0 && !config->watch_cgroups) {
 		bpf_program__set_autoload(probe->skel->progs.lp_proc_exec, false);
 		bpf_program__set_autoload(probe->skel->progs.lp_proc_fork, false);
