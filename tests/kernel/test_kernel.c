@@ -248,18 +248,26 @@ static void test_segv_with_core(void)
 	run_segv(true);
 }
 
+/* Registers the child as worker NAME, lets it run, sends it SIGNAL: its final state, or NULL
+ * when it could not be registered. */
+static struct worker *signal_registered(struct child *child, const char *name, int signal)
+{
+	if (!register_child(&main_loop, name, child->pid))
+		return NULL;
+	release(child);
+	usleep(20000);
+	kill(child->pid, signal);
+	return wait_final(&main_loop, name, 2000);
+}
+
 static void run_signal(int signal, const char *name, enum worker_state expected)
 {
 	struct child child = spawn(body_sleep, NULL);
-	struct worker *worker;
+	struct worker *worker = signal_registered(&child, name, signal);
 	char comm[16];
 
 	prctl(PR_GET_NAME, comm);
-	if (register_child(&main_loop, name, child.pid)) {
-		release(&child);
-		usleep(20000);
-		kill(child.pid, signal);
-		worker = wait_final(&main_loop, name, 2000);
+	if (worker) {
 		ASSERT_EQ(worker->state, expected, "state");
 		ASSERT_EQ(worker->exit.signal, signal, "signal");
 		ASSERT_TRUE(worker->exit.has_killer, "killer recorded");
@@ -299,13 +307,9 @@ static void body_handles_sigterm(void *arg)
 static void test_handled_sigterm_no_killer(void)
 {
 	struct child child = spawn(body_handles_sigterm, NULL);
-	struct worker *worker;
+	struct worker *worker = signal_registered(&child, "handled", SIGTERM);
 
-	if (register_child(&main_loop, "handled", child.pid)) {
-		release(&child);
-		usleep(20000);
-		kill(child.pid, SIGTERM);
-		worker = wait_final(&main_loop, "handled", 2000);
+	if (worker) {
 		ASSERT_EQ(worker->state, WS_EXITED, "state");
 		ASSERT_EQ(worker->exit.signal, 0, "no signal ended it");
 		ASSERT_EQ(worker->exit.code, 0, "exit code");
@@ -1202,6 +1206,19 @@ static void ignore_event(void *ctx, const void *data, size_t size)
 	(void)size;
 }
 
+/* Deletes the records in lp_conns (up to 64, enough for a pair), as the daemon does with closed
+ * ones, or as if the connections were older than the daemon. */
+static void delete_records(struct probe *probe)
+{
+	uint64_t cookies[64];
+	struct lp_conn records[64];
+	struct probe_cursor cursor = {0};
+	int n = probe_conn_read(probe, &cursor, cookies, records, 64);
+
+	if (n > 0)
+		probe_conn_delete_many(probe, cookies, n);
+}
+
 /* Records in lp_conns; *open gets how many of them are not marked closed. */
 static int count_records(struct probe *probe, int *open)
 {
@@ -1257,12 +1274,8 @@ cleanup:
  */
 static void test_timewait_reset_no_record(void)
 {
-	enum { DELETE_MAX = 64 };
-	uint64_t cookies[DELETE_MAX];
-	struct lp_conn records[DELETE_MAX];
-	struct probe_cursor cursor = {0};
 	struct watched_pair pair;
-	int n, open;
+	int open;
 
 	if (!open_watched_pair(&pair, "-tw", ignore_event, NULL))
 		goto cleanup;
@@ -1270,9 +1283,7 @@ static void test_timewait_reset_no_record(void)
 	pair.client = -1;
 	usleep(20000);
 	/* As the daemon does once they are closed: the records go, the timewait socket stays. */
-	n = probe_conn_read(pair.probe, &cursor, cookies, records, DELETE_MAX);
-	if (n > 0)
-		probe_conn_delete_many(pair.probe, cookies, n);
+	delete_records(pair.probe);
 	ASSERT_EQ(send(pair.server, "late", 4, MSG_NOSIGNAL), 4, "data after the client's close");
 	usleep(20000);
 	count_records(pair.probe, &open);
@@ -1322,14 +1333,11 @@ static void test_zero_window_timeout_recorded(void)
 	if (!ASSERT_TRUE(info.tcpi_state == TCP_ESTABLISHED && info.tcpi_backoff > 0,
 			 "probing a zero window, still established"))
 		goto cleanup;
-	n = probe_conn_read(pair.probe, &cursor, cookies, records, RECORDS_MAX);
-	if (n > 0)
-		probe_conn_delete_many(pair.probe, cookies, n);
+	delete_records(pair.probe);
 	ready = (struct pollfd){.fd = pair.client, .events = POLLERR};
 	if (!ASSERT_EQ(poll(&ready, 1, 10000), 1, "the user timeout ended the connection"))
 		goto cleanup;
 	usleep(20000);
-	cursor = (struct probe_cursor){0};
 	n = probe_conn_read(pair.probe, &cursor, cookies, records, RECORDS_MAX);
 	for (int i = 0; i < n; i++) {
 		if (records[i].peer_port != pair.port)
