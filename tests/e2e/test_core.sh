@@ -63,10 +63,12 @@ check "api/exit_code_crashed" wait_state "$A" c3 crashed
 check "api/exit_code_value" test "$(curl -s "$A/api/v1/workers/c3" | jq -r .exit.code)" = 3
 
 # A SIGTERM it handled, then exit 0: its sender is recorded, and is no killer.
-bash -c 'trap "exit 0" TERM; while :; do sleep 0.05; done' &
+# It says when its trap is set; a SIGTERM before that would kill it outright.
+bash -c 'trap "exit 0" TERM; : >"$0"; while :; do sleep 0.05; done' "$TEST_TMP/ht.ready" &
 ht=$!
+PIDS_TO_KILL+=("$ht")
 curl -s -X POST "$A/api/v1/workers" -d "{\"name\":\"ht\",\"pid\":$ht}" >/dev/null
-sleep 0.2
+wait_until 5 test -e "$TEST_TMP/ht.ready"
 kill -TERM "$ht"
 check "api/handled_sigterm_exited" wait_state "$A" ht exited
 w=$(curl -s "$A/api/v1/workers/ht")
